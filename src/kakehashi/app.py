@@ -1,0 +1,79 @@
+"""The FastAPI application. Engines are built in the lifespan, never at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from kakehashi import __version__
+from kakehashi.complaints.api import router as complaints_router
+from kakehashi.contacts.api import router as contacts_router
+from kakehashi.customers.api import router as customers_router
+from kakehashi.kit.api import install_problem_handlers
+from kakehashi.kit.config import Settings, get_settings
+from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
+from kakehashi.orders.api import router as orders_router
+from kakehashi.postal.api import router as postal_router
+from kakehashi.screenpop.api import router as screenpop_router
+from kakehashi.tenants import repository as tenants
+from kakehashi.web.pages import STATIC_DIR
+from kakehashi.web.pages import router as web_router
+
+
+def ensure_default_tenant(factory: sessionmaker[Session], code: str) -> int:
+    with unit_of_work(factory) as session:
+        return tenants.get_or_create(session, code, "コールセンター" if code == "center" else code).id
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    session_factory: sessionmaker[Session] | None = None,
+) -> FastAPI:
+    """Build the app; tests pass their own engine/session factory (e.g. bound to a rolled-back transaction)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_engine = None
+        if session_factory is None:
+            own_engine = engine or make_engine(settings.effective_database_url, echo=settings.sql_echo)
+            app.state.session_factory = make_session_factory(own_engine)
+        else:
+            app.state.session_factory = session_factory
+        app.state.settings = settings
+        app.state.default_tenant_id = ensure_default_tenant(app.state.session_factory, settings.default_tenant)
+        yield
+        if own_engine is not None and engine is None:
+            own_engine.dispose()
+
+    app = FastAPI(
+        title="Kakehashi",
+        version=__version__,
+        description="CTI contact-center platform: customer master, screen pop, routing, campaigns.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    for router in (
+        screenpop_router,
+        customers_router,
+        orders_router,
+        complaints_router,
+        contacts_router,
+        postal_router,
+        web_router,
+    ):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app

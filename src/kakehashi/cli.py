@@ -1,0 +1,170 @@
+"""The ``kakehashi`` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from kakehashi.kit.config import get_settings
+from kakehashi.kit.db import make_engine
+
+app = typer.Typer(help="Kakehashi (架け橋) CTI contact-center platform.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+import_app = typer.Typer(help="Import data from CSV / XLSX.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks (print JSON).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+app.add_typer(bench_app, name="bench")
+console = Console(stderr=True)
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    settings = get_settings()
+    return make_engine(settings.effective_database_url)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    from kakehashi.kit import migrate
+
+    engine = _engine()
+    migrate.upgrade(engine, revision)
+    console.print(f"[green]database at {revision}[/] ({engine.url.render_as_string(hide_password=True)})")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION."""
+    from kakehashi.kit import migrate
+
+    migrate.downgrade(_engine(), revision)
+
+
+@db_app.command("revision")
+def db_revision(message: Annotated[str, typer.Option("-m", "--message")]) -> None:
+    """Autogenerate a migration from the models (developers)."""
+    from kakehashi.kit import migrate
+
+    migrate.revision(_engine(), message)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Serve the web UI and API (migrations must be applied)."""
+    import uvicorn
+
+    from kakehashi.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(help="demo customers to generate")] = 2000,
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="prepare only")] = False,
+) -> None:
+    """Migrate, seed demo data (once) and serve the web UI on http://127.0.0.1:8000."""
+    from kakehashi.customers import demo as demo_data
+    from kakehashi.kit import migrate
+
+    settings = get_settings()
+    engine = make_engine(settings.effective_database_url)
+    migrate.upgrade(engine)
+    demo_data.ensure_demo_data(engine, settings, customers=customers, console=console)
+    engine.dispose()
+    if no_serve:
+        return
+    console.print(f"[bold green]Kakehashi demo[/] → http://{host or settings.host}:{port or settings.port}/")
+    serve(host=host, port=port)
+
+
+@app.command()
+def seed(
+    customers: Annotated[int, typer.Option(help="how many customers to generate")] = 1000,
+    seed_value: Annotated[int, typer.Option("--seed", help="random seed (reproducible data)")] = 1,
+    tenant: Annotated[str | None, typer.Option(help="tenant code")] = None,
+) -> None:
+    """Generate realistic Japanese customers with phones, orders, complaints, custom fields."""
+    from kakehashi.customers import seed as seeding
+
+    settings = get_settings()
+    engine = make_engine(settings.effective_database_url)
+    result = seeding.seed(engine, customers, tenant_code=tenant or settings.default_tenant, seed=seed_value,
+                          progress=True)
+    typer.echo(json.dumps(result.as_dict(), ensure_ascii=False))
+
+
+@import_app.command("customers")
+def import_customers(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="column mapping SOURCE=field (e.g. --map 電話番号=phone)"),
+    ] = None,
+    encoding: Annotated[str | None, typer.Option(help="CSV encoding (default: detect UTF-8 / CP932)")] = None,
+    sheet: Annotated[str | None, typer.Option(help="XLSX sheet name (default: the first)")] = None,
+    on_duplicate: Annotated[str, typer.Option(help="update | skip | error")] = "update",
+    batch_size: Annotated[int, typer.Option(help="rows per all-or-nothing batch")] = 1000,
+    errors_out: Annotated[Path | None, typer.Option("--errors", help="per-row error report (CSV)")] = None,
+    tenant: Annotated[str | None, typer.Option(help="tenant code")] = None,
+) -> None:
+    """Import customers from CSV (UTF-8 or Shift_JIS/CP932) or XLSX."""
+    from kakehashi.customers import importer
+
+    settings = get_settings()
+    engine = make_engine(settings.effective_database_url)
+    report = importer.import_file(
+        engine,
+        file,
+        tenant_code=tenant or settings.default_tenant,
+        mapping=importer.parse_mapping(mapping or []),
+        encoding=encoding,
+        sheet=sheet,
+        on_duplicate=on_duplicate,
+        batch_size=batch_size,
+        errors_path=errors_out,
+        progress=True,
+    )
+    typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+    if report.failed_rows:
+        raise typer.Exit(code=1)
+
+
+@bench_app.command("screenpop")
+def bench_screenpop(
+    customers: Annotated[int, typer.Option(help="customers in the database (seeded if fewer)")] = 10000,
+    lookups: Annotated[int, typer.Option(help="screen pops to time")] = 2000,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
+) -> None:
+    """Screen-pop latency (service layer and HTTP) against the bare indexed SQL lookup."""
+    from kakehashi.bench import screenpop
+
+    result = screenpop.run(customers=customers, lookups=lookups, console=None if json_out else console)
+    typer.echo(json.dumps(result, ensure_ascii=False))
+
+
+@bench_app.command("import")
+def bench_import(
+    rows: Annotated[int, typer.Option(help="rows in the generated CSV")] = 10000,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
+) -> None:
+    """Import throughput against a raw PostgreSQL COPY of the same rows."""
+    from kakehashi.bench import importing
+
+    result = importing.run(rows=rows, console=None if json_out else console)
+    typer.echo(json.dumps(result, ensure_ascii=False))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Contact history: one timeline entry per interaction (call, note, email...)."""

@@ -1,0 +1,42 @@
+"""Contact history: one timeline entry per interaction, newest first."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from kakehashi.contacts.models import Contact
+from kakehashi.contacts.repository import ContactRepository
+from kakehashi.contacts.schemas import ContactCreate
+from kakehashi.customers import service as customers
+from kakehashi.kit.context import Actor
+from kakehashi.kit.db import utcnow
+from kakehashi.kit.events import Event, publish_on_commit
+
+SCREENPOP_CONTACTS = 10
+
+
+def add_contact(session: Session, actor: Actor, customer_id: int, data: ContactCreate) -> Contact:
+    customers.require_customer(session, actor, customer_id)
+    contact = Contact(
+        customer_id=customer_id,
+        channel=data.channel.value,
+        direction=data.direction,
+        occurred_at=data.occurred_at or utcnow(),
+        summary=data.summary.strip(),
+        body=data.body,
+        agent=data.agent or (actor.username if actor.username != "system" else None),
+    )
+    ContactRepository(session, actor.tenant_id).add(contact)
+    publish_on_commit(
+        session, Event("contact.created", actor.tenant_id, {"contact_id": contact.id, "customer_id": customer_id})
+    )
+    return contact
+
+
+def recent(session: Session, actor: Actor, customer_id: int, limit: int = SCREENPOP_CONTACTS) -> list[Contact]:
+    return ContactRepository(session, actor.tenant_id).timeline(customer_id, limit)
+
+
+def timeline(session: Session, actor: Actor, customer_id: int, limit: int = 50, offset: int = 0) -> list[Contact]:
+    customers.require_customer(session, actor, customer_id)
+    return ContactRepository(session, actor.tenant_id).timeline(customer_id, limit, offset)

@@ -1,0 +1,1 @@
+"""Customer master keyed by phone number (顧客マスター)."""

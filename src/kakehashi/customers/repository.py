@@ -1,0 +1,131 @@
+"""Queries of the customer master, always scoped to one tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import selectinload
+
+from kakehashi.customers.models import Customer, CustomerPhone, CustomFieldDef
+from kakehashi.kit.repository import TenantRepository
+
+# Larger than any code point: ``key < prefix + _TOP`` bounds a prefix range on a "C"-collated index.
+_TOP = "\U0010ffff"
+
+
+class CustomerRepository(TenantRepository):
+    def get(self, customer_id: int, *, with_phones: bool = True) -> Customer | None:
+        stmt = select(Customer).where(Customer.id == customer_id)
+        if with_phones:
+            stmt = stmt.options(selectinload(Customer.phones))
+        return self.session.scalars(self.scoped(stmt, Customer)).one_or_none()
+
+    def exists(self, customer_id: int) -> bool:
+        stmt = self.scoped(select(Customer.id).where(Customer.id == customer_id), Customer)
+        return self.session.execute(stmt).first() is not None
+
+    def add(self, customer: Customer) -> Customer:
+        customer.tenant_id = self.tenant_id
+        for phone in customer.phones:
+            phone.tenant_id = self.tenant_id
+        self.session.add(customer)
+        self.session.flush()
+        return customer
+
+    def find_id_by_phone(self, e164: str) -> int | None:
+        """The one indexed lookup behind the screen pop (unique (tenant_id, e164))."""
+        stmt = select(CustomerPhone.customer_id).where(
+            CustomerPhone.tenant_id == self.tenant_id, CustomerPhone.e164 == e164
+        )
+        return self.session.execute(stmt).scalar_one_or_none()
+
+    def phone_owners(self, e164s: Sequence[str]) -> dict[str, int]:
+        """Which customer owns each of these numbers (only numbers that are taken)."""
+        if not e164s:
+            return {}
+        stmt = select(CustomerPhone.e164, CustomerPhone.customer_id).where(
+            CustomerPhone.tenant_id == self.tenant_id, CustomerPhone.e164.in_(list(e164s))
+        )
+        return {e164: cid for e164, cid in self.session.execute(stmt)}
+
+    def suggest(self, key: str, limit: int) -> list[tuple[Customer, str | None]]:
+        """Customers whose name key or kana key starts with ``key``, with their primary number."""
+        upper = key + _TOP
+        ids_by_name = self.scoped(
+            select(Customer.id, Customer.name_key.label("k"))
+            .where(Customer.name_key >= key, Customer.name_key < upper)
+            .order_by(Customer.name_key, Customer.id)
+            .limit(limit),
+            Customer,
+        )
+        ids_by_kana = self.scoped(
+            select(Customer.id, Customer.kana_key.label("k"))
+            .where(Customer.kana_key >= key, Customer.kana_key < upper)
+            .order_by(Customer.kana_key, Customer.id)
+            .limit(limit),
+            Customer,
+        )
+        found: dict[int, str] = {}
+        for cid, k in [*self.session.execute(ids_by_kana), *self.session.execute(ids_by_name)]:
+            found.setdefault(cid, k)
+        ordered = sorted(found, key=lambda cid: (found[cid], cid))[:limit]
+        if not ordered:
+            return []
+        customers = {c.id: c for c in self.session.scalars(select(Customer).where(Customer.id.in_(ordered)))}
+        phones: dict[int, str] = {}
+        phone_rows = self.session.execute(
+            select(CustomerPhone.customer_id, CustomerPhone.national, CustomerPhone.is_primary)
+            .where(CustomerPhone.customer_id.in_(ordered))
+            .order_by(CustomerPhone.is_primary.desc(), CustomerPhone.id)
+        )
+        for cid, national, _primary in phone_rows:
+            phones.setdefault(cid, national)
+        return [(customers[cid], phones.get(cid)) for cid in ordered]
+
+    def search(
+        self,
+        *,
+        name_key: str | None = None,
+        filters: Sequence[Any] = (),
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[Customer], int]:
+        stmt: Select[Any] = self.scoped(select(Customer), Customer)
+        if name_key:
+            upper = name_key + _TOP
+            stmt = stmt.where(
+                or_(
+                    (Customer.name_key >= name_key) & (Customer.name_key < upper),
+                    (Customer.kana_key >= name_key) & (Customer.kana_key < upper),
+                )
+            )
+        for condition in filters:
+            stmt = stmt.where(condition)
+        total = self.session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+        page = stmt.options(selectinload(Customer.phones)).order_by(Customer.id).limit(limit).offset(offset)
+        return list(self.session.scalars(page)), total
+
+
+class CustomFieldRepository(TenantRepository):
+    def all(self, *, active_only: bool = False) -> list[CustomFieldDef]:
+        stmt = self.scoped(select(CustomFieldDef), CustomFieldDef).order_by(
+            CustomFieldDef.position, CustomFieldDef.id
+        )
+        if active_only:
+            stmt = stmt.where(CustomFieldDef.active.is_(True))
+        return list(self.session.scalars(stmt))
+
+    def by_key(self) -> dict[str, CustomFieldDef]:
+        return {d.key: d for d in self.all()}
+
+    def get(self, key: str) -> CustomFieldDef | None:
+        stmt = self.scoped(select(CustomFieldDef).where(CustomFieldDef.key == key), CustomFieldDef)
+        return self.session.scalars(stmt).one_or_none()
+
+    def add(self, defn: CustomFieldDef) -> CustomFieldDef:
+        defn.tenant_id = self.tenant_id
+        self.session.add(defn)
+        self.session.flush()
+        return defn

@@ -1,0 +1,379 @@
+"""Customer master logic. No HTTP here; services flush and never commit."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.orm import Session
+
+from kakehashi.customers import custom_fields
+from kakehashi.customers.models import Customer, CustomerPhone, CustomFieldDef
+from kakehashi.customers.repository import CustomerRepository, CustomFieldRepository
+from kakehashi.customers.schemas import (
+    CustomerCreate,
+    CustomerUpdate,
+    CustomFieldCreate,
+    CustomFieldUpdate,
+    PhoneIn,
+)
+from kakehashi.kit.context import Actor
+from kakehashi.kit.errors import Conflict, NotFound, ValidationFailed, field_error
+from kakehashi.kit.events import Event, publish_on_commit
+from kakehashi.kit.phone import InvalidPhone, parse_phone
+from kakehashi.kit.text import clean, is_kana_reading, nfkc, search_key, to_katakana
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_POSTAL = re.compile(r"^\d{7}$")
+SUGGEST_LIMIT = 10
+
+_ADDRESS_FIELDS = ("prefecture", "city", "town", "street", "building", "notes")
+
+
+def normalize_postal_code(raw: str) -> str | None:
+    """``〒100-0001`` / ``１００－０００１`` → ``1000001``; None when it is not 7 digits."""
+    digits = re.sub(r"[\s\-〒ー−‐]", "", nfkc(raw))
+    return digits if _POSTAL.match(digits) else None
+
+
+def _normalized_fields(data: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """Clean and check the plain fields present in ``data``; append problems to ``errors``."""
+    out: dict[str, Any] = {}
+    if "name" in data:
+        name = clean(data["name"])
+        if not name:
+            errors.append(field_error("name", "name is required"))
+        else:
+            out["name"] = name
+            out["name_key"] = search_key(name)
+    if "name_kana" in data:
+        reading = clean(data["name_kana"])
+        if reading and not is_kana_reading(reading):
+            errors.append(field_error("name_kana", "reading must be kana (カタカナ or ひらがな)"))
+        else:
+            out["name_kana"] = to_katakana(reading) if reading else None
+            out["kana_key"] = search_key(reading) if reading else None
+    if "gender" in data:
+        out["gender"] = str(data["gender"]) if data["gender"] else None
+    if "birthday" in data:
+        birthday = data["birthday"]
+        if birthday and (birthday > date.today() or birthday.year < 1890):
+            errors.append(field_error("birthday", "birthday must be in the past (after 1890)"))
+        else:
+            out["birthday"] = birthday
+    if "postal_code" in data:
+        raw = data["postal_code"]
+        if raw and str(raw).strip():
+            code = normalize_postal_code(str(raw))
+            if code is None:
+                errors.append(field_error("postal_code", f"'{raw}' is not a 7-digit postal code"))
+            else:
+                out["postal_code"] = code
+        else:
+            out["postal_code"] = None
+    if "email" in data:
+        email = clean(data["email"])
+        if email and not _EMAIL.match(email):
+            errors.append(field_error("email", f"'{email}' is not an email address"))
+        else:
+            out["email"] = email.lower() if email else None
+    for key in _ADDRESS_FIELDS:
+        if key in data:
+            out[key] = data[key].strip() if key == "notes" and data[key] else clean(data[key])
+    if "rank" in data:
+        out["rank"] = (clean(data["rank"]) or "normal").lower() if data["rank"] is not None else "normal"
+    return out
+
+
+def _build_phones(
+    repo: CustomerRepository,
+    phones: list[PhoneIn],
+    region: str,
+    errors: list[dict[str, Any]],
+    owner_id: int | None = None,
+) -> list[CustomerPhone]:
+    built: list[CustomerPhone] = []
+    seen: set[str] = set()
+    for i, item in enumerate(phones):
+        try:
+            parsed = parse_phone(item.number, region)
+        except InvalidPhone as exc:
+            errors.append(field_error(f"phones[{i}].number", str(exc)))
+            continue
+        if parsed.e164 in seen:
+            errors.append(field_error(f"phones[{i}].number", f"{parsed.national} is listed twice"))
+            continue
+        seen.add(parsed.e164)
+        built.append(
+            CustomerPhone(
+                e164=parsed.e164,
+                national=parsed.national,
+                kind=parsed.kind,
+                label=clean(item.label),
+                is_primary=item.is_primary,
+            )
+        )
+    owners = repo.phone_owners([p.e164 for p in built])
+    for i, phone in enumerate(built):
+        owner = owners.get(phone.e164)
+        if owner is not None and owner != owner_id:
+            errors.append(
+                field_error(
+                    f"phones[{i}].number",
+                    f"{phone.national} already belongs to customer {owner}",
+                    customer_id=owner,
+                )
+            )
+    if built and not any(p.is_primary for p in built):
+        built[0].is_primary = True
+    elif sum(p.is_primary for p in built) > 1:
+        errors.append(field_error("phones", "only one number can be primary"))
+    return built
+
+
+def _raise_if(errors: list[dict[str, Any]]) -> None:
+    if not errors:
+        return
+    if all("already belongs" in e["message"] for e in errors):
+        raise Conflict("phone number already in use", errors=errors)
+    raise ValidationFailed(f"{len(errors)} field(s) are invalid", errors=errors)
+
+
+def create_customer(session: Session, actor: Actor, data: CustomerCreate, *, region: str = "JP") -> Customer:
+    """Validate and store a new customer with its numbers and custom fields."""
+    repo = CustomerRepository(session, actor.tenant_id)
+    errors: list[dict[str, Any]] = []
+    fields = _normalized_fields(data.model_dump(exclude={"phones", "custom"}), errors)
+    phones = _build_phones(repo, data.phones, region, errors)
+    defs = CustomFieldRepository(session, actor.tenant_id).by_key()
+    custom, custom_errors = custom_fields.validate_values(defs, data.custom)
+    _raise_if(errors + custom_errors)
+    customer = Customer(**fields, custom=custom, phones=phones)
+    repo.add(customer)
+    publish_on_commit(session, Event("customer.created", actor.tenant_id, {"customer_id": customer.id}))
+    return customer
+
+
+def update_customer(
+    session: Session, actor: Actor, customer_id: int, data: CustomerUpdate, *, region: str = "JP"
+) -> Customer:
+    """Apply the fields present in ``data``; ``phones`` replaces the customer's numbers."""
+    repo = CustomerRepository(session, actor.tenant_id)
+    customer = get_customer(session, actor, customer_id)
+    errors: list[dict[str, Any]] = []
+    present = data.model_dump(exclude_unset=True, exclude={"phones", "custom"})
+    fields = _normalized_fields(present, errors)
+    phones = _build_phones(repo, data.phones, region, errors, owner_id=customer.id) if data.phones else None
+    custom = None
+    if data.custom is not None:
+        defs = CustomFieldRepository(session, actor.tenant_id).by_key()
+        custom, custom_errors = custom_fields.validate_values(
+            defs, data.custom, current=customer.custom, check_required=False
+        )
+        errors += custom_errors
+    _raise_if(errors)
+    for key, value in fields.items():
+        setattr(customer, key, value)
+    if custom is not None:
+        customer.custom = custom
+    if phones is not None:
+        _replace_phones(repo, customer, phones)
+    elif data.phones is not None:  # an empty list clears the numbers
+        _replace_phones(repo, customer, [])
+    session.flush()
+    publish_on_commit(session, Event("customer.updated", actor.tenant_id, {"customer_id": customer.id}))
+    return customer
+
+
+def _replace_phones(repo: CustomerRepository, customer: Customer, phones: list[CustomerPhone]) -> None:
+    keep = {p.e164: p for p in phones}
+    for existing in list(customer.phones):
+        wanted = keep.pop(existing.e164, None)
+        if wanted is None:
+            customer.phones.remove(existing)
+        else:
+            existing.label, existing.is_primary = wanted.label, wanted.is_primary
+    repo.session.flush()  # delete removed numbers before a re-added one hits the unique index
+    for phone in keep.values():
+        phone.tenant_id = repo.tenant_id
+        customer.phones.append(phone)
+
+
+def get_customer(session: Session, actor: Actor, customer_id: int) -> Customer:
+    """The customer, or :class:`NotFound` (also for another tenant's id)."""
+    customer = CustomerRepository(session, actor.tenant_id).get(customer_id)
+    if customer is None:
+        raise NotFound(f"customer {customer_id} not found")
+    return customer
+
+
+def require_customer(session: Session, actor: Actor, customer_id: int) -> None:
+    """Raise :class:`NotFound` unless the customer exists in the actor's tenant."""
+    if not CustomerRepository(session, actor.tenant_id).exists(customer_id):
+        raise NotFound(f"customer {customer_id} not found")
+
+
+def find_customer_id_by_phone(session: Session, actor: Actor, e164: str) -> int | None:
+    return CustomerRepository(session, actor.tenant_id).find_id_by_phone(e164)
+
+
+def suggest(session: Session, actor: Actor, q: str, limit: int = SUGGEST_LIMIT) -> list[tuple[Customer, str | None]]:
+    """Up to ``limit`` customers whose name or reading starts with ``q`` (kanji or any kana)."""
+    key = search_key(q)
+    if not key:
+        return []
+    return CustomerRepository(session, actor.tenant_id).suggest(key, min(limit, 50))
+
+
+def mark_caution(
+    session: Session, actor: Actor, customer_id: int, reason: str, *, exclude_outbound: bool = True
+) -> None:
+    """Raise the caution flag (and exclude from outbound lists) — e.g. after a complaint."""
+    customer = get_customer(session, actor, customer_id)
+    customer.caution = True
+    customer.caution_reason = reason
+    if exclude_outbound:
+        customer.outbound_excluded = True
+        customer.excluded_reason = reason
+    session.flush()
+    publish_on_commit(
+        session,
+        Event("customer.caution_raised", actor.tenant_id, {"customer_id": customer_id, "reason": reason}),
+    )
+
+
+# --- search with filters on built-in and custom fields ---------------------------------------
+
+_OPS = {"eq", "ne", "gt", "gte", "lt", "lte", "contains"}
+
+
+def parse_filter(defs: dict[str, CustomFieldDef], expr: str) -> ColumnElement[bool]:
+    """``key:op:value`` on a custom field (``children:gte:1``, ``married:eq:true``) → SQL condition."""
+    parts = expr.split(":", 2)
+    if len(parts) != 3 or parts[1] not in _OPS:
+        raise ValidationFailed(
+            "bad filter", errors=[field_error("cf", f"'{expr}': use key:op:value, op in {sorted(_OPS)}")]
+        )
+    key, op, raw = parts
+    defn = defs.get(key)
+    if defn is None:
+        raise ValidationFailed("bad filter", errors=[field_error("cf", f"unknown custom field '{key}'")])
+    try:
+        value = custom_fields.coerce(defn, raw) if op != "contains" else raw
+    except custom_fields.BadValue as exc:
+        raise ValidationFailed("bad filter", errors=[field_error("cf", f"{key}: {exc}")]) from None
+    element = Customer.custom[key]
+    column: Any
+    if defn.type == "number":
+        column = element.as_float()
+    elif defn.type == "boolean":
+        column = element.as_boolean()
+    else:
+        column = element.as_string()
+    if op == "contains":
+        return column.contains(str(value))  # type: ignore[no-any-return]
+    return {  # type: ignore[no-any-return]
+        "eq": column == value,
+        "ne": column != value,
+        "gt": column > value,
+        "gte": column >= value,
+        "lt": column < value,
+        "lte": column <= value,
+    }[op]
+
+
+def search_customers(
+    session: Session,
+    actor: Actor,
+    *,
+    q: str | None = None,
+    rank: str | None = None,
+    prefecture: str | None = None,
+    gender: str | None = None,
+    age_min: int | None = None,
+    age_max: int | None = None,
+    custom_filters: list[str] | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    today: date | None = None,
+) -> tuple[list[Customer], int]:
+    """Customers matching every given condition (age from birthday, custom fields by type)."""
+    today = today or date.today()
+    defs = CustomFieldRepository(session, actor.tenant_id).by_key()
+    conditions: list[ColumnElement[bool]] = [parse_filter(defs, f) for f in custom_filters or []]
+    if rank:
+        conditions.append(Customer.rank == rank.lower())
+    if prefecture:
+        conditions.append(Customer.prefecture == prefecture)
+    if gender:
+        conditions.append(Customer.gender == gender)
+    if age_min is not None:  # born on or before today minus age_min years
+        conditions.append(Customer.birthday <= _years_before(today, age_min))
+    if age_max is not None:  # younger than age_max + 1
+        conditions.append(Customer.birthday > _years_before(today, age_max + 1))
+    key = search_key(q) if q else None
+    return CustomerRepository(session, actor.tenant_id).search(
+        name_key=key, filters=conditions, limit=limit, offset=offset
+    )
+
+
+def _years_before(today: date, years: int) -> date:
+    try:
+        return today.replace(year=today.year - years)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year - years, day=28)
+
+
+# --- custom field definitions ---------------------------------------------------------------
+
+
+def list_custom_fields(session: Session, actor: Actor) -> list[CustomFieldDef]:
+    return CustomFieldRepository(session, actor.tenant_id).all()
+
+
+def define_custom_field(session: Session, actor: Actor, data: CustomFieldCreate) -> CustomFieldDef:
+    """Add a field at run time; no migration, values are stored with the customer."""
+    repo = CustomFieldRepository(session, actor.tenant_id)
+    if repo.get(data.key) is not None:
+        raise Conflict(f"custom field '{data.key}' already exists", errors=[field_error("key", "already exists")])
+    choices = _check_choices(data.type, data.choices)
+    defn = CustomFieldDef(
+        key=data.key,
+        label=data.label.strip(),
+        type=data.type.value,
+        choices=choices,
+        required=data.required,
+        active=True,
+        position=data.position,
+    )
+    return repo.add(defn)
+
+
+def update_custom_field(session: Session, actor: Actor, key: str, data: CustomFieldUpdate) -> CustomFieldDef:
+    """Change label, choices, required, order or active; the type never changes (values would break)."""
+    defn = CustomFieldRepository(session, actor.tenant_id).get(key)
+    if defn is None:
+        raise NotFound(f"custom field '{key}' not found")
+    changes = data.model_dump(exclude_unset=True)
+    if "choices" in changes:
+        changes["choices"] = _check_choices(defn.type, changes["choices"])
+    for name, value in changes.items():
+        if value is not None or name == "choices":
+            setattr(defn, name, value)
+    session.flush()
+    return defn
+
+
+def _check_choices(kind: str, choices: list[str] | None) -> list[str] | None:
+    if kind != "choice":
+        if choices:
+            raise ValidationFailed("bad field", errors=[field_error("choices", "only choice fields have choices")])
+        return None
+    cleaned = [c for c in (clean(x) for x in choices or []) if c]
+    if not cleaned:
+        raise ValidationFailed("bad field", errors=[field_error("choices", "a choice field needs choices")])
+    if len(set(cleaned)) != len(cleaned):
+        raise ValidationFailed("bad field", errors=[field_error("choices", "choices must be unique")])
+    return cleaned

@@ -1,0 +1,57 @@
+"""Domain errors and their RFC 9457 problem-details rendering."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base of errors a service raises; the API turns them into problem details."""
+
+    status = 400
+    type_ = "about:blank"
+    title = "Bad request"
+
+    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+        self.extra = extra
+
+    def problem(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": self.type_,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        if self.errors:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return body
+
+
+class NotFound(DomainError):
+    status = 404
+    type_ = "/problems/not-found"
+    title = "Not found"
+
+
+class ValidationFailed(DomainError):
+    """Input is wrong; ``errors`` lists ``{"field": ..., "message": ...}`` per field."""
+
+    status = 422
+    type_ = "/problems/validation"
+    title = "Validation failed"
+
+
+class Conflict(DomainError):
+    status = 409
+    type_ = "/problems/conflict"
+    title = "Conflict"
+
+
+def field_error(field: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"field": field, "message": message, **extra}

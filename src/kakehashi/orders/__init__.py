@@ -1,0 +1,1 @@
+"""Purchase history (購買履歴): orders and their lines."""

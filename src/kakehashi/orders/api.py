@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+from sqlalchemy.orm import Session
+
+from kakehashi.kit.api import current_actor, db_session
+from kakehashi.kit.context import Actor
+from kakehashi.orders import service
+from kakehashi.orders.schemas import OrderCreate, OrderOut
+
+router = APIRouter(prefix="/api/v1", tags=["orders"])
+SessionDep = Annotated[Session, Depends(db_session)]
+ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+@router.get("/customers/{customer_id}/orders", response_model=list[OrderOut])
+def list_orders(
+    session: SessionDep, actor: ActorDep, customer_id: int, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[OrderOut]:
+    return [OrderOut.model_validate(o) for o in service.list_orders(session, actor, customer_id, limit)]
+
+
+@router.post("/customers/{customer_id}/orders", response_model=OrderOut, status_code=status.HTTP_201_CREATED)
+def create_order(session: SessionDep, actor: ActorDep, customer_id: int, body: OrderCreate) -> OrderOut:
+    return OrderOut.model_validate(service.create_order(session, actor, customer_id, body))

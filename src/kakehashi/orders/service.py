@@ -1,0 +1,57 @@
+"""Purchase history. Orders belong to a customer of the same tenant."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from kakehashi.customers import service as customers
+from kakehashi.kit.context import Actor
+from kakehashi.kit.db import utcnow
+from kakehashi.kit.events import Event, publish_on_commit
+from kakehashi.orders.models import Order, OrderLine
+from kakehashi.orders.repository import OrderRepository
+from kakehashi.orders.schemas import OrderCreate
+
+SCREENPOP_ORDERS = 20
+
+
+def create_order(session: Session, actor: Actor, customer_id: int, data: OrderCreate) -> Order:
+    customers.require_customer(session, actor, customer_id)
+    lines = [
+        OrderLine(
+            sku=line.sku,
+            name=line.name.strip(),
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            amount=line.quantity * line.unit_price,
+        )
+        for line in data.lines
+    ]
+    order = Order(
+        customer_id=customer_id,
+        order_no=data.order_no,
+        ordered_at=data.ordered_at or utcnow(),
+        channel=data.channel,
+        status="ordered",
+        total=sum(line.amount for line in lines),
+        lines=lines,
+    )
+    OrderRepository(session, actor.tenant_id).add(order)
+    publish_on_commit(
+        session,
+        Event("order.created", actor.tenant_id, {"order_id": order.id, "customer_id": customer_id}),
+    )
+    return order
+
+
+def latest_orders(session: Session, actor: Actor, customer_id: int, limit: int = SCREENPOP_ORDERS) -> list[Order]:
+    return OrderRepository(session, actor.tenant_id).latest_for_customer(customer_id, limit)
+
+
+def list_orders(session: Session, actor: Actor, customer_id: int, limit: int = 100) -> list[Order]:
+    customers.require_customer(session, actor, customer_id)
+    return latest_orders(session, actor, customer_id, limit)
+
+
+def order_belongs_to(session: Session, actor: Actor, order_id: int, customer_id: int) -> bool:
+    return OrderRepository(session, actor.tenant_id).belongs_to(order_id, customer_id)

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from kakehashi.kit.api import current_actor, db_session
+from kakehashi.kit.context import Actor
+from kakehashi.screenpop import service
+from kakehashi.screenpop.schemas import ScreenPop
+
+router = APIRouter(prefix="/api/v1", tags=["screen pop"])
+
+
+@router.get("/screenpop", response_model=ScreenPop)
+def screen_pop(
+    request: Request,
+    session: Annotated[Session, Depends(db_session)],
+    actor: Annotated[Actor, Depends(current_actor)],
+    phone: Annotated[str, Query(max_length=40, description="caller number in any written form")],
+) -> ScreenPop:
+    """Customer card for a caller; an unknown number returns ``known: false`` with the normalized number."""
+    return service.screen_pop(session, actor, phone, region=request.app.state.settings.default_region)

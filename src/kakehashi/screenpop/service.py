@@ -1,0 +1,76 @@
+"""Compose the screen pop from the domains' services: one indexed lookup plus bounded reads."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from kakehashi.complaints import service as complaints
+from kakehashi.complaints.schemas import ComplaintOut
+from kakehashi.contacts import service as contacts
+from kakehashi.contacts.schemas import ContactOut
+from kakehashi.customers import service as customers
+from kakehashi.customers.schemas import CustomerOut
+from kakehashi.kit.context import Actor
+from kakehashi.kit.phone import InvalidPhone, parse_phone
+from kakehashi.orders import service as orders
+from kakehashi.orders.schemas import OrderOut
+from kakehashi.screenpop.schemas import CallerNumber, CautionFlag, CustomFieldValue, ScreenPop
+
+_WITHHELD = {"", "anonymous", "unknown", "unavailable", "private", "restricted", "非通知", "通知不可能", "公衆電話"}
+
+
+def read_number(raw: str, region: str = "JP") -> CallerNumber:
+    """What the caller ID says, never an error: a withheld or garbled number is a blank card."""
+    text = (raw or "").strip()
+    if text.lower() in _WITHHELD:
+        return CallerNumber(input=raw, valid=False, withheld=True, problem="caller ID withheld")
+    try:
+        parsed = parse_phone(text, region)
+    except InvalidPhone as exc:
+        return CallerNumber(input=raw, valid=False, problem=str(exc))
+    return CallerNumber(input=raw, valid=True, e164=parsed.e164, national=parsed.national, kind=parsed.kind)
+
+
+def screen_pop(session: Session, actor: Actor, raw_phone: str, *, region: str = "JP") -> ScreenPop:
+    """The card for a caller: the customer with orders, open complaints, flags, contacts, custom fields."""
+    number = read_number(raw_phone, region)
+    customer_id = customers.find_customer_id_by_phone(session, actor, number.e164) if number.e164 else None
+    if customer_id is None:
+        return ScreenPop(known=False, phone=number)
+    customer = customers.get_customer(session, actor, customer_id)
+    open_cases = complaints.open_for_customer(session, actor, customer_id)
+    return ScreenPop(
+        known=True,
+        phone=number,
+        customer=CustomerOut.model_validate(customer),
+        orders=[OrderOut.model_validate(o) for o in orders.latest_orders(session, actor, customer_id)],
+        open_complaints=[ComplaintOut.model_validate(c) for c in open_cases],
+        caution_flags=_flags(customer.caution, customer.caution_reason, customer.outbound_excluded,
+                             customer.excluded_reason, customer.rank, len(open_cases)),
+        contacts=[ContactOut.model_validate(c) for c in contacts.recent(session, actor, customer_id)],
+        custom_fields=[
+            CustomFieldValue(key=d.key, label=d.label, type=d.type, value=customer.custom.get(d.key))
+            for d in customers.list_custom_fields(session, actor)
+            if d.active
+        ],
+    )
+
+
+def _flags(
+    caution: bool,
+    caution_reason: str | None,
+    excluded: bool,
+    excluded_reason: str | None,
+    rank: str,
+    open_complaints: int,
+) -> list[CautionFlag]:
+    flags = []
+    if open_complaints:
+        flags.append(CautionFlag(code="open_complaint", label="未解決クレームあり", detail=f"{open_complaints}件"))
+    if caution:
+        flags.append(CautionFlag(code="caution", label="要注意", detail=caution_reason))
+    if excluded:
+        flags.append(CautionFlag(code="outbound_excluded", label="発信禁止", detail=excluded_reason))
+    if rank == "vip":
+        flags.append(CautionFlag(code="vip", label="VIP"))
+    return flags

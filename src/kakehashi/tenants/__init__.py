@@ -1,0 +1,1 @@
+"""Tenants: the client companies (委託元) and the center itself."""

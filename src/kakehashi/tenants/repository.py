@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kakehashi.tenants.models import Tenant
+
+
+def get_by_code(session: Session, code: str) -> Tenant | None:
+    return session.scalars(select(Tenant).where(Tenant.code == code)).one_or_none()
+
+
+def get_or_create(session: Session, code: str, name: str) -> Tenant:
+    tenant = get_by_code(session, code)
+    if tenant is None:
+        tenant = Tenant(code=code, name=name)
+        session.add(tenant)
+        session.flush()
+    return tenant
