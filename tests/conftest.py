@@ -24,18 +24,20 @@ from kakehashi.kit.db import make_engine
 from kakehashi.tenants import repository as tenants
 
 BACKENDS = [b.strip() for b in os.environ.get("KAKEHASHI_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+# One database per test run, so two runs on one machine never drop each other's schema.
 PG_URL = os.environ.get(
-    "KAKEHASHI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/kakehashi_test"
+    "KAKEHASHI_TEST_PG_URL", f"postgresql+psycopg://postgres@127.0.0.1:5432/kakehashi_test_{os.getpid()}"
 )
 
 
-def _fresh_postgres(url: str) -> None:
-    """Drop and recreate the test database so the migrations run from zero."""
+def _recreate_postgres(url: str, *, create: bool = True) -> None:
+    """Drop (and recreate) the test database so the migrations run from zero."""
     parsed = make_url(url)
     admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+        if create:
+            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
     admin.dispose()
 
 
@@ -46,13 +48,15 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     elif backend == "postgresql":
         url = PG_URL
-        _fresh_postgres(url)
+        _recreate_postgres(url)
     else:
         raise ValueError(f"unknown backend {backend}")
     eng = make_engine(url)
     migrate.upgrade(eng)
     yield eng
     eng.dispose()
+    if backend == "postgresql":
+        _recreate_postgres(url, create=False)
 
 
 @pytest.fixture
