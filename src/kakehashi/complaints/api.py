@@ -21,9 +21,7 @@ def list_complaints(session: SessionDep, actor: ActorDep, customer_id: int) -> l
     return [ComplaintOut.model_validate(c) for c in service.history(session, actor, customer_id)]
 
 
-@router.post(
-    "/customers/{customer_id}/complaints", response_model=ComplaintOut, status_code=status.HTTP_201_CREATED
-)
+@router.post("/customers/{customer_id}/complaints", response_model=ComplaintOut, status_code=status.HTTP_201_CREATED)
 def record_complaint(session: SessionDep, actor: ActorDep, customer_id: int, body: ComplaintCreate) -> ComplaintOut:
     """A complaint raises the caution flag and excludes the customer from outbound lists."""
     return ComplaintOut.model_validate(service.record_complaint(session, actor, customer_id, body))

@@ -4,14 +4,13 @@ after a complaint is a decision a supervisor makes on the customer, not a side e
 
 from __future__ import annotations
 
-from datetime import date
-
 from sqlalchemy.orm import Session
 
 from kakehashi.complaints.models import Complaint
 from kakehashi.complaints.repository import ComplaintRepository
 from kakehashi.complaints.schemas import ComplaintCreate, Kind
 from kakehashi.customers import service as customers
+from kakehashi.kit.clock import business_today
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import utcnow
 from kakehashi.kit.errors import Conflict, NotFound, ValidationFailed, field_error
@@ -24,16 +23,13 @@ SCREENPOP_OPEN_LIMIT = 50
 def record_complaint(session: Session, actor: Actor, customer_id: int, data: ComplaintCreate) -> Complaint:
     """Store a return or complaint; a complaint sets caution + outbound exclusion on the customer."""
     customers.require_customer(session, actor, customer_id)
-    if data.order_id is not None:
-        if not orders.order_belongs_to(session, actor, data.order_id, customer_id):
-            raise ValidationFailed(
-                "order not found", errors=[field_error("order_id", "not an order of this customer")]
-            )
+    if data.order_id is not None and not orders.order_belongs_to(session, actor, data.order_id, customer_id):
+        raise ValidationFailed("order not found", errors=[field_error("order_id", "not an order of this customer")])
     complaint = Complaint(
         customer_id=customer_id,
         order_id=data.order_id,
         kind=data.kind.value,
-        occurred_on=data.occurred_on or date.today(),
+        occurred_on=data.occurred_on or business_today(),
         category=data.category.strip(),
         text=data.text.strip(),
         severity=data.severity.value,

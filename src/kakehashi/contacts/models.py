@@ -14,9 +14,7 @@ class Contact(IdMixin, Base):
     __tablename__ = "contacts"
 
     tenant_id: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.id"), nullable=False)
-    customer_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False
-    )
+    customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False)
     channel: Mapped[str] = mapped_column(String(12), nullable=False)
     direction: Mapped[str | None] = mapped_column(String(10))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

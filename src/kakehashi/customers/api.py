@@ -54,12 +54,19 @@ def list_customers(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> CustomerPage:
     items, total = service.search_customers(
-        session, actor, q=q, rank=rank, prefecture=prefecture, gender=gender.value if gender else None,
-        age_min=age_min, age_max=age_max, custom_filters=cf, limit=limit, offset=offset,
+        session,
+        actor,
+        q=q,
+        rank=rank,
+        prefecture=prefecture,
+        gender=gender.value if gender else None,
+        age_min=age_min,
+        age_max=age_max,
+        custom_filters=cf,
+        limit=limit,
+        offset=offset,
     )
-    return CustomerPage(
-        items=[CustomerOut.model_validate(c) for c in items], total=total, limit=limit, offset=offset
-    )
+    return CustomerPage(items=[CustomerOut.model_validate(c) for c in items], total=total, limit=limit, offset=offset)
 
 
 @router.post("/customers", response_model=CustomerOut, status_code=status.HTTP_201_CREATED)

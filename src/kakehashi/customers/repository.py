@@ -110,9 +110,7 @@ class CustomerRepository(TenantRepository):
 
 class CustomFieldRepository(TenantRepository):
     def all(self, *, active_only: bool = False) -> list[CustomFieldDef]:
-        stmt = self.scoped(select(CustomFieldDef), CustomFieldDef).order_by(
-            CustomFieldDef.position, CustomFieldDef.id
-        )
+        stmt = self.scoped(select(CustomFieldDef), CustomFieldDef).order_by(CustomFieldDef.position, CustomFieldDef.id)
         if active_only:
             stmt = stmt.where(CustomFieldDef.active.is_(True))
         return list(self.session.scalars(stmt))

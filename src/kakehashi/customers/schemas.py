@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from kakehashi.kit.clock import business_today
+
 
 class Gender(StrEnum):
     male = "male"
@@ -99,7 +101,7 @@ class CustomerOut(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def age(self) -> int | None:
-        return age_on(self.birthday, date.today()) if self.birthday else None
+        return age_on(self.birthday, business_today()) if self.birthday else None
 
 
 class CustomerBrief(BaseModel):

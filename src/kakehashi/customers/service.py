@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import re
 from datetime import date
 from typing import Any
@@ -19,6 +20,7 @@ from kakehashi.customers.schemas import (
     CustomFieldUpdate,
     PhoneIn,
 )
+from kakehashi.kit.clock import business_today
 from kakehashi.kit.context import Actor
 from kakehashi.kit.errors import Conflict, NotFound, ValidationFailed, field_error
 from kakehashi.kit.events import Event, publish_on_commit
@@ -59,7 +61,7 @@ def _normalized_fields(data: dict[str, Any], errors: list[dict[str, Any]]) -> di
         out["gender"] = str(data["gender"]) if data["gender"] else None
     if "birthday" in data:
         birthday = data["birthday"]
-        if birthday and (birthday > date.today() or birthday.year < 1890):
+        if birthday and (birthday > business_today() or birthday.year < 1890):
             errors.append(field_error("birthday", "birthday must be in the past (after 1890)"))
         else:
             out["birthday"] = birthday
@@ -273,15 +275,20 @@ def parse_filter(defs: dict[str, CustomFieldDef], expr: str) -> ColumnElement[bo
     else:
         column = element.as_string()
     if op == "contains":
-        return column.contains(str(value))  # type: ignore[no-any-return]
-    return {  # type: ignore[no-any-return]
-        "eq": column == value,
-        "ne": column != value,
-        "gt": column > value,
-        "gte": column >= value,
-        "lt": column < value,
-        "lte": column <= value,
-    }[op]
+        return column.contains(str(value))
+    if defn.type == "boolean" and op not in ("eq", "ne"):
+        raise ValidationFailed("bad filter", errors=[field_error("cf", f"{key}: yes/no fields take eq or ne")])
+    return _COMPARE[op](column, value)
+
+
+_COMPARE = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
 
 
 def search_customers(
@@ -300,7 +307,7 @@ def search_customers(
     today: date | None = None,
 ) -> tuple[list[Customer], int]:
     """Customers matching every given condition (age from birthday, custom fields by type)."""
-    today = today or date.today()
+    today = today or business_today()
     defs = CustomFieldRepository(session, actor.tenant_id).by_key()
     conditions: list[ColumnElement[bool]] = [parse_filter(defs, f) for f in custom_filters or []]
     if rank:

@@ -59,8 +59,12 @@ def install_problem_handlers(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         return _problem(
-            422, "Validation failed", f"{len(errors)} field(s) are invalid", request.url.path,
-            type="/problems/validation", errors=errors,
+            422,
+            "Validation failed",
+            f"{len(errors)} field(s) are invalid",
+            request.url.path,
+            type="/problems/validation",
+            errors=errors,
         )
 
     @app.exception_handler(StarletteHTTPException)

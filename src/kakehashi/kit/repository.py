@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-T = TypeVar("T", bound=tuple[Any, ...])
+SelectT = TypeVar("SelectT", bound="Select[*tuple[Any, ...]]")
 
 
 class TenantRepository:
@@ -17,7 +17,7 @@ class TenantRepository:
         self.session = session
         self.tenant_id = tenant_id
 
-    def scoped(self, stmt: Select[T], *models: Any) -> Select[T]:
+    def scoped(self, stmt: SelectT, *models: Any) -> SelectT:
         """Add ``model.tenant_id == tenant`` for each model named."""
         for model in models:
             stmt = stmt.where(model.tenant_id == self.tenant_id)

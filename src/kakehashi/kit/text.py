@@ -30,9 +30,7 @@ def to_katakana(reading: str) -> str:
 
 def is_kana_reading(reading: str) -> bool:
     """True when the text is katakana (with spaces and the long-vowel mark) only."""
-    return all(
-        ch == " " or ch == "ー" or ch == "・" or "\u30a0" <= ch <= "\u30ff" for ch in to_katakana(reading)
-    )
+    return all(ch == " " or ch == "ー" or ch == "・" or "\u30a0" <= ch <= "\u30ff" for ch in to_katakana(reading))
 
 
 def search_key(text: str) -> str:

@@ -11,4 +11,4 @@ JsonDoc = JSON().with_variant(JSONB(), "postgresql")
 
 def search_key_type(length: int) -> String:
     """A string compared by code point (``COLLATE "C"`` on PostgreSQL) so prefix ranges use the index."""
-    return String(length).with_variant(String(length, collation="C"), "postgresql")  # type: ignore[return-value]
+    return String(length).with_variant(String(length, collation="C"), "postgresql")

@@ -12,9 +12,7 @@ class Order(IdMixin, Base):
     __tablename__ = "orders"
 
     tenant_id: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.id"), nullable=False)
-    customer_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False
-    )
+    customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False)
     order_no: Mapped[str | None] = mapped_column(String(40))
     ordered_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     channel: Mapped[str] = mapped_column(String(20), nullable=False, default="phone")

@@ -27,7 +27,5 @@ class OrderRepository(TenantRepository):
         return list(self.session.scalars(stmt))
 
     def belongs_to(self, order_id: int, customer_id: int) -> bool:
-        stmt = self.scoped(
-            select(Order.id).where(Order.id == order_id, Order.customer_id == customer_id), Order
-        )
+        stmt = self.scoped(select(Order.id).where(Order.id == order_id, Order.customer_id == customer_id), Order)
         return self.session.execute(stmt).first() is not None

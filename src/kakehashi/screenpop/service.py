@@ -45,8 +45,14 @@ def screen_pop(session: Session, actor: Actor, raw_phone: str, *, region: str = 
         customer=CustomerOut.model_validate(customer),
         orders=[OrderOut.model_validate(o) for o in orders.latest_orders(session, actor, customer_id)],
         open_complaints=[ComplaintOut.model_validate(c) for c in open_cases],
-        caution_flags=_flags(customer.caution, customer.caution_reason, customer.outbound_excluded,
-                             customer.excluded_reason, customer.rank, len(open_cases)),
+        caution_flags=_flags(
+            customer.caution,
+            customer.caution_reason,
+            customer.outbound_excluded,
+            customer.excluded_reason,
+            customer.rank,
+            len(open_cases),
+        ),
         contacts=[ContactOut.model_validate(c) for c in contacts.recent(session, actor, customer_id)],
         custom_fields=[
             CustomFieldValue(key=d.key, label=d.label, type=d.type, value=customer.custom.get(d.key))

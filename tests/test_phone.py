@@ -1,0 +1,108 @@
+"""Phone normalization: every Japanese written form → one E.164 key."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kakehashi.kit.phone import InvalidPhone, normalize_phone, parse_phone, try_normalize_phone
+
+SAME_NUMBER = [
+    "03-1234-5678",
+    "0312345678",
+    "03(1234)5678",
+    "03 1234 5678",
+    "０３－１２３４－５６７８",
+    "０３（１２３４）５６７８",
+    "０３ー１２３４ー５６７８",  # katakana long-vowel mark typed as a dash
+    "03−1234−5678",  # U+2212 minus sign
+    "+81 3-1234-5678",
+    "+81312345678",
+    "＋８１３１２３４５６７８",
+    "tel:+81-3-1234-5678",
+]
+
+
+@pytest.mark.parametrize("raw", SAME_NUMBER)
+def test_given_any_written_form_of_a_tokyo_number_then_one_e164(raw: str) -> None:
+    assert normalize_phone(raw) == "+81312345678"
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164", "kind"),
+    [
+        ("090-1234-5678", "+819012345678", "mobile"),
+        ("０８０１２３４５６７８", "+818012345678", "mobile"),
+        ("070-1234-5678", "+817012345678", "mobile"),
+        ("0120-123-456", "+81120123456", "free_dial"),
+        ("0120123456", "+81120123456", "free_dial"),
+        ("0800-123-4567", "+818001234567", "free_dial"),
+        ("050-1234-5678", "+815012345678", "ip"),
+        ("06(6123)4567", "+81661234567", "fixed"),
+        ("011-222-3333", "+81112223333", "fixed"),
+        ("0570-012-345", "+81570012345", "navi_dial"),
+    ],
+)
+def test_given_japanese_number_types_then_e164_and_kind(raw: str, e164: str, kind: str) -> None:
+    phone = parse_phone(raw)
+    assert phone.e164 == e164
+    assert phone.kind == kind
+
+
+def test_national_format_is_the_japanese_display_form() -> None:
+    assert parse_phone("０９０１２３４５６７８").national == "090-1234-5678"
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("abc", "no digits"),
+        ("12345", "not a valid"),
+        ("03-1234-567", "not a valid"),
+        ("0312345678901", "not a valid"),
+        ("090-1234-567", "not a valid"),
+    ],
+)
+def test_given_invalid_input_then_clear_error(raw: str, fragment: str) -> None:
+    with pytest.raises(InvalidPhone, match=fragment):
+        parse_phone(raw)
+    assert try_normalize_phone(raw) is None
+
+
+jp_national = st.one_of(
+    st.from_regex(r"0[789]0[0-9]{8}", fullmatch=True),
+    st.from_regex(r"0[1-9][1-9][0-9]{7}", fullmatch=True),
+    st.from_regex(r"0120[0-9]{6}", fullmatch=True),
+    st.from_regex(r"050[0-9]{8}", fullmatch=True),
+)
+separators = st.sampled_from(["", "-", " ", "－", "ー", "−", "　"])
+widths = st.sampled_from(["half", "full"])
+
+
+def _dress(digits: str, sep: str, width: str) -> str:
+    """Write a national number the way a person might."""
+    text = sep.join([digits[:3], digits[3:6], digits[6:]]) if sep else digits
+    if width == "full":
+        text = text.translate(str.maketrans("0123456789-", "０１２３４５６７８９－"))
+    return text
+
+
+@given(jp_national)
+def test_normalization_is_idempotent(digits: str) -> None:
+    e164 = try_normalize_phone(digits)
+    if e164 is not None:
+        assert normalize_phone(e164) == e164
+        assert normalize_phone(parse_phone(e164).national) == e164
+
+
+@given(jp_national, separators, widths)
+def test_written_form_never_changes_the_key(digits: str, sep: str, width: str) -> None:
+    expected = try_normalize_phone(digits)
+    assert try_normalize_phone(_dress(digits, sep, width)) == expected
+
+
+@given(st.text(max_size=30))
+def test_arbitrary_text_never_crashes(text: str) -> None:
+    result = try_normalize_phone(text)
+    assert result is None or (result.startswith("+") and result[1:].isdigit())
