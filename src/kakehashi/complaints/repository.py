@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import Integer, bindparam, select
 
 from kakehashi.complaints.models import Complaint
 from kakehashi.kit.repository import TenantRepository
@@ -23,3 +25,21 @@ class ComplaintRepository(TenantRepository):
             stmt = stmt.where(Complaint.status == "open")
         stmt = stmt.order_by(Complaint.occurred_on.desc(), Complaint.id.desc()).limit(limit)
         return list(self.session.scalars(stmt))
+
+    def open_rows(self, customer_id: int, limit: int) -> list[dict[str, Any]]:
+        """Open cases, newest first, as plain dicts (screen pop)."""
+        params = {"customer_id": customer_id, "tenant_id": self.tenant_id, "limit": limit}
+        return [dict(r) for r in self.session.execute(_OPEN, params).mappings()]
+
+
+_t = Complaint.__table__
+_OPEN = (
+    select(_t)
+    .where(
+        _t.c.customer_id == bindparam("customer_id"),
+        _t.c.tenant_id == bindparam("tenant_id"),
+        _t.c.status == "open",
+    )
+    .order_by(_t.c.occurred_on.desc(), _t.c.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+)

@@ -4,6 +4,8 @@ after a complaint is a decision a supervisor makes on the customer, not a side e
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from kakehashi.complaints.models import Complaint
@@ -59,6 +61,11 @@ def resolve(session: Session, actor: Actor, complaint_id: int) -> Complaint:
     complaint.resolved_at = utcnow()
     session.flush()
     return complaint
+
+
+def open_rows(session: Session, actor: Actor, customer_id: int) -> list[dict[str, Any]]:
+    """Open returns and complaints as plain dicts (the screen pop's read path)."""
+    return ComplaintRepository(session, actor.tenant_id).open_rows(customer_id, SCREENPOP_OPEN_LIMIT)
 
 
 def open_for_customer(session: Session, actor: Actor, customer_id: int) -> list[Complaint]:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import Integer, bindparam, select
 
 from kakehashi.contacts.models import Contact
 from kakehashi.kit.repository import TenantRepository
@@ -24,3 +26,17 @@ class ContactRepository(TenantRepository):
             Contact,
         )
         return list(self.session.scalars(stmt))
+
+    def recent_rows(self, customer_id: int, limit: int) -> list[dict[str, Any]]:
+        """Newest first, as plain dicts (screen pop)."""
+        params = {"customer_id": customer_id, "tenant_id": self.tenant_id, "limit": limit}
+        return [dict(r) for r in self.session.execute(_RECENT, params).mappings()]
+
+
+_t = Contact.__table__
+_RECENT = (
+    select(_t)
+    .where(_t.c.customer_id == bindparam("customer_id"), _t.c.tenant_id == bindparam("tenant_id"))
+    .order_by(_t.c.occurred_at.desc(), _t.c.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+)

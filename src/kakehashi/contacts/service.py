@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from kakehashi.contacts.models import Contact
@@ -33,8 +35,11 @@ def add_contact(session: Session, actor: Actor, customer_id: int, data: ContactC
     return contact
 
 
-def recent(session: Session, actor: Actor, customer_id: int, limit: int = SCREENPOP_CONTACTS) -> list[Contact]:
-    return ContactRepository(session, actor.tenant_id).timeline(customer_id, limit)
+def recent_rows(
+    session: Session, actor: Actor, customer_id: int, limit: int = SCREENPOP_CONTACTS
+) -> list[dict[str, Any]]:
+    """The newest contacts as plain dicts (the screen pop's read path)."""
+    return ContactRepository(session, actor.tenant_id).recent_rows(customer_id, limit)
 
 
 def timeline(session: Session, actor: Actor, customer_id: int, limit: int = 50, offset: int = 0) -> list[Contact]:

@@ -5,14 +5,37 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import BindParameter, Select, bindparam, func, or_, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from kakehashi.customers.models import Customer, CustomerPhone, CustomFieldDef
 from kakehashi.kit.repository import TenantRepository
 
 # Larger than any code point: ``key < prefix + _TOP`` bounds a prefix range on a "C"-collated index.
 _TOP = "\U0010ffff"
+
+
+def _card_by_phone_statement() -> Select[Any]:
+    c, p = Customer.__table__, CustomerPhone.__table__
+    owner = p.alias("owner")
+    tenant: BindParameter[int] = bindparam("tenant_id")
+    return (
+        select(c, *(p.c[key].label(f"phone_{key}") for key in _PHONE_KEYS))
+        .select_from(owner.join(c, c.c.id == owner.c.customer_id).join(p, p.c.customer_id == c.c.id))
+        .where(owner.c.tenant_id == tenant, owner.c.e164 == bindparam("e164"), c.c.tenant_id == tenant)
+        .order_by(p.c.id)
+    )
+
+
+_CUSTOMER_KEYS = tuple(Customer.__table__.columns.keys())
+_PHONE_KEYS = ("id", "e164", "national", "kind", "label", "is_primary")
+_CARD_BY_PHONE = _card_by_phone_statement()
+_fd = CustomFieldDef.__table__
+_ACTIVE_LABELS = (
+    select(_fd.c.key, _fd.c.label, _fd.c.type)
+    .where(_fd.c.tenant_id == bindparam("tenant_id"), _fd.c.active.is_(True))
+    .order_by(_fd.c.position, _fd.c.id)
+)
 
 
 class CustomerRepository(TenantRepository):
@@ -33,6 +56,30 @@ class CustomerRepository(TenantRepository):
         self.session.add(customer)
         self.session.flush()
         return customer
+
+    def get_by_phone(self, e164: str) -> Customer | None:
+        """The customer owning a number, with all its numbers, in one statement (screen pop)."""
+        owner = (
+            select(CustomerPhone.customer_id)
+            .where(CustomerPhone.tenant_id == self.tenant_id, CustomerPhone.e164 == e164)
+            .scalar_subquery()
+        )
+        stmt = self.scoped(
+            select(Customer).where(Customer.id == owner).options(joinedload(Customer.phones)), Customer
+        )
+        return self.session.scalars(stmt).unique().one_or_none()
+
+    def card_by_phone(self, e164: str) -> dict[str, Any] | None:
+        """Customer columns plus ``phones`` for the owner of a number, as plain dicts, in one statement.
+
+        The screen pop's hot path: a prebuilt Core statement and plain rows instead of ORM objects.
+        """
+        rows = self.session.execute(_CARD_BY_PHONE, {"tenant_id": self.tenant_id, "e164": e164}).mappings().all()
+        if not rows:
+            return None
+        card = {key: rows[0][key] for key in _CUSTOMER_KEYS}
+        card["phones"] = [{key: r[f"phone_{key}"] for key in _PHONE_KEYS} for r in rows]
+        return card
 
     def find_id_by_phone(self, e164: str) -> int | None:
         """The one indexed lookup behind the screen pop (unique (tenant_id, e164))."""
@@ -114,6 +161,10 @@ class CustomFieldRepository(TenantRepository):
         if active_only:
             stmt = stmt.where(CustomFieldDef.active.is_(True))
         return list(self.session.scalars(stmt))
+
+    def active_labels(self) -> list[tuple[str, str, str]]:
+        """(key, label, type) of the active fields in display order (screen pop)."""
+        return [(k, label, t) for k, label, t in self.session.execute(_ACTIVE_LABELS, {"tenant_id": self.tenant_id})]
 
     def by_key(self) -> dict[str, CustomFieldDef]:
         return {d.key: d for d in self.all()}

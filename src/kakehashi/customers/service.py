@@ -89,6 +89,9 @@ def _normalized_fields(data: dict[str, Any], errors: list[dict[str, Any]]) -> di
     return out
 
 
+#: Public name of the field check, shared with the bulk importer (same rules as the API).
+normalized_fields = _normalized_fields
+
 def _build_phones(
     repo: CustomerRepository,
     phones: list[PhoneIn],
@@ -217,6 +220,16 @@ def require_customer(session: Session, actor: Actor, customer_id: int) -> None:
         raise NotFound(f"customer {customer_id} not found")
 
 
+def find_customer_by_phone(session: Session, actor: Actor, e164: str) -> Customer | None:
+    """The customer owning the number in the actor's tenant, with its numbers loaded."""
+    return CustomerRepository(session, actor.tenant_id).get_by_phone(e164)
+
+
+def card_by_phone(session: Session, actor: Actor, e164: str) -> dict[str, Any] | None:
+    """Customer fields and numbers of the number's owner as a plain dict (the screen pop's read path)."""
+    return CustomerRepository(session, actor.tenant_id).card_by_phone(e164)
+
+
 def find_customer_id_by_phone(session: Session, actor: Actor, e164: str) -> int | None:
     return CustomerRepository(session, actor.tenant_id).find_id_by_phone(e164)
 
@@ -334,6 +347,11 @@ def _years_before(today: date, years: int) -> date:
 
 
 # --- custom field definitions ---------------------------------------------------------------
+
+
+def active_field_labels(session: Session, actor: Actor) -> list[tuple[str, str, str]]:
+    """(key, label, type) of the active custom fields, in display order."""
+    return CustomFieldRepository(session, actor.tenant_id).active_labels()
 
 
 def list_custom_fields(session: Session, actor: Actor) -> list[CustomFieldDef]:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from typing import Any
+
+from sqlalchemy import Integer, Select, bindparam, select
+from sqlalchemy.orm import joinedload
 
 from kakehashi.kit.repository import TenantRepository
-from kakehashi.orders.models import Order
+from kakehashi.orders.models import Order, OrderLine
 
 
 class OrderRepository(TenantRepository):
@@ -15,17 +17,52 @@ class OrderRepository(TenantRepository):
         return order
 
     def latest_for_customer(self, customer_id: int, limit: int) -> list[Order]:
-        """The newest ``limit`` orders with their lines (two queries, whatever the count)."""
+        """The newest ``limit`` orders with their lines, in one statement whatever the count."""
         stmt = self.scoped(
             select(Order)
             .where(Order.customer_id == customer_id)
-            .options(selectinload(Order.lines))
+            .options(joinedload(Order.lines))
             .order_by(Order.ordered_at.desc(), Order.id.desc())
             .limit(limit),
             Order,
         )
-        return list(self.session.scalars(stmt))
+        return list(self.session.scalars(stmt).unique())
 
     def belongs_to(self, order_id: int, customer_id: int) -> bool:
         stmt = self.scoped(select(Order.id).where(Order.id == order_id, Order.customer_id == customer_id), Order)
         return self.session.execute(stmt).first() is not None
+
+    def recent_rows(self, customer_id: int, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` orders with ``lines``, as plain dicts, in one statement (screen pop)."""
+        params = {"customer_id": customer_id, "tenant_id": self.tenant_id, "limit": limit}
+        orders: dict[int, dict[str, Any]] = {}
+        for r in self.session.execute(_RECENT_WITH_LINES, params).mappings():
+            order = orders.get(r["id"])
+            if order is None:
+                order = {key: r[key] for key in _ORDER_KEYS}
+                order["lines"] = []
+                orders[r["id"]] = order
+            if r["line_id"] is not None:
+                order["lines"].append({key: r[f"line_{key}"] for key in _LINE_KEYS})
+        return list(orders.values())
+
+
+def _recent_with_lines_statement() -> Select[Any]:
+    o, line = Order.__table__, OrderLine.__table__
+    newest = (
+        select(o)
+        .where(o.c.customer_id == bindparam("customer_id"), o.c.tenant_id == bindparam("tenant_id"))
+        .order_by(o.c.ordered_at.desc(), o.c.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .subquery("newest")
+    )
+    return (
+        select(newest, line.c.id.label("line_id"), *(line.c[key].label(f"line_{key}") for key in _LINE_KEYS))
+        .select_from(newest.outerjoin(line, line.c.order_id == newest.c.id))
+        .order_by(newest.c.ordered_at.desc(), newest.c.id.desc(), line.c.id)
+    )
+
+
+_ORDER_KEYS = tuple(Order.__table__.columns.keys())
+_LINE_KEYS = ("sku", "name", "quantity", "unit_price", "amount")
+_RECENT_WITH_LINES = _recent_with_lines_statement()

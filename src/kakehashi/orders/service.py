@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from kakehashi.customers import service as customers
@@ -46,6 +48,13 @@ def create_order(session: Session, actor: Actor, customer_id: int, data: OrderCr
 
 def latest_orders(session: Session, actor: Actor, customer_id: int, limit: int = SCREENPOP_ORDERS) -> list[Order]:
     return OrderRepository(session, actor.tenant_id).latest_for_customer(customer_id, limit)
+
+
+def recent_order_rows(
+    session: Session, actor: Actor, customer_id: int, limit: int = SCREENPOP_ORDERS
+) -> list[dict[str, Any]]:
+    """Newest orders with lines as plain dicts (the screen pop's read path)."""
+    return OrderRepository(session, actor.tenant_id).recent_rows(customer_id, limit)
 
 
 def list_orders(session: Session, actor: Actor, customer_id: int, limit: int = 100) -> list[Order]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from kakehashi.kit.api import current_actor, db_session
@@ -19,6 +19,8 @@ def screen_pop(
     session: Annotated[Session, Depends(db_session)],
     actor: Annotated[Actor, Depends(current_actor)],
     phone: Annotated[str, Query(max_length=40, description="caller number in any written form")],
-) -> ScreenPop:
+) -> Response:
     """Customer card for a caller; an unknown number returns ``known: false`` with the normalized number."""
-    return service.screen_pop(session, actor, phone, region=request.app.state.settings.default_region)
+    pop = service.screen_pop(session, actor, phone, region=request.app.state.settings.default_region)
+    # Serialized once by pydantic-core; FastAPI would validate the model again and encode it twice.
+    return Response(content=pop.model_dump_json(), media_type="application/json")

@@ -32,51 +32,40 @@ def read_number(raw: str, region: str = "JP") -> CallerNumber:
 
 
 def screen_pop(session: Session, actor: Actor, raw_phone: str, *, region: str = "JP") -> ScreenPop:
-    """The card for a caller: the customer with orders, open complaints, flags, contacts, custom fields."""
+    """The card for a caller: the customer with orders, open complaints, flags, contacts, custom fields.
+
+    Five statements whatever the history size: customer+numbers, orders+lines, open cases, contacts,
+    field definitions. Each domain returns plain rows for this path (ADR 0007).
+    """
     number = read_number(raw_phone, region)
-    customer_id = customers.find_customer_id_by_phone(session, actor, number.e164) if number.e164 else None
-    if customer_id is None:
+    card = customers.card_by_phone(session, actor, number.e164) if number.e164 else None
+    if card is None:
         return ScreenPop(known=False, phone=number)
-    customer = customers.get_customer(session, actor, customer_id)
-    open_cases = complaints.open_for_customer(session, actor, customer_id)
+    customer = CustomerOut.model_validate(card)
+    open_cases = [ComplaintOut.model_validate(c) for c in complaints.open_rows(session, actor, customer.id)]
     return ScreenPop(
         known=True,
         phone=number,
-        customer=CustomerOut.model_validate(customer),
-        orders=[OrderOut.model_validate(o) for o in orders.latest_orders(session, actor, customer_id)],
-        open_complaints=[ComplaintOut.model_validate(c) for c in open_cases],
-        caution_flags=_flags(
-            customer.caution,
-            customer.caution_reason,
-            customer.outbound_excluded,
-            customer.excluded_reason,
-            customer.rank,
-            len(open_cases),
-        ),
-        contacts=[ContactOut.model_validate(c) for c in contacts.recent(session, actor, customer_id)],
+        customer=customer,
+        orders=[OrderOut.model_validate(o) for o in orders.recent_order_rows(session, actor, customer.id)],
+        open_complaints=open_cases,
+        caution_flags=_flags(customer, len(open_cases)),
+        contacts=[ContactOut.model_validate(c) for c in contacts.recent_rows(session, actor, customer.id)],
         custom_fields=[
-            CustomFieldValue(key=d.key, label=d.label, type=d.type, value=customer.custom.get(d.key))
-            for d in customers.list_custom_fields(session, actor)
-            if d.active
+            CustomFieldValue(key=key, label=label, type=kind, value=customer.custom.get(key))
+            for key, label, kind in customers.active_field_labels(session, actor)
         ],
     )
 
 
-def _flags(
-    caution: bool,
-    caution_reason: str | None,
-    excluded: bool,
-    excluded_reason: str | None,
-    rank: str,
-    open_complaints: int,
-) -> list[CautionFlag]:
+def _flags(customer: CustomerOut, open_complaints: int) -> list[CautionFlag]:
     flags = []
     if open_complaints:
         flags.append(CautionFlag(code="open_complaint", label="未解決クレームあり", detail=f"{open_complaints}件"))
-    if caution:
-        flags.append(CautionFlag(code="caution", label="要注意", detail=caution_reason))
-    if excluded:
-        flags.append(CautionFlag(code="outbound_excluded", label="発信禁止", detail=excluded_reason))
-    if rank == "vip":
+    if customer.caution:
+        flags.append(CautionFlag(code="caution", label="要注意", detail=customer.caution_reason))
+    if customer.outbound_excluded:
+        flags.append(CautionFlag(code="outbound_excluded", label="発信禁止", detail=customer.excluded_reason))
+    if customer.rank == "vip":
         flags.append(CautionFlag(code="vip", label="VIP"))
     return flags
