@@ -1,18 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, status
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, status
 
 from kakehashi.complaints import service
 from kakehashi.complaints.schemas import ComplaintCreate, ComplaintOut
-from kakehashi.kit.api import current_actor, db_session
-from kakehashi.kit.context import Actor
+from kakehashi.kit.api import ActorDep, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["complaints"])
-SessionDep = Annotated[Session, Depends(db_session)]
-ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
 @router.get("/customers/{customer_id}/complaints", response_model=list[ComplaintOut])

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Query, status
 
 from kakehashi.customers import service
 from kakehashi.customers.schemas import (
@@ -17,12 +16,9 @@ from kakehashi.customers.schemas import (
     CustomFieldUpdate,
     Gender,
 )
-from kakehashi.kit.api import current_actor, db_session
-from kakehashi.kit.context import Actor
+from kakehashi.kit.api import ActorDep, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
-SessionDep = Annotated[Session, Depends(db_session)]
-ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
 @router.get("/customers/suggest", response_model=list[CustomerBrief])

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
@@ -15,6 +16,7 @@ from kakehashi.kit.context import Actor
 from kakehashi.kit.errors import DomainError
 
 PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
 
 
 def db_session(request: Request) -> Iterator[Session]:
@@ -33,6 +35,13 @@ def db_session(request: Request) -> Iterator[Session]:
 def current_actor(request: Request) -> Actor:
     """The caller. Until login exists (issue 3) every request acts in the default tenant."""
     return Actor(tenant_id=request.app.state.default_tenant_id, username="anonymous")
+
+
+# scope="function": the transaction commits *before* the response is sent. With the default
+# ("request") FastAPI runs the code after ``yield`` once the client already has its 201, so a client
+# could read data not yet committed, and a failed commit would go unreported.
+SessionDep = Annotated[Session, Depends(db_session, scope="function")]
+ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
 def _problem(status: int, title: str, detail: str, instance: str, **extra: Any) -> JSONResponse:
@@ -66,6 +75,11 @@ def install_problem_handlers(app: FastAPI) -> None:
             type="/problems/validation",
             errors=errors,
         )
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _problem(500, "Internal error", "the request failed; nothing was saved", request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

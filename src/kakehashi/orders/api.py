@@ -2,17 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Query, status
 
-from kakehashi.kit.api import current_actor, db_session
-from kakehashi.kit.context import Actor
+from kakehashi.kit.api import ActorDep, SessionDep
 from kakehashi.orders import service
 from kakehashi.orders.schemas import OrderCreate, OrderOut
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])
-SessionDep = Annotated[Session, Depends(db_session)]
-ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
 @router.get("/customers/{customer_id}/orders", response_model=list[OrderOut])

@@ -2,11 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Query, Request, Response
 
-from kakehashi.kit.api import current_actor, db_session
-from kakehashi.kit.context import Actor
+from kakehashi.kit.api import ActorDep, SessionDep
 from kakehashi.screenpop import service
 from kakehashi.screenpop.schemas import ScreenPop
 
@@ -16,8 +14,8 @@ router = APIRouter(prefix="/api/v1", tags=["screen pop"])
 @router.get("/screenpop", response_model=ScreenPop)
 def screen_pop(
     request: Request,
-    session: Annotated[Session, Depends(db_session)],
-    actor: Annotated[Actor, Depends(current_actor)],
+    session: SessionDep,
+    actor: ActorDep,
     phone: Annotated[str, Query(max_length=40, description="caller number in any written form")],
 ) -> Response:
     """Customer card for a caller; an unknown number returns ``known: false`` with the normalized number."""
