@@ -176,3 +176,23 @@ class TestApi:
     def test_phone_is_required(self, client: TestClient) -> None:
         r = client.get("/api/v1/screenpop")
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "phone"
+
+
+class TestByCustomerId:
+    def test_same_card_for_a_customer_without_a_number(self, client: TestClient) -> None:
+        cid = client.post("/api/v1/customers", json={"name": "番号なし"}).json()["id"]
+        client.post(f"/api/v1/customers/{cid}/complaints", json={"category": "態度", "text": "x"})
+        pop = client.get("/api/v1/screenpop", params={"customer_id": cid}).json()
+        assert pop["known"] and pop["customer"]["phones"] == [] and not pop["phone"]["valid"]
+        assert {f["code"] for f in pop["caution_flags"]} == {"open_complaint", "caution", "outbound_excluded"}
+
+    def test_by_id_equals_by_phone(self, client: TestClient) -> None:
+        cid = client.post("/api/v1/customers", json={"name": "山田", "phones": [{"number": "0312345678"}]}).json()["id"]
+        by_id = client.get("/api/v1/screenpop", params={"customer_id": cid}).json()
+        by_phone = client.get("/api/v1/screenpop", params={"phone": "03-1234-5678"}).json()
+        assert by_id["customer"] == by_phone["customer"] and by_id["phone"]["e164"] == by_phone["phone"]["e164"]
+
+    def test_exactly_one_key(self, client: TestClient) -> None:
+        assert client.get("/api/v1/screenpop").status_code == 422
+        assert client.get("/api/v1/screenpop", params={"phone": "0312345678", "customer_id": 1}).status_code == 422
+        assert client.get("/api/v1/screenpop", params={"customer_id": 987654}).status_code == 404

@@ -30,6 +30,19 @@ def _card_by_phone_statement() -> Select[Any]:
 _CUSTOMER_KEYS = tuple(Customer.__table__.columns.keys())
 _PHONE_KEYS = ("id", "e164", "national", "kind", "label", "is_primary")
 _CARD_BY_PHONE = _card_by_phone_statement()
+
+
+def _card_by_id_statement() -> Select[Any]:
+    c, p = Customer.__table__, CustomerPhone.__table__
+    return (
+        select(c, *(p.c[key].label(f"phone_{key}") for key in _PHONE_KEYS))
+        .select_from(c.outerjoin(p, p.c.customer_id == c.c.id))
+        .where(c.c.id == bindparam("customer_id"), c.c.tenant_id == bindparam("tenant_id"))
+        .order_by(p.c.id)
+    )
+
+
+_CARD_BY_ID = _card_by_id_statement()
 _fd = CustomFieldDef.__table__
 _ACTIVE_LABELS = (
     select(_fd.c.key, _fd.c.label, _fd.c.type)
@@ -64,9 +77,7 @@ class CustomerRepository(TenantRepository):
             .where(CustomerPhone.tenant_id == self.tenant_id, CustomerPhone.e164 == e164)
             .scalar_subquery()
         )
-        stmt = self.scoped(
-            select(Customer).where(Customer.id == owner).options(joinedload(Customer.phones)), Customer
-        )
+        stmt = self.scoped(select(Customer).where(Customer.id == owner).options(joinedload(Customer.phones)), Customer)
         return self.session.scalars(stmt).unique().one_or_none()
 
     def card_by_phone(self, e164: str) -> dict[str, Any] | None:
@@ -74,11 +85,18 @@ class CustomerRepository(TenantRepository):
 
         The screen pop's hot path: a prebuilt Core statement and plain rows instead of ORM objects.
         """
-        rows = self.session.execute(_CARD_BY_PHONE, {"tenant_id": self.tenant_id, "e164": e164}).mappings().all()
+        return self._card(_CARD_BY_PHONE, {"tenant_id": self.tenant_id, "e164": e164})
+
+    def card_by_id(self, customer_id: int) -> dict[str, Any] | None:
+        """Same as :meth:`card_by_phone`, for a customer opened from a list (may have no number)."""
+        return self._card(_CARD_BY_ID, {"tenant_id": self.tenant_id, "customer_id": customer_id})
+
+    def _card(self, stmt: Select[Any], params: dict[str, Any]) -> dict[str, Any] | None:
+        rows = self.session.execute(stmt, params).mappings().all()
         if not rows:
             return None
         card = {key: rows[0][key] for key in _CUSTOMER_KEYS}
-        card["phones"] = [{key: r[f"phone_{key}"] for key in _PHONE_KEYS} for r in rows]
+        card["phones"] = [{key: r[f"phone_{key}"] for key in _PHONE_KEYS} for r in rows if r["phone_id"] is not None]
         return card
 
     def find_id_by_phone(self, e164: str) -> int | None:

@@ -230,6 +230,11 @@ def card_by_phone(session: Session, actor: Actor, e164: str) -> dict[str, Any] |
     return CustomerRepository(session, actor.tenant_id).card_by_phone(e164)
 
 
+def card_by_id(session: Session, actor: Actor, customer_id: int) -> dict[str, Any] | None:
+    """Like :func:`card_by_phone`, by customer id."""
+    return CustomerRepository(session, actor.tenant_id).card_by_id(customer_id)
+
+
 def find_customer_id_by_phone(session: Session, actor: Actor, e164: str) -> int | None:
     return CustomerRepository(session, actor.tenant_id).find_id_by_phone(e164)
 

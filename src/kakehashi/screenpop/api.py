@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from kakehashi.kit.api import ActorDep, SessionDep
+from kakehashi.kit.errors import ValidationFailed, field_error
 from kakehashi.screenpop import service
 from kakehashi.screenpop.schemas import ScreenPop
 
@@ -16,9 +17,17 @@ def screen_pop(
     request: Request,
     session: SessionDep,
     actor: ActorDep,
-    phone: Annotated[str, Query(max_length=40, description="caller number in any written form")],
+    phone: Annotated[str | None, Query(max_length=40, description="caller number in any written form")] = None,
+    customer_id: Annotated[int | None, Query(description="or: a customer picked from a list")] = None,
 ) -> Response:
     """Customer card for a caller; an unknown number returns ``known: false`` with the normalized number."""
-    pop = service.screen_pop(session, actor, phone, region=request.app.state.settings.default_region)
+    if (phone is None) == (customer_id is None):
+        raise ValidationFailed(
+            "give phone or customer_id", errors=[field_error("phone", "give exactly one of phone, customer_id")]
+        )
+    if customer_id is not None:
+        pop = service.screen_pop_for_customer(session, actor, customer_id)
+    else:
+        pop = service.screen_pop(session, actor, phone or "", region=request.app.state.settings.default_region)
     # Serialized once by pydantic-core; FastAPI would validate the model again and encode it twice.
     return Response(content=pop.model_dump_json(), media_type="application/json")

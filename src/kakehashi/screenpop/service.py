@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from kakehashi.complaints import service as complaints
@@ -11,6 +13,7 @@ from kakehashi.contacts.schemas import ContactOut
 from kakehashi.customers import service as customers
 from kakehashi.customers.schemas import CustomerOut
 from kakehashi.kit.context import Actor
+from kakehashi.kit.errors import NotFound
 from kakehashi.kit.phone import InvalidPhone, parse_phone
 from kakehashi.orders import service as orders
 from kakehashi.orders.schemas import OrderOut
@@ -41,6 +44,30 @@ def screen_pop(session: Session, actor: Actor, raw_phone: str, *, region: str = 
     card = customers.card_by_phone(session, actor, number.e164) if number.e164 else None
     if card is None:
         return ScreenPop(known=False, phone=number)
+    return _compose(session, actor, card, number)
+
+
+def screen_pop_for_customer(session: Session, actor: Actor, customer_id: int) -> ScreenPop:
+    """The same card for a customer picked from a list (one without a number included)."""
+    card = customers.card_by_id(session, actor, customer_id)
+    if card is None:
+        raise NotFound(f"customer {customer_id} not found")
+    primary = next((p for p in card["phones"] if p["is_primary"]), None)
+    number = (
+        CallerNumber(
+            input=primary["national"],
+            valid=True,
+            e164=primary["e164"],
+            national=primary["national"],
+            kind=primary["kind"],
+        )
+        if primary
+        else CallerNumber(input="", valid=False, problem="no phone number on file")
+    )
+    return _compose(session, actor, card, number)
+
+
+def _compose(session: Session, actor: Actor, card: dict[str, Any], number: CallerNumber) -> ScreenPop:
     customer = CustomerOut.model_validate(card)
     open_cases = [ComplaintOut.model_validate(c) for c in complaints.open_rows(session, actor, customer.id)]
     return ScreenPop(

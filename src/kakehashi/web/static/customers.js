@@ -200,31 +200,17 @@ async function lookupPhone(raw) {
   openForm(n.withheld ? "" : n.valid ? n.national : phone);
 }
 
-/** Open a customer picked from a list: by number (screen pop), or composed from the customer's endpoints. */
+/** Open a customer picked from a list: by number when there is one, else by id (same card). */
 async function openCustomer(c) {
   if (c.phone) {
     $("phone").value = c.phone;
     return lookupPhone(c.phone);
   }
-  const base = `/api/v1/customers/${c.id}`;
-  const [cust, orders, complaints, contacts, defs] = await Promise.all(
-    [base, `${base}/orders?limit=5`, `${base}/complaints`, `${base}/contacts?limit=10`, "/api/v1/custom-fields"].map((p) => api(p)),
-  );
-  if (!cust.ok) return status(cust.body?.detail || S.networkError, "error");
-  const customer = cust.body;
-  const open = complaints.ok ? complaints.body.filter((x) => x.status === "open") : [];
-  const flags = [];
-  if (open.length) flags.push({ code: "open_complaint", detail: `${open.length}` });
-  if (customer.caution) flags.push({ code: "caution", detail: customer.caution_reason });
-  if (customer.outbound_excluded) flags.push({ code: "outbound_excluded", detail: customer.excluded_reason });
-  if (customer.rank === "vip") flags.push({ code: "vip" });
+  const r = await api(`/api/v1/screenpop?customer_id=${encodeURIComponent(c.id)}`);
+  if (!r.ok) return status(r.body?.detail || S.networkError, "error");
   status("");
   setUrl("");
-  renderCard({
-    customer, phone: {}, caution_flags: flags, open_complaints: open,
-    orders: orders.ok ? orders.body : [], contacts: contacts.ok ? contacts.body : [],
-    custom_fields: (defs.ok ? defs.body : []).filter((d) => d.active).map((d) => ({ ...d, value: customer.custom[d.key] })),
-  });
+  renderCard(r.body);
 }
 
 function section(title, count, ...body) {
