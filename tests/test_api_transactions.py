@@ -46,5 +46,7 @@ def test_given_commit_fails_then_client_gets_an_error_not_201(
 def test_data_is_readable_by_the_next_request(client: TestClient) -> None:
     for i in range(20):
         number = f"090-2000-{i:04d}"
-        assert client.post("/api/v1/customers", json={"name": f"客{i}", "phones": [{"number": number}]}).status_code == 201
+        assert (
+            client.post("/api/v1/customers", json={"name": f"客{i}", "phones": [{"number": number}]}).status_code == 201
+        )
         assert client.get("/api/v1/screenpop", params={"phone": number}).json()["known"] is True

@@ -106,3 +106,15 @@ def test_written_form_never_changes_the_key(digits: str, sep: str, width: str) -
 def test_arbitrary_text_never_crashes(text: str) -> None:
     result = try_normalize_phone(text)
     assert result is None or (result.startswith("+") and result[1:].isdigit())
+
+
+@given(st.one_of(jp_national, st.from_regex(r"\+[1-9][0-9]{6,13}", fullmatch=True)))
+def test_validity_agrees_with_phonenumbers_is_valid_number(text: str) -> None:
+    """parse_phone checks validity through number_type() only (faster); it must agree with the library."""
+    import phonenumbers
+
+    try:
+        expected = phonenumbers.is_valid_number(phonenumbers.parse(text, "JP"))
+    except phonenumbers.NumberParseException:
+        expected = False
+    assert (try_normalize_phone(text) is not None) == expected

@@ -35,3 +35,8 @@ def test_api(client: TestClient) -> None:
     r = client.get("/api/v1/postal/12")
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "code"
     assert client.get("/api/v1/postal/9999999").status_code == 404
+
+
+def test_first_town_is_kept_when_the_code_has_alternates() -> None:
+    towns = {c.town for c in lookup("723-0032").candidates}
+    assert {"須波西", "須波西町"} <= towns

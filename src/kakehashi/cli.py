@@ -94,14 +94,20 @@ def seed(
     customers: Annotated[int, typer.Option(help="how many customers to generate")] = 1000,
     seed_value: Annotated[int, typer.Option("--seed", help="random seed (reproducible data)")] = 1,
     tenant: Annotated[str | None, typer.Option(help="tenant code")] = None,
+    start: Annotated[
+        int | None, typer.Option(help="first synthetic person index (default: the tenant's customer count)")
+    ] = None,
 ) -> None:
     """Generate realistic Japanese customers with phones, orders, complaints, custom fields."""
     from kakehashi.customers import seed as seeding
 
     settings = get_settings()
     engine = make_engine(settings.effective_database_url)
-    result = seeding.seed(engine, customers, tenant_code=tenant or settings.default_tenant, seed=seed_value,
-                          progress=True)
+    try:
+        result = seeding.seed(engine, customers, tenant_code=tenant or settings.default_tenant, seed=seed_value,
+                              progress=True, start=start, console=console)  # fmt: skip
+    finally:
+        engine.dispose()
     typer.echo(json.dumps(result.as_dict(), ensure_ascii=False))
 
 
@@ -110,7 +116,7 @@ def import_customers(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     mapping: Annotated[
         list[str] | None,
-        typer.Option("--map", help="column mapping SOURCE=field (e.g. --map 電話番号=phone)"),
+        typer.Option("--map", help="column mapping SOURCE=field (e.g. --map 電話番号=phone; FAX=- ignores)"),
     ] = None,
     encoding: Annotated[str | None, typer.Option(help="CSV encoding (default: detect UTF-8 / CP932)")] = None,
     sheet: Annotated[str | None, typer.Option(help="XLSX sheet name (default: the first)")] = None,
@@ -118,26 +124,38 @@ def import_customers(
     batch_size: Annotated[int, typer.Option(help="rows per all-or-nothing batch")] = 1000,
     errors_out: Annotated[Path | None, typer.Option("--errors", help="per-row error report (CSV)")] = None,
     tenant: Annotated[str | None, typer.Option(help="tenant code")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="worker processes parsing rows (0: none; default: one per CPU for big files)")
+    ] = None,
 ) -> None:
-    """Import customers from CSV (UTF-8 or Shift_JIS/CP932) or XLSX."""
+    """Import customers from CSV (UTF-8 or Shift_JIS/CP932) or XLSX. Guide: docs/import.md."""
     from kakehashi.customers import importer
 
     settings = get_settings()
     engine = make_engine(settings.effective_database_url)
-    report = importer.import_file(
-        engine,
-        file,
-        tenant_code=tenant or settings.default_tenant,
-        mapping=importer.parse_mapping(mapping or []),
-        encoding=encoding,
-        sheet=sheet,
-        on_duplicate=on_duplicate,
-        batch_size=batch_size,
-        errors_path=errors_out,
-        progress=True,
-    )
+    try:
+        report = importer.import_file(
+            engine,
+            file,
+            tenant_code=tenant or settings.default_tenant,
+            mapping=importer.parse_mapping(mapping or []),
+            encoding=encoding,
+            sheet=sheet,
+            on_duplicate=on_duplicate,
+            batch_size=batch_size,
+            errors_path=errors_out,
+            progress=True,
+            region=settings.default_region,
+            workers=workers,
+        )
+    except importer.ImportSetupError as exc:
+        console.print(f"[red]cannot import:[/] {exc}")
+        raise typer.Exit(code=2) from None
+    finally:
+        engine.dispose()
     typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
     if report.failed_rows:
+        console.print(f"[yellow]{report.failed_rows} row(s) failed[/]; see {report.errors_path}")
         raise typer.Exit(code=1)
 
 
@@ -146,11 +164,12 @@ def bench_screenpop(
     customers: Annotated[int, typer.Option(help="customers in the database (seeded if fewer)")] = 10000,
     lookups: Annotated[int, typer.Option(help="screen pops to time")] = 2000,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
+    http: Annotated[bool, typer.Option("--http/--no-http", help="also time over HTTP (uvicorn)")] = True,
 ) -> None:
     """Screen-pop latency (service layer and HTTP) against the bare indexed SQL lookup."""
     from kakehashi.bench import screenpop
 
-    result = screenpop.run(customers=customers, lookups=lookups, console=None if json_out else console)
+    result = screenpop.run(customers=customers, lookups=lookups, console=None if json_out else console, http=http)
     typer.echo(json.dumps(result, ensure_ascii=False))
 
 

@@ -92,6 +92,7 @@ def _normalized_fields(data: dict[str, Any], errors: list[dict[str, Any]]) -> di
 #: Public name of the field check, shared with the bulk importer (same rules as the API).
 normalized_fields = _normalized_fields
 
+
 def _build_phones(
     repo: CustomerRepository,
     phones: list[PhoneIn],

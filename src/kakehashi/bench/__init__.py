@@ -1,0 +1,1 @@
+"""Benchmarks behind ``kakehashi bench ...``: each returns a JSON-ready dict."""

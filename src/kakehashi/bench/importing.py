@@ -1,0 +1,135 @@
+"""``kakehashi bench import``: customer import throughput against a raw COPY of the same file.
+
+Generates an N-row CSV of realistic customers (as a Japanese Excel export would have them:
+Japanese headers, hyphenated numbers, ``1980/01/02`` dates), imports it into a scratch
+PostgreSQL database with :mod:`kakehashi.customers.importer`, then ``COPY``s the very same file
+into a scratch table of text columns: the floor no importer can beat on that server.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from kakehashi.customers import importer
+from kakehashi.customers.synthetic import generate_people
+from kakehashi.kit import migrate
+from kakehashi.kit.db import make_engine
+
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/kakehashi_bench_import"
+HEADERS = ("氏名", "フリガナ", "電話番号", "携帯電話", "郵便番号", "都道府県", "市区町村", "町域", "番地",
+           "建物名", "生年月日", "性別", "メールアドレス", "ランク")  # fmt: skip
+_GENDER = {"male": "男", "female": "女"}
+
+
+def write_csv(path: Path, rows: int, seed: int = 1) -> None:
+    """``rows`` synthetic customers as a UTF-8 (BOM) CSV with the headers of a Japanese export."""
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(HEADERS)
+        for p in generate_people(rows, seed=seed):
+            fixed = next((x.national for x in p.phones if x.kind != "mobile"), "")
+            mobile = next((x.national for x in p.phones if x.kind == "mobile"), "")
+            out.writerow(
+                (
+                    p.name,
+                    p.name_kana,
+                    fixed,
+                    mobile,
+                    f"{p.postal_code[:3]}-{p.postal_code[3:]}",
+                    p.prefecture,
+                    p.city,
+                    p.town,
+                    p.street,
+                    p.building or "",
+                    p.birthday.strftime("%Y/%m/%d"),
+                    _GENDER.get(p.gender, ""),
+                    p.email or "",
+                    p.rank,
+                )
+            )
+
+
+def _recreate(url: str) -> None:
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    admin.dispose()
+
+
+def _copy_raw(url: str, path: Path) -> float:
+    """Seconds to COPY the CSV as is into a fresh table of text columns (committed)."""
+    import psycopg
+
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    columns = ", ".join(f'"{h}" text' for h in HEADERS)
+    with psycopg.connect(dsn) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_copy_scratch")
+        conn.execute(f"CREATE TABLE bench_copy_scratch ({columns})")
+        conn.commit()
+        started = time.perf_counter()
+        sql = "COPY bench_copy_scratch FROM STDIN (FORMAT csv, HEADER true)"
+        with path.open("rb") as fh, conn.cursor() as cur, cur.copy(sql) as copy:
+            while chunk := fh.read(1 << 20):
+                copy.write(chunk)  # the BOM lands in the header line, which HEADER skips
+        conn.commit()
+        seconds = time.perf_counter() - started
+        copied = conn.execute("SELECT count(*) FROM bench_copy_scratch").fetchone()
+        conn.execute("DROP TABLE bench_copy_scratch")
+        conn.commit()
+    if copied is None or copied[0] == 0:
+        raise RuntimeError("the COPY baseline copied no rows")
+    return seconds
+
+
+def run(rows: int = 10000, console: Console | None = None, *, batch_size: int = 1000) -> dict[str, Any]:
+    """Generate, import, COPY; return the figures (``ratio`` = import seconds / COPY seconds)."""
+    url = os.environ.get("KAKEHASHI_BENCH_PG_URL", DEFAULT_URL)
+    say = console.print if console else (lambda *a, **k: None)
+    with tempfile.TemporaryDirectory(prefix="kakehashi-bench-") as tmp:
+        path = Path(tmp) / "customers.csv"
+        started = time.perf_counter()
+        write_csv(path, rows)
+        say(f"generated {rows:,} rows in {time.perf_counter() - started:.1f} s ({path.stat().st_size >> 10:,} KiB)")
+        _recreate(url)
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        say(f"importing into {make_url(url).database} …")
+        report = importer.import_file(
+            engine, path, tenant_code="bench", batch_size=batch_size, progress=console is not None
+        )
+        with engine.connect() as conn:
+            stored = conn.execute(text("SELECT count(*) FROM customers")).scalar_one()
+            numbers = conn.execute(text("SELECT count(*) FROM customer_phones")).scalar_one()
+        engine.dispose()
+        say(f"imported {report.total_rows:,} rows in {report.seconds:.2f} s; COPY baseline …")
+        copy_s = _copy_raw(url, path)
+    result: dict[str, Any] = {
+        "rows": report.total_rows,
+        "seconds": round(report.seconds, 3),
+        "rows_per_s": round(report.rows_per_s, 1),
+        "copy_seconds": round(copy_s, 3),
+        "copy_rows_per_s": round(rows / copy_s, 1),
+        "ratio": round(report.seconds / copy_s, 2),
+        "inserted": report.inserted,
+        "failed": report.failed_rows + report.not_imported,
+        "customers_stored": stored,
+        "phones_stored": numbers,
+        "batch_size": batch_size,
+        "workers": report.workers,
+        "cpus": os.cpu_count(),
+        "phases_s": {k: round(v, 3) for k, v in report.phases.items()},
+        "database": make_url(url).render_as_string(hide_password=True),
+    }
+    say(result)
+    return result

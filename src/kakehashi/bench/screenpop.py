@@ -1,0 +1,356 @@
+"""``kakehashi bench screenpop``: screen-pop latency at N customers, against the database's floor.
+
+On the configured database (``KAKEHASHI_DATABASE_URL``; the embedded SQLite file otherwise) the
+default tenant is seeded up to N customers (existing ones are reused), then the same random
+caller numbers (about 10% unknown) are looked up four ways:
+
+(a) ``service``: :func:`kakehashi.screenpop.service.screen_pop` in its own unit of work per call,
+    plus ``model_dump_json()`` of the response model — what a request does minus HTTP;
+(b) ``http``: ``GET /api/v1/screenpop`` on a real uvicorn server (a thread of this process, so
+    client and server share the GIL) through one keep-alive httpx client;
+(c) ``sql``: the bare indexed lookup ``customer_phones (tenant_id, e164)`` on a raw DBAPI cursor;
+(d) ``sql_payload``: the same five statements as the screen pop, written by hand on a raw cursor
+    (customer with numbers, 20 newest orders with lines, open cases, 10 contacts, field labels),
+    rows fetched and nothing built from them: the floor for the whole card.
+
+Every method is warmed up first. Times are per call, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
+from rich.console import Console
+from sqlalchemy import Engine, event, func, select, text
+
+from kakehashi.customers import seed as seeding
+from kakehashi.customers.models import Customer
+from kakehashi.kit import migrate
+from kakehashi.kit.config import Settings, get_settings
+from kakehashi.kit.context import Actor
+from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
+from kakehashi.kit.phone import normalize_phone
+from kakehashi.screenpop import service as screenpop
+from kakehashi.tenants import repository as tenants
+
+UNKNOWN_SHARE = 0.1
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of ``values`` (``p`` in 0..100)."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    rank = max(1, min(len(ordered), math.ceil(p / 100 * len(ordered))))
+    return ordered[rank - 1]
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+def _timed(fn: Callable[[str], object], numbers: Sequence[str]) -> list[float]:
+    out = []
+    clock = time.perf_counter
+    for number in numbers:
+        t0 = clock()
+        fn(number)
+        out.append(clock() - t0)
+    return out
+
+
+def _written_forms(e164: str, national: str, rng: random.Random) -> str:
+    """The number as a caller ID or an operator would give it."""
+    u = rng.random()
+    if u < 0.5:
+        return national.replace("-", "")
+    if u < 0.8:
+        return national
+    return e164
+
+
+def _pick_numbers(engine: Engine, tenant_id: int, count: int, rng: random.Random) -> list[tuple[str, str]]:
+    """``count`` random (e164, national) numbers of the tenant, chosen by random id probes."""
+    with engine.connect() as conn:
+        low, high = conn.execute(
+            text("SELECT MIN(id), MAX(id) FROM customer_phones WHERE tenant_id = :t"), {"t": tenant_id}
+        ).one()
+        if low is None:
+            return []
+        found: dict[str, str] = {}
+        for _ in range(50):
+            probe = [rng.randint(low, high) for _ in range(max(count * 2, 100))]
+            marks = ", ".join(str(i) for i in probe)
+            rows = conn.execute(
+                text(
+                    f"SELECT e164, national FROM customer_phones WHERE tenant_id = :t AND id IN ({marks})"  # noqa: S608 - ints
+                ),
+                {"t": tenant_id},
+            )
+            for e164, national in rows:
+                found.setdefault(e164, national)
+            if len(found) >= count:
+                break
+    picked = list(found.items())
+    rng.shuffle(picked)
+    return picked[:count]
+
+
+def _unknown_numbers(count: int, rng: random.Random) -> list[str]:
+    """Valid numbers nobody has: 090-19xx-xxxx is in the range the generator never uses."""
+    return [f"090-19{rng.randrange(100):02d}-{rng.randrange(10_000):04d}" for _ in range(count)]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _Server:
+    """uvicorn in a background thread on a free local port."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.port = _free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="bench-uvicorn", daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+class _RawPayload:
+    """The screen pop's reads, hand-written on a raw DBAPI cursor (qmark on SQLite, %s on PostgreSQL)."""
+
+    def __init__(self, engine: Engine, tenant_id: int) -> None:
+        self.raw = engine.raw_connection()
+        self.cursor = self.raw.cursor()
+        self.tenant_id = tenant_id
+        self.postgres = engine.dialect.name == "postgresql"
+        self.mark = "%s" if self.postgres else "?"
+
+    def sql(self, query: str) -> str:
+        return query.replace("%s", self.mark)
+
+    def lookup(self, e164: str) -> Any:
+        self.cursor.execute(
+            self.sql("SELECT customer_id FROM customer_phones WHERE tenant_id = %s AND e164 = %s"),
+            (self.tenant_id, e164),
+        )
+        row = self.cursor.fetchone()
+        self.raw.commit()
+        return row
+
+    def payload(self, e164: str) -> list[Any]:
+        """The five statements of the screen pop (ADR 0007), rows fetched, nothing built from them."""
+        cur, t, sql = self.cursor, self.tenant_id, self.sql
+        cur.execute(
+            sql(
+                "SELECT c.*, p.id, p.e164, p.national, p.kind, p.label, p.is_primary "
+                "FROM customer_phones o JOIN customers c ON c.id = o.customer_id "
+                "JOIN customer_phones p ON p.customer_id = c.id "
+                "WHERE o.tenant_id = %s AND o.e164 = %s AND c.tenant_id = %s ORDER BY p.id"
+            ),
+            (t, e164, t),
+        )
+        card = cur.fetchall()
+        if not card:
+            self.raw.commit()
+            return []
+        cid = card[0][[d[0] for d in cur.description].index("id")]
+        out: list[Any] = [card]
+        cur.execute(
+            sql(
+                "SELECT n.*, l.id, l.sku, l.name, l.quantity, l.unit_price, l.amount FROM "
+                "(SELECT * FROM orders WHERE customer_id = %s AND tenant_id = %s "
+                "ORDER BY ordered_at DESC, id DESC LIMIT 20) n "
+                "LEFT JOIN order_lines l ON l.order_id = n.id ORDER BY n.ordered_at DESC, n.id DESC, l.id"
+            ),
+            (cid, t),
+        )
+        out.append(cur.fetchall())
+        cur.execute(
+            sql(
+                "SELECT * FROM complaints WHERE customer_id = %s AND tenant_id = %s AND status = 'open' "
+                "ORDER BY occurred_on DESC, id DESC LIMIT 50"
+            ),
+            (cid, t),
+        )
+        out.append(cur.fetchall())
+        cur.execute(
+            sql(
+                "SELECT * FROM contacts WHERE customer_id = %s AND tenant_id = %s "
+                "ORDER BY occurred_at DESC, id DESC LIMIT 10"
+            ),
+            (cid, t),
+        )
+        out.append(cur.fetchall())
+        cur.execute(
+            sql("SELECT key, label, type FROM custom_field_defs WHERE tenant_id = %s AND active ORDER BY position, id"),
+            (t,),
+        )
+        out.append(cur.fetchall())
+        self.raw.commit()
+        return out
+
+    def close(self) -> None:
+        self.cursor.close()
+        self.raw.close()
+
+
+def run(
+    customers: int = 10_000,
+    lookups: int = 2_000,
+    console: Console | None = None,
+    *,
+    settings: Settings | None = None,
+    seed: int = 1,
+    http: bool = True,
+) -> dict[str, Any]:
+    """Seed up to ``customers``, time ``lookups`` screen pops four ways; return the figures."""
+    settings = settings or get_settings()
+    say = console.print if console is not None else (lambda *_a, **_k: None)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        return _run(engine, settings, customers, lookups, say, console, seed, http)
+    finally:
+        engine.dispose()
+
+
+def _run(
+    engine: Engine,
+    settings: Settings,
+    customers: int,
+    lookups: int,
+    say: Callable[..., None],
+    console: Console | None,
+    seed: int,
+    http: bool,
+) -> dict[str, Any]:
+    migrate.upgrade(engine)
+    factory = make_session_factory(engine)
+    code = settings.default_tenant
+    with unit_of_work(factory) as session:
+        tenant = tenants.get_or_create(session, code, "コールセンター" if code == "center" else code)
+        tenant_id = tenant.id
+        have = session.execute(
+            select(func.count()).select_from(Customer).where(Customer.tenant_id == tenant_id)
+        ).scalar_one()
+    seeded = None
+    if have < customers:
+        say(f"seeding {customers - have:,} customers (the tenant has {have:,})…")
+        seeded = seeding.seed(engine, customers - have, tenant_code=code, seed=seed, progress=console is not None,
+                              console=console)  # fmt: skip
+        say(f"seeded at {seeded.as_dict()['rows_per_s']:,} rows/s")
+        have += seeded.customers
+    else:
+        say(f"reusing {have:,} customers of tenant '{code}'")
+
+    rng = random.Random(seed)
+    known = _pick_numbers(engine, tenant_id, lookups, rng)
+    n_unknown = round(lookups * UNKNOWN_SHARE)
+    numbers = [_written_forms(e, n, rng) for e, n in known[: lookups - n_unknown]]
+    numbers += _unknown_numbers(lookups - len(numbers), rng)
+    rng.shuffle(numbers)
+    e164s = [normalize_phone(n, settings.default_region) for n in numbers]
+    warm = numbers[: min(len(numbers), 200)]
+    warm_e164 = e164s[: len(warm)]
+    actor = Actor(tenant_id=tenant_id, username="bench")
+    region = settings.default_region
+
+    statements = 0
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        nonlocal statements
+        if not statement.startswith("BEGIN"):  # SQLite's explicit BEGIN; PostgreSQL's is implicit
+            statements += 1
+
+    per_call: dict[str, int] = {}
+
+    def service_pop(number: str) -> object:
+        before = statements
+        with unit_of_work(factory) as s:
+            body = screenpop.screen_pop(s, actor, number, region=region).model_dump_json()
+        per_call[number] = statements - before
+        return body
+
+    say(f"timing {len(numbers):,} screen pops ({n_unknown} unknown numbers) on {engine.dialect.name}…")
+    _timed(service_pop, warm)
+    event.listen(engine, "before_cursor_execute", count)
+    service = _timed(service_pop, numbers)
+    event.remove(engine, "before_cursor_execute", count)
+    known_e164 = {e for e, _national in known}
+    known_set = {n for n, e in zip(numbers, e164s, strict=True) if e in known_e164}
+    known_counts = [c for n, c in per_call.items() if n in known_set]
+    unknown_counts = [c for n, c in per_call.items() if n not in known_set]
+
+    http_times: list[float] = []
+    if http:
+        from kakehashi.app import create_app
+
+        with _Server(create_app(settings, engine=engine)) as base, httpx.Client(base_url=base) as client:
+
+            def http_pop(number: str) -> object:
+                response = client.get("/api/v1/screenpop", params={"phone": number})
+                response.raise_for_status()
+                return response.content
+
+            _timed(http_pop, warm)
+            http_times = _timed(http_pop, numbers)
+
+    raw = _RawPayload(engine, tenant_id)
+    try:
+        _timed(raw.lookup, warm_e164)
+        sql = _timed(raw.lookup, e164s)
+        _timed(raw.payload, warm_e164)
+        payload = _timed(raw.payload, e164s)
+    finally:
+        raw.close()
+
+    p99, sql_p99, payload_p99 = percentile(service, 99), percentile(sql, 99), percentile(payload, 99)
+    result: dict[str, Any] = {
+        "customers": have,
+        "lookups": len(numbers),
+        "unknown_numbers": n_unknown,
+        "database": engine.dialect.name,
+        "p50_ms": _ms(percentile(service, 50)),
+        "p95_ms": _ms(percentile(service, 95)),
+        "p99_ms": _ms(p99),
+        "http_p50_ms": _ms(percentile(http_times, 50)) if http else None,
+        "http_p95_ms": _ms(percentile(http_times, 95)) if http else None,
+        "http_p99_ms": _ms(percentile(http_times, 99)) if http else None,
+        "sql_p50_ms": _ms(percentile(sql, 50)),
+        "sql_p99_ms": _ms(sql_p99),
+        "sql_payload_p50_ms": _ms(percentile(payload, 50)),
+        "sql_payload_p99_ms": _ms(payload_p99),
+        "ratio_p99": round(p99 / sql_p99, 1) if sql_p99 else None,
+        "ratio_payload_p99": round(p99 / payload_p99, 2) if payload_p99 else None,
+        "queries_per_pop": round(sum(known_counts) / len(known_counts), 2) if known_counts else None,
+        "queries_per_unknown_pop": round(sum(unknown_counts) / len(unknown_counts), 2) if unknown_counts else None,
+        "seed_rows_per_s": seeded.as_dict()["rows_per_s"] if seeded else None,
+    }
+    say(
+        f"service p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms; http p99 {result['http_p99_ms']} ms; "
+        f"bare SQL p99 {result['sql_p99_ms']} ms; payload SQL p99 {result['sql_payload_p99_ms']} ms"
+    )
+    return result

@@ -1,0 +1,78 @@
+"""``kakehashi bench screenpop`` at a tiny size, on both backends and through the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
+
+from kakehashi.bench import screenpop
+from kakehashi.kit.config import Settings, get_settings
+
+BACKENDS = [b.strip() for b in os.environ.get("KAKEHASHI_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+KEYS = {
+    "customers", "lookups", "database", "p50_ms", "p95_ms", "p99_ms", "http_p50_ms", "http_p99_ms", "sql_p50_ms",
+    "sql_p99_ms", "sql_payload_p99_ms", "ratio_p99", "ratio_payload_p99", "queries_per_pop",
+}  # fmt: skip
+
+
+def _recreate(url: str, *, create: bool = True) -> None:
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+        if create:
+            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database (the bench migrates it); PostgreSQL's is dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'bench.db'}"
+        return
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/kakehashi_test_bench_{os.getpid()}"
+    _recreate(url)
+    yield url
+    _recreate(url, create=False)
+
+
+def test_percentile() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert screenpop.percentile(values, 50) == 50.0
+    assert screenpop.percentile(values, 99) == 99.0
+    assert screenpop.percentile(values, 100) == 100.0
+    assert screenpop.percentile([], 99) == 0.0
+
+
+def test_bench_tiny(database_url: str, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, database_url=database_url, default_tenant="center")
+    result = screenpop.run(customers=150, lookups=30, settings=settings)
+    assert result.keys() >= KEYS
+    assert result["customers"] == 150 and result["lookups"] == 30
+    assert result["database"] == make_url(database_url).get_backend_name()
+    assert 0 < result["sql_p99_ms"] <= result["p99_ms"]
+    assert result["queries_per_pop"] >= 1 and result["seed_rows_per_s"] > 0
+    # A second run reuses the customers instead of seeding again.
+    again = screenpop.run(customers=100, lookups=20, settings=settings, http=False)
+    assert again["customers"] == 150 and again["seed_rows_per_s"] is None and again["http_p99_ms"] is None
+
+
+def test_cli_prints_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kakehashi.cli import app
+
+    monkeypatch.setenv("KAKEHASHI_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    get_settings.cache_clear()
+    try:
+        out = CliRunner().invoke(app, ["bench", "screenpop", "--customers", "60", "--lookups", "10", "--json"])
+    finally:
+        get_settings.cache_clear()
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout.strip().splitlines()[-1]).keys() >= KEYS
