@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from kakehashi.app import create_app
@@ -21,6 +20,7 @@ from kakehashi.kit import migrate
 from kakehashi.kit.config import Settings
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import make_engine
+from kakehashi.kit.dbadmin import recreate_database
 from kakehashi.tenants import repository as tenants
 
 BACKENDS = [b.strip() for b in os.environ.get("KAKEHASHI_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
@@ -30,17 +30,6 @@ PG_URL = os.environ.get(
 )
 
 
-def _recreate_postgres(url: str, *, create: bool = True) -> None:
-    """Drop (and recreate) the test database so the migrations run from zero."""
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-        if create:
-            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-    admin.dispose()
-
-
 @pytest.fixture(scope="session", params=BACKENDS)
 def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     backend = request.param
@@ -48,7 +37,7 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     elif backend == "postgresql":
         url = PG_URL
-        _recreate_postgres(url)
+        recreate_database(url)
     else:
         raise ValueError(f"unknown backend {backend}")
     eng = make_engine(url)
@@ -56,7 +45,7 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     yield eng
     eng.dispose()
     if backend == "postgresql":
-        _recreate_postgres(url, create=False)
+        recreate_database(url, create=False)
 
 
 @pytest.fixture

@@ -8,28 +8,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from kakehashi.bench import screenpop
 from kakehashi.kit.config import Settings, get_settings
+from kakehashi.kit.dbadmin import recreate_database
 
 BACKENDS = [b.strip() for b in os.environ.get("KAKEHASHI_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 KEYS = {
     "customers", "lookups", "database", "p50_ms", "p95_ms", "p99_ms", "http_p50_ms", "http_p99_ms", "sql_p50_ms",
     "sql_p99_ms", "sql_payload_p99_ms", "ratio_p99", "ratio_payload_p99", "queries_per_pop",
 }  # fmt: skip
-
-
-def _recreate(url: str, *, create: bool = True) -> None:
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-        if create:
-            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-    admin.dispose()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -39,9 +29,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'bench.db'}"
         return
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/kakehashi_test_bench_{os.getpid()}"
-    _recreate(url)
+    recreate_database(url)
     yield url
-    _recreate(url, create=False)
+    recreate_database(url, create=False)
 
 
 def test_percentile() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, func, select, text
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
@@ -24,6 +24,7 @@ from kakehashi.customers.models import Customer, CustomerPhone
 from kakehashi.customers.repository import CustomerRepository
 from kakehashi.customers.schemas import CustomerCreate, CustomFieldCreate, FieldType, PhoneIn
 from kakehashi.kit.context import Actor
+from kakehashi.kit.dbadmin import recreate_database
 from kakehashi.kit.events import Event, bus
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -528,9 +529,6 @@ def test_bench_import_smoke(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> 
     try:
         result = importing.run(rows=300)
     finally:
-        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-        admin.dispose()
+        recreate_database(url, create=False)
     assert (result["rows"], result["inserted"], result["failed"], result["customers_stored"]) == (300, 300, 0, 300)
     assert result["ratio"] > 0 and result["copy_rows_per_s"] > result["rows_per_s"] > 0

