@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy import Engine
 
 from kakehashi.kit.config import get_settings
 from kakehashi.kit.db import make_engine
@@ -22,9 +25,14 @@ app.add_typer(bench_app, name="bench")
 console = Console(stderr=True)
 
 
-def _engine():  # type: ignore[no-untyped-def]
-    settings = get_settings()
-    return make_engine(settings.effective_database_url)
+@contextmanager
+def _database() -> Iterator[Engine]:
+    """The configured database's engine, disposed when the command ends."""
+    engine = make_engine(get_settings().effective_database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @db_app.command("upgrade")
@@ -32,9 +40,9 @@ def db_upgrade(revision: str = "head") -> None:
     """Apply migrations up to REVISION (default: the newest)."""
     from kakehashi.kit import migrate
 
-    engine = _engine()
-    migrate.upgrade(engine, revision)
-    console.print(f"[green]database at {revision}[/] ({engine.url.render_as_string(hide_password=True)})")
+    with _database() as engine:
+        migrate.upgrade(engine, revision)
+        console.print(f"[green]database at {revision}[/] ({engine.url.render_as_string(hide_password=True)})")
 
 
 @db_app.command("downgrade")
@@ -42,7 +50,8 @@ def db_downgrade(revision: str) -> None:
     """Revert migrations down to REVISION."""
     from kakehashi.kit import migrate
 
-    migrate.downgrade(_engine(), revision)
+    with _database() as engine:
+        migrate.downgrade(engine, revision)
 
 
 @db_app.command("revision")
@@ -50,7 +59,8 @@ def db_revision(message: Annotated[str, typer.Option("-m", "--message")]) -> Non
     """Autogenerate a migration from the models (developers)."""
     from kakehashi.kit import migrate
 
-    migrate.revision(_engine(), message)
+    with _database() as engine:
+        migrate.revision(engine, message)
 
 
 @app.command()
@@ -79,10 +89,9 @@ def demo(
     from kakehashi.kit import migrate
 
     settings = get_settings()
-    engine = make_engine(settings.effective_database_url)
-    migrate.upgrade(engine)
-    demo_data.ensure_demo_data(engine, settings, customers=customers, console=console)
-    engine.dispose()
+    with _database() as engine:
+        migrate.upgrade(engine)
+        demo_data.ensure_demo_data(engine, settings, customers=customers, console=console)
     if no_serve:
         return
     console.print(f"[bold green]Kakehashi demo[/] → http://{host or settings.host}:{port or settings.port}/")
@@ -102,12 +111,9 @@ def seed(
     from kakehashi.customers import seed as seeding
 
     settings = get_settings()
-    engine = make_engine(settings.effective_database_url)
-    try:
+    with _database() as engine:
         result = seeding.seed(engine, customers, tenant_code=tenant or settings.default_tenant, seed=seed_value,
                               progress=True, start=start, console=console)  # fmt: skip
-    finally:
-        engine.dispose()
     typer.echo(json.dumps(result.as_dict(), ensure_ascii=False))
 
 
@@ -132,27 +138,25 @@ def import_customers(
     from kakehashi.customers import importer
 
     settings = get_settings()
-    engine = make_engine(settings.effective_database_url)
     try:
-        report = importer.import_file(
-            engine,
-            file,
-            tenant_code=tenant or settings.default_tenant,
-            mapping=importer.parse_mapping(mapping or []),
-            encoding=encoding,
-            sheet=sheet,
-            on_duplicate=on_duplicate,
-            batch_size=batch_size,
-            errors_path=errors_out,
-            progress=True,
-            region=settings.default_region,
-            workers=workers,
-        )
+        with _database() as engine:
+            report = importer.import_file(
+                engine,
+                file,
+                tenant_code=tenant or settings.default_tenant,
+                mapping=importer.parse_mapping(mapping or []),
+                encoding=encoding,
+                sheet=sheet,
+                on_duplicate=on_duplicate,
+                batch_size=batch_size,
+                errors_path=errors_out,
+                progress=True,
+                region=settings.default_region,
+                workers=workers,
+            )
     except importer.ImportSetupError as exc:
         console.print(f"[red]cannot import:[/] {exc}")
         raise typer.Exit(code=2) from None
-    finally:
-        engine.dispose()
     typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
     if report.failed_rows:
         console.print(f"[yellow]{report.failed_rows} row(s) failed[/]; see {report.errors_path}")

@@ -25,22 +25,16 @@ from kakehashi.kit.context import Actor
 from kakehashi.kit.errors import Conflict, NotFound, ValidationFailed, field_error
 from kakehashi.kit.events import Event, publish_on_commit
 from kakehashi.kit.phone import InvalidPhone, parse_phone
-from kakehashi.kit.text import clean, is_kana_reading, nfkc, search_key, to_katakana
+from kakehashi.kit.text import clean, is_kana_reading, search_key, to_katakana
+from kakehashi.postal.service import postal_digits
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_POSTAL = re.compile(r"^\d{7}$")
 SUGGEST_LIMIT = 10
 
 _ADDRESS_FIELDS = ("prefecture", "city", "town", "street", "building", "notes")
 
 
-def normalize_postal_code(raw: str) -> str | None:
-    """``〒100-0001`` / ``１００－０００１`` → ``1000001``; None when it is not 7 digits."""
-    digits = re.sub(r"[\s\-〒ー−‐]", "", nfkc(raw))
-    return digits if _POSTAL.match(digits) else None
-
-
-def _normalized_fields(data: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, Any]:
+def normalized_fields(data: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, Any]:
     """Clean and check the plain fields present in ``data``; append problems to ``errors``."""
     out: dict[str, Any] = {}
     if "name" in data:
@@ -68,7 +62,7 @@ def _normalized_fields(data: dict[str, Any], errors: list[dict[str, Any]]) -> di
     if "postal_code" in data:
         raw = data["postal_code"]
         if raw and str(raw).strip():
-            code = normalize_postal_code(str(raw))
+            code = postal_digits(str(raw))
             if code is None:
                 errors.append(field_error("postal_code", f"'{raw}' is not a 7-digit postal code"))
             else:
@@ -90,7 +84,6 @@ def _normalized_fields(data: dict[str, Any], errors: list[dict[str, Any]]) -> di
 
 
 #: Public name of the field check, shared with the bulk importer (same rules as the API).
-normalized_fields = _normalized_fields
 
 
 def _build_phones(
@@ -142,7 +135,7 @@ def _build_phones(
 def _raise_if(errors: list[dict[str, Any]]) -> None:
     if not errors:
         return
-    if all("already belongs" in e["message"] for e in errors):
+    if all("customer_id" in e for e in errors):  # only numbers owned by another customer
         raise Conflict("phone number already in use", errors=errors)
     raise ValidationFailed(f"{len(errors)} field(s) are invalid", errors=errors)
 
@@ -151,7 +144,7 @@ def create_customer(session: Session, actor: Actor, data: CustomerCreate, *, reg
     """Validate and store a new customer with its numbers and custom fields."""
     repo = CustomerRepository(session, actor.tenant_id)
     errors: list[dict[str, Any]] = []
-    fields = _normalized_fields(data.model_dump(exclude={"phones", "custom"}), errors)
+    fields = normalized_fields(data.model_dump(exclude={"phones", "custom"}), errors)
     phones = _build_phones(repo, data.phones, region, errors)
     defs = CustomFieldRepository(session, actor.tenant_id).by_key()
     custom, custom_errors = custom_fields.validate_values(defs, data.custom)
@@ -170,7 +163,7 @@ def update_customer(
     customer = get_customer(session, actor, customer_id)
     errors: list[dict[str, Any]] = []
     present = data.model_dump(exclude_unset=True, exclude={"phones", "custom"})
-    fields = _normalized_fields(present, errors)
+    fields = normalized_fields(present, errors)
     phones = _build_phones(repo, data.phones, region, errors, owner_id=customer.id) if data.phones else None
     custom = None
     if data.custom is not None:

@@ -40,10 +40,16 @@ def _db() -> Any:
     return db
 
 
-def normalize_code(raw: str) -> str:
-    """7 digits from ``100-0001``, ``〒1000001`` or ``１００－０００１``; :class:`ValidationFailed` otherwise."""
+def postal_digits(raw: str) -> str | None:
+    """7 digits from ``100-0001``, ``〒1000001`` or ``１００－０００１``; None when it is not a postal code."""
     digits = re.sub(r"[\s\-〒ー−‐]", "", nfkc(raw))
-    if not re.fullmatch(r"\d{7}", digits):
+    return digits if re.fullmatch(r"\d{7}", digits) else None
+
+
+def normalize_code(raw: str) -> str:
+    """Like :func:`postal_digits`, raising :class:`ValidationFailed` for the API."""
+    digits = postal_digits(raw)
+    if digits is None:
         raise ValidationFailed(
             f"'{raw}' is not a postal code", errors=[field_error("code", "a postal code has 7 digits")]
         )
