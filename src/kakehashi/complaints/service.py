@@ -22,6 +22,11 @@ from kakehashi.orders import service as orders
 SCREENPOP_OPEN_LIMIT = 50
 
 
+def caution_reason(category: str) -> str:
+    """The reason a complaint writes on the customer's caution flag and outbound exclusion."""
+    return f"クレーム: {category}"
+
+
 def record_complaint(session: Session, actor: Actor, customer_id: int, data: ComplaintCreate) -> Complaint:
     """Store a return or complaint; a complaint sets caution + outbound exclusion on the customer."""
     customers.require_customer(session, actor, customer_id)
@@ -39,7 +44,7 @@ def record_complaint(session: Session, actor: Actor, customer_id: int, data: Com
     )
     ComplaintRepository(session, actor.tenant_id).add(complaint)
     if data.kind is Kind.complaint:
-        customers.mark_caution(session, actor, customer_id, f"クレーム: {complaint.category}")
+        customers.mark_caution(session, actor, customer_id, caution_reason(complaint.category))
     publish_on_commit(
         session,
         Event(

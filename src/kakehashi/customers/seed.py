@@ -44,6 +44,7 @@ from rich.progress import (
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session
 
+from kakehashi.complaints.service import caution_reason
 from kakehashi.customers import service as customer_service
 from kakehashi.customers.models import Customer, CustomerPhone
 from kakehashi.customers.repository import CustomFieldRepository
@@ -377,7 +378,7 @@ class _Generator:
                     )  # fmt: skip
                     xid += 1
                     if kind == "complaint":
-                        reason = f"クレーム: {category}"
+                        reason = caution_reason(category)
                         self._contact(contacts, cid_s, "call", "inbound", f"クレーム受付: {category}", text, at)
             # Contact history (about one entry per customer on average).
             for _ in range(int(-math.log(1.0 - r()) * 0.9)):
