@@ -6,8 +6,9 @@ test runs inside a transaction that is rolled back at the end.
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,12 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from kakehashi.app import create_app
+from kakehashi.auth import service as auth
+from kakehashi.auth.models import User
+from kakehashi.auth.passwords import hash_password
 from kakehashi.kit import migrate
 from kakehashi.kit.config import Settings
-from kakehashi.kit.context import Actor
+from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import make_engine
 from kakehashi.kit.dbadmin import recreate_database
 from kakehashi.tenants import repository as tenants
@@ -89,8 +93,77 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path, database_url="sqlite://", default_tenant="center")
 
 
+TEST_PASSWORD = "kakehashi-test-passphrase"
+_serial = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    """Hashed once: argon2 is slow on purpose, and hundreds of test users need no fresh hash each."""
+    return hash_password(TEST_PASSWORD)
+
+
+MakeUser = Callable[..., User]
+
+
 @pytest.fixture
-def client(settings: Settings, session_factory: sessionmaker[Session]) -> Iterator[TestClient]:
+def make_user(session: Session, password_hash: str) -> MakeUser:
+    """``make_user(Role.OPERATOR, "client-b")`` → a user in that tenant (created if needed), password
+    ``TEST_PASSWORD``; ``center_wide=True`` for a center-wide admin."""
+
+    def make(role: Role, tenant: str = "center", *, username: str | None = None, center_wide: bool = False) -> User:
+        home = tenants.get_or_create(session, tenant, tenant)
+        user = User(
+            username=username or f"{role.value.replace('_', '-')}-{tenant}-{next(_serial)}",
+            display_name=f"{role.value} of {tenant}",
+            role=role.value,
+            tenant_id=None if center_wide else home.id,
+            password_hash=password_hash,
+            active=True,
+        )
+        session.add(user)
+        session.flush()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def app_client(settings: Settings, session_factory: sessionmaker[Session]) -> Iterator[TestClient]:
+    """An anonymous client."""
     app = create_app(settings, session_factory=session_factory)
     with TestClient(app) as c:
         yield c
+
+
+ClientAs = Callable[..., TestClient]
+
+
+@pytest.fixture
+def client_as(
+    settings: Settings, session_factory: sessionmaker[Session], session: Session, make_user: MakeUser
+) -> Iterator[ClientAs]:
+    """``client_as(Role.SUPERVISOR, "client-b")`` → a client sending that user's bearer token."""
+    opened: list[TestClient] = []
+    app = create_app(settings, session_factory=session_factory)
+
+    def login(role: Role, tenant: str = "center", **kw: object) -> TestClient:
+        user = make_user(role, tenant, **kw)
+        secret, _ = auth.issue_token(session, user, "test")
+        session.flush()
+        c = TestClient(app)
+        c.__enter__()
+        c.headers["Authorization"] = f"Bearer {secret}"
+        c.user = user  # type: ignore[attr-defined]
+        opened.append(c)
+        return c
+
+    yield login
+    for c in opened:
+        c.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(client_as: ClientAs) -> TestClient:
+    """A client logged in as an admin of the center tenant (may call every route)."""
+    return client_as(Role.ADMIN)

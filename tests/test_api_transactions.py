@@ -8,7 +8,10 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from kakehashi.app import create_app
+from kakehashi.auth import service as auth
 from kakehashi.kit.config import Settings
+from kakehashi.kit.context import Role
+from conftest import MakeUser
 
 
 @pytest.fixture
@@ -23,7 +26,11 @@ def failing_commit() -> Iterator[None]:
 
 
 def test_given_commit_fails_then_client_gets_an_error_not_201(
-    settings: Settings, session_factory: sessionmaker[Session], failing_commit: None
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    session: Session,
+    make_user: MakeUser,
+    failing_commit: None,
 ) -> None:
     """With FastAPI's default dependency scope the commit would run after the 201 was sent."""
 
@@ -33,7 +40,10 @@ def test_given_commit_fails_then_client_gets_an_error_not_201(
         return s
 
     app = create_app(settings, session_factory=session_factory)
+    secret, _ = auth.issue_token(session, make_user(Role.OPERATOR), "test")
+    session.flush()
     with TestClient(app, raise_server_exceptions=False) as client:
+        client.headers["Authorization"] = f"Bearer {secret}"
         app.state.session_factory = factory
         r = client.post("/api/v1/customers", json={"name": "保存されない", "phones": [{"number": "03-5555-1234"}]})
         assert r.status_code == 500

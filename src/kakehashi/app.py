@@ -11,6 +11,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from kakehashi import __version__
+from kakehashi.audit.api import record_refusal
+from kakehashi.audit.api import router as audit_router
+from kakehashi.auth.api import router as auth_router
+from kakehashi.auth.guard import PUBLIC, check_routes
 from kakehashi.complaints.api import router as complaints_router
 from kakehashi.contacts.api import router as contacts_router
 from kakehashi.customers.api import router as customers_router
@@ -21,6 +25,7 @@ from kakehashi.orders.api import router as orders_router
 from kakehashi.postal.api import router as postal_router
 from kakehashi.screenpop.api import router as screenpop_router
 from kakehashi.tenants import repository as tenants
+from kakehashi.tenants.api import router as tenants_router
 from kakehashi.web.pages import STATIC_DIR
 from kakehashi.web.pages import router as web_router
 
@@ -48,6 +53,7 @@ def create_app(
         else:
             app.state.session_factory = session_factory
         app.state.settings = settings
+        app.state.after_rollback = [record_refusal]
         app.state.default_tenant_id = ensure_default_tenant(app.state.session_factory, settings.default_tenant)
         yield
         if own_engine is not None and engine is None:
@@ -61,6 +67,9 @@ def create_app(
     )
     install_problem_handlers(app)
     for router in (
+        auth_router,
+        tenants_router,
+        audit_router,
         screenpop_router,
         customers_router,
         orders_router,
@@ -72,8 +81,9 @@ def create_app(
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], dependencies=[PUBLIC])
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    check_routes(app)
     return app

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from sqlalchemy import Engine
 
+from kakehashi.audit.cli import audit_app
+from kakehashi.auth.cli import tenant_app, token_app, user_app
+from kakehashi.kit.clitools import database
 from kakehashi.kit.config import get_settings
-from kakehashi.kit.db import make_engine
 
 app = typer.Typer(help="Kakehashi (架け橋) CTI contact-center platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -22,17 +21,14 @@ bench_app = typer.Typer(help="Benchmarks (print JSON).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(bench_app, name="bench")
+app.add_typer(user_app, name="user")
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(token_app, name="token")
+app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
 
 
-@contextmanager
-def _database() -> Iterator[Engine]:
-    """The configured database's engine, disposed when the command ends."""
-    engine = make_engine(get_settings().effective_database_url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
+_database = database
 
 
 @db_app.command("upgrade")

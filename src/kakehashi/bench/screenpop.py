@@ -20,22 +20,28 @@ from __future__ import annotations
 
 import math
 import random
+import secrets
 import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import httpx
 from rich.console import Console
 from sqlalchemy import Engine, event, func, select, text
+from sqlalchemy.orm import Session, sessionmaker
 
+from kakehashi.auth import repository as users
+from kakehashi.auth import service as auth
 from kakehashi.customers import seed as seeding
 from kakehashi.customers.models import Customer
 from kakehashi.kit import migrate
 from kakehashi.kit.config import Settings, get_settings
-from kakehashi.kit.context import Actor
+from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
+from kakehashi.kit.masking import full_context
 from kakehashi.kit.phone import normalize_phone
 from kakehashi.screenpop import service as screenpop
 from kakehashi.tenants import repository as tenants
@@ -218,6 +224,21 @@ class _RawPayload:
         self.raw.close()
 
 
+def _bench_token(factory: sessionmaker[Session], tenant_id: int) -> str:
+    """A short-lived token of a bench operator (created once, with a random password nobody knows)."""
+    with unit_of_work(factory) as session:
+        user = users.user_by_username(session, "bench-operator") or auth.create_user(
+            session,
+            username="bench-operator",
+            password=secrets.token_urlsafe(24),
+            role=Role.OPERATOR,
+            tenant_id=tenant_id,
+            display_name="benchmark",
+        )
+        secret, _ = auth.issue_token(session, user, "bench screenpop", ttl=timedelta(hours=1))
+    return secret
+
+
 def run(
     customers: int = 10_000,
     lookups: int = 2_000,
@@ -275,7 +296,7 @@ def _run(
     e164s = [normalize_phone(n, settings.default_region) for n in numbers]
     warm = numbers[: min(len(numbers), 200)]
     warm_e164 = e164s[: len(warm)]
-    actor = Actor(tenant_id=tenant_id, username="bench")
+    actor = Actor(tenant_id=tenant_id, username="bench", role=Role.OPERATOR, origin="bench")
     region = settings.default_region
 
     statements = 0
@@ -290,7 +311,7 @@ def _run(
     def service_pop(number: str) -> object:
         before = statements
         with unit_of_work(factory) as s:
-            body = screenpop.screen_pop(s, actor, number, region=region).model_dump_json()
+            body = screenpop.screen_pop(s, actor, number, region=region).model_dump_json(context=full_context(True))
         per_call[number] = statements - before
         return body
 
@@ -308,7 +329,11 @@ def _run(
     if http:
         from kakehashi.app import create_app
 
-        with _Server(create_app(settings, engine=engine)) as base, httpx.Client(base_url=base) as client:
+        token = _bench_token(factory, tenant_id)
+        with (
+            _Server(create_app(settings, engine=engine)) as base,
+            httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client,
+        ):
 
             def http_pop(number: str) -> object:
                 response = client.get("/api/v1/screenpop", params={"phone": number})

@@ -5,6 +5,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kakehashi.kit.masking import HiddenText
+
 
 class Kind(StrEnum):
     complaint = "complaint"
@@ -35,7 +37,7 @@ class ComplaintOut(BaseModel):
     kind: str
     occurred_on: date
     category: str
-    text: str
+    text: HiddenText
     severity: str
     status: str
     created_at: datetime

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from kakehashi.audit import service as audit
 from kakehashi.complaints.models import Complaint
 from kakehashi.complaints.repository import ComplaintRepository
 from kakehashi.complaints.schemas import ComplaintCreate, Kind
@@ -43,6 +44,7 @@ def record_complaint(session: Session, actor: Actor, customer_id: int, data: Com
         status="open",
     )
     ComplaintRepository(session, actor.tenant_id).add(complaint)
+    audit.record(session, actor, "create", resource=complaint.kind, resource_id=complaint.id, customer_id=customer_id)
     if data.kind is Kind.complaint:
         customers.mark_caution(session, actor, customer_id, caution_reason(complaint.category))
     publish_on_commit(
@@ -65,6 +67,15 @@ def resolve(session: Session, actor: Actor, complaint_id: int) -> Complaint:
     complaint.status = "resolved"
     complaint.resolved_at = utcnow()
     session.flush()
+    audit.record(
+        session,
+        actor,
+        "update",
+        resource=complaint.kind,
+        resource_id=complaint.id,
+        customer_id=complaint.customer_id,
+        detail={"status": "resolved"},
+    )
     return complaint
 
 
@@ -81,4 +92,5 @@ def open_for_customer(session: Session, actor: Actor, customer_id: int) -> list[
 
 def history(session: Session, actor: Actor, customer_id: int) -> list[Complaint]:
     customers.require_customer(session, actor, customer_id)
+    audit.record_customer_reads(session, actor, [customer_id], resource="complaints")
     return ComplaintRepository(session, actor.tenant_id).for_customer(customer_id)

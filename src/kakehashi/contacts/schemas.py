@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kakehashi.kit.masking import HiddenText
+
 
 class Channel(StrEnum):
     call = "call"
@@ -34,7 +36,7 @@ class ContactOut(BaseModel):
     channel: str
     direction: str | None
     occurred_at: datetime
-    summary: str
-    body: str | None
+    summary: HiddenText
+    body: HiddenText | None
     agent: str | None
     ref: dict[str, Any] | None

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from kakehashi.audit import service as audit
 from kakehashi.contacts.models import Contact
 from kakehashi.contacts.repository import ContactRepository
 from kakehashi.contacts.schemas import ContactCreate
@@ -29,6 +30,7 @@ def add_contact(session: Session, actor: Actor, customer_id: int, data: ContactC
         agent=data.agent or (actor.username if actor.username != "system" else None),
     )
     ContactRepository(session, actor.tenant_id).add(contact)
+    audit.record(session, actor, "create", resource="contact", resource_id=contact.id, customer_id=customer_id)
     publish_on_commit(
         session, Event("contact.created", actor.tenant_id, {"contact_id": contact.id, "customer_id": customer_id})
     )
@@ -44,4 +46,5 @@ def recent_rows(
 
 def timeline(session: Session, actor: Actor, customer_id: int, limit: int = 50, offset: int = 0) -> list[Contact]:
     customers.require_customer(session, actor, customer_id)
+    audit.record_customer_reads(session, actor, [customer_id], resource="contacts")
     return ContactRepository(session, actor.tenant_id).timeline(customer_id, limit, offset)

@@ -33,6 +33,8 @@ class Customer(IdMixin, TimestampMixin, Base):
     caution_reason: Mapped[str | None] = mapped_column(String(200))
     outbound_excluded: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     excluded_reason: Mapped[str | None] = mapped_column(String(200))
+    # A suspension-of-use request (APPI 利用停止): no calls, mail or messages of any kind.
+    do_not_contact: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     custom: Mapped[dict[str, Any]] = mapped_column(JsonDoc, nullable=False, default=dict)
 
     phones: Mapped[list[CustomerPhone]] = relationship(

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import BindParameter, Select, bindparam, func, or_, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from kakehashi.customers.models import Customer, CustomerPhone, CustomFieldDef
 from kakehashi.kit.repository import TenantRepository
@@ -57,6 +57,11 @@ class CustomerRepository(TenantRepository):
         if with_phones:
             stmt = stmt.options(selectinload(Customer.phones))
         return self.session.scalars(self.scoped(stmt, Customer)).one_or_none()
+
+    @staticmethod
+    def owner_tenant(session: Session, customer_id: int) -> int | None:
+        """Unscoped on purpose (see ``customers.service.tenant_of_customer``)."""
+        return session.scalar(select(Customer.tenant_id).where(Customer.id == customer_id))
 
     def exists(self, customer_id: int) -> bool:
         stmt = self.scoped(select(Customer.id).where(Customer.id == customer_id), Customer)

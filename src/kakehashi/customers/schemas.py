@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from kakehashi.kit.clock import business_today
+from kakehashi.kit.masking import CustomValues, EmailText, HiddenDate, HiddenText, NameText, PhoneText
 
 
 class Gender(StrEnum):
@@ -36,8 +37,8 @@ class PhoneOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    e164: str
-    national: str
+    e164: PhoneText
+    national: PhoneText
     kind: str
     label: str | None
     is_primary: bool
@@ -76,24 +77,25 @@ class CustomerOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    name: str
-    name_kana: str | None
+    name: NameText
+    name_kana: NameText | None
     gender: str | None
-    birthday: date | None
+    birthday: HiddenDate | None
     postal_code: str | None
     prefecture: str | None
     city: str | None
     town: str | None
-    street: str | None
-    building: str | None
-    email: str | None
-    notes: str | None
+    street: HiddenText | None
+    building: HiddenText | None
+    email: EmailText | None
+    notes: HiddenText | None
     rank: str
     caution: bool
     caution_reason: str | None
     outbound_excluded: bool
     excluded_reason: str | None
-    custom: dict[str, Any]
+    do_not_contact: bool
+    custom: CustomValues
     phones: list[PhoneOut]
     created_at: datetime
     updated_at: datetime
@@ -110,13 +112,13 @@ class CustomerBrief(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    name: str
-    name_kana: str | None
+    name: NameText
+    name_kana: NameText | None
     prefecture: str | None
     city: str | None
     rank: str
     caution: bool
-    phone: str | None = None
+    phone: PhoneText | None = None
 
 
 class CustomerPage(BaseModel):

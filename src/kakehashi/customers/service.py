@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
+from kakehashi.audit import service as audit
 from kakehashi.customers import custom_fields
 from kakehashi.customers.models import Customer, CustomerPhone, CustomFieldDef
 from kakehashi.customers.repository import CustomerRepository, CustomFieldRepository
@@ -151,6 +152,7 @@ def create_customer(session: Session, actor: Actor, data: CustomerCreate, *, reg
     _raise_if(errors + custom_errors)
     customer = Customer(**fields, custom=custom, phones=phones)
     repo.add(customer)
+    audit.record(session, actor, "create", resource="customer", resource_id=customer.id, customer_id=customer.id)
     publish_on_commit(session, Event("customer.created", actor.tenant_id, {"customer_id": customer.id}))
     return customer
 
@@ -182,6 +184,18 @@ def update_customer(
     elif data.phones is not None:  # an empty list clears the numbers
         _replace_phones(repo, customer, [])
     session.flush()
+    changed = sorted(
+        {*fields, *(["custom"] if custom is not None else []), *(["phones"] if data.phones is not None else [])}
+    )
+    audit.record(
+        session,
+        actor,
+        "update",
+        resource="customer",
+        resource_id=customer.id,
+        customer_id=customer.id,
+        detail={"fields": [f for f in changed if not f.endswith("_key")]},
+    )
     publish_on_commit(session, Event("customer.updated", actor.tenant_id, {"customer_id": customer.id}))
     return customer
 
@@ -200,8 +214,15 @@ def _replace_phones(repo: CustomerRepository, customer: Customer, phones: list[C
         customer.phones.append(phone)
 
 
+def read_customer(session: Session, actor: Actor, customer_id: int) -> Customer:
+    """The customer for showing to the actor: an audited read."""
+    customer = get_customer(session, actor, customer_id)
+    audit.record_customer_reads(session, actor, [customer.id])
+    return customer
+
+
 def get_customer(session: Session, actor: Actor, customer_id: int) -> Customer:
-    """The customer, or :class:`NotFound` (also for another tenant's id)."""
+    """The customer for internal use (not audited), or :class:`NotFound` (also for another tenant's id)."""
     customer = CustomerRepository(session, actor.tenant_id).get(customer_id)
     if customer is None:
         raise NotFound(f"customer {customer_id} not found")
@@ -212,6 +233,12 @@ def require_customer(session: Session, actor: Actor, customer_id: int) -> None:
     """Raise :class:`NotFound` unless the customer exists in the actor's tenant."""
     if not CustomerRepository(session, actor.tenant_id).exists(customer_id):
         raise NotFound(f"customer {customer_id} not found")
+
+
+def tenant_of_customer(session: Session, customer_id: int) -> int | None:
+    """The tenant owning a customer id, across tenants. Only for the security audit of refused requests;
+    never use it to serve data."""
+    return CustomerRepository.owner_tenant(session, customer_id)
 
 
 def find_customer_by_phone(session: Session, actor: Actor, e164: str) -> Customer | None:
@@ -238,7 +265,9 @@ def suggest(session: Session, actor: Actor, q: str, limit: int = SUGGEST_LIMIT) 
     key = search_key(q)
     if not key:
         return []
-    return CustomerRepository(session, actor.tenant_id).suggest(key, min(limit, 50))
+    found = CustomerRepository(session, actor.tenant_id).suggest(key, min(limit, 50))
+    audit.record_customer_reads(session, actor, [c.id for c, _ in found])
+    return found
 
 
 def mark_caution(
@@ -252,6 +281,15 @@ def mark_caution(
         customer.outbound_excluded = True
         customer.excluded_reason = reason
     session.flush()
+    audit.record(
+        session,
+        actor,
+        "update",
+        resource="customer",
+        resource_id=customer_id,
+        customer_id=customer_id,
+        detail={"caution": reason, "outbound_excluded": exclude_outbound},
+    )
     publish_on_commit(
         session,
         Event("customer.caution_raised", actor.tenant_id, {"customer_id": customer_id, "reason": reason}),
@@ -333,9 +371,11 @@ def search_customers(
     if age_max is not None:  # younger than age_max + 1
         conditions.append(Customer.birthday > _years_before(today, age_max + 1))
     key = search_key(q) if q else None
-    return CustomerRepository(session, actor.tenant_id).search(
+    items, total = CustomerRepository(session, actor.tenant_id).search(
         name_key=key, filters=conditions, limit=limit, offset=offset
     )
+    audit.record_customer_reads(session, actor, [c.id for c in items])
+    return items, total
 
 
 def _years_before(today: date, years: int) -> date:

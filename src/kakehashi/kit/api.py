@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kakehashi.kit.context import Actor
 from kakehashi.kit.errors import DomainError
+from kakehashi.kit.masking import full_context
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
+
+
+#: Called as ``hook(request, exc)`` after a request's transaction was rolled back (e.g. to audit a refusal
+#: in a transaction of its own). Registered on ``app.state.after_rollback``.
+AfterRollback = Callable[[Request, BaseException], None]
 
 
 def db_session(request: Request) -> Iterator[Session]:
@@ -25,23 +32,35 @@ def db_session(request: Request) -> Iterator[Session]:
     try:
         yield session
         session.commit()
-    except BaseException:
+    except BaseException as exc:
         session.rollback()
+        for hook in getattr(request.app.state, "after_rollback", ()):
+            try:
+                hook(request, exc)
+            except Exception:
+                log.exception("after-rollback hook failed on %s %s", request.method, request.url.path)
         raise
     finally:
         session.close()
 
 
-def current_actor(request: Request) -> Actor:
-    """The caller. Until login exists (issue 3) every request acts in the default tenant."""
-    return Actor(tenant_id=request.app.state.default_tenant_id, username="anonymous")
+def respond(payload: Any, actor: Actor, *, status_code: int = 200) -> Response:
+    """Serialize once, with personal fields masked unless the actor may see them (``kit.masking``)."""
+    context = full_context(actor.sees_personal_data)
+    if isinstance(payload, BaseModel):
+        body = payload.model_dump_json(context=context)
+    else:
+        body = _ANY.dump_json(payload, context=context).decode()
+    return Response(content=body, status_code=status_code, media_type="application/json")
+
+
+_ANY: TypeAdapter[Any] = TypeAdapter(Any)
 
 
 # scope="function": the transaction commits *before* the response is sent. With the default
 # ("request") FastAPI runs the code after ``yield`` once the client already has its 201, so a client
 # could read data not yet committed, and a failed commit would go unreported.
 SessionDep = Annotated[Session, Depends(db_session, scope="function")]
-ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
 def _problem(status: int, title: str, detail: str, instance: str, **extra: Any) -> JSONResponse:
@@ -55,7 +74,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse(exc.problem(request.url.path), status_code=exc.status, media_type=PROBLEM_JSON)
+        return JSONResponse(
+            exc.problem(request.url.path), status_code=exc.status, media_type=PROBLEM_JSON, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

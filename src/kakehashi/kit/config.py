@@ -21,7 +21,17 @@ class Settings(BaseSettings):
         "Production: postgresql+psycopg://user@host/db",
     )
     default_region: str = Field(default="JP", description="Region used to read national phone numbers.")
-    default_tenant: str = Field(default="center", description="Tenant code used before login exists.")
+    default_tenant: str = Field(
+        default="center", description="The center's own tenant; center-wide admins act in it unless they pick one."
+    )
+    session_idle_minutes: int = Field(default=60, description="A web session ends after this long without use.")
+    session_max_hours: int = Field(default=12, description="A web session ends this long after login (a shift).")
+    cookie_secure: bool = Field(
+        default=False, description="Send cookies only over HTTPS (turn on behind TLS; off for http://127.0.0.1)."
+    )
+    login_max_failures: int = Field(default=5, description="Failed logins in a row before a username is locked.")
+    lockout_seconds: int = Field(default=30, description="First lockout; doubles with each further failure.")
+    lockout_max_seconds: int = Field(default=900, description="Longest lockout.")
     host: str = "127.0.0.1"
     port: int = 8000
     sql_echo: bool = False

@@ -12,10 +12,18 @@ class DomainError(Exception):
     type_ = "about:blank"
     title = "Bad request"
 
-    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors or []
+        self.headers = headers or {}
         self.extra = extra
 
     def problem(self, instance: str | None = None) -> dict[str, Any]:
@@ -51,6 +59,30 @@ class Conflict(DomainError):
     status = 409
     type_ = "/problems/conflict"
     title = "Conflict"
+
+
+class Unauthorized(DomainError):
+    """No valid credentials: log in (web) or send ``Authorization: Bearer …`` (API)."""
+
+    status = 401
+    type_ = "/problems/unauthorized"
+    title = "Authentication required"
+
+    def __init__(self, detail: str = "log in or send a bearer token", **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="kakehashi"'})
+        super().__init__(detail, **kw)
+
+
+class Forbidden(DomainError):
+    status = 403
+    type_ = "/problems/forbidden"
+    title = "Forbidden"
+
+
+class TooManyAttempts(DomainError):
+    status = 429
+    type_ = "/problems/too-many-attempts"
+    title = "Too many attempts"
 
 
 def field_error(field: str, message: str, **extra: Any) -> dict[str, Any]:

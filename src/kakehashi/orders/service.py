@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from kakehashi.audit import service as audit
 from kakehashi.customers import service as customers
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import utcnow
@@ -39,6 +40,7 @@ def create_order(session: Session, actor: Actor, customer_id: int, data: OrderCr
         lines=lines,
     )
     OrderRepository(session, actor.tenant_id).add(order)
+    audit.record(session, actor, "create", resource="order", resource_id=order.id, customer_id=customer_id)
     publish_on_commit(
         session,
         Event("order.created", actor.tenant_id, {"order_id": order.id, "customer_id": customer_id}),
@@ -59,6 +61,7 @@ def recent_order_rows(
 
 def list_orders(session: Session, actor: Actor, customer_id: int, limit: int = 100) -> list[Order]:
     customers.require_customer(session, actor, customer_id)
+    audit.record_customer_reads(session, actor, [customer_id], resource="orders")
     return latest_orders(session, actor, customer_id, limit)
 
 

@@ -4,7 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from kakehashi.kit.api import ActorDep, SessionDep
+from kakehashi.auth.guard import StaffActor
+from kakehashi.kit.api import SessionDep, respond
 from kakehashi.kit.errors import ValidationFailed, field_error
 from kakehashi.screenpop import service
 from kakehashi.screenpop.schemas import ScreenPop
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/api/v1", tags=["screen pop"])
 def screen_pop(
     request: Request,
     session: SessionDep,
-    actor: ActorDep,
+    actor: StaffActor,
     phone: Annotated[str | None, Query(max_length=40, description="caller number in any written form")] = None,
     customer_id: Annotated[int | None, Query(description="or: a customer picked from a list")] = None,
 ) -> Response:
@@ -30,4 +31,4 @@ def screen_pop(
     else:
         pop = service.screen_pop(session, actor, phone or "", region=request.app.state.settings.default_region)
     # Serialized once by pydantic-core; FastAPI would validate the model again and encode it twice.
-    return Response(content=pop.model_dump_json(), media_type="application/json")
+    return respond(pop, actor)

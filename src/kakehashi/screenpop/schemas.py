@@ -1,20 +1,19 @@
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel
 
 from kakehashi.complaints.schemas import ComplaintOut
 from kakehashi.contacts.schemas import ContactOut
 from kakehashi.customers.schemas import CustomerOut
+from kakehashi.kit.masking import CustomValue, PhoneText
 from kakehashi.orders.schemas import OrderOut
 
 
 class CallerNumber(BaseModel):
-    input: str
+    input: PhoneText
     valid: bool
-    e164: str | None = None
-    national: str | None = None
+    e164: PhoneText | None = None
+    national: PhoneText | None = None
     kind: str | None = None
     withheld: bool = False
     problem: str | None = None
@@ -30,7 +29,7 @@ class CustomFieldValue(BaseModel):
     key: str
     label: str
     type: str
-    value: Any
+    value: CustomValue
 
 
 class ScreenPop(BaseModel):

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from kakehashi.audit import service as audit
 from kakehashi.complaints import service as complaints
 from kakehashi.complaints.schemas import ComplaintOut
 from kakehashi.contacts import service as contacts
@@ -43,7 +44,10 @@ def screen_pop(session: Session, actor: Actor, raw_phone: str, *, region: str = 
     number = read_number(raw_phone, region)
     card = customers.card_by_phone(session, actor, number.e164) if number.e164 else None
     if card is None:
+        # Looking up a number is itself audited: probing for who is a customer leaves a trace.
+        audit.record(session, actor, "read", resource="screenpop", detail={"e164": number.e164, "known": False})
         return ScreenPop(known=False, phone=number)
+    audit.record_customer_reads(session, actor, [card["id"]], resource="screenpop")
     return _compose(session, actor, card, number)
 
 
@@ -52,6 +56,7 @@ def screen_pop_for_customer(session: Session, actor: Actor, customer_id: int) ->
     card = customers.card_by_id(session, actor, customer_id)
     if card is None:
         raise NotFound(f"customer {customer_id} not found")
+    audit.record_customer_reads(session, actor, [customer_id], resource="screenpop")
     primary = next((p for p in card["phones"] if p["is_primary"]), None)
     number = (
         CallerNumber(
@@ -91,6 +96,8 @@ def _flags(customer: CustomerOut, open_complaints: int) -> list[CautionFlag]:
         flags.append(CautionFlag(code="open_complaint", label="未解決クレームあり", detail=f"{open_complaints}件"))
     if customer.caution:
         flags.append(CautionFlag(code="caution", label="要注意", detail=customer.caution_reason))
+    if customer.do_not_contact:
+        flags.append(CautionFlag(code="do_not_contact", label="連絡停止 (利用停止請求)"))
     if customer.outbound_excluded:
         flags.append(CautionFlag(code="outbound_excluded", label="発信禁止", detail=customer.excluded_reason))
     if customer.rank == "vip":

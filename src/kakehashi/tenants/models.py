@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import String
+from sqlalchemy import Boolean, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kakehashi.kit.db import Base, IdMixin, TimestampMixin
@@ -13,3 +13,5 @@ class Tenant(IdMixin, TimestampMixin, Base):
 
     code: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
+    # Client viewers see masked personal data unless the tenant decided otherwise (APPI: need to know).
+    client_sees_personal_data: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)

@@ -17,3 +17,11 @@ def get_or_create(session: Session, code: str, name: str) -> Tenant:
         session.add(tenant)
         session.flush()
     return tenant
+
+
+def get_by_id(session: Session, tenant_id: int) -> Tenant | None:
+    return session.get(Tenant, tenant_id)
+
+
+def all_tenants(session: Session) -> list[Tenant]:
+    return list(session.scalars(select(Tenant).order_by(Tenant.code)))

@@ -58,6 +58,25 @@ MESSAGES: dict[str, dict[str, str]] = {
         "歳": "",
         "件": "",
         "なし": "None",
+        "ログイン": "Log in",
+        "ログアウト": "Log out",
+        "ユーザー名": "User name",
+        "パスワード": "Password",
+        "パスワード変更": "Change password",
+        "現在のパスワード": "Current password",
+        "新しいパスワード": "New password",
+        "10文字以上": "At least 10 characters",
+        "変更": "Change",
+        "パスワードを変更しました": "Your password was changed",
+        "ユーザー名またはパスワードが違います": "Wrong user name or password",
+        "ログインの失敗が続いたため、しばらくお待ちください": "Too many failed logins; please wait",
+        "秒後に再試行できます": "seconds until you can try again",
+        "フォームの有効期限が切れました。もう一度お試しください": "The form expired; please try again",
+        "役割": "Role",
+        "role.operator": "Operator",
+        "role.supervisor": "Supervisor",
+        "role.admin": "Administrator",
+        "role.client_viewer": "Client viewer",
         "登録しました": "Saved",
         "入力内容を確認してください": "Please check the fields below",
         "言語": "Language",
@@ -240,6 +259,15 @@ _JS_ENGLISH: dict[str, str] = {
 }
 
 
+# Keys that are not Japanese text themselves (built from codes, e.g. a role).
+_JA_KEYS = {
+    "role.operator": "オペレーター",
+    "role.supervisor": "スーパーバイザー",
+    "role.admin": "管理者",
+    "role.client_viewer": "委託元閲覧者",
+}
+
+
 def pick_language(request: Request) -> str:
     lang = request.query_params.get("lang") or request.cookies.get("lang") or "ja"
     return lang if lang in LANGUAGES else "ja"
@@ -249,7 +277,7 @@ def translator(lang: str) -> Callable[[str], str]:
     table = MESSAGES.get(lang, {})
 
     def t(text: str) -> str:
-        return table.get(text, text) if lang != "ja" else text
+        return table.get(text, text) if lang != "ja" else _JA_KEYS.get(text, text)
 
     return t
 

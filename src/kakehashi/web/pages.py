@@ -2,22 +2,32 @@
 
 Pages are server-rendered with Jinja2 (autoescaped) and one local ES module; every asset is a
 file under ``static/`` (no CDN, no web fonts), which the Content-Security-Policy enforces.
+Forms carry a CSRF token: the session's own token once logged in; before login a double-submit
+cookie (a login form cannot be posted from another site either).
 """
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from kakehashi import __version__
+from kakehashi.auth import service as auth
+from kakehashi.auth.guard import PUBLIC, SESSION_COOKIE, Identity, PageActor, client_origin, login_policy
+from kakehashi.kit.api import SessionDep
+from kakehashi.kit.errors import ValidationFailed
 from kakehashi.web.i18n import LANGUAGE_NAMES, js_strings, pick_language, translator
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
+LOGIN_CSRF_COOKIE = "kkh_login_csrf"
 
 router = APIRouter(include_in_schema=False)
 
@@ -35,8 +45,9 @@ SECURITY_HEADERS = {
 }
 
 
-def _render(request: Request, name: str, **context: object) -> HTMLResponse:
+def _render(request: Request, name: str, status_code: int = 200, **context: object) -> HTMLResponse:
     lang = pick_language(request)
+    identity: Identity | None = getattr(request.state, "identity", None)
     response = templates.TemplateResponse(
         request,
         name,
@@ -46,8 +57,12 @@ def _render(request: Request, name: str, **context: object) -> HTMLResponse:
             "languages": LANGUAGE_NAMES,
             "strings": js_strings(lang),
             "version": __version__,
+            "user": identity.user if identity else None,
+            "csrf_token": identity.web_session.csrf_token if identity and identity.web_session else "",
+            "next_url": "",
             **context,
         },
+        status_code=status_code,
     )
     response.headers.update(SECURITY_HEADERS)
     if request.query_params.get("lang") == lang:
@@ -55,7 +70,155 @@ def _render(request: Request, name: str, **context: object) -> HTMLResponse:
     return response
 
 
+def _safe_next(target: str | None) -> str:
+    """Only our own paths: ``//evil.example`` or ``https://…`` would make the login an open redirect."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+def _form_csrf_ok(request: Request, sent: str) -> bool:
+    identity: Identity | None = getattr(request.state, "identity", None)
+    expected = identity.web_session.csrf_token if identity and identity.web_session else ""
+    return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
+
+
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request) -> HTMLResponse:
+def home(request: Request, _: PageActor) -> HTMLResponse:
     """The customer master: phone lookup → customer card; unknown caller → fast new-customer entry."""
     return _render(request, "customers.html", phone=request.query_params.get("phone", "")[:40])
+
+
+@router.get("/login", response_class=HTMLResponse, dependencies=[PUBLIC])
+def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+    return _login_form(request, next_url=_safe_next(next))
+
+
+def _login_form(
+    request: Request, *, next_url: str, error: str | None = None, username: str = "", status_code: int = 200
+) -> HTMLResponse:
+    token = secrets.token_urlsafe(24)
+    response = _render(
+        request,
+        "login.html",
+        status_code=status_code,
+        login_csrf=token,
+        next_url=next_url,
+        error=error,
+        username=username,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        max_age=3600,
+        httponly=True,
+        samesite="strict",
+        secure=request.app.state.settings.cookie_secure,
+        path="/login",
+    )
+    return response
+
+
+@router.post("/login", response_class=HTMLResponse, dependencies=[PUBLIC])
+def login(
+    request: Request,
+    session: SessionDep,
+    username: Annotated[str, Form(max_length=60)],
+    password: Annotated[str, Form(max_length=256)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    """Check the password (with lockout) and start a fresh session; any earlier session cookie is replaced."""
+    t = translator(pick_language(request))
+    target = _safe_next(next)
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not cookie or not hmac.compare_digest(cookie.encode(), csrf_token.encode()):
+        return _login_form(
+            request,
+            next_url=target,
+            error=t("フォームの有効期限が切れました。もう一度お試しください"),
+            username=username,
+            status_code=403,
+        )
+    settings = request.app.state.settings
+    policy = login_policy(settings)
+    outcome = auth.check_login(session, username, password, origin=client_origin(request), policy=policy)
+    if outcome.user is None:
+        if outcome.retry_after is not None:
+            wait = f"{outcome.retry_after} {t('秒後に再試行できます')}"
+            error = f"{t('ログインの失敗が続いたため、しばらくお待ちください')} ({wait})"
+            page = _login_form(request, next_url=target, error=error, username=username, status_code=429)
+            page.headers["Retry-After"] = str(outcome.retry_after)
+            return page
+        error = t("ユーザー名またはパスワードが違います")
+        return _login_form(request, next_url=target, error=error, username=username, status_code=401)
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:  # whatever session the browser had ends here
+        previous = auth.resolve_session(session, old, policy=policy)
+        if previous:
+            auth.end_session(previous[1])
+    secret, _web = auth.start_session(
+        session,
+        outcome.user,
+        origin=client_origin(request),
+        user_agent=request.headers.get("user-agent"),
+        policy=policy,
+    )
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=int(policy.session_max_age.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout", dependencies=[PUBLIC])
+def logout(request: Request, session: SessionDep, csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:
+    """End the session (a cross-site form cannot log you out either: the token is checked)."""
+    secret = request.cookies.get(SESSION_COOKIE)
+    live = auth.resolve_session(session, secret, policy=login_policy(request.app.state.settings)) if secret else None
+    if live is not None:
+        if not hmac.compare_digest(csrf_token.encode(), live[1].csrf_token.encode()):
+            return Response("CSRF token missing or wrong", status_code=403, media_type="text/plain")
+        auth.end_session(live[1])
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/account/password", response_class=HTMLResponse)
+def password_page(request: Request, _: PageActor) -> HTMLResponse:
+    return _render(request, "password.html")
+
+
+@router.post("/account/password", response_class=HTMLResponse)
+def change_password(
+    request: Request,
+    session: SessionDep,
+    _: PageActor,
+    current_password: Annotated[str, Form(max_length=256)],
+    new_password: Annotated[str, Form(max_length=256)],
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> HTMLResponse:
+    if not _form_csrf_ok(request, csrf_token):
+        return _render(request, "password.html", status_code=403, errors=["CSRF token missing or wrong"])
+    identity: Identity = request.state.identity
+    try:
+        auth.change_password(
+            session,
+            identity.user,
+            current_password,
+            new_password,
+            keep_session_id=identity.web_session.id if identity.web_session else None,
+        )
+    except ValidationFailed as exc:
+        return _render(
+            request, "password.html", status_code=422, errors=[e["message"] for e in exc.errors] or [exc.detail]
+        )
+    return _render(request, "password.html", done=True)

@@ -19,11 +19,17 @@ function h(tag, props = {}, ...children) {
   return el;
 }
 
+const CSRF = document.querySelector('meta[name="csrf-token"]')?.content || "";
+
 async function api(path, options = {}) {
   const headers = { Accept: "application/json" };
   if (options.body) headers["Content-Type"] = "application/json";
+  if (options.method && options.method !== "GET") headers["X-CSRF-Token"] = CSRF;
   try {
-    const res = await fetch(path, { ...options, headers });
+    const res = await fetch(path, { ...options, headers, credentials: "same-origin" });
+    if (res.status === 401) {  // the session ended (idle, logout elsewhere): log in again, then come back
+      location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+    }
     const json = (res.headers.get("content-type") || "").includes("json") ? await res.json() : null;
     return { ok: res.ok, status: res.status, body: json };
   } catch {

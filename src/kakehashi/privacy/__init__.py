@@ -1,0 +1,1 @@
+"""APPI duties: list sources (third-party provision records), suspension and disclosure requests."""
