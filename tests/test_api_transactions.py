@@ -7,11 +7,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
+from conftest import MakeUser
 from kakehashi.app import create_app
 from kakehashi.auth import service as auth
 from kakehashi.kit.config import Settings
 from kakehashi.kit.context import Role
-from conftest import MakeUser
 
 
 @pytest.fixture

@@ -24,9 +24,12 @@ import pytest
 import uvicorn
 
 from kakehashi.app import create_app
+from kakehashi.auth import service as auth
 from kakehashi.kit import migrate
 from kakehashi.kit.config import Settings
-from kakehashi.kit.db import make_engine
+from kakehashi.kit.context import Role
+from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
+from kakehashi.tenants import repository as tenants
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page
@@ -52,6 +55,7 @@ RED = "rgb(179, 38, 30)"  # --danger in app.css
 EXPECTED_4XX = "Failed to load resource: the server responded with a status of 4"
 
 KNOWN_PHONE = "03-1234-5678"
+ADMIN, OPERATOR, PASSWORD = "admin", "sato", "browser-test-passphrase"
 NOTE = "<script>alert(1)</script>\n配達は午前中希望。インターホン故障中のため電話で呼び出し。"
 
 
@@ -64,6 +68,10 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     settings = Settings(database_url=f"sqlite:///{tmp}/t.db", data_dir=tmp)
     engine = make_engine(settings.effective_database_url)
     migrate.upgrade(engine)
+    with unit_of_work(make_session_factory(engine)) as session:
+        home = tenants.get_or_create(session, settings.default_tenant, "コールセンター")
+        for username, role in ((ADMIN, Role.ADMIN), (OPERATOR, Role.OPERATOR)):
+            auth.create_user(session, username=username, password=PASSWORD, role=role, tenant_id=home.id)
     engine.dispose()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -88,6 +96,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def seed(url: str) -> None:
     """A known caller with history, an open complaint and a note holding a script tag; a second ヤ customer."""
     with httpx.Client(base_url=url, timeout=10) as api:
+        token = api.post("/api/v1/auth/token", json={"username": ADMIN, "password": PASSWORD}).json()["token"]
+        api.headers["Authorization"] = f"Bearer {token}"
 
         def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
             r = api.post(path, json=body)
@@ -210,10 +220,24 @@ def watched(browser: Browser, base_url: str) -> Iterator[Watched]:
     )
     context.set_default_timeout(WAIT_MS)
     w = Watched(context.new_page())
+    log_in(w.page, OPERATOR, PASSWORD)
+    w.page.goto("/")
     yield w
     context.close()
     assert w.dialogs == [], "a dialog opened: some text ran as script"
     assert w.errors == [], w.errors
+
+
+def log_in(page: Page, username: str, password: str) -> None:
+    """Through the login form, like an operator starting a shift."""
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/login\?next=/$"))
+    page.locator("#username").fill(username)
+    page.locator("#password").fill(password)
+    page.locator("#password").press("Enter")
+    expect(page.locator("#phone")).to_be_visible()
 
 
 def shot(page: Page, name: str) -> None:
@@ -410,3 +434,32 @@ class TestNewCaller:
         error.get_by_role("button").click()
         expect(page.locator("#card .name")).to_have_text("山田 太郎")
         assert re.search(r"phone=03-1234-5678", page.url)
+
+
+class TestLogin:
+    def test_wrong_password_is_shown_then_login_logout_round_trip(self, browser: Browser, base_url: str) -> None:
+        from playwright.sync_api import expect
+
+        context = browser.new_context(base_url=base_url, locale="ja-JP")
+        context.set_default_timeout(WAIT_MS)
+        w = Watched(context.new_page())
+        page = w.page
+        page.goto("/?phone=0312345678")
+        expect(page).to_have_url(re.compile(r"/login\?next="))
+        page.locator("#username").fill(OPERATOR)
+        page.locator("#password").fill("not-the-password")
+        page.locator("#password").press("Enter")
+        expect(page.locator(".form-errors")).to_contain_text("ユーザー名またはパスワードが違います")
+        expect(page.locator("#username")).to_have_value(OPERATOR)
+        page.locator("#password").fill(PASSWORD)
+        page.locator("#password").press("Enter")
+        expect(page.locator("#card")).to_contain_text("山田 太郎")  # back where the login started, card popped
+        cookie = next(c for c in context.cookies() if c["name"] == "kkh_session")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+        expect(page.locator(".usermenu")).to_contain_text("オペレーター")
+        page.get_by_role("button", name="ログアウト").click()
+        expect(page).to_have_url(re.compile(r"/login$"))
+        page.goto("/")
+        expect(page).to_have_url(re.compile(r"/login\?next=/$"))
+        context.close()
+        assert [e for e in w.errors if "401" not in e] == []

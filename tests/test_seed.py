@@ -272,3 +272,24 @@ def test_demo_data_once_with_showcase(scratch: tuple[Engine, Settings]) -> None:
         for number in demo.SHOWCASE_NUMBERS.values():
             assert is_reserved(parse_phone(number).e164)
             assert screenpop.screen_pop(session, actor, number).known
+
+
+def test_demo_logins_one_per_role_kept_private_and_stable(scratch: tuple[Engine, Settings]) -> None:
+    from kakehashi.auth import repository as users
+    from kakehashi.auth.demo import DEMO_USERS, ensure_demo_users
+    from kakehashi.auth.passwords import verify_password
+
+    engine, settings = scratch
+    path, first = ensure_demo_users(engine, settings)
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    again_path, again = ensure_demo_users(engine, settings)
+    assert again == first and again_path == path
+    path.unlink()
+    _, fresh = ensure_demo_users(engine, settings)  # the file is gone: new passwords, old ones stop working
+    with Session(engine) as session:
+        for username, role, _display in DEMO_USERS:
+            user = users.user_by_username(session, username)
+            assert user is not None and user.role == role.value
+            assert verify_password(user.password_hash, fresh[username])
+            assert not verify_password(user.password_hash, first[username])
+            assert (user.tenant_id is None) == (role.value == "admin")

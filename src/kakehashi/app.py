@@ -21,8 +21,10 @@ from kakehashi.customers.api import router as customers_router
 from kakehashi.kit.api import install_problem_handlers
 from kakehashi.kit.config import Settings, get_settings
 from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
+from kakehashi.kit.nul import RejectNulMiddleware
 from kakehashi.orders.api import router as orders_router
 from kakehashi.postal.api import router as postal_router
+from kakehashi.privacy.api import router as privacy_router
 from kakehashi.screenpop.api import router as screenpop_router
 from kakehashi.tenants import repository as tenants
 from kakehashi.tenants.api import router as tenants_router
@@ -66,6 +68,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    app.add_middleware(RejectNulMiddleware)
     for router in (
         auth_router,
         tenants_router,
@@ -76,6 +79,7 @@ def create_app(
         complaints_router,
         contacts_router,
         postal_router,
+        privacy_router,
         web_router,
     ):
         app.include_router(router)

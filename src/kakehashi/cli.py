@@ -8,11 +8,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from kakehashi.audit.cli import audit_app
 from kakehashi.auth.cli import tenant_app, token_app, user_app
 from kakehashi.kit.clitools import database
 from kakehashi.kit.config import get_settings
+from kakehashi.privacy.cli import privacy_app
 
 app = typer.Typer(help="Kakehashi (架け橋) CTI contact-center platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -25,6 +27,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
+app.add_typer(privacy_app, name="privacy")
 console = Console(stderr=True)
 
 
@@ -81,6 +84,7 @@ def demo(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="prepare only")] = False,
 ) -> None:
     """Migrate, seed demo data (once) and serve the web UI on http://127.0.0.1:8000."""
+    from kakehashi.auth.demo import DEMO_USERS, ensure_demo_users
     from kakehashi.customers import demo as demo_data
     from kakehashi.kit import migrate
 
@@ -88,6 +92,11 @@ def demo(
     with _database() as engine:
         migrate.upgrade(engine)
         demo_data.ensure_demo_data(engine, settings, customers=customers, console=console)
+        path, logins = ensure_demo_users(engine, settings)
+    table = Table("user", "role", "password", title=f"demo logins (kept in {path})")
+    for (username, role, _display), password in zip(DEMO_USERS, logins.values(), strict=True):
+        table.add_row(username, role.value, password)
+    console.print(table)
     if no_serve:
         return
     console.print(f"[bold green]Kakehashi demo[/] → http://{host or settings.host}:{port or settings.port}/")

@@ -13,7 +13,7 @@ from kakehashi.audit.repository import AuditFilter
 from kakehashi.audit.schemas import AuditEventOut, AuditPage
 from kakehashi.auth.guard import ManagerActor
 from kakehashi.customers import service as customers
-from kakehashi.kit.api import SessionDep
+from kakehashi.kit.api import MAX_OFFSET, IdQuery, SessionDep
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import unit_of_work
 from kakehashi.kit.errors import Forbidden, NotFound, ValidationFailed, field_error
@@ -26,15 +26,15 @@ log = logging.getLogger(__name__)
 def audit_log(
     session: SessionDep,
     actor: ManagerActor,
-    customer_id: int | None = None,
-    user_id: int | None = None,
+    customer_id: IdQuery = None,
+    user_id: IdQuery = None,
     username: Annotated[str | None, Query(max_length=60)] = None,
     action: Annotated[str | None, Query(max_length=30)] = None,
     outcome: Annotated[str | None, Query(pattern="^(ok|failed|denied|locked)$")] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> AuditPage:
     """Who read or changed what, newest first — e.g. every access to one customer, or what one user
     touched in a time window (the list a breach report needs)."""

@@ -123,6 +123,11 @@ def search(
     return repo.search(flt, limit=limit, offset=offset), repo.count(flt)
 
 
+def customer_trail(session: Session, actor: Actor, customer_id: int) -> list[AuditEvent]:
+    """Every audit row about one customer in the actor's tenant, oldest first (for a disclosure)."""
+    return list(AuditRepository(session, actor.tenant_id).stream(AuditFilter(customer_id=customer_id)))
+
+
 EXPORT_COLUMNS = (
     "id",
     "at",

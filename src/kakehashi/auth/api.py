@@ -22,7 +22,7 @@ from kakehashi.auth.schemas import (
     UserOut,
     UserUpdate,
 )
-from kakehashi.kit.api import PROBLEM_JSON, SessionDep
+from kakehashi.kit.api import PROBLEM_JSON, IdPath, SessionDep
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.errors import Forbidden, TooManyAttempts, Unauthorized
 
@@ -114,7 +114,7 @@ def create_token(request: Request, session: SessionDep, _: AnyRoleActor, body: T
 
 
 @router.delete("/auth/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_token(request: Request, session: SessionDep, _: AnyRoleActor, token_id: int) -> Response:
+def revoke_token(request: Request, session: SessionDep, _: AnyRoleActor, token_id: IdPath) -> Response:
     service.revoke_token(session, identity_of(request).user, token_id)
     return Response(status_code=204)
 
@@ -143,7 +143,7 @@ def create_user(request: Request, session: SessionDep, actor: AdminActor, body: 
 
 
 @router.patch("/users/{user_id}", response_model=UserOut, tags=["users"])
-def update_user(session: SessionDep, actor: AdminActor, user_id: int, body: UserUpdate) -> UserOut:
+def update_user(session: SessionDep, actor: AdminActor, user_id: IdPath, body: UserUpdate) -> UserOut:
     """Change role, display name, active flag, or set a new password (ends the user's sessions)."""
     user = service.update_user(
         session,

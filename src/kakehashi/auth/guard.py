@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
+from fastapi import routing as fastapi_routing
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
@@ -180,10 +181,19 @@ def route_access(route: APIRoute) -> Access | Public | None:
     return None
 
 
+def api_routes(app: FastAPI) -> list[tuple[str, str, APIRoute]]:
+    """Every (method, full path, route) of the app, included routers flattened."""
+    iter_contexts = getattr(fastapi_routing, "iter_route_contexts", None)
+    if iter_contexts is None:  # FastAPI before route contexts: included routes are plain APIRoutes
+        pairs = [(r.path, r) for r in app.routes if isinstance(r, APIRoute)]
+    else:
+        pairs = [(c.path, c.route) for c in iter_contexts(app.routes) if isinstance(c.route, APIRoute)]
+    found = {(m, path, id(r)): r for path, r in pairs for m in (r.methods or ()) if m != "HEAD"}
+    return sorted(((m, path, r) for (m, path, _), r in found.items()), key=lambda t: (t[1], t[0]))
+
+
 def check_routes(app: FastAPI) -> None:
     """Refuse to start with a route that does not say who may call it."""
-    missing = [
-        f"{sorted(r.methods or ())} {r.path}" for r in app.routes if isinstance(r, APIRoute) and route_access(r) is None
-    ]
+    missing = [f"{m} {path}" for m, path, r in api_routes(app) if route_access(r) is None]
     if missing:
         raise RuntimeError(f"routes without an access declaration: {', '.join(missing)}")

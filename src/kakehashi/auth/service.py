@@ -219,9 +219,7 @@ def check_login(
         tenant_id=user.tenant_id if user else None,
         detail={"failures": throttle.failures, "inactive": bool(user and ok and not user.active)},
     )
-    if throttle.locked_until and throttle.locked_until > now:
-        return LoginOutcome(None, retry_after=int((throttle.locked_until - now).total_seconds()))
-    return LoginOutcome(None)
+    return LoginOutcome(None)  # the lock, if this failure set one, applies from the next attempt
 
 
 def _count_failure(

@@ -26,6 +26,11 @@ class ComplaintRepository(TenantRepository):
         stmt = stmt.order_by(Complaint.occurred_on.desc(), Complaint.id.desc()).limit(limit)
         return list(self.session.scalars(stmt))
 
+    def all_for_customer(self, customer_id: int) -> list[Complaint]:
+        """Every return and complaint, open or closed, oldest first (disclosure: no limit)."""
+        stmt = self.scoped(select(Complaint).where(Complaint.customer_id == customer_id), Complaint)
+        return list(self.session.scalars(stmt.order_by(Complaint.occurred_on, Complaint.id)))
+
     def open_rows(self, customer_id: int, limit: int) -> list[dict[str, Any]]:
         """Open cases, newest first, as plain dicts (screen pop)."""
         params = {"customer_id": customer_id, "tenant_id": self.tenant_id, "limit": limit}

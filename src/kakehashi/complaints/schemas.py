@@ -25,7 +25,7 @@ class ComplaintCreate(BaseModel):
     category: str = Field(min_length=1, max_length=40, examples=["配送遅延"])
     text: str = Field(min_length=1, max_length=10000)
     severity: Severity = Severity.medium
-    order_id: int | None = None
+    order_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
 
 
 class ComplaintOut(BaseModel):

@@ -90,6 +90,11 @@ def open_for_customer(session: Session, actor: Actor, customer_id: int) -> list[
     )
 
 
+def all_for_customer(session: Session, actor: Actor, customer_id: int) -> list[Complaint]:
+    """Every case of the customer, oldest first. Not audited: the caller (a disclosure) audits its export."""
+    return ComplaintRepository(session, actor.tenant_id).all_for_customer(customer_id)
+
+
 def history(session: Session, actor: Actor, customer_id: int) -> list[Complaint]:
     customers.require_customer(session, actor, customer_id)
     audit.record_customer_reads(session, actor, [customer_id], resource="complaints")

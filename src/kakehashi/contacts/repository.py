@@ -27,6 +27,11 @@ class ContactRepository(TenantRepository):
         )
         return list(self.session.scalars(stmt))
 
+    def all_for_customer(self, customer_id: int) -> list[Contact]:
+        """Every contact, oldest first (disclosure: no limit)."""
+        stmt = self.scoped(select(Contact).where(Contact.customer_id == customer_id), Contact)
+        return list(self.session.scalars(stmt.order_by(Contact.occurred_at, Contact.id)))
+
     def recent_rows(self, customer_id: int, limit: int) -> list[dict[str, Any]]:
         """Newest first, as plain dicts (screen pop)."""
         params = {"customer_id": customer_id, "tenant_id": self.tenant_id, "limit": limit}

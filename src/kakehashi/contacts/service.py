@@ -44,6 +44,11 @@ def recent_rows(
     return ContactRepository(session, actor.tenant_id).recent_rows(customer_id, limit)
 
 
+def all_for_customer(session: Session, actor: Actor, customer_id: int) -> list[Contact]:
+    """Every contact of the customer, oldest first. Not audited: the caller (a disclosure) audits its export."""
+    return ContactRepository(session, actor.tenant_id).all_for_customer(customer_id)
+
+
 def timeline(session: Session, actor: Actor, customer_id: int, limit: int = 50, offset: int = 0) -> list[Contact]:
     customers.require_customer(session, actor, customer_id)
     audit.record_customer_reads(session, actor, [customer_id], resource="contacts")

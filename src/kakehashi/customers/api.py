@@ -17,7 +17,7 @@ from kakehashi.customers.schemas import (
     CustomFieldUpdate,
     Gender,
 )
-from kakehashi.kit.api import SessionDep, respond
+from kakehashi.kit.api import MAX_OFFSET, IdPath, SessionDep, respond
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
 
@@ -51,7 +51,7 @@ def list_customers(
     age_max: Annotated[int | None, Query(ge=0, le=150)] = None,
     cf: Annotated[list[str] | None, Query(description="custom field filter key:op:value")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Response:
     """Search with filters; every customer listed counts as a read in the audit log."""
     items, total = service.search_customers(
@@ -78,12 +78,12 @@ def create_customer(session: SessionDep, actor: StaffActor, body: CustomerCreate
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut)
-def get_customer(session: SessionDep, actor: AnyRoleActor, customer_id: int) -> Response:
+def get_customer(session: SessionDep, actor: AnyRoleActor, customer_id: IdPath) -> Response:
     return respond(CustomerOut.model_validate(service.read_customer(session, actor, customer_id)), actor)
 
 
 @router.patch("/customers/{customer_id}", response_model=CustomerOut)
-def update_customer(session: SessionDep, actor: StaffActor, customer_id: int, body: CustomerUpdate) -> Response:
+def update_customer(session: SessionDep, actor: StaffActor, customer_id: IdPath, body: CustomerUpdate) -> Response:
     return respond(CustomerOut.model_validate(service.update_customer(session, actor, customer_id, body)), actor)
 
 

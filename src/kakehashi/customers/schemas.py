@@ -134,7 +134,7 @@ class CustomFieldCreate(BaseModel):
     type: FieldType
     choices: list[str] | None = Field(default=None, max_length=200)
     required: bool = False
-    position: int = 0
+    position: int = Field(default=0, ge=0, le=10_000)
 
 
 class CustomFieldUpdate(BaseModel):
@@ -142,7 +142,7 @@ class CustomFieldUpdate(BaseModel):
     choices: list[str] | None = Field(default=None, max_length=200)
     required: bool | None = None
     active: bool | None = None
-    position: int | None = None
+    position: int | None = Field(default=None, ge=0, le=10_000)
 
 
 class CustomFieldOut(BaseModel):

@@ -296,6 +296,31 @@ def mark_caution(
     )
 
 
+def mark_do_not_contact(session: Session, actor: Actor, customer_id: int, reason: str) -> None:
+    """Stop all contact (APPI suspension of use, 利用停止): do-not-contact plus outbound exclusion.
+
+    Repeating it is harmless: the flags stay set and each request leaves its own audit row.
+    """
+    customer = get_customer(session, actor, customer_id)
+    customer.do_not_contact = True
+    customer.outbound_excluded = True
+    customer.excluded_reason = reason
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "update",
+        resource="customer",
+        resource_id=customer_id,
+        customer_id=customer_id,
+        detail={"do_not_contact": True, "outbound_excluded": True, "reason": reason},
+    )
+    publish_on_commit(
+        session,
+        Event("customer.do_not_contact", actor.tenant_id, {"customer_id": customer_id, "reason": reason}),
+    )
+
+
 # --- search with filters on built-in and custom fields ---------------------------------------
 
 _OPS = {"eq", "ne", "gt", "gte", "lt", "lte", "contains"}

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, TypeAdapter
@@ -61,6 +61,13 @@ _ANY: TypeAdapter[Any] = TypeAdapter(Any)
 # ("request") FastAPI runs the code after ``yield`` once the client already has its 201, so a client
 # could read data not yet committed, and a failed commit would go unreported.
 SessionDep = Annotated[Session, Depends(db_session, scope="function")]
+
+#: Row ids in paths and queries: a number the databases can hold (a bigger one is a 422, not a 500).
+MAX_ID = 2**63 - 1
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+#: Paging beyond this is a search that should be narrowed (and a huge OFFSET is a cheap DoS).
+MAX_OFFSET = 1_000_000
 
 
 def _problem(status: int, title: str, detail: str, instance: str, **extra: Any) -> JSONResponse:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Integer, Select, bindparam, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from kakehashi.kit.repository import TenantRepository
 from kakehashi.orders.models import Order, OrderLine
@@ -27,6 +27,17 @@ class OrderRepository(TenantRepository):
             Order,
         )
         return list(self.session.scalars(stmt).unique())
+
+    def all_for_customer(self, customer_id: int) -> list[Order]:
+        """Every order with its lines, oldest first (disclosure: no limit)."""
+        stmt = self.scoped(
+            select(Order)
+            .where(Order.customer_id == customer_id)
+            .options(selectinload(Order.lines))
+            .order_by(Order.ordered_at, Order.id),
+            Order,
+        )
+        return list(self.session.scalars(stmt))
 
     def belongs_to(self, order_id: int, customer_id: int) -> bool:
         stmt = self.scoped(select(Order.id).where(Order.id == order_id, Order.customer_id == customer_id), Order)

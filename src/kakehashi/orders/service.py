@@ -65,5 +65,10 @@ def list_orders(session: Session, actor: Actor, customer_id: int, limit: int = 1
     return latest_orders(session, actor, customer_id, limit)
 
 
+def all_for_customer(session: Session, actor: Actor, customer_id: int) -> list[Order]:
+    """Every order of the customer, oldest first. Not audited: the caller (a disclosure) audits its export."""
+    return OrderRepository(session, actor.tenant_id).all_for_customer(customer_id)
+
+
 def order_belongs_to(session: Session, actor: Actor, order_id: int, customer_id: int) -> bool:
     return OrderRepository(session, actor.tenant_id).belongs_to(order_id, customer_id)

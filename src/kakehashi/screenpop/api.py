@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from kakehashi.auth.guard import StaffActor
-from kakehashi.kit.api import SessionDep, respond
+from kakehashi.kit.api import IdQuery, SessionDep, respond
 from kakehashi.kit.errors import ValidationFailed, field_error
 from kakehashi.screenpop import service
 from kakehashi.screenpop.schemas import ScreenPop
@@ -19,7 +19,7 @@ def screen_pop(
     session: SessionDep,
     actor: StaffActor,
     phone: Annotated[str | None, Query(max_length=40, description="caller number in any written form")] = None,
-    customer_id: Annotated[int | None, Query(description="or: a customer picked from a list")] = None,
+    customer_id: Annotated[IdQuery, Query(description="or: a customer picked from a list")] = None,
 ) -> Response:
     """Customer card for a caller; an unknown number returns ``known: false`` with the normalized number."""
     if (phone is None) == (customer_id is None):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from kakehashi.auth.guard import AdminActor, Identity
-from kakehashi.kit.api import SessionDep
+from kakehashi.kit.api import IdPath, SessionDep
 from kakehashi.kit.errors import Forbidden
 from kakehashi.tenants import service
 from kakehashi.tenants.schemas import TenantCreate, TenantOut, TenantUpdate
@@ -33,7 +33,7 @@ def create_tenant(request: Request, session: SessionDep, actor: AdminActor, body
 
 @router.patch("/tenants/{tenant_id}", response_model=TenantOut)
 def update_tenant(
-    request: Request, session: SessionDep, actor: AdminActor, tenant_id: int, body: TenantUpdate
+    request: Request, session: SessionDep, actor: AdminActor, tenant_id: IdPath, body: TenantUpdate
 ) -> TenantOut:
     if not _center_wide(request):
         raise Forbidden("only center-wide admins manage tenants")

@@ -1,0 +1,91 @@
+"""Queries of the APPI records, always scoped to one tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from kakehashi.kit.repository import TenantRepository
+from kakehashi.privacy.models import CustomerSource, DataSource, PrivacyRequest
+
+#: Bound parameters per IN list; well under SQLite's limit, and keeps PostgreSQL plans simple.
+_CHUNK = 500
+
+
+class SourceRepository(TenantRepository):
+    def add(self, source: DataSource) -> DataSource:
+        source.tenant_id = self.tenant_id
+        self.session.add(source)
+        self.session.flush()
+        return source
+
+    def get(self, source_id: int) -> DataSource | None:
+        stmt = self.scoped(select(DataSource).where(DataSource.id == source_id), DataSource)
+        return self.session.scalars(stmt).one_or_none()
+
+    def page(self, limit: int, offset: int) -> tuple[list[DataSource], int]:
+        """Newest first."""
+        stmt = self.scoped(select(DataSource), DataSource)
+        total = self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        page = stmt.order_by(DataSource.received_on.desc(), DataSource.id.desc()).limit(limit).offset(offset)
+        return list(self.session.scalars(page)), total
+
+    def customer_count(self, source_id: int) -> int:
+        stmt = self.scoped(select(func.count()).where(CustomerSource.source_id == source_id), CustomerSource)
+        return self.session.scalar(stmt) or 0
+
+    def linked(self, source_id: int, customer_ids: Sequence[int]) -> set[int]:
+        """Which of these customers are already linked to the source."""
+        found: set[int] = set()
+        for start in range(0, len(customer_ids), _CHUNK):
+            chunk = list(customer_ids[start : start + _CHUNK])
+            stmt = select(CustomerSource.customer_id).where(
+                CustomerSource.source_id == source_id, CustomerSource.customer_id.in_(chunk)
+            )
+            found.update(self.session.scalars(stmt))
+        return found
+
+    def link(self, source_id: int, customer_ids: Sequence[int], at: datetime) -> None:
+        """Insert the pairs; a pair another transaction linked meanwhile is skipped, not an error."""
+        if not customer_ids:
+            return
+        rows: list[dict[str, Any]] = [
+            {"customer_id": cid, "source_id": source_id, "tenant_id": self.tenant_id, "linked_at": at}
+            for cid in customer_ids
+        ]
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "postgresql":
+            self.session.execute(postgresql.insert(CustomerSource).on_conflict_do_nothing(), rows)
+        elif dialect == "sqlite":
+            self.session.execute(sqlite.insert(CustomerSource).on_conflict_do_nothing(), rows)
+        else:
+            self.session.execute(insert(CustomerSource), rows)
+
+    def sources_of_customer(self, customer_id: int) -> list[tuple[DataSource, datetime]]:
+        """The lists a customer came from, with when each link was made, oldest first."""
+        stmt = self.scoped(
+            select(DataSource, CustomerSource.linked_at)
+            .join(CustomerSource, CustomerSource.source_id == DataSource.id)
+            .where(CustomerSource.customer_id == customer_id)
+            .order_by(CustomerSource.linked_at, DataSource.id),
+            DataSource,
+            CustomerSource,
+        )
+        return [(source, linked_at) for source, linked_at in self.session.execute(stmt)]
+
+
+class PrivacyRequestRepository(TenantRepository):
+    def add(self, request: PrivacyRequest) -> PrivacyRequest:
+        request.tenant_id = self.tenant_id
+        self.session.add(request)
+        self.session.flush()
+        return request
+
+    def for_customer(self, customer_id: int) -> list[PrivacyRequest]:
+        """Oldest first."""
+        stmt = self.scoped(select(PrivacyRequest).where(PrivacyRequest.customer_id == customer_id), PrivacyRequest)
+        return list(self.session.scalars(stmt.order_by(PrivacyRequest.created_at, PrivacyRequest.id)))

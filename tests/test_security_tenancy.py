@@ -1,0 +1,135 @@
+"""Cross-tenant adversarial suite: a user of tenant A uses tenant B's ids everywhere.
+
+Always 404 (or an empty result), never B's data, and every refused attempt is in A's audit log,
+flagged ``cross_tenant`` when the id belongs to another tenant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from conftest import ClientAs
+from kakehashi.audit.models import AuditEvent
+from kakehashi.kit.context import Role
+
+B_NAME = "秘密 花子"
+B_KANA = "ヒミツ ハナコ"
+B_PHONE = "06-6000-7777"
+
+
+@pytest.fixture
+def b_data(client_as: ClientAs) -> dict[str, Any]:
+    """Tenant B's customer with an order, a complaint and a contact."""
+    b = client_as(Role.ADMIN, "tenant-b")
+    cid = b.post(
+        "/api/v1/customers", json={"name": B_NAME, "name_kana": B_KANA, "phones": [{"number": B_PHONE}]}
+    ).json()["id"]
+    order = b.post(
+        f"/api/v1/customers/{cid}/orders", json={"lines": [{"name": "青汁", "quantity": 1, "unit_price": 3000}]}
+    ).json()
+    complaint = b.post(f"/api/v1/customers/{cid}/complaints", json={"category": "品質", "text": "B社の苦情"}).json()
+    b.post(f"/api/v1/customers/{cid}/contacts", json={"channel": "call", "summary": "B社の対応"})
+    return {"customer_id": cid, "order_id": order["id"], "complaint_id": complaint["id"]}
+
+
+@pytest.fixture
+def a_admin(client_as: ClientAs) -> TestClient:
+    return client_as(Role.ADMIN, "tenant-a")
+
+
+def denied_rows(session: Session, username: str) -> list[AuditEvent]:
+    return list(session.query(AuditEvent).filter(AuditEvent.username == username, AuditEvent.outcome == "denied").all())
+
+
+def by_id_calls(ids: dict[str, Any]) -> list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]]:
+    cid, comp = ids["customer_id"], ids["complaint_id"]
+    line = {"lines": [{"name": "x", "quantity": 1, "unit_price": 1}]}
+    return [
+        ("GET", f"/api/v1/customers/{cid}", None, None),
+        ("PATCH", f"/api/v1/customers/{cid}", None, {"notes": "A was here"}),
+        ("GET", f"/api/v1/customers/{cid}/orders", None, None),
+        ("POST", f"/api/v1/customers/{cid}/orders", None, line),
+        ("GET", f"/api/v1/customers/{cid}/complaints", None, None),
+        ("POST", f"/api/v1/customers/{cid}/complaints", None, {"category": "x", "text": "y"}),
+        ("POST", f"/api/v1/complaints/{comp}/resolve", None, None),
+        ("GET", f"/api/v1/customers/{cid}/contacts", None, None),
+        ("POST", f"/api/v1/customers/{cid}/contacts", None, {"channel": "note", "summary": "x"}),
+        ("GET", "/api/v1/screenpop", {"customer_id": cid}, None),
+    ]
+
+
+def test_given_b_ids_in_paths_and_queries_then_404_and_nothing_of_b(
+    a_admin: TestClient, b_data: dict[str, Any], session: Session
+) -> None:
+    calls = by_id_calls(b_data)
+    for method, path, params, body in calls:
+        r = a_admin.request(method, path, params=params, json=body)
+        assert r.status_code == 404, (method, path, r.status_code, r.text)
+        assert B_NAME not in r.text and "B社" not in r.text
+    rows = denied_rows(session, a_admin.user.username)  # type: ignore[attr-defined]
+    assert len(rows) == len(calls)
+    assert all(row.detail and row.detail.get("cross_tenant") is True for row in rows if row.resource == "customer")
+    assert {row.tenant_id for row in rows} == {a_admin.user.tenant_id}  # type: ignore[attr-defined]
+
+
+def test_given_b_data_then_a_search_suggest_and_screen_pop_find_nothing(
+    a_admin: TestClient, b_data: dict[str, Any]
+) -> None:
+    assert a_admin.get("/api/v1/customers", params={"q": "秘密"}).json()["total"] == 0
+    assert a_admin.get("/api/v1/customers").json()["items"] == []
+    assert a_admin.get("/api/v1/customers/suggest", params={"q": "ひみつ"}).json() == []
+    pop = a_admin.get("/api/v1/screenpop", params={"phone": B_PHONE}).json()
+    assert pop["known"] is False and pop["customer"] is None  # same answer as any unknown number
+    assert B_NAME not in str(pop)
+
+
+def test_given_b_order_in_a_body_then_refused(a_admin: TestClient, b_data: dict[str, Any]) -> None:
+    mine = a_admin.post("/api/v1/customers", json={"name": "A社 顧客"}).json()["id"]
+    r = a_admin.post(
+        f"/api/v1/customers/{mine}/complaints",
+        json={"category": "返品", "text": "x", "kind": "return", "order_id": b_data["order_id"]},
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "order_id"
+
+
+def test_given_b_phone_then_a_can_register_the_same_number_separately(
+    a_admin: TestClient, b_data: dict[str, Any]
+) -> None:
+    """Numbers are unique per tenant: B's customer does not block A, nor is revealed by a conflict."""
+    r = a_admin.post("/api/v1/customers", json={"name": "A社の同番号", "phones": [{"number": B_PHONE}]})
+    assert r.status_code == 201
+
+
+def test_given_tenant_user_asks_for_another_tenant_by_header_then_403(
+    a_admin: TestClient, b_data: dict[str, Any]
+) -> None:
+    r = a_admin.get(f"/api/v1/customers/{b_data['customer_id']}", headers={"X-Kakehashi-Tenant": "tenant-b"})
+    assert r.status_code == 403
+
+
+def test_given_center_wide_admin_then_the_tenant_header_picks_the_client(
+    client_as: ClientAs, b_data: dict[str, Any]
+) -> None:
+    center = client_as(Role.ADMIN, center_wide=True)
+    assert center.get(f"/api/v1/customers/{b_data['customer_id']}").status_code == 404
+    r = center.get(f"/api/v1/customers/{b_data['customer_id']}", headers={"X-Kakehashi-Tenant": "tenant-b"})
+    assert r.status_code == 200 and r.json()["name"] == B_NAME
+    assert center.get("/api/v1/customers", headers={"X-Kakehashi-Tenant": "nope"}).status_code == 403
+
+
+def test_b_users_and_audit_are_invisible_to_a(client_as: ClientAs, a_admin: TestClient, b_data: dict[str, Any]) -> None:
+    b_admin = client_as(Role.ADMIN, "tenant-b")
+    b_user_id = b_admin.user.id  # type: ignore[attr-defined]
+    assert a_admin.patch(f"/api/v1/users/{b_user_id}", json={"active": False}).status_code == 404
+    assert all(u["tenant_id"] == a_admin.user.tenant_id for u in a_admin.get("/api/v1/users").json())  # type: ignore[attr-defined]
+    log = a_admin.get("/api/v1/audit", params={"customer_id": b_data["customer_id"]}).json()
+    assert log["total"] == 0
+    assert a_admin.get("/api/v1/tenants").json() == [
+        t for t in a_admin.get("/api/v1/tenants").json() if t["code"] == "tenant-a"
+    ]
+    assert a_admin.post("/api/v1/tenants", json={"code": "evil", "name": "x"}).status_code == 403
