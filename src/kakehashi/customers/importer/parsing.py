@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 from annotated_types import MaxLen
 
 from kakehashi.customers import custom_fields
+from kakehashi.customers.importer.copytext import customer_text
 from kakehashi.customers.importer.mapping import NAME_PARTS, PHONE_FIELDS, PHONE_LABELS, Column
 from kakehashi.customers.importer.reading import Cell, cell_text
 from kakehashi.customers.models import CustomFieldDef
@@ -76,6 +77,8 @@ class ParsedRow:
     custom: dict[str, Any]
     phones: list[PhoneCell]
     errors: list[RowError]
+    #: The row as a new customer's COPY text (:func:`.copytext.customer_text`), when asked for and valid.
+    copy_text: str | None = None
 
 
 @functools.lru_cache(maxsize=65536)
@@ -115,6 +118,8 @@ class RowParser:
     columns: list[Column]
     defs: dict[str, CustomFieldDef]
     region: str = "JP"
+    #: Also encode each valid row as COPY text (PostgreSQL), here where it is parsed: see :mod:`.copytext`.
+    encode_copy: bool = False
 
     def parse(self, rowno: int, cells: Sequence[Cell]) -> ParsedRow:
         errors: list[RowError] = []
@@ -188,7 +193,8 @@ class RowParser:
             col_ = source.get(key)
             raw = custom_raw.get(key[3:]) if key.startswith("cf.") else data.get(key)
             errors.append(RowError(rowno, col_.header if col_ else "", key, cell_text(raw), problem["message"]))
-        return ParsedRow(rowno, fields, custom, phones, errors)
+        copy_text = customer_text(fields, custom) if self.encode_copy and not errors else None
+        return ParsedRow(rowno, fields, custom, phones, errors, copy_text)
 
     def _add_phone(self, rowno: int, col: Column, raw: str, phones: list[PhoneCell], errors: list[RowError]) -> None:
         if len(raw) > _PHONE_MAX:

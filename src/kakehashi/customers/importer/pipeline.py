@@ -62,6 +62,7 @@ def import_customers(
         defs = CustomFieldRepository(session, tenant.id).by_key()
         for defn in defs.values():
             session.expunge(defn)  # plain values from here on; no lazy loads outside the session
+        postgres = session.connection().dialect.name == "postgresql"
         session.commit()
     table = open_table(path, encoding=encoding, sheet=sheet)
     report = ImportReport(file=str(path), tenant=tenant_code, encoding=table.encoding)
@@ -71,7 +72,7 @@ def import_customers(
         report.columns = {  # a header used twice (two 電話 columns) is told apart by its position
             (c.header if seen.count(c.header) == 1 else f"{c.header} (column {c.index + 1})"): c.target for c in columns
         }
-        parser = RowParser(columns, defs, region)
+        parser = RowParser(columns, defs, region, encode_copy=postgres)
         importer = BatchWriter(factory, tenant.id, on_duplicate, defs, columns, path.name)
         errors_file = ErrorReport(
             errors_path or path.with_name(f"{path.stem}.errors.csv"), always=errors_path is not None
