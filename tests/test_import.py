@@ -532,3 +532,32 @@ def test_bench_import_smoke(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> 
         recreate_database(url, create=False)
     assert (result["rows"], result["inserted"], result["failed"], result["customers_stored"]) == (300, 300, 0, 300)
     assert result["ratio"] > 0 and result["copy_rows_per_s"] > result["rows_per_s"] > 0
+
+
+def test_text_with_tabs_backslashes_and_line_breaks_is_stored_as_written(
+    tmp_path: Path, session_factory: sessionmaker[Session], session: Session, actor: Actor
+) -> None:
+    """On PostgreSQL new customers go through COPY text encoded in the parser: escaping must be exact."""
+    notes = "折り返し\t要\\確認\n2行目\r\n3行目 \\N"
+    path = write_csv(tmp_path / "esc.csv", [["氏名", "電話", "備考"], ["山本 一\\郎", "03-5000-0030", notes]])
+    assert run(session_factory, path).inserted == 1
+    customer = by_phone(session, actor, "+81350000030")
+    assert (customer.name, customer.notes) == ("山本 一\\郎", notes.strip())
+
+
+def test_rows_merged_in_a_batch_and_rejected_batches_leave_the_database_consistent(
+    tmp_path: Path, session_factory: sessionmaker[Session], session: Session, actor: Actor
+) -> None:
+    """A merged row (re-encoded), a rejected batch (nothing of it), and the batch after it (kept)."""
+    rows = [["氏名", "電話", "携帯", "備考"]]
+    rows += [["一", "03-5100-0001", "", "a"], ["", "03-5100-0001", "090-5100-0001", "b"]]  # batch 1: merge
+    rows += [["二", "03-5100-0002", "", ""], ["三", "03-5100-0003", "", "x" * 5]]  # batch 2: fine
+    rows += [["四", "03-5100-0004", "", ""], ["", "03-5100-0005", "", ""]]  # batch 3: no name → rejected
+    report = run(session_factory, write_csv(tmp_path / "mix.csv", rows), batch_size=2)
+    assert (report.inserted, report.merged, report.failed_rows, report.not_imported) == (3, 1, 1, 1)
+    assert (report.batches_committed, report.batches_rejected) == (2, 1)
+    first = by_phone(session, actor, "+81351000001")
+    assert (first.notes, [p.e164 for p in first.phones]) == ("b", ["+81351000001", "+819051000001"])
+    assert [p.is_primary for p in first.phones] == [True, False]
+    repo = CustomerRepository(session, actor.tenant_id)
+    assert repo.find_id_by_phone("+81351000004") is None and count_customers(session, actor) == 3

@@ -1,9 +1,12 @@
 """Phone normalization: every Japanese written form → one E.164 key."""
 
+import random
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kakehashi.kit import phone as phone_module
 from kakehashi.kit.phone import InvalidPhone, normalize_phone, parse_phone, try_normalize_phone
 
 SAME_NUMBER = [
@@ -118,3 +121,85 @@ def test_validity_agrees_with_phonenumbers_is_valid_number(text: str) -> None:
     except phonenumbers.NumberParseException:
         expected = False
     assert (try_normalize_phone(text) is not None) == expected
+
+
+# --- the prefix memo in front of phonenumbers -----------------------------------------------------
+
+
+def _reference(text: str) -> tuple[str, str, str] | None:
+    """phonenumbers alone, with is_valid_number (not the memo, not number_type-only validation)."""
+    import phonenumbers
+    from phonenumbers import PhoneNumberFormat
+
+    try:
+        number = phonenumbers.parse(text, "JP")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    kind = phone_module._TYPE_NAMES.get(phonenumbers.number_type(number), "other")
+    return (
+        phonenumbers.format_number(number, PhoneNumberFormat.E164),
+        phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL),
+        kind,
+    )
+
+
+def _ours(text: str) -> tuple[str, str, str] | None:
+    try:
+        phone = parse_phone(text)
+    except InvalidPhone:
+        return None
+    return (phone.e164, phone.national, phone.kind)
+
+
+def test_memo_agrees_with_phonenumbers_for_every_three_digit_prefix_and_length() -> None:
+    """Every 0 + 3-digit prefix, every national length from 8 to 13 digits, three numbers each:
+    the first teaches the memo, the others are answered from it; all must equal phonenumbers."""
+    rng = random.Random(7)
+    for prefix in range(100, 1000):
+        for length in range(8, 14):
+            for _ in range(3):
+                digits = f"0{prefix}" + "".join(rng.choice("0123456789") for _ in range(length - 4))
+                assert _ours(digits) == _reference(digits), digits
+    memo = phone_module._memo("JP")
+    assert memo is not None and len(memo._entries) < 20_000  # classes, not numbers
+
+
+def test_memo_answers_most_numbers_of_a_real_list_from_few_entries() -> None:
+    memo = phone_module._PrefixMemo("JP")
+    rng = random.Random(3)
+    numbers = [f"0{rng.choice(['3', '6', '90', '80', '45', '52'])}{rng.randrange(10**7, 10**8)}" for _ in range(2000)]
+    for n in numbers:
+        memo.lookup(n)
+    assert len(memo._entries) < 50
+
+
+any_national = st.from_regex(r"0[0-9]{4,14}", fullmatch=True)
+
+
+@given(st.one_of(jp_national, any_national), separators, widths)
+def test_memo_agrees_with_phonenumbers_on_written_forms(digits: str, sep: str, width: str) -> None:
+    text = _dress(digits, sep, width)
+    assert _ours(text) == _reference(text)
+    assert _ours(digits) == _reference(digits)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "prefix_match", "probe", "decided"),
+    [
+        (r"(?:2[2-9]|[36][1-9])\d{7}", False, "31XXXXXXX", True),  # every 31… of 9 digits matches
+        (r"(?:2[2-9]|[36][1-9])\d{7}", False, "4XXXXXXXX", True),  # no 4… matches
+        (r"(?:2[2-9]|[36][1-9])\d{7}", False, "3XXXXXXXX", False),  # 30… does not, 31… does
+        (r"3|4(?:2(?:0|9[02-69]))", True, "42XXXXXXX", False),
+        (r"3|4(?:2(?:0|9[02-69]))", True, "420XXXXXX", True),
+    ],
+)
+def test_decider(pattern: str, prefix_match: bool, probe: str, decided: bool) -> None:
+    assert phone_module._Decider(pattern, prefix_match=prefix_match).decided(probe) is decided
+
+
+def test_widen_refuses_what_it_cannot_reason_about() -> None:
+    for pattern in (r"\w+", r"[^5]\d", r"(?=1)\d", r"1.3"):
+        with pytest.raises(phone_module._Unsupported):
+            phone_module.widen(pattern, everything=True)

@@ -1,0 +1,39 @@
+"""PostgreSQL ``COPY`` text for new customers, encoded where the row is parsed.
+
+The main process is the importer's bottleneck (it plans and sends every batch), so the worker
+processes that parse a row also encode its ``customers`` columns as a COPY text fragment; the
+main process only prefixes the id and appends the timestamps.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+#: Columns the importer writes besides ids, flags, custom values and timestamps (``rank`` last).
+CUSTOMER_COLS = ("name", "name_kana", "name_key", "kana_key", "gender", "birthday", "postal_code",
+                 "prefecture", "city", "town", "street", "building", "email", "notes", "rank")  # fmt: skip
+#: The column order of :func:`customer_text` lines (prefixed by id and tenant, followed by the timestamps).
+COPY_CUSTOMER_COLUMNS = ("id", "tenant_id", *CUSTOMER_COLS, "caution", "outbound_excluded", "custom",
+                         "created_at", "updated_at")  # fmt: skip
+COPY_PHONE_COLUMNS = ("tenant_id", "customer_id", "e164", "national", "kind", "label", "is_primary", "created_at")
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_value(value: Any) -> str:
+    """One value in COPY's text format (``\\N`` is NULL; backslash, tab and line breaks escaped)."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).translate(_ESCAPES)
+
+
+def customer_text(fields: dict[str, Any], custom: dict[str, Any]) -> str:
+    """The columns of a new customer from ``name`` to ``custom`` (rank defaults to ``normal``)."""
+    values = [fields.get(c) for c in CUSTOMER_COLS]
+    values[-1] = values[-1] or "normal"
+    return "\t".join(map(copy_value, values)) + "\tf\tf\t" + copy_value(json.dumps(custom, ensure_ascii=False))

@@ -1,0 +1,124 @@
+"""The import entry points: read → parse (maybe in workers) → batches → report."""
+
+from __future__ import annotations
+
+import os
+import time as clock
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Engine,
+)
+from sqlalchemy.orm import Session, sessionmaker
+
+from kakehashi.customers.importer.batches import BatchWriter
+from kakehashi.customers.importer.mapping import ON_DUPLICATE, ImportSetupError, resolve_columns
+from kakehashi.customers.importer.parsing import RowParser
+from kakehashi.customers.importer.reading import Cell, open_table
+from kakehashi.customers.importer.report import ErrorReport, ImportReport, account, progress_bar
+from kakehashi.customers.importer.workers import POOL_MIN_ROWS, parse_stage
+from kakehashi.customers.repository import CustomFieldRepository
+from kakehashi.kit.db import make_session_factory
+from kakehashi.tenants import repository as tenants
+
+# --- entry points --------------------------------------------------------------------------
+
+
+def import_customers(
+    factory: sessionmaker[Session],
+    path: Path,
+    *,
+    tenant_code: str,
+    mapping: dict[str, str] | None = None,
+    encoding: str | None = None,
+    sheet: str | None = None,
+    on_duplicate: str = "update",
+    batch_size: int = 1000,
+    errors_path: Path | None = None,
+    progress: bool = False,
+    region: str = "JP",
+    workers: int | None = None,
+) -> ImportReport:
+    """Import customers from ``path`` through ``factory`` (one transaction per batch).
+
+    Raises :class:`ImportSetupError` (nothing written) when the file or options are unusable;
+    row problems go to the report and to the error CSV. ``workers``: processes that parse rows
+    while this one writes (0: parse in-process; default: CPUs - 1 for files of :data:`POOL_MIN_ROWS`
+    rows or more, else 0). Worker processes start by ``forkserver``: a calling script needs the
+    usual ``if __name__ == "__main__":`` guard.
+    """
+    if on_duplicate not in ON_DUPLICATE:
+        raise ImportSetupError(f"on_duplicate must be one of {', '.join(ON_DUPLICATE)}")
+    if batch_size < 1:
+        raise ImportSetupError("batch_size must be at least 1")
+    started = clock.perf_counter()
+    path = Path(path)
+    with factory() as session:
+        tenant = tenants.get_or_create(
+            session, tenant_code, "コールセンター" if tenant_code == "center" else tenant_code
+        )
+        defs = CustomFieldRepository(session, tenant.id).by_key()
+        for defn in defs.values():
+            session.expunge(defn)  # plain values from here on; no lazy loads outside the session
+        postgres = session.connection().dialect.name == "postgresql"
+        session.commit()
+    table = open_table(path, encoding=encoding, sheet=sheet)
+    report = ImportReport(file=str(path), tenant=tenant_code, encoding=table.encoding)
+    try:
+        columns, report.ignored_columns = resolve_columns(table.headers, mapping or {}, defs)
+        seen = [c.header for c in columns]
+        report.columns = {  # a header used twice (two 電話 columns) is told apart by its position
+            (c.header if seen.count(c.header) == 1 else f"{c.header} (column {c.index + 1})"): c.target for c in columns
+        }
+        parser = RowParser(columns, defs, region, encode_copy=postgres)
+        importer = BatchWriter(factory, tenant.id, on_duplicate, defs, columns, path.name)
+        errors_file = ErrorReport(
+            errors_path or path.with_name(f"{path.stem}.errors.csv"), always=errors_path is not None
+        )
+        if workers is None:  # one per CPU measured best on 2 cores, with the main process and PostgreSQL
+            workers = (os.cpu_count() or 1) if (table.total or 0) >= POOL_MIN_ROWS else 0
+        report.workers = max(workers, 0)
+        phases = report.phases
+        chunks = _timed(_chunks(table.rows, batch_size), phases, "read")
+        with parse_stage(parser, workers) as parse, progress_bar(progress, table.total, path.name) as advance:
+            for parsed in _timed(parse(chunks), phases, "parse"):
+                started_db = clock.perf_counter()
+                result = importer.run_batch(parsed)
+                account(report, parsed, result, errors_file)
+                advance(len(parsed))
+                phases["database"] += clock.perf_counter() - started_db
+        phases["parse"] -= phases["read"]  # reading happens inside the parse stage's next()
+        report.errors_path = errors_file.close()
+    finally:
+        table.close()
+    report.seconds = clock.perf_counter() - started
+    return report
+
+
+def _timed(items: Iterator[Any], phases: dict[str, float], phase: str) -> Iterator[Any]:
+    """``items``, adding the time spent producing each one to ``phases[phase]``."""
+    while True:
+        started = clock.perf_counter()
+        item = next(items, None)
+        phases[phase] += clock.perf_counter() - started
+        if item is None:
+            return
+        yield item
+
+
+def _chunks(rows: Iterator[tuple[int, Sequence[Cell]]], size: int) -> Iterator[list[tuple[int, Sequence[Cell]]]]:
+    chunk: list[tuple[int, Sequence[Cell]]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def import_file(engine: Engine, path: Path, **options: Any) -> ImportReport:
+    """:func:`import_customers` on ``engine`` (the CLI entry point); see it for the options."""
+    return import_customers(make_session_factory(engine), path, **options)

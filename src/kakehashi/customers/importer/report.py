@@ -1,0 +1,174 @@
+"""What an import did: the JSON report, the per-row error CSV, the progress bar."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time as clock
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kakehashi.customers.importer.parsing import ParsedRow, RowError
+
+NOT_IMPORTED = "not imported: batch had errors"
+
+
+@dataclass
+class ImportReport:
+    """What an import did. ``total_rows`` = inserted + updated + merged + skipped + failed + not imported."""
+
+    file: str
+    tenant: str
+    encoding: str | None = None
+    workers: int = 0
+    columns: dict[str, str] = field(default_factory=dict)
+    ignored_columns: list[str] = field(default_factory=list)
+    total_rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    merged: int = 0
+    skipped: int = 0
+    failed_rows: int = 0
+    not_imported: int = 0
+    batches_committed: int = 0
+    batches_rejected: int = 0
+    seconds: float = 0.0
+    errors_path: str | None = None
+    first_errors: list[RowError] = field(default_factory=list)
+    #: Seconds spent reading the file, parsing/validating rows, and in the database (plan + write).
+    phases: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "parse": 0.0, "database": 0.0})
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.total_rows / self.seconds if self.seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "tenant": self.tenant,
+            "encoding": self.encoding,
+            "workers": self.workers,
+            "columns": self.columns,
+            "ignored_columns": self.ignored_columns,
+            "total_rows": self.total_rows,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "merged": self.merged,
+            "skipped": self.skipped,
+            "failed_rows": self.failed_rows,
+            "not_imported": self.not_imported,
+            "batches_committed": self.batches_committed,
+            "batches_rejected": self.batches_rejected,
+            "seconds": round(self.seconds, 3),
+            "rows_per_s": round(self.rows_per_s, 1),
+            "errors_path": self.errors_path,
+            "phases_s": {k: round(v, 3) for k, v in self.phases.items()},
+            "first_errors": [e._asdict() for e in self.first_errors],
+        }
+
+
+@dataclass
+class BatchResult:
+    errors: list[RowError]
+    inserted: int = 0
+    updated: int = 0
+    merged: int = 0
+    skipped: int = 0
+    new_ids: list[int] = field(default_factory=list)
+
+
+class ErrorReport:
+    """The per-row error CSV, opened at the first error (UTF-8 with BOM so Excel reads the kanji)."""
+
+    HEADER = ("row", "column", "field", "value", "message")
+
+    def __init__(self, path: Path, *, always: bool) -> None:
+        self.path = path
+        self.count = 0
+        self._fh: io.TextIOWrapper | None = None
+        self._writer: Any = None
+        if always:
+            self._open()
+        elif path.exists():
+            path.unlink()  # a report of an earlier run must not be mistaken for this one's
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = self.path.open("w", encoding="utf-8-sig", newline="")
+        self._writer = csv.writer(self._fh)
+        self._writer.writerow(self.HEADER)
+
+    def write(self, errors: Iterable[RowError]) -> None:
+        for e in errors:
+            if self._writer is None:
+                self._open()
+            self._writer.writerow((e.row, e.column, e.field, e.value, e.message))
+            self.count += 1
+
+    def close(self) -> str | None:
+        if self._fh is None:
+            return None
+        self._fh.close()
+        return str(self.path)
+
+
+def account(report: ImportReport, parsed: list[ParsedRow], result: BatchResult, errors: ErrorReport) -> None:
+    report.total_rows += len(parsed)
+    if result.errors:
+        bad = {e.row for e in result.errors}
+        lost = [RowError(r.row, "", "", "", NOT_IMPORTED) for r in parsed if r.row not in bad]
+        report.failed_rows += len(bad)
+        report.not_imported += len(lost)
+        report.batches_rejected += 1
+        batch_errors = sorted(result.errors + lost, key=lambda e: e.row)
+        errors.write(batch_errors)
+        room = 20 - len(report.first_errors)
+        if room > 0:
+            report.first_errors.extend([e for e in batch_errors if e.message != NOT_IMPORTED][:room])
+    else:
+        report.inserted += result.inserted
+        report.updated += result.updated
+        report.merged += result.merged
+        report.skipped += result.skipped
+        report.batches_committed += 1
+
+
+class progress_bar:  # noqa: N801 - used like a function
+    """A rich progress bar on stderr, or nothing."""
+
+    def __init__(self, enabled: bool, total: int | None, label: str) -> None:
+        self.enabled, self.total, self.label = enabled, total, label
+        self._progress: Any = None
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not self.enabled:
+            return lambda n: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} rows/s"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+        )
+        self._progress.start()
+        task = self._progress.add_task(self.label, total=max((self.total or 1) - 1, 1), rate="-")
+        started = clock.perf_counter()
+        done = 0
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            rate = done / max(clock.perf_counter() - started, 1e-9)
+            self._progress.update(task, advance=n, rate=f"{rate:,.0f}")
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
