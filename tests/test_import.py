@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import threading
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
@@ -24,6 +25,7 @@ from kakehashi.customers.models import Customer, CustomerPhone
 from kakehashi.customers.repository import CustomerRepository
 from kakehashi.customers.schemas import CustomerCreate, CustomFieldCreate, FieldType, PhoneIn
 from kakehashi.kit.context import Actor
+from kakehashi.kit.db import make_engine
 from kakehashi.kit.dbadmin import recreate_database
 from kakehashi.kit.events import Event, bus
 
@@ -480,10 +482,32 @@ def test_cli_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     try:
         runner = CliRunner()
         assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
-        ok = runner.invoke(app, ["import", "customers", str(FIXTURES / "customers_sjis.csv"), "--map", "ランク=-"])
+        sjis = str(FIXTURES / "customers_sjis.csv")
+        unsourced = runner.invoke(app, ["import", "customers", sjis])
+        assert unsourced.exit_code == 2 and "where the list came from" in unsourced.stderr
+        inline = [
+            "--provider",
+            "株式会社リスト",
+            "--method",
+            "懸賞応募者から同意を得て取得",
+            "--received",
+            "2026-11-01",
+        ]
+        ok = runner.invoke(app, ["import", "customers", sjis, "--map", "ランク=-", *inline])
         assert ok.exit_code == 0, ok.output
         result = json.loads(ok.stdout)
         assert (result["inserted"], result["encoding"], result["columns"].get("ランク")) == (2, "cp932", None)
+        engine = make_engine(os.environ["KAKEHASHI_DATABASE_URL"])
+        with engine.connect() as conn:
+            source_id, items = conn.execute(text("SELECT id, items FROM data_sources")).one()
+            items = json.loads(items) if isinstance(items, str) else items
+            assert "氏名" in items
+            linked = conn.execute(text("SELECT count(*) FROM customer_sources WHERE source_id = :s"), {"s": source_id})
+            assert linked.scalar() == 2
+            imports = conn.execute(text("SELECT username, resource_id FROM audit_events WHERE action = 'import'"))
+            assert [(u.startswith("cli:"), r) for u, r in imports] == [(True, source_id)]
+        engine.dispose()
+        sourced = ["--source", str(source_id)]
         errors_out = tmp_path / "errors.csv"
         bad = runner.invoke(
             app,
@@ -495,15 +519,19 @@ def test_cli_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
                 "1",
                 "--errors",
                 str(errors_out),
+                *sourced,
             ],
         )
         assert bad.exit_code == 1
         assert json.loads(bad.stdout)["failed_rows"] == 6 and len(read_errors(errors_out)) == 7
         again = runner.invoke(
-            app, ["import", "customers", str(FIXTURES / "customers_sjis.csv"), "--on-duplicate", "skip"]
+            app, ["import", "customers", str(FIXTURES / "customers_sjis.csv"), "--on-duplicate", "skip", *sourced]
         )
         assert json.loads(again.stdout)["skipped"] == 2
-        unusable = runner.invoke(app, ["import", "customers", str(FIXTURES / "customers.xlsx"), "--sheet", "メモ"])
+        unusable = runner.invoke(
+            app, ["import", "customers", str(FIXTURES / "customers.xlsx"), "--sheet", "メモ", *sourced]
+        )
+        assert runner.invoke(app, ["import", "customers", sjis, "--source", "999"]).exit_code == 2
         assert unusable.exit_code == 2 and "no phone column" in unusable.stderr
     finally:
         get_settings.cache_clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from pathlib import Path
 from typing import Annotated
@@ -138,13 +139,28 @@ def import_customers(
     workers: Annotated[
         int | None, typer.Option(help="worker processes parsing rows (0: none; default: one per CPU for big files)")
     ] = None,
+    source: Annotated[
+        int | None, typer.Option(help="id of the list's source record (kakehashi privacy source-add)")
+    ] = None,
+    provider: Annotated[str | None, typer.Option(help="or record the source here: provider (提供元)")] = None,
+    method: Annotated[str | None, typer.Option(help="how the provider obtained the data (取得の経緯)")] = None,
+    received: Annotated[str | None, typer.Option(help="date the list was received (default: today)")] = None,
 ) -> None:
-    """Import customers from CSV (UTF-8 or Shift_JIS/CP932) or XLSX. Guide: docs/import.md."""
+    """Import customers from CSV (UTF-8 or Shift_JIS/CP932) or XLSX. Guide: docs/import.md.
+
+    Every list needs its source (APPI third-party provision record): ``--source ID``, or ``--provider`` and
+    ``--method`` (and ``--received``) to record one now with the file's columns as its items.
+    """
     from kakehashi.customers import importer
+    from kakehashi.privacy.cli import resolve_import_source
 
     settings = get_settings()
     try:
         with _database() as engine:
+            source_id = resolve_import_source(
+                engine, file, tenant=tenant, source=source, provider=provider, method=method, received=received,
+                encoding=encoding, sheet=sheet,
+            )  # fmt: skip
             report = importer.import_file(
                 engine,
                 file,
@@ -158,6 +174,8 @@ def import_customers(
                 progress=True,
                 region=settings.default_region,
                 workers=workers,
+                source_id=source_id,
+                by=f"cli:{getpass.getuser()}",
             )
     except importer.ImportSetupError as exc:
         console.print(f"[red]cannot import:[/] {exc}")

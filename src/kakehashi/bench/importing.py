@@ -16,14 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from kakehashi.customers import importer
 from kakehashi.customers.synthetic import generate_people
 from kakehashi.kit import migrate
-from kakehashi.kit.db import make_engine
+from kakehashi.kit.clock import business_today
+from kakehashi.kit.context import Actor
+from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
 from kakehashi.kit.dbadmin import recreate_database
+from kakehashi.privacy import service as privacy
+from kakehashi.privacy.schemas import SourceCreate
+from kakehashi.tenants import repository as tenants
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/kakehashi_bench_import"
 HEADERS = ("氏名", "フリガナ", "電話番号", "携帯電話", "郵便番号", "都道府県", "市区町村", "町域", "番地",
@@ -84,6 +89,19 @@ def _copy_raw(url: str, path: Path) -> float:
     return seconds
 
 
+def _source(engine: Engine) -> int:
+    """The list's source record, as a real import has one: its customers get linked to it (APPI)."""
+    with unit_of_work(make_session_factory(engine)) as session:
+        tenant = tenants.get_or_create(session, "bench", "bench")
+        data = SourceCreate(
+            provider_name="ベンチマーク",
+            acquisition_method="generated",
+            received_on=business_today(),
+            items=["氏名", "電話番号"],
+        )
+        return privacy.record_source(session, Actor(tenant_id=tenant.id, username="bench"), data).id
+
+
 def run(rows: int = 10000, console: Console | None = None, *, batch_size: int = 1000) -> dict[str, Any]:
     """Generate, import, COPY; return the figures (``ratio`` = import seconds / COPY seconds)."""
     url = os.environ.get("KAKEHASHI_BENCH_PG_URL", DEFAULT_URL)
@@ -97,8 +115,9 @@ def run(rows: int = 10000, console: Console | None = None, *, batch_size: int = 
         engine = make_engine(url)
         migrate.upgrade(engine)
         say(f"importing into {make_url(url).database} …")
+        source_id = _source(engine)
         report = importer.import_file(
-            engine, path, tenant_code="bench", batch_size=batch_size, progress=console is not None
+            engine, path, tenant_code="bench", batch_size=batch_size, progress=console is not None, source_id=source_id
         )
         with engine.connect() as conn:
             stored = conn.execute(text("SELECT count(*) FROM customers")).scalar_one()

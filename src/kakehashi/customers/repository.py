@@ -63,6 +63,14 @@ class CustomerRepository(TenantRepository):
         """Unscoped on purpose (see ``customers.service.tenant_of_customer``)."""
         return session.scalar(select(Customer.tenant_id).where(Customer.id == customer_id))
 
+    def existing_ids(self, customer_ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        for start in range(0, len(customer_ids), 1000):
+            chunk = list(customer_ids[start : start + 1000])
+            stmt = self.scoped(select(Customer.id).where(Customer.id.in_(chunk)), Customer)
+            found.update(self.session.scalars(stmt))
+        return found
+
     def exists(self, customer_id: int) -> bool:
         stmt = self.scoped(select(Customer.id).where(Customer.id == customer_id), Customer)
         return self.session.execute(stmt).first() is not None

@@ -10,10 +10,12 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from kakehashi.auth.cli import cli_actor
 from kakehashi.kit.clitools import database
+from kakehashi.kit.clock import business_today
 from kakehashi.kit.config import get_settings
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import make_session_factory, unit_of_work
@@ -117,3 +119,44 @@ def disclose(
         # Written inside the transaction: if the file cannot be written, the request and audit row roll back.
         export.write(disclosure, actor, out)
     console.print(f"[green]disclosure of customer {customer_id}[/] written to {out}")
+
+
+def resolve_import_source(
+    engine: Engine,
+    file: Path,
+    *,
+    tenant: str | None,
+    source: int | None,
+    provider: str | None,
+    method: str | None,
+    received: str | None,
+    encoding: str | None = None,
+    sheet: str | None = None,
+) -> int:
+    """The source record an import links its customers to: an existing one, or one recorded now."""
+    from kakehashi.customers.importer import ImportSetupError, open_table
+
+    if source is None and not (provider and method):
+        raise ImportSetupError(
+            "say where the list came from (APPI): --source ID (kakehashi privacy source-add), "
+            "or --provider NAME --method HOW [--received YYYY-MM-DD]"
+        )
+    with unit_of_work(make_session_factory(engine)) as session:
+        actor = _actor(session, tenant)
+        try:
+            if source is not None:
+                return service.get_source(session, actor, source)[0].id
+            table = open_table(file, encoding=encoding, sheet=sheet)
+            try:
+                headers = [h for h in table.headers if h.strip()]
+            finally:
+                table.close()
+            data = SourceCreate(
+                provider_name=provider or "",
+                acquisition_method=method or "",
+                received_on=_date(received, "--received") if received else business_today(),
+                items=headers[:100] or ["(no header)"],
+            )
+            return service.record_source(session, actor, data).id
+        except DomainError as exc:
+            raise ImportSetupError(f"{exc.detail}: " + "; ".join(str(e.get("message")) for e in exc.errors)) from None

@@ -122,8 +122,10 @@ def link_customers(session: Session, actor: Actor, source_id: int, customer_ids:
     wanted = list(dict.fromkeys(customer_ids))
     already = repo.linked(source_id, wanted)
     new = [cid for cid in wanted if cid not in already]
-    for cid in new:  # a link to another tenant's customer would leak it into this tenant's records
-        customers.require_customer(session, actor, cid)
+    # A link to another tenant's customer would leak it into this tenant's records: all must be ours.
+    missing = set(new) - customers.existing_ids(session, actor, new)
+    if missing:
+        raise NotFound(f"customer {min(missing)} not found")
     repo.link(source_id, new, utcnow())
     if new:
         audit.record(

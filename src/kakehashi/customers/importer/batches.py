@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from kakehashi.audit import service as audit
 from kakehashi.customers import custom_fields
 from kakehashi.customers.importer.copytext import (
     COPY_CUSTOMER_COLUMNS,
@@ -35,6 +36,7 @@ from kakehashi.customers.importer.mapping import Column
 from kakehashi.customers.importer.parsing import ParsedRow, PhoneCell, RowError
 from kakehashi.customers.importer.report import BatchResult
 from kakehashi.customers.models import Customer, CustomerPhone, CustomFieldDef
+from kakehashi.kit.context import Actor
 from kakehashi.kit.db import utcnow
 from kakehashi.kit.events import Event, publish_on_commit
 
@@ -74,12 +76,17 @@ class BatchWriter:
         defs: dict[str, CustomFieldDef],
         columns: list[Column],
         source: str,
+        *,
+        actor: Actor | None = None,
+        source_id: int | None = None,
     ) -> None:
         self.factory = factory
         self.tenant_id = tenant_id
         self.on_duplicate = on_duplicate
         self.defs = defs
         self.source = source
+        self.actor = actor or Actor(tenant_id=tenant_id, username="import", origin="cli", route="cli import")
+        self.source_id = source_id  # the list's third-party provision record (APPI)
         self.created: set[int] = set()  # customers inserted by this import: a later row merges into them
         self.column_of = {c.target: c.header for c in columns}
         self.batch_no = 0
@@ -95,6 +102,8 @@ class BatchWriter:
                     session.rollback()
                     return result
                 result.new_ids = self._write(session, new, updates)
+                touched = result.new_ids + [p.customer_id for p in updates if p.customer_id]
+                self._record(session, rows, result, touched)
                 publish_on_commit(
                     session,
                     Event(
@@ -108,7 +117,7 @@ class BatchWriter:
                             "updated": result.updated,
                             "merged": result.merged,
                             "skipped": result.skipped,
-                            "customer_ids": result.new_ids + [p.customer_id for p in updates if p.customer_id],
+                            "customer_ids": touched,
                         },
                     ),
                 )
@@ -126,6 +135,28 @@ class BatchWriter:
             finally:
                 session.close()
         raise AssertionError("unreachable")
+
+    def _record(self, session: Session, rows: list[ParsedRow], result: BatchResult, touched: list[int]) -> None:
+        """In the batch's own transaction: link the customers to the list's source, one audit row."""
+        if self.source_id is not None and touched:
+            from kakehashi.privacy import service as privacy  # privacy reads customers: import late
+
+            privacy.link_customers(session, self.actor, self.source_id, touched)
+        audit.record(
+            session,
+            self.actor,
+            "import",
+            resource="data_source" if self.source_id is not None else "file",
+            resource_id=self.source_id,
+            detail={
+                "file": self.source,
+                "batch": self.batch_no,
+                "rows": [rows[0].row, rows[-1].row],
+                "inserted": result.inserted,
+                "updated": result.updated,
+                "customers": len(touched),
+            },
+        )
 
     def _whole_batch(self, rows: list[ParsedRow], message: str) -> list[RowError]:
         return [RowError(r.row, "", "", "", message) for r in rows]

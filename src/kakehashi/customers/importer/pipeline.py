@@ -20,6 +20,7 @@ from kakehashi.customers.importer.reading import Cell, open_table
 from kakehashi.customers.importer.report import ErrorReport, ImportReport, account, progress_bar
 from kakehashi.customers.importer.workers import POOL_MIN_ROWS, parse_stage
 from kakehashi.customers.repository import CustomFieldRepository
+from kakehashi.kit.context import Actor
 from kakehashi.kit.db import make_session_factory
 from kakehashi.tenants import repository as tenants
 
@@ -40,6 +41,8 @@ def import_customers(
     progress: bool = False,
     region: str = "JP",
     workers: int | None = None,
+    source_id: int | None = None,
+    by: str = "import",
 ) -> ImportReport:
     """Import customers from ``path`` through ``factory`` (one transaction per batch).
 
@@ -47,7 +50,8 @@ def import_customers(
     row problems go to the report and to the error CSV. ``workers``: processes that parse rows
     while this one writes (0: parse in-process; default: CPUs - 1 for files of :data:`POOL_MIN_ROWS`
     rows or more, else 0). Worker processes start by ``forkserver``: a calling script needs the
-    usual ``if __name__ == "__main__":`` guard.
+    usual ``if __name__ == "__main__":`` guard. ``source_id``: the list's third-party provision record
+    (``privacy`` domain); each customer written is linked to it. ``by`` names the importer in the audit log.
     """
     if on_duplicate not in ON_DUPLICATE:
         raise ImportSetupError(f"on_duplicate must be one of {', '.join(ON_DUPLICATE)}")
@@ -73,7 +77,10 @@ def import_customers(
             (c.header if seen.count(c.header) == 1 else f"{c.header} (column {c.index + 1})"): c.target for c in columns
         }
         parser = RowParser(columns, defs, region, encode_copy=postgres)
-        importer = BatchWriter(factory, tenant.id, on_duplicate, defs, columns, path.name)
+        actor = Actor(tenant_id=tenant.id, username=by[:60], origin="cli", route="cli import customers")
+        importer = BatchWriter(
+            factory, tenant.id, on_duplicate, defs, columns, path.name, actor=actor, source_id=source_id
+        )
         errors_file = ErrorReport(
             errors_path or path.with_name(f"{path.stem}.errors.csv"), always=errors_path is not None
         )
