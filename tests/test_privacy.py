@@ -303,7 +303,7 @@ def full_customer(session: Session, actor: Actor) -> int:
 
 class TestDisclosure:
     def test_disclosure_holds_every_section(self, client: TestClient, full_customer: int) -> None:
-        r = client.get(f"/api/v1/customers/{full_customer}/privacy/disclosure", params={"channel": "letter"})
+        r = client.post(f"/api/v1/customers/{full_customer}/privacy/disclosure", params={"channel": "letter"})
         assert r.status_code == 200, r.text
         d = r.json()
         c = d["customer"]
@@ -338,7 +338,7 @@ class TestDisclosure:
         self, client: TestClient, session: Session, full_customer: int
     ) -> None:
         before = len(audit_rows(session, full_customer))
-        client.get(f"/api/v1/customers/{full_customer}/privacy/disclosure")
+        client.post(f"/api/v1/customers/{full_customer}/privacy/disclosure")
         after = audit_rows(session, full_customer)
         assert len(after) == before + 1
         export = after[-1]
@@ -348,32 +348,32 @@ class TestDisclosure:
             client.user.username,  # type: ignore[attr-defined]
             "admin",
         )
-        assert export.route == "GET /api/v1/customers/{customer_id}/privacy/disclosure"
+        assert export.route == "POST /api/v1/customers/{customer_id}/privacy/disclosure"
 
     def test_the_access_log_is_the_tenants_own(
         self, client_as: ClientAs, client: TestClient, session: Session, full_customer: int
     ) -> None:
         b_admin = client_as(Role.ADMIN, "client-b")
-        assert b_admin.get(f"/api/v1/customers/{full_customer}/privacy/disclosure").status_code == 404
-        d = client.get(f"/api/v1/customers/{full_customer}/privacy/disclosure").json()
+        assert b_admin.post(f"/api/v1/customers/{full_customer}/privacy/disclosure").status_code == 404
+        d = client.post(f"/api/v1/customers/{full_customer}/privacy/disclosure").json()
         assert b_admin.user.username not in {e["username"] for e in d["access_log"]}  # type: ignore[attr-defined]
         b_rows = session.scalar(select(func.count()).where(AuditEvent.username == b_admin.user.username))  # type: ignore[attr-defined]
         assert b_rows == 1  # the refused probe was recorded, in client-b's log
 
     def test_a_supervisor_may_disclose_an_operator_may_not(self, client_as: ClientAs, full_customer: int) -> None:
         assert (
-            client_as(Role.SUPERVISOR).get(f"/api/v1/customers/{full_customer}/privacy/disclosure").status_code == 200
+            client_as(Role.SUPERVISOR).post(f"/api/v1/customers/{full_customer}/privacy/disclosure").status_code == 200
         )
         operator = client_as(Role.OPERATOR)
-        assert operator.get(f"/api/v1/customers/{full_customer}/privacy/disclosure").status_code == 403
+        assert operator.post(f"/api/v1/customers/{full_customer}/privacy/disclosure").status_code == 403
         assert operator.get(f"/api/v1/customers/{full_customer}/privacy/requests").status_code == 403
 
     def test_a_client_viewer_may_not_disclose(self, client_as: ClientAs, full_customer: int) -> None:
         viewer = client_as(Role.CLIENT_VIEWER)
-        assert viewer.get(f"/api/v1/customers/{full_customer}/privacy/disclosure").status_code == 403
+        assert viewer.post(f"/api/v1/customers/{full_customer}/privacy/disclosure").status_code == 403
 
     def test_unknown_customer_is_not_found_and_records_no_request(self, client: TestClient) -> None:
-        assert client.get("/api/v1/customers/987654/privacy/disclosure").status_code == 404
+        assert client.post("/api/v1/customers/987654/privacy/disclosure").status_code == 404
         assert client.get("/api/v1/customers/987654/privacy/requests").status_code == 404
 
     def test_reading_the_requests_is_an_audited_read(

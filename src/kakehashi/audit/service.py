@@ -7,15 +7,18 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from typing import IO, Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from kakehashi.audit.models import AuditEvent
 from kakehashi.audit.repository import AuditFilter, AuditRepository
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import utcnow
+
+# Core insert into the table (not the ORM bulk path): the screen pop writes one of these per call.
+_AUDIT = cast(Table, AuditEvent.__table__)
 
 
 def _row(actor: Actor, action: str, **values: Any) -> dict[str, Any]:
@@ -50,7 +53,7 @@ def record(
 ) -> None:
     """Append one audit row in the current transaction."""
     session.execute(
-        insert(AuditEvent),
+        insert(_AUDIT),
         [
             _row(
                 actor,
@@ -80,7 +83,7 @@ def record_customer_reads(
         for cid in dict.fromkeys(customer_ids)
     ]
     if rows:
-        session.execute(insert(AuditEvent), rows)
+        session.execute(insert(_AUDIT), rows)
     return len(rows)
 
 
@@ -97,7 +100,7 @@ def record_login(
 ) -> None:
     """Login attempts, including those for names that do not exist."""
     session.execute(
-        insert(AuditEvent),
+        insert(_AUDIT),
         [
             {
                 "at": utcnow(),

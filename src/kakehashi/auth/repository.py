@@ -31,6 +31,21 @@ def token_by_hash(session: Session, secret_hash: str) -> ApiToken | None:
     return session.scalars(select(ApiToken).where(ApiToken.secret_hash == secret_hash)).one_or_none()
 
 
+def token_and_user(session: Session, secret_hash: str) -> tuple[ApiToken, User] | None:
+    """A token with its user in one round trip (every API request asks)."""
+    row = session.execute(
+        select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.secret_hash == secret_hash)
+    ).one_or_none()
+    return (row[0], row[1]) if row else None
+
+
+def session_and_user(session: Session, secret_hash: str) -> tuple[WebSession, User] | None:
+    row = session.execute(
+        select(WebSession, User).join(User, User.id == WebSession.user_id).where(WebSession.secret_hash == secret_hash)
+    ).one_or_none()
+    return (row[0], row[1]) if row else None
+
+
 def tokens_of(session: Session, user_id: int) -> list[ApiToken]:
     return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)))
 

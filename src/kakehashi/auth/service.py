@@ -273,14 +273,16 @@ def resolve_session(
 ) -> tuple[User, WebSession] | None:
     """The live session for a cookie value, or None (unknown, revoked, expired or idle too long)."""
     now = now or utcnow()
-    web = repo.session_by_hash(session, digest(secret))
-    if web is None or web.revoked_at is not None or web.expires_at <= now:
+    found = repo.session_and_user(session, digest(secret))
+    if found is None:
+        return None
+    web, user = found
+    if web.revoked_at is not None or web.expires_at <= now:
         return None
     if now - web.last_seen_at > policy.session_idle:
         web.revoked_at = now
         return None
-    user = repo.user_by_id(session, web.user_id)
-    if user is None or not user.active:
+    if not user.active:
         return None
     if now - web.last_seen_at > timedelta(seconds=60):  # one write a minute is enough for the idle timer
         web.last_seen_at = now
@@ -315,11 +317,13 @@ def resolve_token(session: Session, secret: str, *, now: datetime | None = None)
     now = now or utcnow()
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    token = repo.token_by_hash(session, digest(secret))
-    if token is None or token.revoked_at is not None or (token.expires_at and token.expires_at <= now):
+    found = repo.token_and_user(session, digest(secret))
+    if found is None:
         return None
-    user = repo.user_by_id(session, token.user_id)
-    if user is None or not user.active:
+    token, user = found
+    if token.revoked_at is not None or (token.expires_at and token.expires_at <= now):
+        return None
+    if not user.active:
         return None
     if token.last_used_at is None or now - token.last_used_at > timedelta(seconds=60):
         token.last_used_at = now

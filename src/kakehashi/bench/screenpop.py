@@ -38,6 +38,7 @@ from kakehashi.auth import service as auth
 from kakehashi.customers import seed as seeding
 from kakehashi.customers.models import Customer
 from kakehashi.kit import migrate
+from kakehashi.kit.api import relax_commit
 from kakehashi.kit.config import Settings, get_settings
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
@@ -312,6 +313,7 @@ def _run(
         before = statements
         with unit_of_work(factory) as s:
             body = screenpop.screen_pop(s, actor, number, region=region).model_dump_json(context=full_context(True))
+            relax_commit(s)  # as a GET request does
         per_call[number] = statements - before
         return body
 

@@ -61,7 +61,7 @@ def request_suspension(session: SessionDep, actor: StaffActor, customer_id: IdPa
     return respond(PrivacyRequestOut.model_validate(request), actor, status_code=status.HTTP_201_CREATED)
 
 
-@router.get("/customers/{customer_id}/privacy/disclosure", response_model=Disclosure)
+@router.post("/customers/{customer_id}/privacy/disclosure", response_model=Disclosure)
 def disclose(
     session: SessionDep,
     actor: ManagerActor,
@@ -69,7 +69,10 @@ def disclose(
     channel: Annotated[Channel | None, Query(description="how the disclosure request came in")] = None,
     received_on: Annotated[date | None, Query(description="when it came in (default: today)")] = None,
 ) -> Response:
-    """Everything held about the customer (開示請求). Recorded as a request and audited as one export."""
+    """Everything held about the customer (開示請求). Recorded as a request and audited as one export.
+
+    A POST: it records the request, so a cross-site link must not be able to trigger it (CSRF applies).
+    """
     return respond(service.disclose(session, actor, customer_id, channel=channel, received_on=received_on), actor)
 
 
