@@ -59,6 +59,9 @@ def by_id_calls(ids: dict[str, Any]) -> list[tuple[str, str, dict[str, Any] | No
         ("GET", f"/api/v1/customers/{cid}/contacts", None, None),
         ("POST", f"/api/v1/customers/{cid}/contacts", None, {"channel": "note", "summary": "x"}),
         ("GET", "/api/v1/screenpop", {"customer_id": cid}, None),
+        ("POST", f"/api/v1/customers/{cid}/privacy/suspension", None, {"channel": "phone"}),
+        ("GET", f"/api/v1/customers/{cid}/privacy/requests", None, None),
+        ("POST", f"/api/v1/customers/{cid}/privacy/disclosure", None, None),
     ]
 
 
@@ -133,3 +136,24 @@ def test_b_users_and_audit_are_invisible_to_a(client_as: ClientAs, a_admin: Test
         t for t in a_admin.get("/api/v1/tenants").json() if t["code"] == "tenant-a"
     ]
     assert a_admin.post("/api/v1/tenants", json={"code": "evil", "name": "x"}).status_code == 403
+
+
+# Routes taking an id that are checked elsewhere or hold no other-tenant data.
+NOT_CUSTOMER_DATA = {
+    "/api/v1/auth/tokens/{token_id}",  # your own tokens only: test_security_login.py
+    "/api/v1/users/{user_id}",  # test_b_users_and_audit_are_invisible_to_a
+    "/api/v1/tenants/{tenant_id}",  # center-wide admins only: test_security_routes.py
+    "/api/v1/custom-fields/{key}",  # a key, looked up in the caller's tenant
+    "/api/v1/postal/{code}",  # public postal data
+    "/api/v1/privacy/sources/{source_id}",  # tests/test_privacy.py::test_another_tenant_neither_lists_nor_reads…
+}
+
+
+def test_every_route_with_an_id_is_in_the_adversarial_suite(app_client: TestClient) -> None:
+    """A new route taking an id fails here until it is added to ``by_id_calls`` (or justified above)."""
+    from kakehashi.auth.guard import api_routes
+
+    ids = {"customer_id": "{cid}", "complaint_id": "{complaint_id}"}
+    covered = {path.replace("{cid}", "{customer_id}") for _m, path, _p, _b in by_id_calls(ids)}
+    with_ids = {path for _m, path, _r in api_routes(app_client.app) if "{" in path}  # type: ignore[arg-type]
+    assert with_ids - covered - NOT_CUSTOMER_DATA == set()
