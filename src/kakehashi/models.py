@@ -2,6 +2,7 @@
 
 from kakehashi.audit.models import AuditEvent
 from kakehashi.auth.models import ApiToken, LoginThrottle, User, WebSession
+from kakehashi.calls.models import Call, CallTransition, Cdr
 from kakehashi.complaints.models import Complaint
 from kakehashi.contacts.models import Contact
 from kakehashi.customers.models import Customer, CustomerPhone, CustomFieldDef
@@ -14,6 +15,9 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "Call",
+    "CallTransition",
+    "Cdr",
     "Complaint",
     "Contact",
     "CustomFieldDef",

@@ -1,0 +1,1 @@
+"""Calls: the call model and state machine, persisted per transition, and CDRs."""

@@ -1,0 +1,256 @@
+"""Calls follow the driver's events: each event moves the state machine, is persisted in the same
+transaction, and is re-published as the CTI's own typed event after the commit. A call that reaches a
+final state gets its CDR in that transaction, so no CDR depends on anything kept in memory."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from kakehashi.calls import repository
+from kakehashi.calls.models import Call, CallTransition, Cdr
+from kakehashi.calls.repository import CallRepository
+from kakehashi.calls.states import FINAL, CallState, check
+from kakehashi.customers import service as customers
+from kakehashi.kit.context import Actor
+from kakehashi.kit.errors import Conflict, NotFound
+from kakehashi.kit.events import Event, publish_on_commit
+from kakehashi.kit.phone import try_normalize_phone
+from kakehashi.telephony.port import (
+    AgentRinging,
+    Answered,
+    Bridged,
+    Direction,
+    DriverEvent,
+    DtmfReceived,
+    EndCause,
+    Ended,
+    HoldChanged,
+    Offered,
+    RecordingChanged,
+    Transferred,
+)
+
+_END_STATE = {
+    EndCause.BUSY: CallState.BUSY,
+    EndCause.NO_ANSWER: CallState.NO_ANSWER,
+    EndCause.INVALID_NUMBER: CallState.FAILED,
+    EndCause.FAILED: CallState.FAILED,
+    EndCause.TRANSFERRED: CallState.TRANSFERRED,
+}
+_TIMESTAMP = {
+    CallState.IVR: "ivr_at",
+    CallState.QUEUED: "queued_at",
+    CallState.RINGING: "ringing_at",
+    CallState.CONNECTED: "connected_at",
+    CallState.WRAP_UP: "wrap_up_at",
+}
+
+
+def apply_event(session: Session, event: DriverEvent, *, driver: str) -> Call | None:
+    """Apply one driver event; returns the call (None for an event about a call we never saw)."""
+    if isinstance(event, Offered):
+        return _offered(session, event, driver)
+    call = repository.call_by_ref(session, driver, event.call_ref)
+    if call is None or CallState(call.state) in FINAL:
+        return None  # late or unknown events (e.g. a duplicate hangup) change nothing
+    match event:
+        case Answered(by="remote"):
+            _move(session, call, CallState.CONNECTED, event.at, "call.answered", {"by": "remote"})
+        case Answered():
+            _move(session, call, CallState.IVR, event.at, "call.answered", {"by": event.by})
+        case DtmfReceived(digits=digits):
+            call.digits = ((call.digits or "") + digits)[-40:]
+            _publish(session, call, "call.dtmf", {"digits": digits})
+        case AgentRinging(agent=agent):
+            call.agent = agent
+            _move(session, call, CallState.RINGING, event.at, "agent.ringing", {"agent": agent})
+        case Bridged(agent=agent):
+            call.agent = agent
+            _move(session, call, CallState.CONNECTED, event.at, "call.bridged", {"agent": agent})
+        case HoldChanged(on_hold=on_hold):
+            _hold(call, on_hold, event.at)
+            _publish(session, call, "call.held" if on_hold else "call.resumed", {})
+        case RecordingChanged(state=state, recording_ref=ref):
+            call.recording_state = state.value
+            call.recording_ref = ref or call.recording_ref
+            _publish(session, call, "call.recording", {"state": state.value})
+        case Transferred(target=target, attended=attended):
+            call.transferred_to = target
+            _publish(session, call, "call.transferred", {"target": target, "attended": attended})
+        case Ended(cause=cause):
+            _ended(session, call, cause, event.at)
+    session.flush()
+    return call
+
+
+def queue_call(session: Session, call: Call, queue: str, at: datetime) -> None:
+    """The routing layer put the caller in a queue (the driver only parks them)."""
+    call.queue = queue
+    _move(session, call, CallState.QUEUED, at, "call.queued", {"queue": queue})
+
+
+def finish_wrap_up(session: Session, actor: Actor, call_id: int, disposition: str, at: datetime) -> Call:
+    """The agent closes the call with a result code (後処理の完了): the call ends and its CDR is written."""
+    call = CallRepository(session, actor.tenant_id).get(call_id)
+    if call is None:
+        raise NotFound(f"call {call_id} not found")
+    if call.state != CallState.WRAP_UP:
+        raise Conflict(f"call {call_id} is {call.state}, not in wrap-up")
+    call.disposition = disposition.strip()[:40]
+    _move(session, call, CallState.ENDED, at, "call.ended", {"disposition": call.disposition})
+    session.flush()
+    return call
+
+
+def recover(session: Session, driver: str, live: set[str], at: datetime) -> list[Call]:
+    """After a restart: calls the driver no longer has are ended (their CDR written); live ones stay."""
+    lost = []
+    for call in repository.open_calls(session, driver):
+        if call.ref in live:
+            continue
+        if call.state == CallState.WRAP_UP:
+            call.disposition = call.disposition or "unfinished"
+            _move(session, call, CallState.ENDED, at, "call.ended", {"recovered": True})
+        else:
+            _ended(session, call, EndCause.FAILED if call.connected_at is None else EndCause.NORMAL, at)
+        lost.append(call)
+    session.flush()
+    return lost
+
+
+def get_call(session: Session, actor: Actor, call_id: int) -> Call:
+    call = CallRepository(session, actor.tenant_id).get(call_id)
+    if call is None:
+        raise NotFound(f"call {call_id} not found")
+    return call
+
+
+def cdr_of(session: Session, actor: Actor, call_id: int) -> Cdr | None:
+    return CallRepository(session, actor.tenant_id).cdr_of(call_id)
+
+
+# -- internals ----------------------------------------------------------------------------------------
+
+
+def _offered(session: Session, event: Offered, driver: str) -> Call:
+    e164 = try_normalize_phone(event.ani)
+    actor = Actor(tenant_id=event.tenant_id, username=f"driver:{driver}", origin=driver)
+    customer_id = customers.find_customer_id_by_phone(session, actor, e164) if e164 else None
+    call = Call(
+        tenant_id=event.tenant_id,
+        driver=driver,
+        ref=event.call_ref,
+        direction=event.direction.value,
+        ani_raw=event.ani[:40],
+        ani_e164=e164,
+        dnis=event.dnis[:40],
+        customer_id=customer_id,
+        state=CallState.OFFERED.value,
+        offered_at=event.at,
+        hold_seconds=Decimal(0),
+    )
+    session.add(call)
+    session.flush()
+    session.add(CallTransition(call_id=call.id, from_state=None, to_state=CallState.OFFERED.value, at=event.at))
+    _publish(session, call, "call.offered", {"ani": e164 or event.ani, "dnis": event.dnis, "direction": call.direction})
+    return call
+
+
+def _ended(session: Session, call: Call, cause: EndCause, at: datetime) -> None:
+    state = CallState(call.state)
+    _hold(call, False, at)
+    call.end_cause = cause.value
+    if cause in _END_STATE:
+        final = _END_STATE[cause]
+    elif state is CallState.CONNECTED and call.agent:
+        final = CallState.WRAP_UP  # the line is free; the agent still owes the notes
+    elif state in (CallState.QUEUED, CallState.RINGING) or (
+        state is CallState.OFFERED and call.direction == Direction.INBOUND
+    ):
+        final = CallState.ABANDONED
+    else:
+        final = CallState.ENDED
+    if final is CallState.ABANDONED:
+        call.end_cause = EndCause.CALLER_ABANDONED.value
+    if final is CallState.WRAP_UP:
+        call.ended_at = at  # the conversation ended now; the call record ends with the wrap-up
+        _move(session, call, final, at, "call.hangup", {"cause": call.end_cause})
+    else:
+        _move(session, call, final, at, "call.ended", {"cause": call.end_cause})
+
+
+def _move(session: Session, call: Call, new: CallState, at: datetime, name: str, payload: dict[str, Any]) -> None:
+    current = CallState(call.state)
+    check(current, new)
+    call.state = new.value
+    column = _TIMESTAMP.get(new)
+    if column and getattr(call, column) is None:
+        setattr(call, column, at)
+    session.add(
+        CallTransition(call_id=call.id, from_state=current.value, to_state=new.value, at=at, detail=payload or None)
+    )
+    if new in FINAL:
+        _write_cdr(session, call, at)
+    _publish(session, call, name, {"state": new.value, **payload})
+
+
+def _hold(call: Call, on_hold: bool, at: datetime) -> None:
+    if on_hold and call.held_since is None:
+        call.held_since = at
+    elif not on_hold and call.held_since is not None:
+        call.hold_seconds = Decimal(call.hold_seconds) + _seconds(call.held_since, at)
+        call.held_since = None
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> Decimal:
+    if start is None or end is None or end < start:
+        return Decimal(0)
+    return Decimal(str(round((end - start).total_seconds(), 3)))
+
+
+def _write_cdr(session: Session, call: Call, at: datetime) -> None:
+    """Durations: ring = agent's phone ringing until answered (or given up); queue = waiting for an agent;
+    talk = connected until hangup, minus hold; wrap-up = hangup until the agent closed the call."""
+    hung_up = call.ended_at or at
+    if call.wrap_up_at is None:
+        call.ended_at = at
+    hold = Decimal(call.hold_seconds)
+    cdr = Cdr(
+        call_id=call.id,
+        tenant_id=call.tenant_id,
+        direction=call.direction,
+        ani_e164=call.ani_e164,
+        dnis=call.dnis,
+        customer_id=call.customer_id,
+        agent=call.agent,
+        queue=call.queue,
+        campaign_id=call.campaign_id,
+        started_at=call.offered_at,
+        answered_at=call.connected_at,
+        ended_at=at,
+        ring_seconds=_seconds(call.ringing_at, call.connected_at or hung_up),
+        queue_seconds=_seconds(call.queued_at, call.ringing_at or call.connected_at or hung_up),
+        talk_seconds=max(Decimal(0), _seconds(call.connected_at, hung_up) - hold),
+        hold_seconds=hold,
+        wrap_up_seconds=_seconds(call.wrap_up_at, at),
+        final_state=call.state,
+        end_cause=call.end_cause,
+        disposition=call.disposition,
+        recording_ref=call.recording_ref,
+    )
+    session.add(cdr)
+
+
+def _publish(session: Session, call: Call, name: str, payload: dict[str, Any]) -> None:
+    publish_on_commit(
+        session,
+        Event(
+            name,
+            call.tenant_id,
+            {"call_id": call.id, "call_ref": call.ref, "agent": call.agent, "customer_id": call.customer_id, **payload},
+        ),
+    )

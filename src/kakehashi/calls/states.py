@@ -1,0 +1,54 @@
+"""The call state machine: which state may follow which. Every change is persisted with its time."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CallState(StrEnum):
+    OFFERED = "offered"
+    IVR = "ivr"
+    QUEUED = "queued"
+    RINGING = "ringing"  # an agent's phone rings
+    CONNECTED = "connected"
+    WRAP_UP = "wrap_up"  # 後処理: the line is free, the agent finishes notes
+    ENDED = "ended"
+    ABANDONED = "abandoned"
+    FAILED = "failed"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    TRANSFERRED = "transferred"
+
+
+FINAL = frozenset(
+    {CallState.ENDED, CallState.ABANDONED, CallState.FAILED, CallState.BUSY, CallState.NO_ANSWER, CallState.TRANSFERRED}
+)
+_UNANSWERED_ENDS = {CallState.ABANDONED, CallState.FAILED, CallState.BUSY, CallState.NO_ANSWER}
+
+ALLOWED: dict[CallState, frozenset[CallState]] = {
+    CallState.OFFERED: frozenset(
+        {CallState.IVR, CallState.QUEUED, CallState.RINGING, CallState.CONNECTED, *_UNANSWERED_ENDS}
+    ),
+    CallState.IVR: frozenset(
+        {CallState.QUEUED, CallState.RINGING, CallState.ENDED, CallState.TRANSFERRED, *_UNANSWERED_ENDS}
+    ),
+    CallState.QUEUED: frozenset({CallState.RINGING, CallState.ABANDONED, CallState.ENDED, CallState.TRANSFERRED}),
+    # A missed agent sends the call back to the queue (or to the next agent).
+    CallState.RINGING: frozenset(
+        {CallState.CONNECTED, CallState.QUEUED, CallState.RINGING, CallState.ABANDONED, CallState.NO_ANSWER}
+    ),
+    CallState.CONNECTED: frozenset(
+        {CallState.WRAP_UP, CallState.ENDED, CallState.TRANSFERRED, CallState.QUEUED, CallState.RINGING}
+    ),
+    CallState.WRAP_UP: frozenset({CallState.ENDED}),
+}
+
+
+class IllegalTransition(ValueError):
+    pass
+
+
+def check(current: CallState, new: CallState) -> None:
+    """Raise :class:`IllegalTransition` unless ``new`` may follow ``current``."""
+    if new not in ALLOWED.get(current, frozenset()):
+        raise IllegalTransition(f"a call cannot go from {current.value} to {new.value}")

@@ -1,0 +1,125 @@
+"""The adapter boundary between the CTI and a phone system.
+
+Drivers (``sim`` now, ``sip`` later) turn what the phone system does into the events below and carry
+out the commands of :class:`TelephonyDriver`. Nothing else in Kakehashi talks to a phone system, so a
+driver can be swapped without changing any caller. Events carry the driver's own call reference
+(``call_ref``), never our database ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class EndCause(StrEnum):
+    """Why a call ended, as the phone system saw it."""
+
+    NORMAL = "normal"  # someone hung up after talking
+    CALLER_ABANDONED = "caller_abandoned"  # the caller hung up before an agent answered
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    ANSWERING_MACHINE = "answering_machine"
+    INVALID_NUMBER = "invalid_number"
+    FAILED = "failed"
+    TRANSFERRED = "transferred"  # this leg ended because the call went elsewhere (blind transfer)
+
+
+class RecordingState(StrEnum):
+    STARTED = "started"
+    PAUSED = "paused"  # e.g. while a card number is read out
+    RESUMED = "resumed"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DriverEvent:
+    call_ref: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Offered(DriverEvent):
+    """A new call: inbound (someone dialled one of our numbers) or outbound (we originated it)."""
+
+    direction: Direction
+    ani: str  # caller's number as signalled (any form; normalized by the calls domain)
+    dnis: str  # the number dialled
+    tenant_id: int  # whose number it is; the SIP driver will map DNIS → tenant from configuration
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Answered(DriverEvent):
+    """The system (IVR) or the remote party (outbound) picked up."""
+
+    by: str  # "system" | "remote"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DtmfReceived(DriverEvent):
+    digits: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentRinging(DriverEvent):
+    agent: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bridged(DriverEvent):
+    """The agent answered: caller and agent talk."""
+
+    agent: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HoldChanged(DriverEvent):
+    on_hold: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingChanged(DriverEvent):
+    state: RecordingState
+    recording_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transferred(DriverEvent):
+    target: str  # agent or queue
+    attended: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ended(DriverEvent):
+    cause: EndCause
+
+
+EventHandler = Callable[[DriverEvent], None]
+
+
+class TelephonyDriver(Protocol):
+    """Commands the CTI gives a phone system. Results arrive later as events, never as return values
+    (except the reference of an originated call)."""
+
+    name: str
+
+    def subscribe(self, handler: EventHandler) -> None: ...
+    def answer(self, call_ref: str) -> None: ...
+    def play(self, call_ref: str, prompt: str) -> None: ...
+    def collect_digits(self, call_ref: str, *, max_digits: int, timeout_s: float) -> None: ...
+    def route_to_agent(self, call_ref: str, agent: str) -> None: ...
+    def park(self, call_ref: str, *, music: str | None = None) -> None: ...
+    def originate(self, to: str, *, caller_id: str, tenant_id: int) -> str: ...
+    def transfer(self, call_ref: str, target: str, *, attended: bool) -> None: ...
+    def hold(self, call_ref: str, *, on: bool) -> None: ...
+    def hangup(self, call_ref: str) -> None: ...
+    def record(self, call_ref: str, state: RecordingState) -> None: ...
+    def live_calls(self) -> set[str]: ...
