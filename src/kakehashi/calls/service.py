@@ -116,7 +116,7 @@ def recover(session: Session, driver: str, live: set[str], at: datetime) -> list
             call.disposition = call.disposition or "unfinished"
             _move(session, call, CallState.ENDED, at, "call.ended", {"recovered": True})
         else:
-            _ended(session, call, EndCause.FAILED if call.connected_at is None else EndCause.NORMAL, at)
+            _ended(session, call, EndCause.SYSTEM_RESTART, at)
         lost.append(call)
     session.flush()
     return lost
@@ -138,8 +138,10 @@ def cdr_of(session: Session, actor: Actor, call_id: int) -> Cdr | None:
 
 def _offered(session: Session, event: Offered, driver: str) -> Call:
     e164 = try_normalize_phone(event.ani)
+    # The customer is the other party: the caller of an inbound call, the number we dialled outbound.
+    remote = e164 if event.direction is Direction.INBOUND else try_normalize_phone(event.dnis)
     actor = Actor(tenant_id=event.tenant_id, username=f"driver:{driver}", origin=driver)
-    customer_id = customers.find_customer_id_by_phone(session, actor, e164) if e164 else None
+    customer_id = customers.find_customer_id_by_phone(session, actor, remote) if remote else None
     call = Call(
         tenant_id=event.tenant_id,
         driver=driver,
@@ -164,7 +166,10 @@ def _ended(session: Session, call: Call, cause: EndCause, at: datetime) -> None:
     state = CallState(call.state)
     _hold(call, False, at)
     call.end_cause = cause.value
-    if cause in _END_STATE:
+    if cause is EndCause.SYSTEM_RESTART:
+        # A talking agent still owes the notes; anyone else was dropped by us, not by the caller.
+        final = CallState.WRAP_UP if state is CallState.CONNECTED and call.agent else CallState.FAILED
+    elif cause in _END_STATE:
         final = _END_STATE[cause]
     elif state is CallState.CONNECTED and call.agent:
         final = CallState.WRAP_UP  # the line is free; the agent still owes the notes

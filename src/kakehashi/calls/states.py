@@ -42,6 +42,9 @@ ALLOWED: dict[CallState, frozenset[CallState]] = {
     ),
     CallState.WRAP_UP: frozenset({CallState.ENDED}),
 }
+# A system failure (a lost line, a restart) can end a call in any state.
+ALLOWED = {state: targets | {CallState.FAILED} for state, targets in ALLOWED.items()}
+ALLOWED[CallState.WRAP_UP] = frozenset({CallState.ENDED})  # the conversation is over: only the notes remain
 
 
 class IllegalTransition(ValueError):

@@ -31,6 +31,7 @@ class EndCause(StrEnum):
     INVALID_NUMBER = "invalid_number"
     FAILED = "failed"
     TRANSFERRED = "transferred"  # this leg ended because the call went elsewhere (blind transfer)
+    SYSTEM_RESTART = "system_restart"  # the CTI restarted and the driver no longer had the call
 
 
 class RecordingState(StrEnum):

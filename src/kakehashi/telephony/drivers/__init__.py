@@ -1,0 +1,1 @@
+"""Telephony drivers: ``sim`` (embedded, demos, load tests) and, later, ``sip``."""

@@ -1,0 +1,1 @@
+"""The simulator driver: scripted callers and agents on a virtual or real-time clock."""

@@ -1,0 +1,215 @@
+"""The simulator driver: the same events a SIP driver produces, from scripted callers, agents and numbers.
+
+The "outside world" (callers dialling in, customers' phones, agents' phones) is configured on the driver
+(``incoming``, ``set_agent``, ``set_number``); the CTI only uses the :class:`TelephonyDriver` commands.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from kakehashi.telephony.drivers.sim.clock import VirtualClock
+from kakehashi.telephony.port import (
+    AgentRinging,
+    Answered,
+    Bridged,
+    Direction,
+    DriverEvent,
+    DtmfReceived,
+    EndCause,
+    Ended,
+    EventHandler,
+    HoldChanged,
+    Offered,
+    RecordingChanged,
+    RecordingState,
+    TelephonyDriver,
+    Transferred,
+)
+
+#: What a dialled number does when the simulator calls it.
+OUTCOMES = ("answer", "busy", "no_answer", "answering_machine", "invalid")
+NO_ANSWER_TIMEOUT_S = 30.0
+
+
+@dataclass
+class SimAgent:
+    answer_after: float = 2.0
+    answers: bool = True
+
+
+@dataclass
+class SimNumber:
+    outcome: str = "answer"
+    ring_seconds: float = 8.0
+
+
+@dataclass
+class _Call:
+    ref: str
+    direction: Direction
+    presses: str = ""
+    connected: bool = False
+    ended: bool = False
+    agent: str | None = None
+    prompts: list[str] = field(default_factory=list)
+
+
+class SimDriver:
+    name = "sim"
+
+    def __init__(self, clock: VirtualClock | None = None, *, prefix: str = "sim") -> None:
+        self.clock = clock or VirtualClock()
+        self._handlers: list[EventHandler] = []
+        self._calls: dict[str, _Call] = {}
+        self._agents: dict[str, SimAgent] = {}
+        self._numbers: dict[str, SimNumber] = {}
+        self._ids = itertools.count(1)
+        self._prefix = prefix
+
+    # -- the outside world ------------------------------------------------------------------------------
+
+    def set_agent(self, name: str, *, answer_after: float = 2.0, answers: bool = True) -> None:
+        self._agents[name] = SimAgent(answer_after, answers)
+
+    def set_number(self, number: str, outcome: str, *, ring_seconds: float = 8.0) -> None:
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}")
+        self._numbers[number] = SimNumber(outcome, ring_seconds)
+
+    def incoming(self, *, ani: str, dnis: str, tenant_id: int, presses: str = "", patience: float | None = None) -> str:
+        """A caller dials in; ``presses`` are the digits they will key when asked; with ``patience`` they hang
+        up after that many seconds unless an agent answered first (an abandon)."""
+        call = self._new(Direction.INBOUND, presses)
+        self._emit(
+            Offered(
+                call_ref=call.ref,
+                at=self.clock.now(),
+                direction=Direction.INBOUND,
+                ani=ani,
+                dnis=dnis,
+                tenant_id=tenant_id,
+            )
+        )
+        if patience is not None:
+            self.clock.call_later(patience, lambda: None if call.connected else self._end(call, EndCause.NORMAL))
+        return call.ref
+
+    def caller_hangs_up(self, call_ref: str) -> None:
+        self._end(self._calls[call_ref], EndCause.NORMAL)
+
+    def prompts_played(self, call_ref: str) -> list[str]:
+        return list(self._calls[call_ref].prompts)
+
+    # -- TelephonyDriver commands ----------------------------------------------------------------------
+
+    def subscribe(self, handler: EventHandler) -> None:
+        self._handlers.append(handler)
+
+    def answer(self, call_ref: str) -> None:
+        self._emit(Answered(call_ref=call_ref, at=self.clock.now(), by="system"))
+
+    def play(self, call_ref: str, prompt: str) -> None:
+        self._calls[call_ref].prompts.append(prompt)
+
+    def collect_digits(self, call_ref: str, *, max_digits: int, timeout_s: float) -> None:
+        call = self._calls[call_ref]
+        digits, call.presses = call.presses[:max_digits], call.presses[max_digits:]
+        if digits:  # a person needs a moment per key
+            self.clock.call_later(
+                1.0 * len(digits),
+                lambda: (
+                    None
+                    if call.ended
+                    else self._emit(DtmfReceived(call_ref=call_ref, at=self.clock.now(), digits=digits))
+                ),
+            )
+
+    def route_to_agent(self, call_ref: str, agent: str) -> None:
+        call = self._calls[call_ref]
+        call.agent = agent
+        self._emit(AgentRinging(call_ref=call_ref, at=self.clock.now(), agent=agent))
+        phone = self._agents.get(agent, SimAgent())
+        if phone.answers:
+
+            def pick_up() -> None:
+                if not call.ended and call.agent == agent:
+                    call.connected = True
+                    self._emit(Bridged(call_ref=call_ref, at=self.clock.now(), agent=agent))
+
+            self.clock.call_later(phone.answer_after, pick_up)
+
+    def park(self, call_ref: str, *, music: str | None = None) -> None:
+        self._calls[call_ref].prompts.append(music or "hold-music")
+
+    def originate(self, to: str, *, caller_id: str, tenant_id: int) -> str:
+        call = self._new(Direction.OUTBOUND)
+        self._emit(
+            Offered(
+                call_ref=call.ref,
+                at=self.clock.now(),
+                direction=Direction.OUTBOUND,
+                ani=caller_id,
+                dnis=to,
+                tenant_id=tenant_id,
+            )
+        )
+        number = self._numbers.get(to, SimNumber())
+        if number.outcome == "answer":
+
+            def picked_up() -> None:
+                if not call.ended:
+                    call.connected = True
+                    self._emit(Answered(call_ref=call.ref, at=self.clock.now(), by="remote"))
+
+            self.clock.call_later(number.ring_seconds, picked_up)
+        elif number.outcome == "busy":
+            self.clock.call_later(1.0, lambda: self._end(call, EndCause.BUSY))
+        elif number.outcome == "no_answer":
+            self.clock.call_later(NO_ANSWER_TIMEOUT_S, lambda: self._end(call, EndCause.NO_ANSWER))
+        elif number.outcome == "answering_machine":
+            self.clock.call_later(number.ring_seconds + 3.0, lambda: self._end(call, EndCause.ANSWERING_MACHINE))
+        else:
+            self.clock.call_later(0.5, lambda: self._end(call, EndCause.INVALID_NUMBER))
+        return call.ref
+
+    def transfer(self, call_ref: str, target: str, *, attended: bool) -> None:
+        self._emit(Transferred(call_ref=call_ref, at=self.clock.now(), target=target, attended=attended))
+        if target in self._agents:
+            self._calls[call_ref].connected = False
+            self.route_to_agent(call_ref, target)
+
+    def hold(self, call_ref: str, *, on: bool) -> None:
+        self._emit(HoldChanged(call_ref=call_ref, at=self.clock.now(), on_hold=on))
+
+    def hangup(self, call_ref: str) -> None:
+        self._end(self._calls[call_ref], EndCause.NORMAL)
+
+    def record(self, call_ref: str, state: RecordingState) -> None:
+        ref = f"sim/{call_ref}.wav" if state is RecordingState.STARTED else None
+        self._emit(RecordingChanged(call_ref=call_ref, at=self.clock.now(), state=state, recording_ref=ref))
+
+    def live_calls(self) -> set[str]:
+        return {ref for ref, call in self._calls.items() if not call.ended}
+
+    # -- internals ---------------------------------------------------------------------------------------
+
+    def _new(self, direction: Direction, presses: str = "") -> _Call:
+        call = _Call(ref=f"{self._prefix}-{next(self._ids)}", direction=direction, presses=presses)
+        self._calls[call.ref] = call
+        return call
+
+    def _end(self, call: _Call, cause: EndCause) -> None:
+        if not call.ended:
+            call.ended = True
+            self._emit(Ended(call_ref=call.ref, at=self.clock.now(), cause=cause))
+
+    def _emit(self, event: DriverEvent) -> None:
+        for handler in list(self._handlers):
+            handler(event)
+
+
+def _conforms(driver: SimDriver) -> TelephonyDriver:
+    """mypy checks here that the simulator implements the whole boundary."""
+    return driver
