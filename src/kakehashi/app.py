@@ -26,6 +26,7 @@ from kakehashi.orders.api import router as orders_router
 from kakehashi.postal.api import router as postal_router
 from kakehashi.privacy.api import router as privacy_router
 from kakehashi.screenpop.api import router as screenpop_router
+from kakehashi.stream.api import router as stream_router
 from kakehashi.tenants import repository as tenants
 from kakehashi.tenants.api import router as tenants_router
 from kakehashi.web.pages import STATIC_DIR
@@ -74,6 +75,7 @@ def create_app(
         tenants_router,
         audit_router,
         screenpop_router,
+        stream_router,
         customers_router,
         orders_router,
         complaints_router,

@@ -7,15 +7,17 @@ to start if a route has no declaration (``check_routes``), and tests walk the ro
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from fastapi import routing as fastapi_routing
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIWebSocketRoute
 from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
 
 from kakehashi.auth import service
 from kakehashi.auth.masking import sees_personal_data
@@ -26,6 +28,7 @@ from kakehashi.kit.context import ALL_ROLES, MANAGERS, STAFF, Actor, Role
 from kakehashi.kit.errors import DomainError, Forbidden, Unauthorized
 from kakehashi.tenants import repository as tenants
 
+WsEndpoint = Callable[..., Awaitable[None]]
 SESSION_COOKIE = "kkh_session"
 CSRF_HEADER = "X-CSRF-Token"
 TENANT_HEADER = "X-Kakehashi-Tenant"
@@ -59,11 +62,11 @@ class Identity:
     token: ApiToken | None = None
 
 
-def client_origin(request: Request) -> str:
+def client_origin(request: HTTPConnection) -> str:
     return (request.client.host if request.client else "unknown")[:64]
 
 
-def identify(request: Request, session: Session) -> Identity | None:
+def identify(request: HTTPConnection, session: Session) -> Identity | None:
     """The user behind a bearer token or a session cookie; None when there is neither or it is not valid."""
     header = request.headers.get("authorization")
     if header:
@@ -79,7 +82,7 @@ def identify(request: Request, session: Session) -> Identity | None:
     return None
 
 
-def _acting_tenant(request: Request, session: Session, identity: Identity) -> int:
+def _acting_tenant(request: HTTPConnection, session: Session, identity: Identity) -> int:
     """Tenant users act in their own tenant; center-wide admins in the one they picked (header or session)."""
     user = identity.user
     code = request.headers.get(TENANT_HEADER)
@@ -108,6 +111,46 @@ def _check_csrf(request: Request, identity: Identity) -> None:
         raise Forbidden("missing or wrong CSRF token", code="csrf")
 
 
+def actor_for(conn: HTTPConnection, session: Session, identity: Identity) -> Actor:
+    """The ``Actor`` of a verified caller: tenant to act in, role, masking right, origin and route."""
+    tenant_id = _acting_tenant(conn, session, identity)
+    role = Role(identity.user.role)
+    # Only a client viewer's view depends on the tenant's choice: no tenant read for the others.
+    tenant = tenants.get_by_id(session, tenant_id) if role is Role.CLIENT_VIEWER else None
+    route = conn.scope.get("route")
+    method = conn.scope.get("method", "WS")
+    return Actor(
+        tenant_id=tenant_id,
+        username=identity.user.username,
+        user_id=identity.user.id,
+        role=role,
+        origin=client_origin(conn),
+        route=f"{method} {getattr(route, 'path', conn.url.path)}",
+        sees_personal_data=sees_personal_data(
+            role, tenant_allows_clients=bool(tenant and tenant.client_sees_personal_data)
+        ),
+    )
+
+
+def websocket_access(*roles: Role) -> Callable[[WsEndpoint], WsEndpoint]:
+    """Declare who may open a WebSocket route (checked by :func:`check_routes` like HTTP routes)."""
+
+    def mark(endpoint: WsEndpoint) -> WsEndpoint:
+        endpoint.access_roles = frozenset(roles)  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
+def same_origin(conn: HTTPConnection) -> bool:
+    """A browser opens cross-site WebSockets with our cookies attached (no CORS check happens):
+    refuse cookie logins whose page came from another origin."""
+    origin = conn.headers.get("origin")
+    if not origin:
+        return True  # not a browser
+    return urlsplit(origin).netloc == conn.headers.get("host", "")
+
+
 class Access:
     """A FastAPI dependency that admits the named roles and returns the caller as an ``Actor``."""
 
@@ -122,26 +165,11 @@ class Access:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 raise LoginRedirect("log in first", headers={"Location": f"/login?next={_quote(target)}"})
             raise Unauthorized()
-        tenant_id = _acting_tenant(request, session, identity)
-        role = Role(identity.user.role)
-        # Only a client viewer's view depends on the tenant's choice: no tenant read for the others.
-        tenant = tenants.get_by_id(session, tenant_id) if role is Role.CLIENT_VIEWER else None
-        route = request.scope.get("route")
-        actor = Actor(
-            tenant_id=tenant_id,
-            username=identity.user.username,
-            user_id=identity.user.id,
-            role=role,
-            origin=client_origin(request),
-            route=f"{request.method} {getattr(route, 'path', request.url.path)}",
-            sees_personal_data=sees_personal_data(
-                role, tenant_allows_clients=bool(tenant and tenant.client_sees_personal_data)
-            ),
-        )
+        actor = actor_for(request, session, identity)
         request.state.actor = actor
         request.state.identity = identity
-        if role not in self.roles:
-            raise Forbidden(f"the {role.value} role cannot use this")
+        if actor.role not in self.roles:
+            raise Forbidden(f"the {identity.user.role} role cannot use this")
         if not self.page:
             _check_csrf(request, identity)
         return actor
@@ -193,8 +221,16 @@ def api_routes(app: FastAPI) -> list[tuple[str, str, APIRoute]]:
     return sorted(((m, path, r) for (m, path, _), r in found.items()), key=lambda t: (t[1], t[0]))
 
 
+def websocket_routes(app: FastAPI) -> list[tuple[str, APIWebSocketRoute]]:
+    iter_contexts = getattr(fastapi_routing, "iter_route_contexts", None)
+    if iter_contexts is None:
+        return [(r.path, r) for r in app.routes if isinstance(r, APIWebSocketRoute)]
+    return [(c.path, c.route) for c in iter_contexts(app.routes) if isinstance(c.route, APIWebSocketRoute)]
+
+
 def check_routes(app: FastAPI) -> None:
     """Refuse to start with a route that does not say who may call it."""
     missing = [f"{m} {path}" for m, path, r in api_routes(app) if route_access(r) is None]
+    missing += [f"WS {path}" for path, r in websocket_routes(app) if not hasattr(r.endpoint, "access_roles")]
     if missing:
         raise RuntimeError(f"routes without an access declaration: {', '.join(missing)}")

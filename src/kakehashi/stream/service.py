@@ -1,0 +1,41 @@
+"""Who sees which live event, and the screen pop that rides on an agent's ringing event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from kakehashi.calls import service as calls
+from kakehashi.kit.context import MANAGERS, Actor, Role
+from kakehashi.kit.db import unit_of_work
+from kakehashi.kit.events import Event
+from kakehashi.kit.masking import full_context
+from kakehashi.screenpop import service as screenpop
+
+STREAMED = ("call.*", "agent.*")
+
+
+def visible(actor: Actor, event: Event) -> bool:
+    """Same tenant only; supervisors and admins see the whole floor, an operator only their own calls."""
+    if event.tenant_id != actor.tenant_id:
+        return False
+    if actor.role in MANAGERS:
+        return True
+    return actor.role is Role.OPERATOR and event.payload.get("agent") == actor.username
+
+
+def message(event: Event) -> dict[str, Any]:
+    return {"type": "event", "name": event.name, "at": event.occurred_at.isoformat(), "payload": event.payload}
+
+
+def screen_pop_for(factory: sessionmaker[Session], actor: Actor, event: Event) -> dict[str, Any]:
+    """The card for the call now ringing at this agent — an audited read by that agent."""
+    with unit_of_work(factory) as session:
+        call = calls.get_call(session, actor, int(event.payload["call_id"]))
+        if call.customer_id is not None:
+            pop = screenpop.screen_pop_for_customer(session, actor, call.customer_id)
+        else:
+            pop = screenpop.screen_pop(session, actor, call.ani_e164 or call.ani_raw)
+        result: dict[str, Any] = pop.model_dump(mode="json", context=full_context(actor.sees_personal_data))
+        return result
