@@ -64,6 +64,7 @@ def world(client: TestClient, session: Session, make_user: MakeUser) -> World:
             "tenant_id": target.tenant_id,
             "token_id": 987654321,
             "source_id": 987654321,
+            "call_id": 987654321,
             "key": "hobby",
             "code": "1000001",
         },

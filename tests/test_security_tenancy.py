@@ -145,6 +145,8 @@ NOT_CUSTOMER_DATA = {
     "/api/v1/tenants/{tenant_id}",  # center-wide admins only: test_security_routes.py
     "/api/v1/custom-fields/{key}",  # a key, looked up in the caller's tenant
     "/api/v1/postal/{code}",  # public postal data
+    "/api/v1/calls/{call_id}",  # tests/test_calls_api.py: another tenant's (and another agent's) call is 404
+    "/api/v1/calls/{call_id}/wrap-up",
     "/api/v1/privacy/sources/{source_id}",  # tests/test_privacy.py::test_another_tenant_neither_lists_nor_reads…
 }
 

@@ -15,6 +15,8 @@ from kakehashi.audit.api import record_refusal
 from kakehashi.audit.api import router as audit_router
 from kakehashi.auth.api import router as auth_router
 from kakehashi.auth.guard import PUBLIC, check_routes
+from kakehashi.billing.api import router as billing_router
+from kakehashi.calls.api import router as calls_router
 from kakehashi.complaints.api import router as complaints_router
 from kakehashi.contacts.api import router as contacts_router
 from kakehashi.customers.api import router as customers_router
@@ -76,6 +78,8 @@ def create_app(
         audit_router,
         screenpop_router,
         stream_router,
+        calls_router,
+        billing_router,
         customers_router,
         orders_router,
         complaints_router,

@@ -3,10 +3,13 @@ everything a user asks for goes through :class:`CallRepository`, scoped to the t
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Iterator
+from datetime import datetime
+
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from kakehashi.calls.models import Call, Cdr
+from kakehashi.calls.models import Call, CallTransition, Cdr
 from kakehashi.kit.repository import TenantRepository
 
 
@@ -30,3 +33,29 @@ class CallRepository(TenantRepository):
 
     def cdr_of(self, call_id: int) -> Cdr | None:
         return self.session.scalars(self.scoped(select(Cdr).where(Cdr.call_id == call_id), Cdr)).one_or_none()
+
+    def transitions(self, call_id: int) -> list[CallTransition]:
+        stmt = select(CallTransition).where(CallTransition.call_id == call_id).order_by(CallTransition.id)
+        return list(self.session.scalars(stmt))
+
+    def _cdrs(self, since: datetime | None, until: datetime | None, agent: str | None) -> Select[Cdr]:
+        stmt = self.scoped(select(Cdr), Cdr)
+        if since is not None:
+            stmt = stmt.where(Cdr.started_at >= since)
+        if until is not None:
+            stmt = stmt.where(Cdr.started_at < until)
+        if agent:
+            stmt = stmt.where(Cdr.agent == agent)
+        return stmt
+
+    def cdrs(
+        self, since: datetime | None, until: datetime | None, agent: str | None, *, limit: int, offset: int
+    ) -> tuple[list[Cdr], int]:
+        stmt = self._cdrs(since, until, agent)
+        total = self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        rows = self.session.scalars(stmt.order_by(Cdr.started_at, Cdr.id).limit(limit).offset(offset))
+        return list(rows), total
+
+    def stream_cdrs(self, since: datetime | None, until: datetime | None, agent: str | None) -> Iterator[Cdr]:
+        stmt = self._cdrs(since, until, agent).order_by(Cdr.started_at, Cdr.id).execution_options(yield_per=2000)
+        yield from self.session.scalars(stmt)

@@ -4,18 +4,20 @@ final state gets its CDR in that transaction, so no CDR depends on anything kept
 
 from __future__ import annotations
 
+import csv
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy.orm import Session
 
+from kakehashi.audit import service as audit
 from kakehashi.calls import repository
 from kakehashi.calls.models import Call, CallTransition, Cdr
 from kakehashi.calls.repository import CallRepository
 from kakehashi.calls.states import FINAL, CallState, check
 from kakehashi.customers import service as customers
-from kakehashi.kit.context import Actor
+from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.errors import Conflict, NotFound
 from kakehashi.kit.events import Event, publish_on_commit
 from kakehashi.kit.phone import try_normalize_phone
@@ -123,10 +125,54 @@ def recover(session: Session, driver: str, live: set[str], at: datetime) -> list
 
 
 def get_call(session: Session, actor: Actor, call_id: int) -> Call:
+    """A call of the actor's tenant; an operator only sees calls they took (others: 404)."""
     call = CallRepository(session, actor.tenant_id).get(call_id)
-    if call is None:
+    if call is None or (actor.role is Role.OPERATOR and call.agent != actor.username):
         raise NotFound(f"call {call_id} not found")
     return call
+
+
+def read_call(session: Session, actor: Actor, call_id: int) -> tuple[Call, list[CallTransition]]:
+    """A call with its history, for showing: reading a known customer's call is an audited read."""
+    call = get_call(session, actor, call_id)
+    if call.customer_id is not None:
+        audit.record_customer_reads(session, actor, [call.customer_id], resource="call")
+    return call, CallRepository(session, actor.tenant_id).transitions(call.id)
+
+
+def list_cdrs(
+    session: Session,
+    actor: Actor,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    agent: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[Cdr], int]:
+    return CallRepository(session, actor.tenant_id).cdrs(since, until, agent, limit=limit, offset=offset)
+
+
+CDR_COLUMNS = (
+    "call_id", "direction", "ani_e164", "dnis", "customer_id", "agent", "queue", "campaign_id", "started_at",
+    "answered_at", "ended_at", "ring_seconds", "queue_seconds", "talk_seconds", "hold_seconds",
+    "wrap_up_seconds", "final_state", "end_cause", "disposition", "recording_ref", "billed_seconds", "cost_yen",
+)  # fmt: skip
+
+
+def export_cdrs(
+    session: Session, actor: Actor, out: IO[str], *, since: datetime | None, until: datetime | None, agent: str | None
+) -> int:
+    """CDRs as CSV (UTF-8, header row); the export is audited with its row count."""
+    writer = csv.writer(out)
+    writer.writerow(CDR_COLUMNS)
+    count = 0
+    for cdr in CallRepository(session, actor.tenant_id).stream_cdrs(since, until, agent):
+        writer.writerow(["" if (v := getattr(cdr, c)) is None else (v.isoformat() if isinstance(v, datetime) else v)
+                         for c in CDR_COLUMNS])  # fmt: skip
+        count += 1
+    audit.record(session, actor, "export", resource="cdrs", detail={"rows": count})
+    return count
 
 
 def cdr_of(session: Session, actor: Actor, call_id: int) -> Cdr | None:

@@ -1,0 +1,66 @@
+"""Calls and CDRs over HTTP: a call's history, CDR lists and the CSV export, the end of wrap-up."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from kakehashi.auth.guard import ManagerActor, StaffActor
+from kakehashi.calls import service
+from kakehashi.calls.schemas import CallDetail, CallOut, CdrOut, CdrPage, TransitionOut, WrapUp
+from kakehashi.kit.api import MAX_OFFSET, IdPath, SessionDep, respond
+from kakehashi.kit.db import utcnow
+
+router = APIRouter(prefix="/api/v1", tags=["calls"])
+
+
+@router.get("/calls/{call_id}", response_model=CallDetail)
+def get_call(session: SessionDep, actor: StaffActor, call_id: IdPath) -> Response:
+    """A call with its state history (an operator: only calls they took)."""
+    call, transitions = service.read_call(session, actor, call_id)
+    # Built from the row, not from a dumped CallOut: a dump without context would bake in the masking.
+    fields = {name: getattr(call, name) for name in CallOut.model_fields}
+    detail = CallDetail(**fields, transitions=[TransitionOut.model_validate(t) for t in transitions])
+    return respond(detail, actor)
+
+
+@router.post("/calls/{call_id}/wrap-up", response_model=CallOut)
+def finish_wrap_up(session: SessionDep, actor: StaffActor, call_id: IdPath, body: WrapUp) -> Response:
+    """The agent closes the call with a result code (後処理完了); its CDR is written."""
+    service.get_call(session, actor, call_id)  # an operator may only close their own calls
+    call = service.finish_wrap_up(session, actor, call_id, body.disposition, utcnow())
+    return respond(CallOut.model_validate(call), actor)
+
+
+@router.get("/cdrs", response_model=CdrPage)
+def list_cdrs(
+    session: SessionDep,
+    actor: ManagerActor,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    agent: Annotated[str | None, Query(max_length=60)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> Response:
+    """Call detail records by start time (oldest first)."""
+    items, total = service.list_cdrs(session, actor, since=since, until=until, agent=agent, limit=limit, offset=offset)
+    page = CdrPage(items=[CdrOut.model_validate(c) for c in items], total=total, limit=limit, offset=offset)
+    return respond(page, actor)
+
+
+@router.get("/cdrs.csv", response_class=Response)
+def export_cdrs(
+    session: SessionDep,
+    actor: ManagerActor,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    agent: Annotated[str | None, Query(max_length=60)] = None,
+) -> Response:
+    """The same records as CSV (UTF-8 with BOM, so Japanese Excel opens it correctly); audited."""
+    out = io.StringIO()
+    service.export_cdrs(session, actor, out, since=since, until=until, agent=agent)
+    headers = {"Content-Disposition": 'attachment; filename="cdrs.csv"'}
+    return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
