@@ -232,3 +232,86 @@ class TestRestart:
             assert cdr(second, recovered).talk_seconds == Decimal(112)
             still = second.scalars(select(Call).where(Call.ref == "r3")).one()
             assert still.state == CallState.OFFERED
+
+
+class TestRating:
+    """CDRs are rated per second with the tenant's plan in effect on the call's date (Japan)."""
+
+    @pytest.fixture
+    def plan(self, session: Session, actor: Actor) -> None:
+        from kakehashi.billing import service as billing
+        from kakehashi.billing.schemas import PlanCreate, RateIn
+
+        billing.create_plan(
+            session,
+            actor,
+            PlanCreate(
+                name="テスト",
+                effective_from=T0.date() - timedelta(days=30),
+                min_billable_seconds=0,
+                increment_seconds=1,
+                rounding="up",
+                yen_decimals=0,
+                rates=[
+                    RateIn(direction="outbound", kind="mobile", yen_per_second=Decimal("0.35")),
+                    RateIn(direction="inbound", kind="fixed", yen_per_second=Decimal("0.05")),
+                ],
+            ),
+        )
+
+    def test_an_outbound_mobile_call_costs_its_connected_seconds(
+        self, session: Session, actor: Actor, plan: None
+    ) -> None:
+        call = feed(
+            session,
+            Offered(
+                call_ref="b1",
+                at=at(0),
+                direction=Direction.OUTBOUND,
+                ani="03-5555-0000",
+                dnis="090-1111-2222",
+                tenant_id=actor.tenant_id,
+            ),
+            Answered(call_ref="b1", at=at(10), by="remote"),
+            Ended(call_ref="b1", at=at(70.2), cause=EndCause.NORMAL),  # 60.2 s connected → 61 s billed
+        )
+        record = cdr(session, call)
+        assert (record.billed_seconds, record.cost_yen) == (61, Decimal(22))  # 61 × 0.35 = 21.35 → up to 22
+
+    def test_unanswered_calls_and_calls_the_caller_pays_for_cost_nothing(
+        self, session: Session, actor: Actor, plan: None
+    ) -> None:
+        busy = feed(
+            session,
+            offered("b2", actor, ani="03-5555-0000", direction=Direction.OUTBOUND),
+            Ended(call_ref="b2", at=at(3), cause=EndCause.BUSY),
+        )
+        assert cdr(session, busy).cost_yen == 0
+        inbound_to_geographic = Offered(
+            call_ref="b3",
+            at=at(0),
+            direction=Direction.INBOUND,
+            ani="03-1234-5678",
+            dnis="03-5555-0000",
+            tenant_id=actor.tenant_id,
+        )
+        call = feed(
+            session,
+            inbound_to_geographic,
+            AgentRinging(call_ref="b3", at=at(1), agent="sato"),
+            Bridged(call_ref="b3", at=at(2), agent="sato"),
+            Ended(call_ref="b3", at=at(62), cause=EndCause.NORMAL),
+        )
+        calls.finish_wrap_up(session, actor, call.id, "x", at(70))
+        assert cdr(session, call).cost_yen == 0
+
+    def test_an_inbound_toll_free_call_is_paid_by_the_center(self, session: Session, actor: Actor, plan: None) -> None:
+        call = feed(
+            session,
+            offered("b4", actor, ani="03-1234-5678"),  # to 0120-444-444
+            AgentRinging(call_ref="b4", at=at(1), agent="sato"),
+            Bridged(call_ref="b4", at=at(2), agent="sato"),
+            Ended(call_ref="b4", at=at(102), cause=EndCause.NORMAL),
+        )
+        calls.finish_wrap_up(session, actor, call.id, "x", at(110))
+        assert (cdr(session, call).billed_seconds, cdr(session, call).cost_yen) == (100, Decimal(5))

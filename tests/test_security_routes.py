@@ -65,6 +65,7 @@ def world(client: TestClient, session: Session, make_user: MakeUser) -> World:
             "token_id": 987654321,
             "source_id": 987654321,
             "call_id": 987654321,
+            "plan_id": 987654321,
             "key": "hobby",
             "code": "1000001",
         },

@@ -2,6 +2,7 @@
 
 from kakehashi.audit.models import AuditEvent
 from kakehashi.auth.models import ApiToken, LoginThrottle, User, WebSession
+from kakehashi.billing.models import Rate, RatePlan
 from kakehashi.calls.models import Call, CallTransition, Cdr
 from kakehashi.complaints.models import Complaint
 from kakehashi.contacts.models import Contact
@@ -29,6 +30,8 @@ __all__ = [
     "Order",
     "OrderLine",
     "PrivacyRequest",
+    "Rate",
+    "RatePlan",
     "Tenant",
     "User",
     "WebSession",

@@ -5,6 +5,7 @@ final state gets its CDR in that transaction, so no CDR depends on anything kept
 from __future__ import annotations
 
 import csv
+import math
 from datetime import datetime
 from decimal import Decimal
 from typing import IO, Any
@@ -12,11 +13,14 @@ from typing import IO, Any
 from sqlalchemy.orm import Session
 
 from kakehashi.audit import service as audit
+from kakehashi.billing import service as billing
+from kakehashi.billing.rating import billable_kind
 from kakehashi.calls import repository
 from kakehashi.calls.models import Call, CallTransition, Cdr
 from kakehashi.calls.repository import CallRepository
 from kakehashi.calls.states import FINAL, CallState, check
 from kakehashi.customers import service as customers
+from kakehashi.kit.clock import BUSINESS_TZ
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.errors import Conflict, NotFound
 from kakehashi.kit.events import Event, publish_on_commit
@@ -293,7 +297,26 @@ def _write_cdr(session: Session, call: Call, at: datetime) -> None:
         disposition=call.disposition,
         recording_ref=call.recording_ref,
     )
+    _rate(session, call, cdr, hung_up)
     session.add(cdr)
+
+
+def _rate(session: Session, call: Call, cdr: Cdr, hung_up: datetime) -> None:
+    """Per-second billing of the connected time (hold included: the line is still up), with the tenant's
+    plan in effect on the call's date in Japan."""
+    connected = _seconds(call.connected_at, hung_up)
+    kind = billable_kind(call.direction, caller=call.ani_e164 or call.ani_raw, dialled=call.dnis)
+    charge = billing.rate(
+        session,
+        Actor(tenant_id=call.tenant_id, username="rating", origin="system"),
+        seconds=math.ceil(connected),
+        direction=call.direction,
+        kind=kind,
+        on=call.offered_at.astimezone(BUSINESS_TZ).date(),
+        answered=call.connected_at is not None,
+    )
+    cdr.billed_seconds = charge.billed_seconds
+    cdr.cost_yen = charge.amount
 
 
 def _publish(session: Session, call: Call, name: str, payload: dict[str, Any]) -> None:
