@@ -75,3 +75,20 @@ def test_wrap_up_writes_the_cdr_listed_and_exported(talked: dict[str, object], c
     assert [(r["call_id"], r["agent"], r["final_state"]) for r in rows] == [(str(call_id), "sato", "ended")]
     assert sato.get("/api/v1/cdrs").status_code == 403  # type: ignore[attr-defined]
     assert client_as(Role.SUPERVISOR, "tenant-b").get("/api/v1/cdrs").json()["total"] == 0
+
+
+def test_monthly_costs_by_agent_and_day_as_json_and_csv(talked: dict[str, object]) -> None:
+    from kakehashi.kit.clock import business_today
+
+    sato, supervisor = talked["sato"], talked["supervisor"]
+    sato.post(f"/api/v1/calls/{talked['call_id']}/wrap-up", json={"disposition": "受注"})  # type: ignore[attr-defined]
+    month = business_today().strftime("%Y-%m")
+    by_agent = supervisor.get("/api/v1/cdrs/costs", params={"month": month, "group": "agent"}).json()  # type: ignore[attr-defined]
+    assert [(r["agent"], r["calls"], r["answered"]) for r in by_agent] == [("sato", 1, 1)]
+    assert by_agent[0]["billed_seconds"] == 118  # an inbound call to the toll-free line, paid by the center
+    total = supervisor.get("/api/v1/cdrs/costs", params={"month": month}).json()  # type: ignore[attr-defined]
+    assert total[0]["cost_yen"] == by_agent[0]["cost_yen"]
+    exported = supervisor.get("/api/v1/cdrs/costs.csv", params={"month": month, "group": "day"})  # type: ignore[attr-defined]
+    assert exported.text.lstrip("\ufeff").splitlines()[0] == "day,calls,answered,billed_seconds,cost_yen"
+    bad = supervisor.get("/api/v1/cdrs/costs", params={"month": "2026-13"})  # type: ignore[attr-defined]
+    assert bad.status_code == 422

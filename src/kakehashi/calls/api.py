@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
@@ -49,6 +50,33 @@ def list_cdrs(
     items, total = service.list_cdrs(session, actor, since=since, until=until, agent=agent, limit=limit, offset=offset)
     page = CdrPage(items=[CdrOut.model_validate(c) for c in items], total=total, limit=limit, offset=offset)
     return respond(page, actor)
+
+
+@router.get("/cdrs/costs")
+def costs(
+    session: SessionDep,
+    actor: ManagerActor,
+    month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", examples=["2026-11"])],
+    group: Annotated[str, Query(pattern="^(total|campaign|agent|direction|day)$")] = "total",
+) -> list[dict[str, Any]]:
+    """Calls, billed seconds and cost (yen) of a month — per campaign, agent, direction or day."""
+    return service.cost_summary(session, actor, month=month, group=group)
+
+
+@router.get("/cdrs/costs.csv", response_class=Response)
+def costs_csv(
+    session: SessionDep,
+    actor: ManagerActor,
+    month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")],
+    group: Annotated[str, Query(pattern="^(total|campaign|agent|direction|day)$")] = "total",
+) -> Response:
+    rows = service.cost_summary(session, actor, month=month, group=group)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=[group, "calls", "answered", "billed_seconds", "cost_yen"])
+    writer.writeheader()
+    writer.writerows(rows)
+    headers = {"Content-Disposition": f'attachment; filename="costs-{month}-{group}.csv"'}
+    return Response("\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get("/cdrs.csv", response_class=Response)

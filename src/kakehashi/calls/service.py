@@ -22,7 +22,7 @@ from kakehashi.calls.states import FINAL, CallState, check
 from kakehashi.customers import service as customers
 from kakehashi.kit.clock import BUSINESS_TZ
 from kakehashi.kit.context import Actor, Role
-from kakehashi.kit.errors import Conflict, NotFound
+from kakehashi.kit.errors import Conflict, NotFound, ValidationFailed, field_error
 from kakehashi.kit.events import Event, publish_on_commit
 from kakehashi.kit.phone import try_normalize_phone
 from kakehashi.telephony.port import (
@@ -155,6 +155,44 @@ def list_cdrs(
     offset: int = 0,
 ) -> tuple[list[Cdr], int]:
     return CallRepository(session, actor.tenant_id).cdrs(since, until, agent, limit=limit, offset=offset)
+
+
+COST_GROUPS = ("total", "campaign", "agent", "direction", "day")
+
+
+def month_window(month: str) -> tuple[datetime, datetime]:
+    """``2026-11`` → [1 Nov 00:00, 1 Dec 00:00) in Japan time (a center's month is Japan's month)."""
+    try:
+        year, mon = (int(part) for part in month.split("-"))
+        start = datetime(year, mon, 1, tzinfo=BUSINESS_TZ)
+    except ValueError:
+        raise ValidationFailed("month must look like 2026-11", errors=[field_error("month", "YYYY-MM")]) from None
+    end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=BUSINESS_TZ)
+    return start, end
+
+
+def cost_summary(session: Session, actor: Actor, *, month: str, group: str) -> list[dict[str, Any]]:
+    """Calls, billed seconds and cost of a month, by campaign, agent, direction or day (Japan dates)."""
+    if group not in COST_GROUPS:
+        raise ValidationFailed("unknown grouping", errors=[field_error("group", f"one of {', '.join(COST_GROUPS)}")])
+    since, until = month_window(month)
+    totals: dict[str, dict[str, Any]] = {}
+    for cdr in CallRepository(session, actor.tenant_id).stream_cdrs(since, until, None):
+        if group == "day":
+            key = cdr.started_at.astimezone(BUSINESS_TZ).date().isoformat()
+        elif group == "total":
+            key = month
+        else:
+            value = getattr(cdr, "campaign_id" if group == "campaign" else group)
+            key = "" if value is None else str(value)
+        row = totals.setdefault(
+            key, {group: key, "calls": 0, "answered": 0, "billed_seconds": 0, "cost_yen": Decimal(0)}
+        )
+        row["calls"] += 1
+        row["answered"] += cdr.answered_at is not None
+        row["billed_seconds"] += cdr.billed_seconds or 0
+        row["cost_yen"] += cdr.cost_yen or Decimal(0)
+    return [totals[k] for k in sorted(totals)]
 
 
 CDR_COLUMNS = (
