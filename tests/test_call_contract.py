@@ -144,3 +144,12 @@ def test_a_restart_mid_call_loses_no_cdr(rig: Harness, session_factory: sessionm
     assert rig.call(talking).state == "wrap_up"  # closed by the agent's notes, then its CDR is written
     waited = rig.cdr(waiting)
     assert (waited.final_state, waited.end_cause) == ("failed", "system_restart")  # dropped by us: counted
+
+
+def test_a_caller_hangs_up_after_their_talk_time(rig: Harness) -> None:
+    ref = rig.sim.incoming(ani=CALLER, dnis=CENTER_NUMBER, tenant_id=rig.actor.tenant_id, talk_s=95)
+    rig.driver.route_to_agent(ref, "sato")
+    rig.wait(4 + 94)
+    assert rig.call(ref).state == "connected"
+    rig.wait(1)
+    assert rig.call(ref).state == "wrap_up"

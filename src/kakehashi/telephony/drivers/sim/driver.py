@@ -50,6 +50,7 @@ class _Call:
     ref: str
     direction: Direction
     presses: str = ""
+    talk_s: float | None = None  # the caller hangs up this long after reaching an agent
     connected: bool = False
     ended: bool = False
     agent: str | None = None
@@ -78,10 +79,21 @@ class SimDriver:
             raise ValueError(f"outcome must be one of {OUTCOMES}")
         self._numbers[number] = SimNumber(outcome, ring_seconds)
 
-    def incoming(self, *, ani: str, dnis: str, tenant_id: int, presses: str = "", patience: float | None = None) -> str:
+    def incoming(
+        self,
+        *,
+        ani: str,
+        dnis: str,
+        tenant_id: int,
+        presses: str = "",
+        patience: float | None = None,
+        talk_s: float | None = None,
+    ) -> str:
         """A caller dials in; ``presses`` are the digits they will key when asked; with ``patience`` they hang
-        up after that many seconds unless an agent answered first (an abandon)."""
+        up after that many seconds unless an agent answered first (an abandon); with ``talk_s`` they hang up
+        that long after an agent answered (the talk part of the handle time)."""
         call = self._new(Direction.INBOUND, presses)
+        call.talk_s = talk_s
         self._emit(
             Offered(
                 call_ref=call.ref,
@@ -137,6 +149,8 @@ class SimDriver:
                 if not call.ended and call.agent == agent:
                     call.connected = True
                     self._emit(Bridged(call_ref=call_ref, at=self.clock.now(), agent=agent))
+                    if call.talk_s is not None:
+                        self.clock.call_later(call.talk_s, lambda: self._end(call, EndCause.NORMAL))
 
             self.clock.call_later(phone.answer_after, pick_up)
 

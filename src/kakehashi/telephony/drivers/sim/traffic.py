@@ -119,7 +119,14 @@ def schedule_inbound(driver: SimDriver, plan: Sequence[PlannedCall], *, tenant_i
 
 def _dial_in(driver: SimDriver, call: PlannedCall, tenant_id: int, dnis: str) -> Callable[[], None]:
     def dial() -> None:
-        driver.incoming(ani=call.ani, dnis=dnis, tenant_id=tenant_id, presses=call.presses, patience=call.patience_s)
+        driver.incoming(
+            ani=call.ani,
+            dnis=dnis,
+            tenant_id=tenant_id,
+            presses=call.presses,
+            patience=call.patience_s,
+            talk_s=call.talk_s,
+        )
 
     return dial
 
