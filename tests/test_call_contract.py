@@ -153,3 +153,25 @@ def test_a_caller_hangs_up_after_their_talk_time(rig: Harness) -> None:
     assert rig.call(ref).state == "connected"
     rig.wait(1)
     assert rig.call(ref).state == "wrap_up"
+
+
+def test_starting_the_app_reconciles_calls_left_by_the_previous_process(
+    rig: Harness, session_factory: sessionmaker[Session]
+) -> None:
+    """The real restart path: the app's start-up ends calls its (new) driver does not have."""
+    from fastapi.testclient import TestClient
+
+    from kakehashi.app import create_app
+    from kakehashi.kit.config import Settings
+
+    talking = rig.sim.incoming(ani=CALLER, dnis=CENTER_NUMBER, tenant_id=rig.actor.tenant_id)
+    rig.driver.route_to_agent(talking, "sato")
+    ringing = rig.sim.incoming(ani="06-6123-4567", dnis=CENTER_NUMBER, tenant_id=rig.actor.tenant_id)
+    rig.sim.set_agent("suzuki", answers=False)
+    rig.driver.route_to_agent(ringing, "suzuki")
+    rig.wait(30)
+    app = create_app(Settings(database_url="sqlite://", default_tenant="center"), session_factory=session_factory)
+    with TestClient(app):
+        assert rig.call(talking).state == "wrap_up"
+        dropped = rig.cdr(ringing)
+        assert (dropped.final_state, dropped.end_cause) == ("failed", "system_restart")

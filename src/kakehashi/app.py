@@ -29,6 +29,7 @@ from kakehashi.postal.api import router as postal_router
 from kakehashi.privacy.api import router as privacy_router
 from kakehashi.screenpop.api import router as screenpop_router
 from kakehashi.stream.api import router as stream_router
+from kakehashi.telephony import runtime as telephony
 from kakehashi.tenants import repository as tenants
 from kakehashi.tenants.api import router as tenants_router
 from kakehashi.web.pages import STATIC_DIR
@@ -59,8 +60,10 @@ def create_app(
             app.state.session_factory = session_factory
         app.state.settings = settings
         app.state.after_rollback = [record_refusal]
+        app.state.telephony = telephony.start(settings.telephony_driver, app.state.session_factory)
         app.state.default_tenant_id = ensure_default_tenant(app.state.session_factory, settings.default_tenant)
         yield
+        telephony.stop(app.state.telephony)
         if own_engine is not None and engine is None:
             own_engine.dispose()
 

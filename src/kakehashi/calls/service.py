@@ -113,16 +113,14 @@ def finish_wrap_up(session: Session, actor: Actor, call_id: int, disposition: st
 
 
 def recover(session: Session, driver: str, live: set[str], at: datetime) -> list[Call]:
-    """After a restart: calls the driver no longer has are ended (their CDR written); live ones stay."""
+    """After a restart: calls the driver no longer has are ended (their CDR written, or wrap-up for a talking
+    agent); live ones and those already in wrap-up stay."""
     lost = []
     for call in repository.open_calls(session, driver):
-        if call.ref in live:
+        # Wrap-up needs no line: the agent finishes the notes after reconnecting, then the CDR is written.
+        if call.ref in live or call.state == CallState.WRAP_UP:
             continue
-        if call.state == CallState.WRAP_UP:
-            call.disposition = call.disposition or "unfinished"
-            _move(session, call, CallState.ENDED, at, "call.ended", {"recovered": True})
-        else:
-            _ended(session, call, EndCause.SYSTEM_RESTART, at)
+        _ended(session, call, EndCause.SYSTEM_RESTART, at)
         lost.append(call)
     session.flush()
     return lost

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, description="Failed logins in a row before a username is locked.")
     lockout_seconds: int = Field(default=30, description="First lockout; doubles with each further failure.")
     lockout_max_seconds: int = Field(default=900, description="Longest lockout.")
+    telephony_driver: str = Field(
+        default="sim",
+        pattern="^(sim|none)$",
+        description="The phone system driver: sim (embedded simulator); sip later.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     sql_echo: bool = False
