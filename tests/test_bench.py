@@ -66,3 +66,17 @@ def test_cli_prints_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         get_settings.cache_clear()
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout.strip().splitlines()[-1]).keys() >= KEYS
+
+
+def test_bench_calls_tiny(tmp_path: Path) -> None:
+    """Simulated traffic through the real pipeline: every offered call ends with a CDR."""
+    from kakehashi.bench import calls
+    from kakehashi.kit.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'calls.db'}")
+    try:
+        result = calls.run(engine, hours=0.05, calls_per_hour=400, agents=5)
+    finally:
+        engine.dispose()
+    assert result["calls"] > 0 and result["cdrs"] == result["calls"]
+    assert set(result["final_states"]) <= {"ended", "abandoned"} and result["events"] >= 3 * result["calls"]

@@ -212,5 +212,20 @@ def bench_import(
     typer.echo(json.dumps(result, ensure_ascii=False))
 
 
+@bench_app.command("calls")
+def bench_calls(
+    hours: Annotated[float, typer.Option(help="simulated hours of traffic")] = 1.0,
+    calls_per_hour: Annotated[float, typer.Option(help="base arrival rate (a 20x TV spike is added)")] = 600,
+    agents: Annotated[int, typer.Option(help="simulated agents")] = 40,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
+) -> None:
+    """Simulated traffic on a virtual clock through the real call pipeline into the configured database."""
+    from kakehashi.bench import calls
+
+    with _database() as engine:
+        result = calls.run(engine, hours=hours, calls_per_hour=calls_per_hour, agents=agents)
+    typer.echo(json.dumps(result, ensure_ascii=False))
+
+
 def main() -> None:
     app()
