@@ -105,3 +105,29 @@ def test_a_cookie_login_from_another_site_cannot_open_the_stream(app_client: Tes
     ):
         pass
     assert hijack.value.code == 4403
+
+
+def test_a_reconnecting_client_gets_what_it_missed_exactly_once(client_as: ClientAs, sim: SimDriver) -> None:
+    supervisor = client_as(Role.SUPERVISOR)
+    tenant = supervisor.user.tenant_id  # type: ignore[attr-defined]
+    with supervisor.websocket_connect("/api/v1/events", headers=bearer(supervisor)) as ws:
+        ws.receive_json()
+        sim.incoming(ani="03-1111-0001", dnis=CENTER, tenant_id=tenant)
+        seen = next_event(ws)
+    missed = [sim.incoming(ani=f"03-1111-000{i}", dnis=CENTER, tenant_id=tenant) for i in (2, 3)]
+    url = f"/api/v1/events?last_event_id={seen['id']}"
+    with supervisor.websocket_connect(url, headers=bearer(supervisor)) as ws:
+        assert ws.receive_json()["type"] == "hello"
+        replayed = [next_event(ws), next_event(ws)]
+        assert [e["payload"]["call_ref"] for e in replayed] == missed
+        assert replayed[0]["id"] > seen["id"] and replayed[1]["id"] > replayed[0]["id"]
+        live = sim.incoming(ani="03-1111-0004", dnis=CENTER, tenant_id=tenant)
+        assert next_event(ws)["payload"]["call_ref"] == live  # then live, nothing twice
+
+
+def test_a_client_too_far_behind_is_told_to_resync(client_as: ClientAs, sim: SimDriver) -> None:
+    supervisor = client_as(Role.SUPERVISOR)
+    sim.incoming(ani="03-1111-0001", dnis=CENTER, tenant_id=supervisor.user.tenant_id)  # type: ignore[attr-defined]
+    with supervisor.websocket_connect("/api/v1/events?last_event_id=1", headers=bearer(supervisor)) as ws:
+        assert ws.receive_json()["type"] == "hello"
+        assert ws.receive_json() == {"type": "resync"}
