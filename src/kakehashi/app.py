@@ -38,7 +38,7 @@ from kakehashi.web.pages import router as web_router
 
 def ensure_default_tenant(factory: sessionmaker[Session], code: str) -> int:
     with unit_of_work(factory) as session:
-        return tenants.get_or_create(session, code, "コールセンター" if code == "center" else code).id
+        return tenants.ensure(session, code).id
 
 
 def create_app(

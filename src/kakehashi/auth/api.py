@@ -22,7 +22,7 @@ from kakehashi.auth.schemas import (
     UserOut,
     UserUpdate,
 )
-from kakehashi.kit.api import PROBLEM_JSON, IdPath, SessionDep
+from kakehashi.kit.api import IdPath, SessionDep, problem_response
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.errors import Forbidden, TooManyAttempts, Unauthorized
 
@@ -43,7 +43,7 @@ def login_refused(outcome: service.LoginOutcome, instance: str) -> JSONResponse:
         )
     else:
         err = Unauthorized("wrong user name or password")
-    return JSONResponse(err.problem(instance), status_code=err.status, media_type=PROBLEM_JSON, headers=err.headers)
+    return problem_response(err, instance)
 
 
 @router.post(

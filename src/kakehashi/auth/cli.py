@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from kakehashi.audit import service as audit
 from kakehashi.auth import repository as users_repo
 from kakehashi.auth import service
-from kakehashi.kit.clitools import database
+from kakehashi.kit.clitools import database, fail
 from kakehashi.kit.config import get_settings
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import make_session_factory, unit_of_work
@@ -36,7 +36,7 @@ def cli_actor(tenant_id: int) -> Actor:
 def _center_id(session: Session) -> int:
     """The center's own tenant: where center-level events (tenant changes, center-wide admins) are logged."""
     code = get_settings().default_tenant
-    return tenants.get_or_create(session, code, "コールセンター" if code == "center" else code).id
+    return tenants.ensure(session, code).id
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -46,13 +46,6 @@ def _read_password(from_stdin: bool) -> str:
     if typer.prompt("again", hide_input=True) != first:
         raise typer.BadParameter("the passwords differ")
     return str(first)
-
-
-def _fail(exc: DomainError) -> typer.Exit:
-    console.print(f"[red]{exc.detail}[/]")
-    for err in exc.errors:
-        console.print(f"  {err.get('field')}: {err.get('message')}")
-    return typer.Exit(1)
 
 
 @user_app.command("create")
@@ -68,7 +61,7 @@ def user_create(
     password = _read_password(password_stdin)
     with database() as engine, unit_of_work(make_session_factory(engine)) as session:
         code = tenant or get_settings().default_tenant
-        home = tenants.get_or_create(session, code, "コールセンター" if code == "center" else code)
+        home = tenants.ensure(session, code)
         try:
             user = service.create_user(
                 session,
@@ -79,7 +72,7 @@ def user_create(
                 display_name=name,
             )
         except DomainError as exc:
-            raise _fail(exc) from None
+            raise fail(console, exc) from None
         audit.record(session, cli_actor(home.id), "user.create", resource="user", resource_id=user.id,
                      detail={"role": role.value, "center_wide": center_wide})  # fmt: skip
     where = "center-wide" if center_wide else f"tenant {code}"
@@ -101,7 +94,7 @@ def user_passwd(
         try:
             service.reset_password(session, user, password)
         except DomainError as exc:
-            raise _fail(exc) from None
+            raise fail(console, exc) from None
         actor = cli_actor(user.tenant_id or _center_id(session))
         audit.record(session, actor, "user.update", resource="user", resource_id=user.id,
                      detail={"password_reset": True})  # fmt: skip
@@ -139,7 +132,7 @@ def tenant_create(
             data = TenantCreate(code=code, name=name, client_sees_personal_data=client_sees_personal_data)
             tenant = tenant_service.create_tenant(session, cli_actor(_center_id(session)), data)
         except DomainError as exc:
-            raise _fail(exc) from None
+            raise fail(console, exc) from None
     console.print(f"[green]tenant {tenant.code}[/] ({tenant.name}) created")
 
 

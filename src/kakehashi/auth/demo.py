@@ -39,7 +39,7 @@ def ensure_demo_users(engine: Engine, settings: Settings) -> tuple[Path, dict[st
     result: dict[str, str] = {}
     with unit_of_work(make_session_factory(engine)) as session:
         code = settings.default_tenant
-        home = tenants.get_or_create(session, code, "コールセンター" if code == "center" else code)
+        home = tenants.ensure(session, code)
         for username, role, display in DEMO_USERS:
             user = users.user_by_username(session, username)
             password = known.get(username) if user is not None else None

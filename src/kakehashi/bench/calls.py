@@ -110,7 +110,7 @@ def run(
         states = dict(
             conn.execute(
                 select(Call.state, func.count())
-                .where(Call.tenant_id == tenant_id, Call.ref.like(f"{driver._prefix}-%"))
+                .where(Call.tenant_id == tenant_id, Call.ref.like(f"{driver.prefix}-%"))
                 .group_by(Call.state)
             ).all()
         )
@@ -118,7 +118,7 @@ def run(
             select(func.count())
             .select_from(Cdr)
             .join(Call, Call.id == Cdr.call_id)
-            .where(Call.ref.like(f"{driver._prefix}-%"))
+            .where(Call.ref.like(f"{driver.prefix}-%"))
         ).scalar_one()
     return {
         "database": engine.dialect.name,

@@ -273,7 +273,7 @@ def _run(
     factory = make_session_factory(engine)
     code = settings.default_tenant
     with unit_of_work(factory) as session:
-        tenant = tenants.get_or_create(session, code, "コールセンター" if code == "center" else code)
+        tenant = tenants.ensure(session, code)
         tenant_id = tenant.id
         have = session.execute(
             select(func.count()).select_from(Customer).where(Customer.tenant_id == tenant_id)

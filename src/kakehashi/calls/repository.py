@@ -10,6 +10,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from kakehashi.calls.models import Call, CallTransition, Cdr
+from kakehashi.calls.states import FINAL
 from kakehashi.kit.repository import TenantRepository
 
 
@@ -21,8 +22,6 @@ def call_by_ref(session: Session, driver: str, ref: str) -> Call | None:
 
 def open_calls(session: Session, driver: str) -> list[Call]:
     """Calls of a driver that have not reached a final state (for recovery after a restart)."""
-    from kakehashi.calls.states import FINAL
-
     stmt = select(Call).where(Call.driver == driver, Call.state.not_in([s.value for s in FINAL]))
     return list(session.scalars(stmt))
 

@@ -185,7 +185,7 @@ def ensure_demo_data(
     showcase = 0
     with unit_of_work(factory) as session:
         code = settings.default_tenant
-        tenant = tenants.get_or_create(session, code, "コールセンター" if code == "center" else code)
+        tenant = tenants.ensure(session, code)
         actor = Actor(tenant_id=tenant.id, username="demo")
         if _customers_in(session, tenant.id) == 0:
             showcase = _showcase(session, actor, settings.default_region)

@@ -438,8 +438,7 @@ def ensure_custom_fields(session: Session, actor: Actor) -> list[str]:
 def _prepare(conn: Connection, tenant_code: str) -> tuple[int, list[str], dict[str, str], int]:
     """Tenant and custom fields through the services; returns (tenant id, fields defined, types, count)."""
     with Session(bind=conn, join_transaction_mode="create_savepoint", autoflush=False) as session:
-        name = "コールセンター" if tenant_code == "center" else tenant_code
-        tenant = tenants.get_or_create(session, tenant_code, name)
+        tenant = tenants.ensure(session, tenant_code)
         defined = ensure_custom_fields(session, Actor(tenant_id=tenant.id, username="seed"))
         types = {d.key: d.type for d in CustomFieldRepository(session, tenant.id).all(active_only=True)}
         count = session.execute(

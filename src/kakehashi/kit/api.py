@@ -96,14 +96,17 @@ def _problem(status: int, title: str, detail: str, instance: str, **extra: Any) 
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
+def problem_response(exc: DomainError, instance: str) -> JSONResponse:
+    """A domain error as an RFC 9457 response (for routes that must return an error, not raise it)."""
+    return JSONResponse(exc.problem(instance), status_code=exc.status, media_type=PROBLEM_JSON, headers=exc.headers)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Every API error leaves as RFC 9457 problem details."""
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse(
-            exc.problem(request.url.path), status_code=exc.status, media_type=PROBLEM_JSON, headers=exc.headers
-        )
+        return problem_response(exc, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

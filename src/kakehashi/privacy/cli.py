@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from kakehashi.auth.cli import cli_actor
-from kakehashi.kit.clitools import database
+from kakehashi.kit.clitools import database, fail
 from kakehashi.kit.clock import business_today
 from kakehashi.kit.config import get_settings
 from kakehashi.kit.context import Actor
@@ -43,19 +43,12 @@ def _actor(session: Session, tenant: str | None) -> Actor:
     if tenant is None:
         # The center's tenant exists once the server has started; made here too, as the server would.
         code = get_settings().default_tenant
-        return cli_actor(tenants.get_or_create(session, code, "コールセンター" if code == "center" else code).id)
+        return cli_actor(tenants.ensure(session, code).id)
     found = tenants.get_by_code(session, tenant)
     if found is None:
         console.print(f"[red]no tenant {tenant}[/]")
         raise typer.Exit(1)
     return cli_actor(found.id)
-
-
-def _fail(exc: DomainError) -> typer.Exit:
-    console.print(f"[red]{exc.detail}[/]")
-    for err in exc.errors:
-        console.print(f"  {err.get('field')}: {err.get('message')}")
-    return typer.Exit(1)
 
 
 @privacy_app.command("source-add")
@@ -90,7 +83,7 @@ def source_add(
         try:
             source = service.record_source(session, _actor(session, tenant), data)
         except DomainError as exc:
-            raise _fail(exc) from None
+            raise fail(console, exc) from None
     console.print(f"[green]list source {source.id}[/] ({source.provider_name}) kept until {source.retain_until}")
     typer.echo(source.id)
 
@@ -115,7 +108,7 @@ def disclose(
                 session, actor, customer_id, channel=channel, received_on=received_on, note=note
             )
         except DomainError as exc:
-            raise _fail(exc) from None
+            raise fail(console, exc) from None
         # Written inside the transaction: if the file cannot be written, the request and audit row roll back.
         export.write(disclosure, actor, out)
     console.print(f"[green]disclosure of customer {customer_id}[/] written to {out}")

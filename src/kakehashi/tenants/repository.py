@@ -10,6 +10,11 @@ def get_by_code(session: Session, code: str) -> Tenant | None:
     return session.scalars(select(Tenant).where(Tenant.code == code)).one_or_none()
 
 
+def ensure(session: Session, code: str) -> Tenant:
+    """The tenant with this code, created on first use (the center's own is named コールセンター)."""
+    return get_or_create(session, code, "コールセンター" if code == "center" else code)
+
+
 def get_or_create(session: Session, code: str, name: str) -> Tenant:
     tenant = get_by_code(session, code)
     if tenant is None:

@@ -60,9 +60,7 @@ def import_customers(
     started = clock.perf_counter()
     path = Path(path)
     with factory() as session:
-        tenant = tenants.get_or_create(
-            session, tenant_code, "コールセンター" if tenant_code == "center" else tenant_code
-        )
+        tenant = tenants.ensure(session, tenant_code)
         defs = CustomFieldRepository(session, tenant.id).by_key()
         for defn in defs.values():
             session.expunge(defn)  # plain values from here on; no lazy loads outside the session

@@ -67,7 +67,7 @@ class SimDriver:
         self._agents: dict[str, SimAgent] = {}
         self._numbers: dict[str, SimNumber] = {}
         self._ids = itertools.count(1)
-        self._prefix = prefix
+        self.prefix = prefix  # call references are f"{prefix}-{n}"
 
     # -- the outside world ------------------------------------------------------------------------------
 
@@ -210,7 +210,7 @@ class SimDriver:
     # -- internals ---------------------------------------------------------------------------------------
 
     def _new(self, direction: Direction, presses: str = "") -> _Call:
-        call = _Call(ref=f"{self._prefix}-{next(self._ids)}", direction=direction, presses=presses)
+        call = _Call(ref=f"{self.prefix}-{next(self._ids)}", direction=direction, presses=presses)
         self._calls[call.ref] = call
         return call
 
