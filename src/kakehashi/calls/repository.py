@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, not_, select
 from sqlalchemy.orm import Session
 
 from kakehashi.calls.models import Call, CallTransition, Cdr
-from kakehashi.calls.states import FINAL
+from kakehashi.calls.states import DEFLECTED, FINAL
 from kakehashi.kit.repository import TenantRepository
 
 
@@ -22,7 +22,8 @@ def call_by_ref(session: Session, driver: str, ref: str) -> Call | None:
 
 def open_calls(session: Session, driver: str) -> list[Call]:
     """Calls of a driver that have not reached a final state (for recovery after a restart)."""
-    stmt = select(Call).where(Call.driver == driver, Call.state.not_in([s.value for s in FINAL]))
+    over = and_(Call.state.in_([s.value for s in DEFLECTED]), Call.ended_at.is_not(None))
+    stmt = select(Call).where(Call.driver == driver, Call.state.not_in([s.value for s in FINAL]), not_(over))
     return list(session.scalars(stmt))
 
 

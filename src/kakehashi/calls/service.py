@@ -18,7 +18,7 @@ from kakehashi.billing.rating import billable_kind
 from kakehashi.calls import repository
 from kakehashi.calls.models import Call, CallTransition, Cdr
 from kakehashi.calls.repository import CallRepository
-from kakehashi.calls.states import FINAL, CallState, check
+from kakehashi.calls.states import DEFLECTED, FINAL, CallState, check
 from kakehashi.customers import service as customers
 from kakehashi.kit.clock import BUSINESS_TZ
 from kakehashi.kit.context import Actor, Role
@@ -61,7 +61,7 @@ def apply_event(session: Session, event: DriverEvent, *, driver: str) -> Call | 
     if isinstance(event, Offered):
         return _offered(session, event, driver)
     call = repository.call_by_ref(session, driver, event.call_ref)
-    if call is None or CallState(call.state) in FINAL:
+    if call is None or CallState(call.state) in FINAL or _deflected_and_over(call):
         return None  # late or unknown events (e.g. a duplicate hangup) change nothing
     match event:
         case Answered(by="remote"):
@@ -97,6 +97,19 @@ def queue_call(session: Session, call: Call, queue: str, at: datetime) -> None:
     """The routing layer put the caller in a queue (the driver only parks them)."""
     call.queue = queue
     _move(session, call, CallState.QUEUED, at, "call.queued", {"queue": queue})
+
+
+def deflect(session: Session, call: Call, kind: CallState, at: datetime, *, queue: str | None = None) -> None:
+    """The caller leaves a message or asks for a callback instead of waiting (``kind`` is VOICEMAIL or CALLBACK).
+    The CDR follows when the line drops, with ``kind`` as its final state."""
+    if kind not in DEFLECTED:
+        raise ValueError(f"{kind} is not a deflection")
+    call.queue = queue or call.queue
+    _move(session, call, kind, at, f"call.{kind.value}", {"queue": call.queue})
+
+
+def _deflected_and_over(call: Call) -> bool:
+    return CallState(call.state) in DEFLECTED and call.ended_at is not None
 
 
 def finish_wrap_up(session: Session, actor: Actor, call_id: int, disposition: str, at: datetime) -> Call:
@@ -252,6 +265,11 @@ def _ended(session: Session, call: Call, cause: EndCause, at: datetime) -> None:
     state = CallState(call.state)
     _hold(call, False, at)
     call.end_cause = cause.value
+    if state in DEFLECTED:  # the message or the callback confirmation is over: that is how the call ended
+        call.ended_at = at
+        _write_cdr(session, call, at)
+        _publish(session, call, "call.ended", {"state": state.value, "cause": call.end_cause})
+        return
     if cause is EndCause.SYSTEM_RESTART:
         # A talking agent still owes the notes; anyone else was dropped by us, not by the caller.
         final = CallState.WRAP_UP if state is CallState.CONNECTED and call.agent else CallState.FAILED

@@ -18,21 +18,29 @@ class CallState(StrEnum):
     BUSY = "busy"
     NO_ANSWER = "no_answer"
     TRANSFERRED = "transferred"
+    # Deflected (the caller did not wait for an agent, by choice or by the queue's rules): the line is still
+    # up while the caller leaves a message or hears the callback confirmation; the CDR comes at hang-up.
+    VOICEMAIL = "voicemail"
+    CALLBACK = "callback"
 
 
 FINAL = frozenset(
     {CallState.ENDED, CallState.ABANDONED, CallState.FAILED, CallState.BUSY, CallState.NO_ANSWER, CallState.TRANSFERRED}
 )
 _UNANSWERED_ENDS = {CallState.ABANDONED, CallState.FAILED, CallState.BUSY, CallState.NO_ANSWER}
+DEFLECTED = frozenset({CallState.VOICEMAIL, CallState.CALLBACK})
 
 ALLOWED: dict[CallState, frozenset[CallState]] = {
     CallState.OFFERED: frozenset(
         {CallState.IVR, CallState.QUEUED, CallState.RINGING, CallState.CONNECTED, *_UNANSWERED_ENDS}
     ),
     CallState.IVR: frozenset(
-        {CallState.QUEUED, CallState.RINGING, CallState.ENDED, CallState.TRANSFERRED, *_UNANSWERED_ENDS}
+        {CallState.QUEUED, CallState.RINGING, CallState.ENDED, CallState.TRANSFERRED, *_UNANSWERED_ENDS, *DEFLECTED}
     ),
-    CallState.QUEUED: frozenset({CallState.RINGING, CallState.ABANDONED, CallState.ENDED, CallState.TRANSFERRED}),
+    # Queued again: an overflow to another queue keeps the caller's place.
+    CallState.QUEUED: frozenset(
+        {CallState.QUEUED, CallState.RINGING, CallState.ABANDONED, CallState.ENDED, CallState.TRANSFERRED, *DEFLECTED}
+    ),
     # A missed agent sends the call back to the queue (or to the next agent).
     CallState.RINGING: frozenset(
         {CallState.CONNECTED, CallState.QUEUED, CallState.RINGING, CallState.ABANDONED, CallState.NO_ANSWER}
@@ -45,6 +53,8 @@ ALLOWED: dict[CallState, frozenset[CallState]] = {
 # A system failure (a lost line, a restart) can end a call in any state.
 ALLOWED = {state: targets | {CallState.FAILED} for state, targets in ALLOWED.items()}
 ALLOWED[CallState.WRAP_UP] = frozenset({CallState.ENDED})  # the conversation is over: only the notes remain
+for _deflected in DEFLECTED:
+    ALLOWED[_deflected] = frozenset({CallState.FAILED})
 
 
 class IllegalTransition(ValueError):

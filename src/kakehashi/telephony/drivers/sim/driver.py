@@ -43,6 +43,7 @@ class SimAgent:
 class SimNumber:
     outcome: str = "answer"
     ring_seconds: float = 8.0
+    talk_s: float | None = None  # the called person hangs up this long after reaching an agent
 
 
 @dataclass
@@ -54,6 +55,7 @@ class _Call:
     connected: bool = False
     ended: bool = False
     agent: str | None = None
+    ringing: set[str] = field(default_factory=set)  # agents whose phones ring for this call (ring-all: several)
     prompts: list[str] = field(default_factory=list)
 
 
@@ -74,10 +76,10 @@ class SimDriver:
     def set_agent(self, name: str, *, answer_after: float = 2.0, answers: bool = True) -> None:
         self._agents[name] = SimAgent(answer_after, answers)
 
-    def set_number(self, number: str, outcome: str, *, ring_seconds: float = 8.0) -> None:
+    def set_number(self, number: str, outcome: str, *, ring_seconds: float = 8.0, talk_s: float | None = None) -> None:
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}")
-        self._numbers[number] = SimNumber(outcome, ring_seconds)
+        self._numbers[number] = SimNumber(outcome, ring_seconds, talk_s)
 
     def incoming(
         self,
@@ -128,26 +130,26 @@ class SimDriver:
     def collect_digits(self, call_ref: str, *, max_digits: int, timeout_s: float) -> None:
         call = self._calls[call_ref]
         digits, call.presses = call.presses[:max_digits], call.presses[max_digits:]
-        if digits:  # a person needs a moment per key
-            self.clock.call_later(
-                1.0 * len(digits),
-                lambda: (
-                    None
-                    if call.ended
-                    else self._emit(DtmfReceived(call_ref=call_ref, at=self.clock.now(), digits=digits))
-                ),
-            )
+        for i, key in enumerate(digits):  # a person needs a moment per key
+
+            def press(key: str = key) -> None:
+                if not call.ended:
+                    self._emit(DtmfReceived(call_ref=call_ref, at=self.clock.now(), digits=key))
+
+            self.clock.call_later(1.0 * (i + 1), press)
 
     def route_to_agent(self, call_ref: str, agent: str) -> None:
         call = self._calls[call_ref]
         call.agent = agent
+        call.ringing.add(agent)  # routing again while ringing rings in parallel; the first to answer wins
         self._emit(AgentRinging(call_ref=call_ref, at=self.clock.now(), agent=agent))
         phone = self._agents.get(agent, SimAgent())
         if phone.answers:
 
             def pick_up() -> None:
-                if not call.ended and call.agent == agent:
-                    call.connected = True
+                if not call.ended and agent in call.ringing:
+                    call.connected, call.agent = True, agent
+                    call.ringing.clear()
                     self._emit(Bridged(call_ref=call_ref, at=self.clock.now(), agent=agent))
                     if call.talk_s is not None:
                         self.clock.call_later(call.talk_s, lambda: self._end(call, EndCause.NORMAL))
@@ -155,7 +157,9 @@ class SimDriver:
             self.clock.call_later(phone.answer_after, pick_up)
 
     def park(self, call_ref: str, *, music: str | None = None) -> None:
-        self._calls[call_ref].prompts.append(music or "hold-music")
+        call = self._calls[call_ref]
+        call.ringing.clear()  # agents' phones stop ringing; the caller hears music
+        call.prompts.append(music or "hold-music")
 
     def originate(self, to: str, *, caller_id: str, tenant_id: int) -> str:
         call = self._new(Direction.OUTBOUND)
@@ -170,6 +174,7 @@ class SimDriver:
             )
         )
         number = self._numbers.get(to, SimNumber())
+        call.talk_s = number.talk_s
         if number.outcome == "answer":
 
             def picked_up() -> None:
@@ -193,6 +198,8 @@ class SimDriver:
         if target in self._agents:
             self._calls[call_ref].connected = False
             self.route_to_agent(call_ref, target)
+        else:  # an outside number: the call leaves the center
+            self._end(self._calls[call_ref], EndCause.TRANSFERRED)
 
     def hold(self, call_ref: str, *, on: bool) -> None:
         self._emit(HoldChanged(call_ref=call_ref, at=self.clock.now(), on_hold=on))

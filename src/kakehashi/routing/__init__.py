@@ -1,0 +1,1 @@
+"""Routing: inbound numbers, ACD queues, the call controller, callbacks and voicemail."""

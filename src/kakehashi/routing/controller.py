@@ -1,0 +1,622 @@
+"""The call controller: inbound calls from the driver through the IVR into the ACD and to an agent.
+
+It reacts to driver events and timers, keeps the live state in memory (one :class:`Engine` per tenant), sends
+commands through the telephony boundary only, and reports every decision to a :class:`RoutingListener` —
+the database listener persists them (``routing.persist``); the benchmark uses none. Configuration (numbers,
+queues, members, flows, caller facts) comes from a :class:`Directory`.
+
+Invariant: the system never drops a caller. Every offered call ends answered by an agent, abandoned by the
+caller, in voicemail or as a callback request (or where the IVR's designer sent it: a transfer, a closing
+message). A missed agent sends the caller to the next agent; a full or slow queue overflows by its rules.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from kakehashi.ivr.flow import Flow
+from kakehashi.ivr.runner import CallerFacts, Exit, IvrRun
+from kakehashi.routing.engine import AgentState, Assignment, Engine, QueueRules, Waiting
+from kakehashi.telephony.port import (
+    Answered,
+    Bridged,
+    Direction,
+    DriverEvent,
+    DtmfReceived,
+    Ended,
+    Offered,
+    RecordingState,
+    TelephonyDriver,
+)
+
+MAX_MESSAGE_S = 60.0  # voicemail: the system ends a message this long
+CALLBACK_RETRY_S = 600.0
+CALLBACK_MAX_ATTEMPTS = 3
+VOICEMAIL_PROMPT = "発信音の後にメッセージをどうぞ"
+CALLBACK_CONFIRMED = "折り返しお電話いたします。お電話ありがとうございました"
+HOLD_MUSIC = "hold-music"
+T = TypeVar("T")
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+    def call_later(self, seconds: float, action: Callable[[], None]) -> None: ...
+
+
+@dataclass(frozen=True)
+class NumberRoute:
+    """What answers a number: an IVR flow, else straight into a queue."""
+
+    tenant_id: int
+    flow: Flow | None = None
+    queue: str | None = None
+    callback_caller_id: str = ""  # the number shown when we call back
+
+
+@dataclass(frozen=True)
+class Caller:
+    facts: CallerFacts = field(default_factory=CallerFacts)
+    last_agent: str | None = None
+    last_agent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TenantSetup:
+    queues: tuple[QueueRules, ...]
+    members: tuple[tuple[str, str, int], ...]  # (agent, queue, level)
+    agents: tuple[tuple[str, AgentState, str | None], ...] = ()  # the state each agent was last in
+
+
+class Directory(Protocol):
+    def number(self, dnis: str) -> NumberRoute | None: ...
+    def caller(self, tenant_id: int, ani: str) -> Caller: ...
+    def setup(self, tenant_id: int) -> TenantSetup: ...
+
+
+class RoutingListener:
+    """What the controller decided, for persistence and live views. The base class ignores everything."""
+
+    def queued(self, tenant_id: int, ref: str, queue: str, priority: int, at: datetime) -> None: ...
+    def agent_state(
+        self, tenant_id: int, agent: str, state: AgentState, reason: str | None, queue: str | None,
+        call_ref: str | None, at: datetime,
+    ) -> None: ...  # fmt: skip
+    def deflected(self, tenant_id: int, ref: str, kind: str, queue: str | None, ani: str, at: datetime) -> None: ...
+    def callback_requested(
+        self, tenant_id: int, key: str, ref: str, queue: str, number: str, priority: int, place_at: datetime,
+        at: datetime,
+    ) -> None: ...  # fmt: skip
+    def callback_attempt(
+        self, tenant_id: int, key: str, status: str, agent: str | None, call_ref: str | None, at: datetime
+    ) -> None: ...
+    def wrap_up_over(self, tenant_id: int, ref: str, at: datetime) -> None: ...
+    def ivr_exit(self, tenant_id: int, ref: str, path: list[str], exit: Exit, at: datetime) -> None: ...
+    def queue_changed(self, tenant_id: int, queue: str, waiting: int, agents: dict[str, int], at: datetime) -> None: ...
+
+
+@dataclass(eq=False)
+class LiveCall:
+    tenant_id: int
+    ref: str
+    ani: str
+    route: NumberRoute | None = None
+    stage: str = "answering"  # answering | ivr | waiting | ringing | talking | deflected | dialing | done
+    ivr: IvrRun | None = None
+    queue: str | None = None
+    agent: str | None = None
+    engine_ref: str = ""  # the engine's key: the call ref, or the callback's key for a callback leg
+    generation: int = 0  # bumps on every stage change; timers of an older stage do nothing
+    callback: dict[str, object] = field(default_factory=dict)
+
+
+class CallController:
+    """Subscribe with :meth:`attach`; all work happens under one lock, events are handled one at a time."""
+
+    def __init__(
+        self,
+        driver: TelephonyDriver,
+        clock: Clock,
+        directory: Directory,
+        listener: RoutingListener | None = None,
+        *,
+        measure: bool = False,
+    ) -> None:
+        self.driver, self.clock, self.directory = driver, clock, directory
+        self.listener = listener or RoutingListener()
+        self._engines: dict[int, Engine] = {}
+        self._calls: dict[str, LiveCall] = {}  # by driver ref
+        self._by_engine_ref: dict[str, LiveCall] = {}
+        self._agent_call: dict[str, LiveCall] = {}  # agent → the call they are on / wrapping up
+        self._callbacks: dict[str, Waiting] = {}
+        self._keys = itertools.count(1)
+        self._lock = threading.RLock()
+        self._inbox: deque[Callable[[], None]] = deque()
+        self._busy = False
+        self.measure = measure
+        self.decision_ns: list[int] = []
+
+    def attach(self) -> CallController:
+        self.driver.subscribe(self.on_event)
+        return self
+
+    # -- entry points ------------------------------------------------------------------------------------
+
+    def on_event(self, event: DriverEvent) -> None:
+        self._run(lambda: self._handle(event))
+
+    def choose_state(self, tenant_id: int, agent: str, state: AgentState, reason: str | None = None) -> AgentState:
+        """An agent (or their supervisor) picks logged-out, available or break; returns the state they are in
+        now (a choice made during a call applies after its wrap-up)."""
+        result: list[AgentState] = []
+
+        def work() -> None:
+            engine = self.engine(tenant_id)
+            rec = engine.agent(agent)
+            before = rec.state
+            assignments = engine.choose_state(agent, state, self._secs(), reason)
+            if rec.state is not before or state is AgentState.BREAK:
+                self._agent_changed(tenant_id, agent)
+            self._dispatch(tenant_id, assignments)
+            result.append(rec.state)
+
+        self._run(work)
+        return result[0]
+
+    def reload(self, tenant_id: int) -> None:
+        """Configuration changed: queues and members are read again; live calls and agents keep their state."""
+        self._run(lambda: self._load(tenant_id, self.engine(tenant_id)))
+
+    def engine(self, tenant_id: int) -> Engine:
+        engine = self._engines.get(tenant_id)
+        if engine is None:
+            engine = self._engines[tenant_id] = Engine()
+            self._load(tenant_id, engine, restore_states=True)
+        return engine
+
+    def wrap_up_finished(self, tenant_id: int, ref: str) -> None:
+        """The agent closed the call before the wrap-up time ran out: they are free now."""
+
+        def work() -> None:
+            call = self._calls.get(ref)
+            if call is not None and call.agent and self._agent_call.get(call.agent) is call:
+                self._wrap_up_done(call, call.generation)
+
+        self._run(work)
+
+    def live(self, ref: str) -> LiveCall | None:
+        return self._calls.get(ref)
+
+    # -- event handling ------------------------------------------------------------------------------------
+
+    def _run(self, work: Callable[[], None]) -> None:
+        """Run ``work`` now, or after the work in progress: a command's events (the simulator emits them
+        synchronously) are handled after the decision that caused them, never inside it."""
+        with self._lock:
+            self._inbox.append(work)
+            if self._busy:
+                return
+            self._busy = True
+            try:
+                while self._inbox:
+                    self._inbox.popleft()()
+            finally:
+                self._busy = False
+
+    def _handle(self, event: DriverEvent) -> None:
+        if isinstance(event, Offered):
+            self._offered(event)
+            return
+        call = self._calls.get(event.call_ref)
+        if call is None:
+            return
+        match event:
+            case Answered(by="system") if call.stage == "answering":
+                self._start(call)
+            case Answered(by="remote") if call.stage == "dialing":
+                self._callback_answered(call)
+            case DtmfReceived(digits=digits) if call.ivr is not None and call.stage == "ivr":
+                call.ivr.on_digits(digits)
+            case Bridged(agent=agent):
+                self._bridged(call, agent)
+            case Ended():
+                self._ended(call, event)
+
+    def _offered(self, event: Offered) -> None:
+        if event.direction is not Direction.INBOUND:
+            return  # our own callback legs are registered when we originate them
+        route = self.directory.number(event.dnis)
+        if route is None:
+            return  # a number without routing: someone else (a test, an integration) drives it
+        call = LiveCall(route.tenant_id, event.call_ref, event.ani, route, engine_ref=event.call_ref)
+        self._calls[call.ref] = call
+        self.driver.answer(call.ref)
+
+    def _start(self, call: LiveCall) -> None:
+        route = call.route
+        assert route is not None
+        if route.flow is None:
+            self._to_queue(call, route.queue or "", None)
+            return
+        caller = self.directory.caller(call.tenant_id, call.ani)
+        call.stage = "ivr"
+        call.ivr = IvrRun(
+            call.ref,
+            route.flow,
+            caller.facts,
+            self.driver,
+            call_later=lambda s, act: self.clock.call_later(s, lambda: self._run(act)),
+            now=self.clock.now,
+            on_exit=lambda run, where: self._ivr_exit(call, run, where),
+        )
+        call.ivr.start()
+
+    def _ivr_exit(self, call: LiveCall, run: IvrRun, where: Exit) -> None:
+        self.listener.ivr_exit(call.tenant_id, call.ref, run.path, where, self.clock.now())
+        match where.kind:
+            case "queue":
+                self._to_queue(call, where.queue or "", where.priority)
+            case "voicemail":
+                self._voicemail(call, where.queue)
+            case "callback":
+                self._request_callback(call, where.queue or "", where.priority or 0, place=None, since=None)
+            case "transfer":
+                call.stage = "done"
+                self.driver.transfer(call.ref, where.target or "", attended=False)
+            case _:
+                call.stage = "done"
+                self.driver.hangup(call.ref)
+
+    def _to_queue(self, call: LiveCall, queue: str, priority: int | None) -> None:
+        engine = self.engine(call.tenant_id)
+        if not engine.has_queue(queue):
+            # A flow or number pointing at a queue that was deleted: keep the caller, use any queue we have.
+            names = engine.queue_names()
+            if not names:
+                self._voicemail(call, None)
+                return
+            queue = names[0]
+        rules = engine.rules(queue)
+        caller = self.directory.caller(call.tenant_id, call.ani)
+        if priority is None:
+            priority = dict(rules.rank_priority).get(caller.facts.rank or "", 0)
+        preferred = None
+        recent = None if caller.last_agent_at is None else (self.clock.now() - caller.last_agent_at).total_seconds()
+        if rules.sticky_agent_s and caller.last_agent and recent is not None and recent <= rules.sticky_agent_s:
+            preferred = caller.last_agent
+        call.queue, call.stage = queue, "waiting"
+        call.generation += 1
+        self.listener.queued(call.tenant_id, call.ref, queue, priority, self.clock.now())
+        if rules.max_length is not None and engine.waiting_count(queue) >= rules.max_length:
+            self._overflow(call, None)
+            return
+        found = self._timed(lambda: engine.offer(call.ref, queue, self._secs(), priority=priority, preferred=preferred))
+        if found is None:
+            self.driver.park(call.ref, music=HOLD_MUSIC)
+        self._schedule_waiting(call, engine)
+        self._dispatch(call.tenant_id, [found] if found else [])
+        self._queue_changed(call.tenant_id, queue)
+
+    def _schedule_waiting(self, call: LiveCall, engine: Engine) -> None:
+        """Escalation steps and the overflow time of a caller, counted from when they took their place."""
+        waiting = engine.waiting(call.engine_ref)
+        if waiting is None:
+            return
+        rules = engine.rules(waiting.queue)
+        waited = self._secs() - waiting.since
+        for after_s, _ in rules.escalation:
+            if after_s > waited:
+                self._later(call, after_s - waited, lambda: self._escalate(call))
+        if rules.max_wait_s is not None and rules.overflow_action != "none":
+            self._later(call, max(0.0, rules.max_wait_s - waited), lambda: self._overflow_if_waiting(call))
+
+    def _later(self, call: LiveCall, seconds: float, action: Callable[[], None]) -> None:
+        generation = call.generation
+
+        def fire() -> None:
+            if call.generation == generation and call.stage in ("waiting", "ringing"):
+                action()
+
+        self.clock.call_later(seconds, lambda: self._run(fire))
+
+    def _escalate(self, call: LiveCall) -> None:
+        engine = self.engine(call.tenant_id)
+        found = self._timed(lambda: engine.escalate(call.engine_ref, self._secs()))
+        self._dispatch(call.tenant_id, [found] if found else [])
+
+    def _overflow_if_waiting(self, call: LiveCall) -> None:
+        waiting = self.engine(call.tenant_id).waiting(call.engine_ref)
+        if waiting is not None and not waiting.ringing and call.stage == "waiting":
+            self._overflow(call, waiting)
+
+    def _overflow(self, call: LiveCall, waiting: Waiting | None) -> None:
+        """The queue is full or the caller waited too long: another queue (same place), voicemail, callback."""
+        engine = self.engine(call.tenant_id)
+        rules = engine.rules(call.queue or "")
+        engine.remove(call.engine_ref)
+        self._queue_changed(call.tenant_id, rules.name)
+        place = waiting.place if waiting else None
+        since = waiting.since if waiting else None
+        priority = waiting.priority if waiting else 0
+        match rules.overflow_action:
+            case "queue" if rules.overflow_queue and engine.has_queue(rules.overflow_queue):
+                target = rules.overflow_queue
+                call.queue, call.generation = target, call.generation + 1
+                self.listener.queued(call.tenant_id, call.ref, target, priority, self.clock.now())
+                found = self._timed(
+                    lambda: engine.offer(call.ref, target, self._secs(), priority=priority, place=place, since=since)
+                )
+                self._schedule_waiting(call, engine)
+                self._dispatch(call.tenant_id, [found] if found else [])
+                self._queue_changed(call.tenant_id, target)
+            case "callback":
+                self._request_callback(call, rules.name, priority, place=place, since=since)
+            case "voicemail":
+                self._voicemail(call, rules.name)
+            case _:  # "none" with a max length: the caller keeps waiting rather than being dropped
+                found = self._timed(
+                    lambda: engine.offer(
+                        call.ref, rules.name, self._secs(), priority=priority, place=place, since=since
+                    )
+                )
+                self._dispatch(call.tenant_id, [found] if found else [])
+
+    def _voicemail(self, call: LiveCall, queue: str | None) -> None:
+        call.stage, call.queue = "deflected", queue or call.queue
+        call.generation += 1
+        self.listener.deflected(call.tenant_id, call.ref, "voicemail", call.queue, call.ani, self.clock.now())
+        self.driver.play(call.ref, VOICEMAIL_PROMPT)
+        self.driver.record(call.ref, RecordingState.STARTED)
+        generation = call.generation
+        self.clock.call_later(
+            MAX_MESSAGE_S,
+            lambda: self._run(lambda: self._end_message(call) if call.generation == generation else None),
+        )
+
+    def _end_message(self, call: LiveCall) -> None:
+        if call.stage == "deflected":
+            call.stage = "done"
+            self.driver.hangup(call.ref)
+
+    def _request_callback(
+        self, call: LiveCall, queue: str, priority: int, *, place: int | None, since: float | None
+    ) -> None:
+        """The caller hangs up and keeps their place: the callback waits in the queue like a caller."""
+        engine = self.engine(call.tenant_id)
+        if not engine.has_queue(queue):
+            self._voicemail(call, queue)
+            return
+        call.stage, call.queue = "deflected", queue
+        call.generation += 1
+        key = f"cb-{call.ref}"
+        now = self.clock.now()
+        since_s = self._secs() if since is None else since
+        place_at = datetime.fromtimestamp(since_s, tz=now.tzinfo) if since is not None else now
+        self.listener.deflected(call.tenant_id, call.ref, "callback", queue, call.ani, now)
+        self.listener.callback_requested(call.tenant_id, key, call.ref, queue, call.ani, priority, place_at, now)
+        self.driver.play(call.ref, CALLBACK_CONFIRMED)
+        self.driver.hangup(call.ref)
+        self._offer_callback(call.tenant_id, key, queue, call.ani, priority, place, since_s, attempts=0)
+
+    def _offer_callback(
+        self, tenant_id: int, key: str, queue: str, number: str, priority: int, place: int | None, since: float,
+        attempts: int,
+    ) -> None:  # fmt: skip
+        engine = self.engine(tenant_id)
+        info = {"number": number, "attempts": attempts}
+        found = self._timed(
+            lambda: engine.offer(
+                key, queue, self._secs(), priority=priority, place=place, since=since, kind="callback", info=info
+            )
+        )
+        waiting = engine.waiting(key)
+        if waiting is not None:
+            self._callbacks[key] = waiting
+        self._dispatch(tenant_id, [found] if found else [])
+        self._queue_changed(tenant_id, queue)
+
+    def add_callback(
+        self, tenant_id: int, key: str, queue: str, number: str, priority: int, place_at: datetime, attempts: int
+    ) -> None:
+        """A pending callback from the database (after a restart), at its old place."""
+        self._run(
+            lambda: self._offer_callback(tenant_id, key, queue, number, priority, None, place_at.timestamp(), attempts)
+        )
+
+    # -- agents and calls ---------------------------------------------------------------------------------
+
+    def _dispatch(self, tenant_id: int, assignments: Iterable[Assignment]) -> None:
+        for found in assignments:
+            waiting = found.waiting
+            for agent in found.agents:
+                self._agent_changed(tenant_id, agent, queue=waiting.queue, call_ref=waiting.ref)
+            if waiting.kind == "callback":
+                self._dial_callback(tenant_id, waiting, found.agents[0])
+                continue
+            call = self._by_ref(waiting.ref)
+            if call is None:
+                continue
+            call.stage = "ringing"
+            call.generation += 1
+            for agent in found.agents:
+                self.driver.route_to_agent(call.ref, agent)
+            timeout = self.engine(tenant_id).rules(waiting.queue).ring_timeout_s
+            self._later(call, timeout, lambda call=call: self._missed(call))  # type: ignore[misc]
+
+    def _by_ref(self, engine_ref: str) -> LiveCall | None:
+        return self._by_engine_ref.get(engine_ref) or self._calls.get(engine_ref)
+
+    def _dial_callback(self, tenant_id: int, waiting: Waiting, agent: str) -> None:
+        """An agent is free for a callback: they are held while we dial the customer."""
+        route_caller_id = ""
+        attempts = int(waiting.info.get("attempts", 0)) + 1
+        waiting.info["attempts"] = attempts
+        ref = self.driver.originate(str(waiting.info["number"]), caller_id=route_caller_id, tenant_id=tenant_id)
+        leg = LiveCall(tenant_id, ref, str(waiting.info["number"]), stage="dialing", engine_ref=waiting.ref)
+        leg.queue, leg.agent = waiting.queue, agent
+        self._calls[ref] = leg
+        self._by_engine_ref[waiting.ref] = leg
+        self.listener.callback_attempt(tenant_id, waiting.ref, "dialing", agent, ref, self.clock.now())
+
+    def _callback_answered(self, call: LiveCall) -> None:
+        call.stage = "ringing"
+        call.generation += 1
+        assert call.agent is not None
+        self.driver.route_to_agent(call.ref, call.agent)
+        timeout = self.engine(call.tenant_id).rules(call.queue or "").ring_timeout_s
+        self._later(call, timeout, lambda: self._missed(call))
+
+    def _missed(self, call: LiveCall) -> None:
+        """Nobody picked up in time: those agents are 'missed'; the caller goes to the next agent, same place."""
+        if call.stage != "ringing":
+            return
+        engine = self.engine(call.tenant_id)
+        self.driver.park(call.ref, music=HOLD_MUSIC)
+        call.stage = "waiting"
+        call.generation += 1
+        agents, assignments = engine.ring_ended(call.engine_ref, self._secs(), missed=True)
+        for agent in agents:
+            self._agent_changed(call.tenant_id, agent)
+        self.listener.queued(call.tenant_id, call.ref, call.queue or "", 0, self.clock.now())
+        self._schedule_waiting(call, engine)
+        self._dispatch(call.tenant_id, assignments)
+
+    def _bridged(self, call: LiveCall, agent: str) -> None:
+        engine = self.engine(call.tenant_id)
+        if call.stage not in ("ringing", "waiting"):
+            return
+        call.stage, call.agent = "talking", agent
+        call.generation += 1
+        partners = [a.name for a in engine.agents() if a.ringing_for == call.engine_ref and a.name != agent]
+        assignments = engine.answered(call.engine_ref, agent, self._secs())
+        self._callbacks.pop(call.engine_ref, None)
+        if call.engine_ref != call.ref:
+            self.listener.callback_attempt(call.tenant_id, call.engine_ref, "done", agent, call.ref, self.clock.now())
+        self._agent_call[agent] = call
+        self._agent_changed(call.tenant_id, agent, queue=call.queue, call_ref=call.ref)
+        for partner in partners:  # ring-all: the others are free again (or take the next caller below)
+            self._agent_changed(call.tenant_id, partner)
+        self._dispatch(call.tenant_id, assignments)
+        self._queue_changed(call.tenant_id, call.queue or "")
+
+    def _ended(self, call: LiveCall, event: Ended) -> None:
+        engine = self.engine(call.tenant_id)
+        stage = call.stage
+        call.generation += 1
+        call.stage = "done"
+        self._calls.pop(call.ref, None)
+        if call.ivr is not None:
+            call.ivr.stop()
+        if stage in ("waiting", "ringing") and call.engine_ref == call.ref:
+            engine.remove(call.ref)  # the caller hung up while waiting: an abandon (the caller's choice)
+            if stage == "ringing":
+                agents, assignments = engine.ring_ended(call.ref, self._secs(), missed=False)
+                for agent in agents:
+                    self._agent_changed(call.tenant_id, agent)
+                self._dispatch(call.tenant_id, assignments)
+            self._queue_changed(call.tenant_id, call.queue or "")
+        elif stage in ("dialing", "ringing", "waiting"):  # a callback leg that did not reach an agent
+            self._callback_leg_failed(call, stage)
+        elif stage == "talking" and call.agent:
+            wrap = engine.call_finished(call.agent, self._secs())
+            self._agent_changed(call.tenant_id, call.agent, queue=call.queue, call_ref=call.ref)
+            self._calls[call.ref] = call  # kept until the wrap-up is over
+            call.stage = "wrap_up"
+            generation = call.generation
+            self.clock.call_later(wrap, lambda: self._run(lambda: self._wrap_up_done(call, generation)))
+
+    def _callback_leg_failed(self, call: LiveCall, stage: str) -> None:
+        engine = self.engine(call.tenant_id)
+        waiting = engine.remove(call.engine_ref)
+        self._by_engine_ref.pop(call.engine_ref, None)
+        agents, assignments = engine.ring_ended(call.engine_ref, self._secs(), missed=False)
+        for agent in agents:
+            self._agent_changed(call.tenant_id, agent)
+        self._dispatch(call.tenant_id, assignments)
+        if waiting is None:
+            return
+        attempts = int(waiting.info.get("attempts", 1))
+        now = self.clock.now()
+        if attempts >= CALLBACK_MAX_ATTEMPTS:
+            self._callbacks.pop(call.engine_ref, None)
+            self.listener.callback_attempt(call.tenant_id, call.engine_ref, "failed", None, call.ref, now)
+            return
+        self.listener.callback_attempt(call.tenant_id, call.engine_ref, "pending", None, call.ref, now)
+        key, queue, number = waiting.ref, waiting.queue, str(waiting.info["number"])
+        self.clock.call_later(
+            CALLBACK_RETRY_S,
+            lambda: self._run(
+                lambda: self._offer_callback(
+                    call.tenant_id, key, queue, number, waiting.priority, waiting.place, waiting.since, attempts
+                )
+            ),
+        )
+
+    def _wrap_up_done(self, call: LiveCall, generation: int) -> None:
+        if call.generation != generation or call.agent is None or call.stage != "wrap_up":
+            return
+        call.stage = "done"
+        call.generation += 1
+        self._calls.pop(call.ref, None)
+        self._agent_call.pop(call.agent, None)
+        self.listener.wrap_up_over(call.tenant_id, call.ref, self.clock.now())
+        engine = self.engine(call.tenant_id)
+        assignments = self._timed(lambda: engine.wrap_up_done(call.agent or "", self._secs()))
+        self._agent_changed(call.tenant_id, call.agent)
+        self._dispatch(call.tenant_id, assignments)
+
+    # -- helpers ----------------------------------------------------------------------------------------------
+
+    def _load(self, tenant_id: int, engine: Engine, *, restore_states: bool = False) -> None:
+        setup = self.directory.setup(tenant_id)
+        for rules in setup.queues:
+            engine.set_queue(rules)
+        wanted = {(agent, queue): level for agent, queue, level in setup.members}
+        for rec in list(engine.agents()):
+            for queue in list(rec.queues):
+                if (rec.name, queue) not in wanted:
+                    engine.remove_member(rec.name, queue)
+        for (agent, queue), level in wanted.items():
+            if engine.has_queue(queue):
+                engine.set_member(agent, queue, level)
+        if restore_states:
+            for agent, state, reason in setup.agents:
+                engine.add_agent(agent)
+                # Calls do not survive a restart of the simulator; an agent who was busy is free again.
+                chosen = state if state in (AgentState.BREAK, AgentState.LOGGED_OUT) else AgentState.AVAILABLE
+                if state is not AgentState.LOGGED_OUT:
+                    engine.choose_state(agent, chosen, self._secs(), reason if chosen is AgentState.BREAK else None)
+
+    def _agent_changed(
+        self, tenant_id: int, agent: str, *, queue: str | None = None, call_ref: str | None = None
+    ) -> None:
+        rec = self.engine(tenant_id).agent(agent)
+        self.listener.agent_state(tenant_id, agent, rec.state, rec.reason, queue, call_ref, self.clock.now())
+
+    def _queue_changed(self, tenant_id: int, queue: str) -> None:
+        engine = self.engine(tenant_id)
+        if not engine.has_queue(queue):
+            return
+        states: dict[str, int] = {}
+        for rec in engine.agents():
+            if queue in rec.queues:
+                states[rec.state.value] = states.get(rec.state.value, 0) + 1
+        self.listener.queue_changed(tenant_id, queue, engine.waiting_count(queue), states, self.clock.now())
+
+    def _secs(self) -> float:
+        return self.clock.now().timestamp()
+
+    def _timed(self, decide: Callable[[], T]) -> T:
+        if not self.measure:
+            return decide()
+        started = time.perf_counter_ns()
+        try:
+            return decide()
+        finally:
+            self.decision_ns.append(time.perf_counter_ns() - started)
