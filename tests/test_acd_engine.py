@@ -74,7 +74,7 @@ def test_ring_all_rings_every_free_member_and_frees_the_others_on_answer() -> No
     eng = engine(QueueRules("q", strategy="ring_all"), agents={"a": {"q": 1}, "b": {"q": 1}, "c": {"q": 2}})
     for name in "abc":
         eng.choose_state(name, AV, now=0)
-    ref, agents = only(eng.offer("c1", "q", now=1))
+    _, agents = only(eng.offer("c1", "q", now=1))
     assert sorted(agents) == ["a", "b"]  # the best level only
     assert eng.agent("c").state is AV
     eng.answered("c1", "b", now=3)

@@ -80,3 +80,25 @@ def test_bench_calls_tiny(tmp_path: Path) -> None:
         engine.dispose()
     assert result["calls"] > 0 and result["cdrs"] == result["calls"]
     assert set(result["final_states"]) <= {"ended", "abandoned"} and result["events"] >= 3 * result["calls"]
+
+
+def test_bench_acd_small_through_the_cli() -> None:
+    """The routing benchmark at a small size: decisions timed, fairness measured, every call accounted for,
+    and the TV spike reported next to Erlang A's prediction for the same load."""
+    from kakehashi.bench.acd import gini
+    from kakehashi.cli import app
+
+    out = CliRunner().invoke(
+        app,
+        ["bench", "acd", "--agents", "40", "--queues", "5", "--calls", "600", "--spike-calls", "400",
+         "--spike-agents", "12", "--json"],
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    steady, spike = result["steady"], result["tv_spike"]
+    assert steady["decisions"] >= steady["calls"] and 0 < steady["decision_p50_ms"] <= steady["decision_p99_ms"]
+    assert steady["answered"] + steady["abandoned"] == steady["calls"]
+    assert 0 <= steady["gini"] < 1 and steady["calls_per_s"] > 0
+    assert spike["every_call_ended_allowed"] is True and sum(spike["outcomes"].values()) == spike["calls"]
+    assert 0 < spike["erlang_a"]["service_level"] <= 1 and 0 <= spike["abandon_rate"] <= 1
+    assert gini([5, 5, 5, 5]) == 0 and gini([0, 0, 0, 12]) == pytest.approx(0.75)

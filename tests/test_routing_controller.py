@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from kakehashi.ivr.flow import Flow
 from kakehashi.ivr.runner import CallerFacts, Exit
-from kakehashi.routing.controller import Caller, CallController, NumberRoute, RoutingListener
+from kakehashi.routing.controller import CallController, Caller, NumberRoute, RoutingListener
 from kakehashi.routing.directory import StaticDirectory
 from kakehashi.routing.engine import AgentState, QueueRules
 from kakehashi.telephony.drivers.sim.clock import VirtualClock

@@ -149,6 +149,14 @@ NOT_CUSTOMER_DATA = {
     "/api/v1/calls/{call_id}/wrap-up",
     "/api/v1/billing/plans/{plan_id}",  # tests/test_billing.py::test_another_tenants_plan_is_not_found
     "/api/v1/privacy/sources/{source_id}",  # tests/test_privacy.py::test_another_tenant_neither_lists_nor_reads…
+    "/api/v1/queues/{queue_id}/stats",  # tests/test_metrics.py::test_another_tenants_queue_is_not_found
+    # IVR flows hold no customer data: tests/test_ivr_flows.py::test_another_tenants_flow_is_not_found
+    # (every route and the page with B's flow id → 404, and nothing of B's flow in the answer)
+    "/api/v1/ivr/flows/{flow_id}",
+    "/api/v1/ivr/flows/{flow_id}/versions",
+    "/api/v1/ivr/flows/{flow_id}/versions/{version}",
+    "/api/v1/ivr/flows/{flow_id}/versions/{version}/restore",
+    "/ivr/{flow_id}",
 }
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from kakehashi import __version__
+from kakehashi.analytics.api import router as analytics_router
 from kakehashi.audit.api import record_refusal
 from kakehashi.audit.api import router as audit_router
 from kakehashi.auth.api import router as auth_router
@@ -20,6 +21,7 @@ from kakehashi.calls.api import router as calls_router
 from kakehashi.complaints.api import router as complaints_router
 from kakehashi.contacts.api import router as contacts_router
 from kakehashi.customers.api import router as customers_router
+from kakehashi.ivr.api import router as ivr_router
 from kakehashi.kit.api import install_problem_handlers
 from kakehashi.kit.config import Settings, get_settings
 from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
@@ -28,6 +30,7 @@ from kakehashi.orders.api import router as orders_router
 from kakehashi.postal.api import router as postal_router
 from kakehashi.privacy.api import router as privacy_router
 from kakehashi.screenpop.api import router as screenpop_router
+from kakehashi.staffing.api import router as staffing_router
 from kakehashi.stream.api import router as stream_router
 from kakehashi.telephony import runtime as telephony
 from kakehashi.tenants import repository as tenants
@@ -83,12 +86,15 @@ def create_app(
         stream_router,
         calls_router,
         billing_router,
+        staffing_router,
+        ivr_router,
         customers_router,
         orders_router,
         complaints_router,
         contacts_router,
         postal_router,
         privacy_router,
+        analytics_router,
         web_router,
     ):
         app.include_router(router)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -224,6 +225,25 @@ def bench_calls(
 
     with _database() as engine:
         result = calls.run(engine, hours=hours, calls_per_hour=calls_per_hour, agents=agents)
+    typer.echo(json.dumps(result, ensure_ascii=False))
+
+
+@bench_app.command("acd")
+def bench_acd(
+    agents: Annotated[int, typer.Option(help="agents in the steady scenario")] = 500,
+    queues: Annotated[int, typer.Option(help="queues in the steady scenario (each agent in three)")] = 50,
+    calls: Annotated[int, typer.Option(help="calls in the steady scenario")] = 20_000,
+    spike_calls: Annotated[int, typer.Option(help="calls in the 30-minute TV spike")] = 10_000,
+    spike_agents: Annotated[int, typer.Option(help="agents during the TV spike")] = 300,
+    seed: Annotated[int, typer.Option(help="random seed (runs are reproducible)")] = 1,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
+) -> None:
+    """Routing decisions (p50/p99), calls per second, fairness (Gini) and a TV spike against Erlang A."""
+    from kakehashi.bench import acd
+
+    with console.status("routing simulated calls…", spinner="dots") if not json_out else nullcontext():
+        result = acd.run(agents=agents, queues=queues, calls=calls, spike_calls=spike_calls,
+                         spike_agents=spike_agents, seed=seed)  # fmt: skip
     typer.echo(json.dumps(result, ensure_ascii=False))
 
 

@@ -18,13 +18,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from functools import lru_cache
+from typing import Literal
 
 import holidays
 
 from kakehashi.ivr.flow import Schedule
 from kakehashi.kit.clock import BUSINESS_TZ
 
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+#: ``WEEKDAYS[day.weekday()]`` is the key of ``Schedule.weekly`` for a date.
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @lru_cache(maxsize=64)
@@ -60,5 +63,5 @@ def is_open(schedule: Schedule, at: datetime) -> bool:
         return False
     now = local.hour * 60 + local.minute
     return any(
-        minutes(opens) <= now < minutes(closes) for opens, closes in schedule.weekly.get(_DAYS[day.weekday()], [])
+        minutes(opens) <= now < minutes(closes) for opens, closes in schedule.weekly.get(WEEKDAYS[day.weekday()], [])
     )

@@ -161,7 +161,7 @@ class CallController:
             rec = engine.agent(agent)
             before = rec.state
             assignments = engine.choose_state(agent, state, self._secs(), reason)
-            if rec.state is not before or state is AgentState.BREAK:
+            if not assignments and (rec.state is not before or state is AgentState.BREAK):
                 self._agent_changed(tenant_id, agent)
             self._dispatch(tenant_id, assignments)
             result.append(rec.state)
@@ -568,7 +568,8 @@ class CallController:
         self.listener.wrap_up_over(call.tenant_id, call.ref, self.clock.now())
         engine = self.engine(call.tenant_id)
         assignments = self._timed(lambda: engine.wrap_up_done(call.agent or "", self._secs()))
-        self._agent_changed(call.tenant_id, call.agent)
+        if not assignments:  # otherwise the assignment reports the agent ringing
+            self._agent_changed(call.tenant_id, call.agent)
         self._dispatch(call.tenant_id, assignments)
 
     # -- helpers ----------------------------------------------------------------------------------------------

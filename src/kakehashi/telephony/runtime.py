@@ -1,29 +1,66 @@
-"""Starting and stopping the configured telephony driver with the app."""
+"""Starting and stopping the configured telephony driver with the app, and the call controller on top of it."""
 
 from __future__ import annotations
+
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from kakehashi.calls import service as calls
 from kakehashi.calls.sink import CallEventSink
 from kakehashi.kit.db import unit_of_work, utcnow
+from kakehashi.kit.events import Event, bus
+from kakehashi.routing.controller import CallController
+from kakehashi.routing.persist import DbDirectory, DbListener
+from kakehashi.routing.repository import pending_callbacks
 from kakehashi.telephony.drivers.sim.clock import RealTimeClock
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.telephony.port import TelephonyDriver
 
 
-def start(name: str, factory: sessionmaker[Session]) -> TelephonyDriver | None:
-    """Build the driver, connect its events to the calls domain, and reconcile calls left by a previous
-    process: those the driver no longer has are ended and get their CDR (ADR 0010)."""
+@dataclass
+class Telephony:
+    driver: TelephonyDriver
+    controller: CallController
+    unsubscribe: list[Any] = field(default_factory=list)
+
+
+def start(name: str, factory: sessionmaker[Session]) -> Telephony | None:
+    """Build the driver, connect its events to the calls domain (first) and the call controller (second),
+    and reconcile calls left by a previous process: those the driver no longer has are ended and get their
+    CDR (ADR 0010). Pending callbacks go back into their queues at their old place."""
     if name == "none":
         return None
     driver = SimDriver(RealTimeClock())
     CallEventSink.attach(driver, factory)
+    controller = CallController(driver, driver.clock, DbDirectory(factory), DbListener(factory, driver.name)).attach()
     with unit_of_work(factory) as session:
         calls.recover(session, driver.name, driver.live_calls(), utcnow())
-    return driver
+    with factory() as session:
+        pending = pending_callbacks(session)
+    for cb in sorted(pending, key=lambda c: c.place_at):
+        controller.add_callback(cb.tenant_id, f"cb-{cb.origin_call_ref}", cb.queue, cb.number_e164, cb.priority,
+                                cb.place_at, cb.attempts)  # fmt: skip
+
+    def config_changed(event: Event) -> None:
+        controller.reload(event.tenant_id)
+
+    def call_closed(event: Event) -> None:
+        if event.payload.get("state") == "ended" and event.payload.get("disposition") is not None:
+            controller.wrap_up_finished(event.tenant_id, str(event.payload.get("call_ref")))
+
+    unsubscribe = [bus.subscribe("routing.config_changed", config_changed), bus.subscribe("call.ended", call_closed)]
+    return Telephony(driver, controller, unsubscribe)
 
 
-def stop(driver: TelephonyDriver | None) -> None:
+def stop(telephony: Telephony | None) -> None:
+    if telephony is None:
+        return
+    while telephony.unsubscribe:  # idempotent: a test app may run its lifespan more than once
+        with suppress(ValueError):
+            telephony.unsubscribe.pop()()
+    driver = telephony.driver
     if isinstance(driver, SimDriver) and isinstance(driver.clock, RealTimeClock):
         driver.clock.close()

@@ -1,0 +1,332 @@
+"""Queue statistics now, and per queue / agent / interval reports with CSV and XLSX exports.
+
+Every figure comes from ``definitions`` (one formula per metric); this module picks the rows (repository),
+the window and the intervals. Windows are in Japan time: a naive ``since``/``until`` is read as JST.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from kakehashi.analytics import definitions as d
+from kakehashi.analytics.repository import ReportingRepository
+from kakehashi.analytics.schemas import AgentReport, AgentReportRow, QueueReport, QueueReportRow, QueueStats
+from kakehashi.audit import service as audit
+from kakehashi.kit.clock import BUSINESS_TZ
+from kakehashi.kit.context import Actor
+from kakehashi.kit.db import utcnow
+from kakehashi.kit.errors import NotFound, ValidationFailed, field_error
+from kakehashi.routing.models import Queue
+
+#: How far back ``/queues/{id}/stats?since=`` may reach (it is a live view, not a report).
+MAX_STATS_WINDOW = timedelta(days=31)
+EXPORT_FORMATS = ("csv", "xlsx")
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+States = dict[str, float]
+
+
+def day_start(at: datetime) -> datetime:
+    """00:00 Japan time of the day ``at`` falls on."""
+    return at.astimezone(BUSINESS_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def in_business_tz(at: datetime) -> datetime:
+    """An aware datetime as it is; a naive one read as Japan time."""
+    return at.replace(tzinfo=BUSINESS_TZ) if at.tzinfo is None else at
+
+
+# -- real time --------------------------------------------------------------------------------------------
+
+
+def queue_snapshot(
+    session: Session, tenant_id: int, queue_name: str, now: datetime, *, since: datetime | None = None
+) -> QueueStats:
+    """The statistics of a queue by name, for code without an HTTP actor (the call controller publishes them
+    as ``queue.stats``). Five small indexed queries; no audit row (nothing personal is read). It reads what
+    the session has flushed. A name without a ``queues`` row gets the default threshold and no members."""
+    repo = ReportingRepository(session, tenant_id)
+    return _snapshot(repo, repo.queue_named(queue_name), queue_name, now, since or day_start(now))
+
+
+def queue_stats(
+    session: Session, actor: Actor, queue_id: int, *, since: datetime | None = None, now: datetime | None = None
+) -> QueueStats:
+    """``GET /queues/{id}/stats``: another tenant's queue is not found."""
+    now = now or utcnow()
+    repo = ReportingRepository(session, actor.tenant_id)
+    queue = repo.queue(queue_id)
+    if queue is None:
+        raise NotFound(f"queue {queue_id} not found")
+    start = day_start(now) if since is None else in_business_tz(since)
+    if start > now:
+        raise ValidationFailed("since is in the future", errors=[field_error("since", "must not be in the future")])
+    if now - start > MAX_STATS_WINDOW:
+        raise ValidationFailed(
+            "since is too far back", errors=[field_error("since", "at most 31 days back; use /reports/queues")]
+        )
+    return _snapshot(repo, queue, queue.name, now, start)
+
+
+def _snapshot(repo: ReportingRepository, queue: Queue | None, name: str, now: datetime, since: datetime) -> QueueStats:
+    threshold = queue.sl_threshold_s if queue is not None else d.DEFAULT_THRESHOLD_S
+    waiting, oldest = repo.waiting(name)
+    totals = repo.queue_totals(name, threshold, since, now)
+    by_state: dict[str, int] = dict.fromkeys(d.AGENT_STATES, 0)
+    times: States = {}
+    if queue is not None:
+        members = repo.member_ids(queue)
+        by_state.update(repo.agents_by_state(members))
+        times = repo.state_seconds(since, now, members)
+    return QueueStats(
+        queue_id=queue.id if queue is not None else None,
+        queue=name,
+        label=queue.label if queue is not None else name,
+        at=now,
+        since=since,
+        threshold_s=threshold,
+        calls_waiting=waiting,
+        longest_wait_s=None if oldest is None else round(max(0.0, (now - oldest).total_seconds()), 1),
+        members=sum(by_state.values()),
+        agents_by_state=by_state,
+        **d.call_metrics(totals),
+        occupancy=d.occupancy(times),
+    )
+
+
+# -- reports ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    since: datetime
+    until: datetime
+    interval: str
+
+
+def report_window(since: datetime | None, until: datetime | None, interval: str, now: datetime) -> Window:
+    """[since, until) in Japan time; by default today so far. Too long a window for the interval is a 422."""
+    if interval not in d.INTERVALS:
+        raise ValidationFailed("unknown interval", errors=[field_error("interval", f"one of {', '.join(d.INTERVALS)}")])
+    end = in_business_tz(until) if until is not None else now.astimezone(BUSINESS_TZ)
+    start = in_business_tz(since) if since is not None else day_start(end - timedelta(microseconds=1))
+    errors = []
+    if start >= end:
+        errors.append(field_error("until", "must be after since"))
+    elif end - start > d.MAX_WINDOW[interval]:
+        errors.append(field_error("until", f"a {interval} report covers at most {d.MAX_WINDOW[interval].days} days"))
+    if errors:
+        raise ValidationFailed("the report window is not valid", errors=errors)
+    return Window(start, end, interval)
+
+
+def queue_report(
+    session: Session,
+    actor: Actor,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    interval: str = "hour",
+    queue: str | None = None,
+    now: datetime | None = None,
+) -> QueueReport:
+    """One row per (queue, interval) with calls or logged-in members: calls by the interval they started in,
+    member time split across intervals."""
+    now = now or utcnow()
+    w = report_window(since, until, interval, now)
+    repo = ReportingRepository(session, actor.tenant_id)
+    size_s = d.interval_seconds(interval)
+    configured = {q.name: q for q in repo.queues(queue)}
+    totals = repo.totals_by_queue(w.since, w.until, size_s, d.GRID_OFFSET_S, queue)
+    members = repo.members_by_queue(queue)
+    agent_ids = set().union(*members.values()) if members else set()
+    times = _agent_times(repo, w, now, agent_ids) if agent_ids else {}
+    calls_by_queue: dict[str, dict[int, d.CallTotals]] = defaultdict(dict)
+    for (name, index), t in totals.items():
+        calls_by_queue[name][index] = t
+    rows = []
+    for name in sorted(set(configured) | set(calls_by_queue)):
+        q = configured.get(name)
+        member_times = _merge(times.get(agent_id, {}) for agent_id in members.get(name, ()))
+        calls = calls_by_queue.get(name, {})
+        for index in sorted(set(calls) | _active(member_times)):
+            start = d.bucket_start(index, interval)
+            rows.append(
+                QueueReportRow(
+                    queue=name,
+                    interval_start=start,
+                    interval_end=start + d.INTERVALS[interval],
+                    threshold_s=q.sl_threshold_s if q is not None else d.DEFAULT_THRESHOLD_S,
+                    **d.call_metrics(calls.get(index, d.CallTotals())),
+                    occupancy=d.occupancy(member_times.get(index, {})),
+                )
+            )
+    return QueueReport(since=w.since, until=w.until, interval=interval, rows=rows)
+
+
+def agent_report(
+    session: Session,
+    actor: Actor,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    interval: str = "hour",
+    agent: str | None = None,
+    now: datetime | None = None,
+) -> AgentReport:
+    """One row per (agent, interval) with calls or logged-in time."""
+    now = now or utcnow()
+    w = report_window(since, until, interval, now)
+    repo = ReportingRepository(session, actor.tenant_id)
+    agents = repo.agents(agent)
+    names = {agent_id: (name, display) for agent_id, name, display in agents}
+    totals = repo.totals_by_agent(w.since, w.until, d.interval_seconds(interval), d.GRID_OFFSET_S, agent)
+    times = _agent_times(repo, w, now, set(names) if agent is not None else None) if agents else {}
+    calls_by_agent: dict[str, dict[int, d.CallTotals]] = defaultdict(dict)
+    for (name, index), t in totals.items():
+        calls_by_agent[name][index] = t
+    times_by_name = {names[agent_id][0]: per for agent_id, per in times.items() if agent_id in names}
+    display = {name: shown for name, shown in names.values()}
+    rows = []
+    for name in sorted(set(calls_by_agent) | set(times_by_name)):
+        calls = calls_by_agent.get(name, {})
+        per_interval = times_by_name.get(name, {})
+        for index in sorted(set(calls) | _active(per_interval)):
+            start = d.bucket_start(index, interval)
+            rows.append(
+                AgentReportRow(
+                    agent=name,
+                    display_name=display.get(name, name),
+                    interval_start=start,
+                    interval_end=start + d.INTERVALS[interval],
+                    **d.handling_metrics(calls.get(index, d.CallTotals())),
+                    **d.state_metrics(per_interval.get(index, {})),
+                )
+            )
+    return AgentReport(since=w.since, until=w.until, interval=interval, rows=rows)
+
+
+def _agent_times(
+    repo: ReportingRepository, w: Window, now: datetime, agent_ids: set[int] | None
+) -> dict[int, dict[int, States]]:
+    """Seconds per state per interval per agent: each span clipped to the window (a span still open lasts
+    until now) and split at interval boundaries."""
+    stop = min(w.until, now)
+    out: dict[int, dict[int, States]] = defaultdict(lambda: defaultdict(lambda: defaultdict(float)))
+    for agent_id, state, started, ended in repo.spans(w.since, w.until, agent_ids):
+        start, end = max(started, w.since), min(ended or stop, stop)
+        for index, seconds in d.split_by_interval(start, end, w.interval):
+            out[agent_id][index][state] += seconds
+    return out
+
+
+def _merge(per_agent: Iterable[dict[int, States]]) -> dict[int, States]:
+    merged: dict[int, States] = defaultdict(lambda: defaultdict(float))
+    for intervals in per_agent:
+        for index, states in intervals.items():
+            for state, seconds in states.items():
+                merged[index][state] += seconds
+    return merged
+
+
+def _active(per_interval: dict[int, States]) -> set[int]:
+    """Intervals with logged-in time."""
+    return {index for index, states in per_interval.items() if d.logged_in_seconds(states) > 0}
+
+
+# -- exports ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    content: bytes
+    filename: str
+    media_type: str
+
+
+def export_queue_report(session: Session, actor: Actor, fmt: str, **params: Any) -> Export:
+    """The queue report as CSV or XLSX; audited with its window and row count."""
+    report = queue_report(session, actor, **params)
+    return _export(session, actor, "queue_report", report, QueueReportRow, fmt, params)
+
+
+def export_agent_report(session: Session, actor: Actor, fmt: str, **params: Any) -> Export:
+    report = agent_report(session, actor, **params)
+    return _export(session, actor, "agent_report", report, AgentReportRow, fmt, params)
+
+
+def _export(
+    session: Session,
+    actor: Actor,
+    resource: str,
+    report: QueueReport | AgentReport,
+    model: type[BaseModel],
+    fmt: str,
+    params: dict[str, Any],
+) -> Export:
+    if fmt not in EXPORT_FORMATS:
+        raise ValidationFailed("unknown format", errors=[field_error("format", "csv or xlsx")])
+    columns = list(model.model_fields)
+    rows = [[getattr(row, c) for c in columns] for row in report.rows]
+    stem = f"{resource.replace('_', '-')}-{report.interval}-{report.since:%Y%m%d%H%M}-{report.until:%Y%m%d%H%M}"
+    if fmt == "csv":
+        export = Export(csv_bytes(columns, rows), f"{stem}.csv", "text/csv; charset=utf-8")
+    else:
+        export = Export(xlsx_bytes(columns, rows, title=resource), f"{stem}.xlsx", XLSX_MEDIA_TYPE)
+    filters = {k: v for k, v in params.items() if k in ("queue", "agent") and v is not None}
+    detail = {
+        "rows": len(rows),
+        "format": fmt,
+        "interval": report.interval,
+        "since": report.since.isoformat(),
+        "until": report.until.isoformat(),
+        **filters,
+    }
+    audit.record(session, actor, "export", resource=resource, detail=detail)
+    return export
+
+
+def csv_bytes(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """UTF-8 with a BOM (Japanese Excel opens it without garbling); times in ISO 8601 with their +09:00."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if v is None else v.isoformat() if isinstance(v, datetime) else v for v in row])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def xlsx_bytes(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str) -> bytes:
+    """One sheet, written row by row (openpyxl write-only mode). Excel has no time zones: times are Japan
+    local time. Text cells stay text, never formulas."""
+    wb = Workbook(write_only=True)
+    sheet = wb.create_sheet(title[:31])
+    sheet.append(list(columns))
+    for row in rows:
+        sheet.append([_xlsx_cell(sheet, value) for value in row])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _xlsx_cell(sheet: Any, value: Any) -> Any:
+    if isinstance(value, datetime):
+        cell = WriteOnlyCell(sheet, value=value.astimezone(BUSINESS_TZ).replace(tzinfo=None))
+        cell.number_format = "yyyy-mm-dd hh:mm"
+        return cell
+    if isinstance(value, str):
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.data_type = "s"  # a name starting with "=" is text, not a formula
+        return cell
+    return value

@@ -1,0 +1,162 @@
+"""The call controller's database side: configuration read from the tables (:class:`DbDirectory`) and every
+decision written, each in its own transaction, with events sent after commit (:class:`DbListener`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from kakehashi.agents import service as agents
+from kakehashi.calls import repository as calls_repo
+from kakehashi.calls import service as calls
+from kakehashi.calls.models import Call, Cdr
+from kakehashi.calls.states import CallState
+from kakehashi.complaints import service as complaints
+from kakehashi.customers import service as customers
+from kakehashi.ivr import service as ivr
+from kakehashi.ivr.runner import CallerFacts, Exit
+from kakehashi.kit.context import Actor
+from kakehashi.kit.db import unit_of_work
+from kakehashi.kit.events import Event, bus
+from kakehashi.kit.phone import try_normalize_phone
+from kakehashi.routing import repository, service
+from kakehashi.routing.controller import Caller, NumberRoute, RoutingListener, TenantSetup
+from kakehashi.routing.engine import AgentState
+from kakehashi.routing.models import Callback, Voicemail
+
+T = TypeVar("T")
+STATS_EVERY_S = 1.0  # queue.stats events: at most one per queue per second
+
+
+def _system(tenant_id: int) -> Actor:
+    return Actor(tenant_id=tenant_id, username="routing", origin="system")
+
+
+class DbDirectory:
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self.factory = factory
+
+    def _read(self, work: Callable[[Session], T]) -> T:
+        with self.factory() as session:
+            return work(session)
+
+    def number(self, dnis: str) -> NumberRoute | None:
+        e164 = try_normalize_phone(dnis) or dnis
+
+        def read(session: Session) -> NumberRoute | None:
+            row = repository.number_by_e164(session, e164)
+            if row is None:
+                return None
+            live = ivr.live_version(session, row.tenant_id, row.flow) if row.flow else None
+            return NumberRoute(row.tenant_id, flow=live[1] if live else None, queue=row.queue,
+                               callback_caller_id=row.number_e164)  # fmt: skip
+
+        return self._read(read)
+
+    def caller(self, tenant_id: int, ani: str) -> Caller:
+        e164 = try_normalize_phone(ani)
+        if e164 is None:
+            return Caller()
+
+        def read(session: Session) -> Caller:
+            actor = _system(tenant_id)
+            customer = customers.find_customer_by_phone(session, actor, e164)
+            last = session.execute(
+                select(Cdr.agent, Cdr.ended_at)
+                .where(Cdr.tenant_id == tenant_id, Cdr.ani_e164 == e164, Cdr.agent.is_not(None))
+                .order_by(Cdr.ended_at.desc())
+                .limit(1)
+            ).first()
+            facts = CallerFacts()
+            if customer is not None:
+                open_complaint = bool(complaints.open_for_customer(session, actor, customer.id))
+                facts = CallerFacts(known=True, rank=customer.rank, open_complaint=open_complaint)
+            return Caller(facts, last[0] if last else None, last[1] if last else None)
+
+        return self._read(read)
+
+    def setup(self, tenant_id: int) -> TenantSetup:
+        return self._read(lambda session: service.setup(session, tenant_id))
+
+
+class DbListener(RoutingListener):
+    def __init__(self, factory: sessionmaker[Session], driver: str) -> None:
+        self.factory, self.driver = factory, driver
+        self._stats_sent: dict[tuple[int, str], float] = {}
+
+    def _call(self, ref: str, work: Callable[[Session, Call], None]) -> None:
+        with unit_of_work(self.factory) as session:
+            call = calls_repo.call_by_ref(session, self.driver, ref)
+            if call is not None:
+                work(session, call)
+
+    def queued(self, tenant_id: int, ref: str, queue: str, priority: int, at: datetime) -> None:
+        def work(session: Session, call: Call) -> None:
+            if call.state in (CallState.OFFERED, CallState.IVR, CallState.QUEUED, CallState.RINGING):
+                calls.queue_call(session, call, queue, at)
+
+        self._call(ref, work)
+
+    def agent_state(
+        self, tenant_id: int, agent: str, state: AgentState, reason: str | None, queue: str | None,
+        call_ref: str | None, at: datetime,
+    ) -> None:  # fmt: skip
+        with unit_of_work(self.factory) as session:
+            agents.record_state(session, tenant_id, agent, state.value, reason, queue, call_ref, at)
+
+    def deflected(self, tenant_id: int, ref: str, kind: str, queue: str | None, ani: str, at: datetime) -> None:
+        def work(session: Session, call: Call) -> None:
+            calls.deflect(session, call, CallState(kind), at, queue=queue)
+            if kind == "voicemail":
+                session.add(Voicemail(tenant_id=tenant_id, queue=queue, number_e164=try_normalize_phone(ani),
+                                      call_ref=ref, left_at=at, recording_ref=None))  # fmt: skip
+
+        self._call(ref, work)
+
+    def callback_requested(
+        self, tenant_id: int, key: str, ref: str, queue: str, number: str, priority: int, place_at: datetime,
+        at: datetime,
+    ) -> None:  # fmt: skip
+        with unit_of_work(self.factory) as session:
+            e164 = try_normalize_phone(number) or number
+            session.add(Callback(tenant_id=tenant_id, queue=queue, number_e164=e164, origin_call_ref=ref,
+                                 priority=priority, place_at=place_at, requested_at=at))  # fmt: skip
+
+    def callback_attempt(
+        self, tenant_id: int, key: str, status: str, agent: str | None, call_ref: str | None, at: datetime
+    ) -> None:
+        with unit_of_work(self.factory) as session:
+            row = repository.RoutingRepository(session, tenant_id).callback(key.removeprefix("cb-"))
+            if row is None:
+                return
+            row.status = status
+            row.agent = agent or row.agent
+            row.last_call_ref = call_ref or row.last_call_ref
+            if status == "dialing":
+                row.attempts += 1
+            if status in ("done", "failed"):
+                row.done_at = at
+
+    def wrap_up_over(self, tenant_id: int, ref: str, at: datetime) -> None:
+        def work(session: Session, call: Call) -> None:
+            if call.state == CallState.WRAP_UP:
+                calls.finish_wrap_up(session, _system(tenant_id), call.id, "自動完了", at)
+
+        self._call(ref, work)
+
+    def ivr_exit(self, tenant_id: int, ref: str, path: list[str], exit: Exit, at: datetime) -> None:
+        bus.send(Event("call.ivr_done", tenant_id, {"call_ref": ref, "path": path, "exit": exit.kind,
+                                                    "queue": exit.queue}))  # fmt: skip
+
+    def queue_changed(self, tenant_id: int, queue: str, waiting: int, agents: dict[str, int], at: datetime) -> None:
+        now = time.monotonic()
+        key = (tenant_id, queue)
+        if now - self._stats_sent.get(key, 0.0) < STATS_EVERY_S:
+            return
+        self._stats_sent[key] = now
+        bus.send(Event("queue.stats", tenant_id, {"queue": queue, "waiting": waiting, "agents": agents}))

@@ -1,0 +1,161 @@
+"""Routing configuration (numbers, queues, members) and what the call controller needs from the database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from kakehashi.agents import service as agents
+from kakehashi.agents.repository import AgentRepository
+from kakehashi.kit.context import Actor
+from kakehashi.kit.errors import Conflict, NotFound, ValidationFailed, field_error
+from kakehashi.kit.events import Event, publish_on_commit
+from kakehashi.kit.phone import try_normalize_phone
+from kakehashi.routing.controller import TenantSetup
+from kakehashi.routing.engine import AgentState, QueueRules
+from kakehashi.routing.models import InboundNumber, Queue, QueueMember
+from kakehashi.routing.repository import RoutingRepository
+
+QUEUE_FIELDS = ("label", "strategy", "skill", "weight", "wrap_up_s", "ring_timeout_s", "max_wait_s", "max_length",
+                "overflow_action", "overflow_queue", "escalation", "rank_priority", "sticky_agent_minutes",
+                "sl_threshold_s")  # fmt: skip
+
+
+def rules_of(queue: Queue) -> QueueRules:
+    """The engine's view of a queue row."""
+    return QueueRules(
+        name=queue.name,
+        strategy=queue.strategy,
+        weight=queue.weight,
+        wrap_up_s=float(queue.wrap_up_s),
+        ring_timeout_s=float(queue.ring_timeout_s),
+        max_wait_s=None if queue.max_wait_s is None else float(queue.max_wait_s),
+        max_length=queue.max_length,
+        overflow_action=queue.overflow_action,
+        overflow_queue=queue.overflow_queue,
+        escalation=tuple((float(step["after_s"]), int(step["max_level"])) for step in queue.escalation or ()),
+        sl_threshold_s=float(queue.sl_threshold_s),
+        sticky_agent_s=None if queue.sticky_agent_minutes is None else queue.sticky_agent_minutes * 60.0,
+        rank_priority=tuple((str(k), int(v)) for k, v in (queue.rank_priority or {}).items()),
+    )
+
+
+def setup(session: Session, tenant_id: int) -> TenantSetup:
+    """Queues, members (listed and by skill) and the agents' last states, for the controller."""
+    repo = RoutingRepository(session, tenant_id)
+    agent_repo = AgentRepository(session, tenant_id)
+    everyone = agent_repo.all()
+    names = {a.id: a.name for a in everyone}
+    queues = repo.queues()
+    members: list[tuple[str, str, int]] = []
+    for queue in queues:
+        if queue.skill:
+            members += [(name, queue.name, level) for name, level in agent_repo.with_skill(queue.skill)]
+        else:
+            members += [(names[m.agent_id], queue.name, m.level) for m in repo.members(queue.id) if m.agent_id in names]
+    states = tuple((a.name, AgentState(a.state), a.state_reason) for a in everyone)
+    return TenantSetup(tuple(rules_of(q) for q in queues), tuple(members), states)
+
+
+def create_queue(session: Session, actor: Actor, name: str, data: dict[str, Any]) -> Queue:
+    queue = Queue(tenant_id=actor.tenant_id, name=name, label=data.get("label") or name, strategy="longest_idle",
+                  weight=0, wrap_up_s=30, ring_timeout_s=15, overflow_action="none", escalation=[], rank_priority={},
+                  sl_threshold_s=20)  # fmt: skip
+    _apply(queue, data)
+    session.add(queue)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"a queue named {name} already exists") from None
+    _changed(session, actor)
+    return queue
+
+
+def update_queue(session: Session, actor: Actor, queue_id: int, data: dict[str, Any]) -> Queue:
+    queue = get_queue(session, actor, queue_id)
+    _apply(queue, data)
+    session.flush()
+    _changed(session, actor)
+    return queue
+
+
+def _apply(queue: Queue, data: dict[str, Any]) -> None:
+    for key in QUEUE_FIELDS:
+        if key in data and data[key] is not None:
+            setattr(queue, key, data[key])
+    try:
+        rules_of(queue)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValidationFailed("invalid queue settings", errors=[field_error("queue", str(exc))]) from None
+
+
+def get_queue(session: Session, actor: Actor, queue_id: int) -> Queue:
+    queue = RoutingRepository(session, actor.tenant_id).queue(queue_id)
+    if queue is None:
+        raise NotFound(f"queue {queue_id} not found")
+    return queue
+
+
+def list_queues(session: Session, actor: Actor) -> list[Queue]:
+    return RoutingRepository(session, actor.tenant_id).queues()
+
+
+def set_members(session: Session, actor: Actor, queue_id: int, members: dict[str, int]) -> list[QueueMember]:
+    """Replace the listed members of a queue: agent name → level (1 first)."""
+    queue = get_queue(session, actor, queue_id)
+    repo = RoutingRepository(session, actor.tenant_id)
+    for old in repo.members(queue.id):
+        session.delete(old)
+    session.flush()
+    rows = []
+    for name, level in members.items():
+        agent = agents.agent_named(session, actor, name)
+        if not 1 <= level <= 9:
+            raise ValidationFailed("invalid level", errors=[field_error(f"members.{name}", "level must be 1..9")])
+        rows.append(QueueMember(queue_id=queue.id, agent_id=agent.id, level=level))
+    session.add_all(rows)
+    session.flush()
+    _changed(session, actor)
+    return rows
+
+
+def members_of(session: Session, actor: Actor, queue_id: int) -> dict[str, int]:
+    queue = get_queue(session, actor, queue_id)
+    names = {a.id: a.name for a in AgentRepository(session, actor.tenant_id).all()}
+    return {names[m.agent_id]: m.level for m in RoutingRepository(session, actor.tenant_id).members(queue.id)}
+
+
+def add_number(session: Session, actor: Actor, number: str, *, flow: str | None, queue: str | None,
+               label: str = "") -> InboundNumber:  # fmt: skip
+    e164 = try_normalize_phone(number)
+    if e164 is None:
+        raise ValidationFailed("invalid number", errors=[field_error("number", "not a valid phone number")])
+    if not flow and not queue:
+        raise ValidationFailed("nothing answers", errors=[field_error("flow", "give an IVR flow or a queue")])
+    row = InboundNumber(tenant_id=actor.tenant_id, number_e164=e164, flow=flow, queue=queue, label=label)
+    session.add(row)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"{e164} is already in use") from None
+    return row
+
+
+def list_numbers(session: Session, actor: Actor) -> list[InboundNumber]:
+    return RoutingRepository(session, actor.tenant_id).numbers()
+
+
+def callbacks(session: Session, actor: Actor, limit: int = 200) -> list[Any]:
+    return RoutingRepository(session, actor.tenant_id).callbacks(limit)
+
+
+def voicemails(session: Session, actor: Actor, limit: int = 200) -> list[Any]:
+    return RoutingRepository(session, actor.tenant_id).voicemails(limit)
+
+
+def _changed(session: Session, actor: Actor) -> None:
+    publish_on_commit(session, Event("routing.config_changed", actor.tenant_id, {}))

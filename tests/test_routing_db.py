@@ -1,0 +1,108 @@
+"""The call controller with the database behind it (SQLite and PostgreSQL): numbers, flows, queues and agents
+read from the tables; every outcome written — CDR final states, agent state spans, callbacks, voicemail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from kakehashi.agents import service as agents
+from kakehashi.agents.models import AgentStateSpan
+from kakehashi.calls.models import Call, Cdr
+from kakehashi.calls.sink import CallEventSink
+from kakehashi.ivr import service as ivr
+from kakehashi.ivr.schemas import FlowCreate
+from kakehashi.kit.context import Actor
+from kakehashi.kit.db import unit_of_work
+from kakehashi.routing import service as routing
+from kakehashi.routing.controller import CallController
+from kakehashi.routing.engine import AgentState
+from kakehashi.routing.models import Callback, Voicemail
+from kakehashi.routing.persist import DbDirectory, DbListener
+from kakehashi.telephony.drivers.sim.driver import SimDriver
+
+NUMBER = "0120-444-444"
+FLOW = {
+    "start": "notice",
+    "nodes": {
+        "notice": {"type": "notice", "prompt": "この通話は録音します", "next": "menu"},
+        "menu": {"type": "menu", "prompt": "ご注文は1", "options": {"1": "orders"}, "on_fail": "orders"},
+        "orders": {"type": "queue", "queue": "orders"},
+    },
+}
+
+
+@dataclass
+class Center:
+    sim: SimDriver
+    controller: CallController
+    factory: sessionmaker[Session]
+    actor: Actor
+
+    def cdr(self, ref: str) -> Cdr:
+        with self.factory() as s:
+            return s.scalars(select(Cdr).join(Call, Call.id == Cdr.call_id).where(Call.ref == ref)).one()
+
+    def rows(self, model: type) -> list:  # type: ignore[type-arg]
+        with self.factory() as s:
+            return list(s.scalars(select(model)))
+
+
+@pytest.fixture
+def center(session_factory: sessionmaker[Session], actor: Actor) -> Iterator[Center]:
+    with unit_of_work(session_factory) as s:
+        agents.create_agent(s, actor, "sato", "佐藤", {})
+        queue = routing.create_queue(
+            s, actor, "orders", {"wrap_up_s": 20, "max_length": 1, "overflow_action": "callback", "ring_timeout_s": 10}
+        )
+        routing.set_members(s, actor, queue.id, {"sato": 1})
+        ivr.create_flow(s, actor, FlowCreate(name="main", definition=FLOW))
+        routing.add_number(s, actor, NUMBER, flow="main", queue=None)
+    sim = SimDriver()
+    sim.set_agent("sato", answer_after=2)
+    CallEventSink.attach(sim, session_factory)
+    controller = CallController(
+        sim, sim.clock, DbDirectory(session_factory), DbListener(session_factory, sim.name)
+    ).attach()
+    yield Center(sim, controller, session_factory, actor)
+
+
+def test_answered_abandoned_and_callback_calls_are_recorded(center: Center) -> None:
+    c, tenant = center, center.actor.tenant_id
+    c.controller.choose_state(tenant, "sato", AgentState.AVAILABLE)
+    answered = c.sim.incoming(ani="03-1111-2222", dnis=NUMBER, tenant_id=tenant, presses="1", talk_s=60)
+    c.sim.clock.advance(3)
+    waiting = c.sim.incoming(ani="03-3333-4444", dnis=NUMBER, tenant_id=tenant, presses="1", patience=30)
+    c.sim.clock.advance(3)
+    full = c.sim.incoming(ani="03-5555-6666", dnis=NUMBER, tenant_id=tenant, presses="1")
+    c.sim.clock.advance(40)  # waiting gives up at 30 s; the full-queue caller got a callback offer
+    c.sim.clock.advance(60)  # answered: talk 60 s, then 20 s of wrap-up, then the callback is dialled
+
+    cdr = c.cdr(answered)
+    assert (cdr.final_state, cdr.agent, cdr.queue, cdr.disposition) == ("ended", "sato", "orders", "自動完了")
+    assert cdr.recording_ref  # the recording notice started it
+    assert c.cdr(waiting).final_state == "abandoned"
+    assert c.cdr(full).final_state == "callback"
+    (callback,) = c.rows(Callback)
+    assert (callback.number_e164, callback.status, callback.agent) == ("+81355556666", "done", "sato")
+    states = [(s.state, s.call_ref) for s in c.rows(AgentStateSpan)]
+    # straight from wrap-up to the callback: the agent never sat idle with a customer waiting for them
+    assert [s for s, _ in states[:6]] == ["available", "ringing", "on_call", "wrap_up", "ringing", "on_call"]
+
+
+def test_queue_without_agents_overflows_to_voicemail(
+    session_factory: sessionmaker[Session], actor: Actor, center: Center
+) -> None:
+    with unit_of_work(session_factory) as s:
+        (queue,) = routing.list_queues(s, actor)
+        routing.update_queue(s, actor, queue.id, {"max_length": None, "max_wait_s": 30, "overflow_action": "voicemail"})
+    center.controller.reload(actor.tenant_id)
+    ref = center.sim.incoming(ani="03-7777-8888", dnis=NUMBER, tenant_id=actor.tenant_id, presses="1")
+    center.sim.clock.advance(200)
+    assert center.cdr(ref).final_state == "voicemail"
+    (message,) = center.rows(Voicemail)
+    assert (message.number_e164, message.queue) == ("+81377778888", "orders")
