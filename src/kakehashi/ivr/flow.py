@@ -171,21 +171,11 @@ class Hangup(_Node):
     prompt: Prompt | None = None
 
 
-Node = Annotated[
-    Play
-    | Notice
-    | Menu
-    | Collect
-    | Hours
-    | Branch
-    | SetRoute
-    | ToQueue
-    | Transfer
-    | VoicemailNode
-    | CallbackOffer
-    | Hangup,
-    Field(discriminator="type"),
-]
+AnyNode = (
+    Play | Notice | Menu | Collect | Hours | Branch | SetRoute | ToQueue | Transfer | VoicemailNode | CallbackOffer
+    | Hangup
+)  # fmt: skip
+Node = Annotated[AnyNode, Field(discriminator="type")]
 
 EXITS = ("queue", "transfer", "voicemail", "hangup")
 
@@ -197,20 +187,7 @@ class Flow(BaseModel):
     nodes: dict[NodeId, Node] = Field(min_length=1, max_length=500)
 
 
-def successors(
-    node: Play
-    | Notice
-    | Menu
-    | Collect
-    | Hours
-    | Branch
-    | SetRoute
-    | ToQueue
-    | Transfer
-    | VoicemailNode
-    | CallbackOffer
-    | Hangup,
-) -> list[str]:
+def successors(node: AnyNode) -> list[str]:
     """The node ids a node can lead to."""
     match node:
         case Play() | Notice() | SetRoute():
