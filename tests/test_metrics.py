@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -341,7 +341,11 @@ def test_a_naive_window_is_japan_time(session: Session, actor: Actor, night: Non
         session, actor, since=datetime(2026, 11, 24), until=datetime(2026, 11, 24, 9), interval="hour", now=NOW
     )
     aware = service.queue_report(session, actor, since=jst(24), until=jst(24, 9), interval="hour", now=NOW)
-    assert naive == aware and naive.since == jst(24)
+    in_utc = service.queue_report(
+        session, actor, since=datetime(2026, 11, 23, 15, tzinfo=UTC), until=jst(24, 9), interval="hour", now=NOW
+    )
+    assert naive == aware == in_utc and naive.since == jst(24)
+    assert in_utc.model_dump(mode="json")["since"] == "2026-11-24T00:00:00+09:00"
 
 
 @pytest.fixture
@@ -421,6 +425,8 @@ def test_every_queue_and_agent_has_its_rows(session: Session, actor: Actor, floo
         (jst(24), jst(24), "day", "until"),
         (jst(25), jst(24), "hour", "until"),
         (jst(24), jst(25), "week", "interval"),
+        (datetime(1, 1, 1), jst(25), "day", "since"),  # would overflow in UTC
+        (jst(24), datetime(9999, 12, 31, 23), "day", "until"),
     ],
 )
 def test_a_report_window_is_bounded(
@@ -443,7 +449,7 @@ def test_another_tenants_queue_is_not_found(session: Session, actor: Actor, othe
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """No telephony driver: these tests write calls directly, and several clients share one app."""
+    """No telephony driver: these tests write calls, CDRs and spans directly, and nothing else may touch them."""
     return Settings(data_dir=tmp_path, database_url="sqlite://", default_tenant="center", telephony_driver="none")
 
 

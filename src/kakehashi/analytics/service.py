@@ -43,8 +43,18 @@ def day_start(at: datetime) -> datetime:
 
 
 def in_business_tz(at: datetime) -> datetime:
-    """An aware datetime as it is; a naive one read as Japan time."""
-    return at.replace(tzinfo=BUSINESS_TZ) if at.tzinfo is None else at
+    """In Japan time: an aware datetime converted, a naive one read as Japan time."""
+    return at.replace(tzinfo=BUSINESS_TZ) if at.tzinfo is None else at.astimezone(BUSINESS_TZ)
+
+
+#: Moments outside these years are typos (and near year 1 or 9999 the arithmetic would overflow).
+YEARS = (2000, 2999)
+
+
+def _check_years(errors: list[dict[str, Any]], **moments: datetime | None) -> None:
+    for field, at in moments.items():
+        if at is not None and not YEARS[0] <= at.year <= YEARS[1]:
+            errors.append(field_error(field, f"must be between the years {YEARS[0]} and {YEARS[1]}"))
 
 
 # -- real time --------------------------------------------------------------------------------------------
@@ -69,6 +79,10 @@ def queue_stats(
     queue = repo.queue(queue_id)
     if queue is None:
         raise NotFound(f"queue {queue_id} not found")
+    errors: list[dict[str, Any]] = []
+    _check_years(errors, since=since)
+    if errors:
+        raise ValidationFailed("since is not a plausible time", errors=errors)
     start = day_start(now) if since is None else in_business_tz(since)
     if start > now:
         raise ValidationFailed("since is in the future", errors=[field_error("since", "must not be in the future")])
@@ -93,8 +107,8 @@ def _snapshot(repo: ReportingRepository, queue: Queue | None, name: str, now: da
         queue_id=queue.id if queue is not None else None,
         queue=name,
         label=queue.label if queue is not None else name,
-        at=now,
-        since=since,
+        at=now.astimezone(BUSINESS_TZ),
+        since=since.astimezone(BUSINESS_TZ),
         threshold_s=threshold,
         calls_waiting=waiting,
         longest_wait_s=None if oldest is None else round(max(0.0, (now - oldest).total_seconds()), 1),
@@ -119,9 +133,12 @@ def report_window(since: datetime | None, until: datetime | None, interval: str,
     """[since, until) in Japan time; by default today so far. Too long a window for the interval is a 422."""
     if interval not in d.INTERVALS:
         raise ValidationFailed("unknown interval", errors=[field_error("interval", f"one of {', '.join(d.INTERVALS)}")])
+    errors: list[dict[str, Any]] = []
+    _check_years(errors, since=since, until=until)
+    if errors:
+        raise ValidationFailed("the report window is not valid", errors=errors)
     end = in_business_tz(until) if until is not None else now.astimezone(BUSINESS_TZ)
     start = in_business_tz(since) if since is not None else day_start(end - timedelta(microseconds=1))
-    errors = []
     if start >= end:
         errors.append(field_error("until", "must be after since"))
     elif end - start > d.MAX_WINDOW[interval]:
