@@ -33,7 +33,7 @@ QUEUES = set(ORDER_DESK_QUEUES)
 JST = timezone(timedelta(hours=9))
 
 
-def flow(start: str | None = None, **nodes: dict[str, Any]) -> dict[str, Any]:
+def flow(start: str | None = None, **nodes: Any) -> dict[str, Any]:
     """A definition; ``start`` defaults to the first node given."""
     return {"start": start or next(iter(nodes)), "nodes": nodes}
 
@@ -74,7 +74,7 @@ WEEKDAYS_9_TO_6 = {day: [["09:00", "18:00"]] for day in ("mon", "tue", "wed", "t
         (flow(a={"type": "hangup", "colour": "red"}), "nodes.a.colour", "unknown field 'colour'"),
         (flow(a=menu({"x": "bye"}), bye=BYE), "nodes.a.options.x", "not a valid key: one key"),
         (flow(a=menu({"1": "no such"}), bye=BYE), "nodes.a.options.1", "node ids are"),
-        (flow(**{"bad id": BYE}), "nodes.bad id", "not a valid key: node ids are"),
+        ({"start": "bad id", "nodes": {"bad id": BYE}}, "nodes.bad id", "not a valid key: node ids are"),
         (flow(a=BYE, b=5), "nodes.b", "JSON object"),
         (
             flow(
@@ -348,7 +348,7 @@ def _node() -> st.SearchStrategy[Any]:
             "equals": st.sampled_from(["1", "x"]),
         },
     )
-    shapes = {
+    shapes: dict[str, dict[str, st.SearchStrategy[Any]]] = {
         "play": {"prompt": prompt, "next": _IDS},
         "notice": {"prompt": prompt, "next": _IDS},
         "menu": {
@@ -375,8 +375,8 @@ def _node() -> st.SearchStrategy[Any]:
     }
 
     def shaped(kind: str) -> st.SearchStrategy[Any]:
-        fields = shapes.get(kind, {})
-        return st.fixed_dictionaries({"type": st.just(kind)}, optional=fields)  # type: ignore[arg-type]
+        fields: dict[str, st.SearchStrategy[Any]] = shapes.get(kind, {})
+        return st.fixed_dictionaries({"type": st.just(kind)}, optional=fields)
 
     return st.one_of(st.sampled_from([*NODE_TYPES, "bogus"]).flatmap(shaped), _JUNK)
 
@@ -410,8 +410,8 @@ HOURS = Schedule.model_validate(
 )
 
 
-def jst(*args: int) -> datetime:
-    return datetime(*args, tzinfo=JST)  # type: ignore[misc]
+def jst(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=JST)
 
 
 @pytest.mark.parametrize(

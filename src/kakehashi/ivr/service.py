@@ -7,6 +7,7 @@ unchanged. The runner asks :func:`live_flow` for the flow a number points at.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -210,6 +211,21 @@ def live_flow(session: Session, tenant_id: int, name: str) -> Flow | None:
     """
     found = live_version(session, tenant_id, name)
     return found[1] if found else None
+
+
+def pretty_json(value: Any, indent: int = 0) -> str:
+    """JSON for people: indented, but anything short on one line (``["09:00", "18:00"]``, ``{"type": "hangup"}``)."""
+    flat = json.dumps(value, ensure_ascii=False)
+    if len(flat) + indent <= _ONE_LINE or not isinstance(value, dict | list) or not value:
+        return flat
+    inner = " " * (indent + 2)
+    if isinstance(value, dict):
+        items = [f"{inner}{json.dumps(k, ensure_ascii=False)}: {pretty_json(v, indent + 2)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
+    return "[\n" + ",\n".join(f"{inner}{pretty_json(v, indent + 2)}" for v in value) + "\n" + " " * indent + "]"
+
+
+_ONE_LINE = 80
 
 
 # --- a readable outline for the page ------------------------------------------------------------------------

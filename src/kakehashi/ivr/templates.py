@@ -44,7 +44,7 @@ ORDER_DESK_EXAMPLE: dict[str, Any] = {
             "open": "vip_check",
             "closed": "closed_message",
         },
-        "vip_check": {"type": "branch", "when": {"rank_in": ["VIP"]}, "then": "vip_route", "else": "main_menu"},
+        "vip_check": {"type": "branch", "when": {"rank_in": ["vip"]}, "then": "vip_route", "else": "main_menu"},
         "vip_route": {"type": "set", "queue": "vip", "priority": 50, "next": "to_vip"},
         "to_vip": {"type": "queue"},
         "main_menu": {

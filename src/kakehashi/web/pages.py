@@ -285,7 +285,7 @@ def _ivr_list(
         status_code=status_code,
         flows=ivr.list_flows(session, actor),
         can_edit=actor.role is Role.ADMIN,
-        form=form or {"name": "", "definition": json.dumps(MINIMAL_EXAMPLE, ensure_ascii=False, indent=2)},
+        form=form or {"name": "", "definition": ivr.pretty_json(MINIMAL_EXAMPLE)},
         errors=errors or [],
         tz=BUSINESS_TZ,
     )
@@ -351,7 +351,7 @@ def _ivr_flow(
         shown=row,
         rows=ivr.outline(Flow.model_validate(row.definition)),
         versions=ivr.list_versions(session, actor, flow_id),
-        text=json.dumps(row.definition, ensure_ascii=False, indent=2) if text is None else text,
+        text=ivr.pretty_json(row.definition) if text is None else text,
         comment=comment,
         base_version=base_version or current.flow.current_version,
         can_edit=actor.role is Role.ADMIN,
