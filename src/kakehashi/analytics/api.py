@@ -11,6 +11,7 @@ from kakehashi.analytics import service
 from kakehashi.analytics.schemas import AgentReport, QueueReport, QueueStats
 from kakehashi.auth.guard import ManagerActor
 from kakehashi.kit.api import IdPath, SessionDep, respond
+from kakehashi.kit.export import download
 
 router = APIRouter(prefix="/api/v1", tags=["metrics"])
 
@@ -59,7 +60,7 @@ def queue_report_csv(
 ) -> Response:
     """The queue report as CSV (UTF-8 with BOM); audited."""
     params = {"since": since, "until": until, "interval": interval, "queue": queue}
-    return _download(service.export_queue_report(session, actor, "csv", **params))
+    return download(service.export_queue_report(session, actor, "csv", **params))
 
 
 @router.get("/reports/queues.xlsx", response_class=Response)
@@ -73,7 +74,7 @@ def queue_report_xlsx(
 ) -> Response:
     """The queue report as an Excel workbook; audited."""
     params = {"since": since, "until": until, "interval": interval, "queue": queue}
-    return _download(service.export_queue_report(session, actor, "xlsx", **params))
+    return download(service.export_queue_report(session, actor, "xlsx", **params))
 
 
 @router.get("/reports/agents", response_model=AgentReport)
@@ -100,7 +101,7 @@ def agent_report_csv(
     agent: AgentName = None,
 ) -> Response:
     params = {"since": since, "until": until, "interval": interval, "agent": agent}
-    return _download(service.export_agent_report(session, actor, "csv", **params))
+    return download(service.export_agent_report(session, actor, "csv", **params))
 
 
 @router.get("/reports/agents.xlsx", response_class=Response)
@@ -113,9 +114,4 @@ def agent_report_xlsx(
     agent: AgentName = None,
 ) -> Response:
     params = {"since": since, "until": until, "interval": interval, "agent": agent}
-    return _download(service.export_agent_report(session, actor, "xlsx", **params))
-
-
-def _download(export: service.Export) -> Response:
-    headers = {"Content-Disposition": f'attachment; filename="{export.filename}"'}
-    return Response(export.content, media_type=export.media_type, headers=headers)
+    return download(service.export_agent_report(session, actor, "xlsx", **params))

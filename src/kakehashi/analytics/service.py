@@ -6,16 +6,12 @@ the window and the intervals. Windows are in Japan time: a naive ``since``/``unt
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -27,13 +23,12 @@ from kakehashi.kit.clock import BUSINESS_TZ
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import utcnow
 from kakehashi.kit.errors import NotFound, ValidationFailed, field_error
+from kakehashi.kit.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Export, csv_bytes, xlsx_bytes
 from kakehashi.routing.models import Queue
 
 #: How far back ``/queues/{id}/stats?since=`` may reach (it is a live view, not a report).
 MAX_STATS_WINDOW = timedelta(days=31)
 EXPORT_FORMATS = ("csv", "xlsx")
-XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
 States = dict[str, float]
 
 
@@ -265,13 +260,6 @@ def _active(per_interval: dict[int, States]) -> set[int]:
 # -- exports ----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Export:
-    content: bytes
-    filename: str
-    media_type: str
-
-
 def export_queue_report(session: Session, actor: Actor, fmt: str, **params: Any) -> Export:
     """The queue report as CSV or XLSX; audited with its window and row count."""
     report = queue_report(session, actor, **params)
@@ -298,7 +286,7 @@ def _export(
     rows = [[getattr(row, c) for c in columns] for row in report.rows]
     stem = f"{resource.replace('_', '-')}-{report.interval}-{report.since:%Y%m%d%H%M}-{report.until:%Y%m%d%H%M}"
     if fmt == "csv":
-        export = Export(csv_bytes(columns, rows), f"{stem}.csv", "text/csv; charset=utf-8")
+        export = Export(csv_bytes(columns, rows), f"{stem}.csv", CSV_MEDIA_TYPE)
     else:
         export = Export(xlsx_bytes(columns, rows, title=resource), f"{stem}.xlsx", XLSX_MEDIA_TYPE)
     filters = {k: v for k, v in params.items() if k in ("queue", "agent") and v is not None}
@@ -312,38 +300,3 @@ def _export(
     }
     audit.record(session, actor, "export", resource=resource, detail=detail)
     return export
-
-
-def csv_bytes(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    """UTF-8 with a BOM (Japanese Excel opens it without garbling); times in ISO 8601 with their +09:00."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(["" if v is None else v.isoformat() if isinstance(v, datetime) else v for v in row])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
-def xlsx_bytes(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str) -> bytes:
-    """One sheet, written row by row (openpyxl write-only mode). Excel has no time zones: times are Japan
-    local time. Text cells stay text, never formulas."""
-    wb = Workbook(write_only=True)
-    sheet = wb.create_sheet(title[:31])
-    sheet.append(list(columns))
-    for row in rows:
-        sheet.append([_xlsx_cell(sheet, value) for value in row])
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
-
-
-def _xlsx_cell(sheet: Any, value: Any) -> Any:
-    if isinstance(value, datetime):
-        cell = WriteOnlyCell(sheet, value=value.astimezone(BUSINESS_TZ).replace(tzinfo=None))
-        cell.number_format = "yyyy-mm-dd hh:mm"
-        return cell
-    if isinstance(value, str):
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.data_type = "s"  # a name starting with "=" is text, not a formula
-        return cell
-    return value

@@ -14,6 +14,7 @@ from kakehashi.calls import service
 from kakehashi.calls.schemas import CallDetail, CallOut, CdrOut, CdrPage, TransitionOut, WrapUp
 from kakehashi.kit.api import MAX_OFFSET, IdPath, SessionDep, respond
 from kakehashi.kit.db import utcnow
+from kakehashi.kit.export import CSV_MEDIA_TYPE, Export, download, with_bom
 
 router = APIRouter(prefix="/api/v1", tags=["calls"])
 
@@ -93,6 +94,4 @@ def export_cdrs(
 
 
 def _csv_download(text: str, filename: str) -> Response:
-    """UTF-8 with a BOM, so Japanese Excel opens it without garbling."""
-    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
-    return Response("\ufeff" + text, media_type="text/csv; charset=utf-8", headers=headers)
+    return download(Export(with_bom(text), filename, CSV_MEDIA_TYPE))

@@ -11,12 +11,12 @@ from fastapi import APIRouter, Query, Response
 
 from kakehashi.auth.guard import ManagerActor
 from kakehashi.kit.api import respond
+from kakehashi.kit.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Export, download
 from kakehashi.staffing import service
 from kakehashi.staffing.schemas import PlanIn, PlanOut, StaffingOut, Targets, TvSlotIn
 
 router = APIRouter(prefix="/api/v1/staffing", tags=["staffing"])
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 CallsPerHour = Annotated[float, Query(description="calls offered per hour", examples=[360])]
 AhtS = Annotated[float, Query(description="average handling time, seconds (1 … 7200)", examples=[240])]
@@ -64,13 +64,13 @@ def plan(actor: ManagerActor, body: PlanIn) -> Response:
 @router.post("/plan.csv", response_class=Response)
 def plan_csv(actor: ManagerActor, body: PlanIn) -> Response:
     """The plan's rows as CSV (UTF-8 with BOM, so Japanese Excel opens it correctly)."""
-    return _download(("\ufeff" + service.plan_csv(service.plan(body))).encode(), "text/csv; charset=utf-8", "csv")
+    return download(Export(service.plan_csv(service.plan(body)), "staffing-plan.csv", CSV_MEDIA_TYPE))
 
 
 @router.post("/plan.xlsx", response_class=Response)
 def plan_xlsx(actor: ManagerActor, body: PlanIn) -> Response:
     """The plan as an Excel workbook: sheet ``plan`` (rows, Japan time) and sheet ``totals``."""
-    return _download(service.plan_xlsx(service.plan(body)), XLSX, "xlsx")
+    return download(Export(service.plan_xlsx(service.plan(body)), "staffing-plan.xlsx", XLSX_MEDIA_TYPE))
 
 
 @router.get("/tv-slot", response_model=PlanOut)
@@ -122,8 +122,3 @@ def tv_slot(
         tv_slot=slot,
     )
     return respond(service.plan(body), actor)
-
-
-def _download(content: bytes, media_type: str, suffix: str) -> Response:
-    headers = {"Content-Disposition": f'attachment; filename="staffing-plan.{suffix}"'}
-    return Response(content, media_type=media_type, headers=headers)

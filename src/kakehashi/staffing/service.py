@@ -7,7 +7,6 @@ to well under a second of arithmetic.
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from openpyxl import Workbook
 
 from kakehashi.kit.clock import BUSINESS_TZ, business_today
 from kakehashi.kit.errors import ValidationFailed, field_error
+from kakehashi.kit.export import csv_bytes
 from kakehashi.staffing import erlang
 from kakehashi.staffing.erlang import StaffingFigures
 from kakehashi.staffing.schemas import (
@@ -430,18 +430,12 @@ def _cell(field: str, value: Any) -> Any:
     return value
 
 
-def plan_csv(result: PlanOut) -> str:
+def plan_csv(result: PlanOut) -> bytes:
     """One line per interval; start/end in Japan time with their offset (ISO 8601)."""
-    out = io.StringIO()
     fields = list(PlanRow.model_fields)
-    writer = csv.writer(out)
-    writer.writerow(fields)
-    for row in result.rows:
-        values = row.model_dump()
-        writer.writerow(
-            [values[f].isoformat() if isinstance(values[f], datetime) else _cell(f, values[f]) for f in fields]
-        )
-    return out.getvalue()
+    rows = ([v if isinstance(v := values[f], datetime) else _cell(f, v) for f in fields]
+            for values in (row.model_dump() for row in result.rows))  # fmt: skip
+    return csv_bytes(fields, rows)
 
 
 def plan_xlsx(result: PlanOut) -> bytes:
