@@ -89,6 +89,8 @@ def test_answered_abandoned_and_callback_calls_are_recorded(center: Center) -> N
     assert c.cdr(full).final_state == "callback"
     (callback,) = c.rows(Callback)
     assert (callback.number_e164, callback.status, callback.agent) == ("+81355556666", "done", "sato")
+    (leg,) = [row for row in c.rows(Call) if row.direction == "outbound"]
+    assert (leg.dnis, leg.ani_raw) == ("03-5555-6666", "+81120444444")  # from the number they had called
     states = [(s.state, s.call_ref) for s in c.rows(AgentStateSpan)]
     # straight from wrap-up to the callback: the agent never sat idle with a customer waiting for them
     assert [s for s, _ in states[:6]] == ["available", "ringing", "on_call", "wrap_up", "ringing", "on_call"]

@@ -135,6 +135,7 @@ class CallController:
         self._by_engine_ref: dict[str, LiveCall] = {}
         self._agent_call: dict[str, LiveCall] = {}  # agent → the call they are on / wrapping up
         self._callbacks: dict[str, Waiting] = {}
+        self._callback_caller_id: dict[str, str] = {}  # callback key → the number the caller had dialled
         self._keys = itertools.count(1)
         self._lock = threading.RLock()
         self._inbox: deque[Callable[[], None]] = deque()
@@ -402,6 +403,8 @@ class CallController:
         self.listener.callback_requested(call.tenant_id, key, call.ref, queue, call.ani, priority, place_at, now)
         self.driver.play(call.ref, CALLBACK_CONFIRMED)
         self.driver.hangup(call.ref)
+        if call.route is not None:  # we call back from the number they called, so they know who it is
+            self._callback_caller_id[key] = call.route.callback_caller_id
         self._offer_callback(call.tenant_id, key, queue, call.ani, priority, place, since_s, attempts=0)
 
     def _offer_callback(
@@ -454,7 +457,7 @@ class CallController:
 
     def _dial_callback(self, tenant_id: int, waiting: Waiting, agent: str) -> None:
         """An agent is free for a callback: they are held while we dial the customer."""
-        route_caller_id = ""
+        route_caller_id = self._callback_caller_id.get(waiting.ref, "")
         attempts = int(waiting.info.get("attempts", 0)) + 1
         waiting.info["attempts"] = attempts
         ref = self.driver.originate(str(waiting.info["number"]), caller_id=route_caller_id, tenant_id=tenant_id)
