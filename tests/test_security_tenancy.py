@@ -150,6 +150,15 @@ NOT_CUSTOMER_DATA = {
     "/api/v1/billing/plans/{plan_id}",  # tests/test_billing.py::test_another_tenants_plan_is_not_found
     "/api/v1/privacy/sources/{source_id}",  # tests/test_privacy.py::test_another_tenant_neither_lists_nor_reads…
     "/api/v1/queues/{queue_id}/stats",  # tests/test_metrics.py::test_another_tenants_queue_is_not_found
+    # Routing configuration holds no customer data: tests/test_routing_api.py and tests/test_agents_api.py
+    # (…another_tenants… → 404 with nothing of B in the answer).
+    "/api/v1/queues/{queue_id}",
+    "/api/v1/queues/{queue_id}/members",
+    "/api/v1/inbound-numbers/{number_id}",
+    "/api/v1/agents/{agent_id}",
+    "/api/v1/agents/{agent_id}/state",
+    "/api/v1/agents/{agent_id}/history",
+    "/api/v1/voicemails/{voicemail_id}",  # test_routing_api.py::test_another_tenants_voicemail_is_not_found
     # IVR flows hold no customer data: tests/test_ivr_flows.py::test_another_tenants_flow_is_not_found
     # (every route and the page with B's flow id → 404, and nothing of B's flow in the answer)
     "/api/v1/ivr/flows/{flow_id}",

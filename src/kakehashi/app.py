@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from kakehashi import __version__
+from kakehashi.agents.api import router as agents_router
 from kakehashi.analytics.api import router as analytics_router
 from kakehashi.audit.api import record_refusal
 from kakehashi.audit.api import router as audit_router
@@ -29,6 +30,7 @@ from kakehashi.kit.nul import RejectNulMiddleware
 from kakehashi.orders.api import router as orders_router
 from kakehashi.postal.api import router as postal_router
 from kakehashi.privacy.api import router as privacy_router
+from kakehashi.routing.api import router as routing_router
 from kakehashi.screenpop.api import router as screenpop_router
 from kakehashi.staffing.api import router as staffing_router
 from kakehashi.stream.api import router as stream_router
@@ -88,6 +90,8 @@ def create_app(
         billing_router,
         staffing_router,
         ivr_router,
+        agents_router,
+        routing_router,
         customers_router,
         orders_router,
         complaints_router,

@@ -22,6 +22,14 @@ class AgentRepository(TenantRepository):
         stmt = select(AgentSkill).where(AgentSkill.agent_id == agent_id).order_by(AgentSkill.skill)
         return list(self.session.scalars(stmt))
 
+    def skills_by_agent(self) -> dict[int, dict[str, int]]:
+        """Every agent's skills in one query: agent id → {skill: level}."""
+        stmt = self.scoped(select(AgentSkill).join(Agent, Agent.id == AgentSkill.agent_id), Agent)
+        found: dict[int, dict[str, int]] = {}
+        for row in self.session.scalars(stmt):
+            found.setdefault(row.agent_id, {})[row.skill] = row.level
+        return found
+
     def with_skill(self, skill: str) -> list[tuple[str, int]]:
         """(agent name, level) of the tenant's agents who have ``skill``."""
         stmt = self.scoped(

@@ -7,6 +7,7 @@ it. Without a running controller (no telephony driver), chosen states are writte
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -50,6 +51,18 @@ def _set_skills(session: Session, agent: Agent, skills: dict[str, int]) -> None:
         raise ValidationFailed("invalid skill levels", errors=bad)
     session.add_all(AgentSkill(agent_id=agent.id, skill=skill, level=level) for skill, level in skills.items())
     session.flush()
+
+
+def update_agent(
+    session: Session, actor: Actor, agent_id: int, display_name: str | None, skills: dict[str, int] | None
+) -> Agent:
+    agent = get_agent(session, actor, agent_id)
+    if display_name is not None:
+        agent.display_name = display_name
+    if skills is not None:
+        set_skills(session, actor, agent.id, skills)
+    session.flush()
+    return agent
 
 
 def get_agent(session: Session, actor: Actor, agent_id: int) -> Agent:
@@ -110,6 +123,36 @@ def record_state(
                "call_ref": call_ref}  # fmt: skip
     publish_on_commit(session, Event("agent.state", tenant_id, payload))
     return agent
+
+
+class StateChooser(Protocol):
+    """The running call controller: it owns live agent states while telephony runs."""
+
+    def choose_state(self, tenant_id: int, agent: str, state: str, reason: str | None = None) -> str: ...
+
+
+CHOOSABLE = frozenset({"available", "break", "logged_out"})
+BUSY = frozenset({"ringing", "on_call", "wrap_up"})
+
+
+def choose_state(
+    session: Session, actor: Actor, agent: Agent, state: str, reason: str | None, controller: StateChooser | None
+) -> str:
+    """An agent (or a supervisor for them) picks available, break (with an aux code) or logged-out.
+
+    With telephony running the controller decides (a choice made during a call applies after its wrap-up)
+    and records the change; without it the change is recorded here. Returns the state the agent is in now.
+    """
+    if state not in CHOOSABLE:
+        raise ValidationFailed("not a state to choose", errors=[field_error("state", f"one of {sorted(CHOOSABLE)}")])
+    check_reason(session, actor, state, reason)
+    if controller is not None:
+        return controller.choose_state(actor.tenant_id, agent.name, state, reason if state == "break" else None)
+    if agent.state in BUSY:
+        raise Conflict(f"{agent.name} is {agent.state}: no telephony is running to finish that call")
+    record_state(session, actor.tenant_id, agent.name, state, reason if state == "break" else None, None, None,
+                 utcnow())  # fmt: skip
+    return state
 
 
 def aux_codes(session: Session, actor: Actor) -> list[AuxCode]:

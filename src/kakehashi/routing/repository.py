@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from kakehashi.kit.repository import TenantRepository
@@ -12,6 +12,9 @@ from kakehashi.routing.models import Callback, InboundNumber, Queue, QueueMember
 def number_by_e164(session: Session, e164: str) -> InboundNumber | None:
     """Which tenant a dialled number belongs to: not tenant-scoped, this is how the tenant is found."""
     return session.scalars(select(InboundNumber).where(InboundNumber.number_e164 == e164)).one_or_none()
+
+
+OPEN = ("pending", "dialing")
 
 
 def pending_callbacks(session: Session) -> list[Callback]:
@@ -48,10 +51,23 @@ class RoutingRepository(TenantRepository):
         stmt = select(Callback).where(Callback.status.in_(("pending", "dialing")))
         return list(self.session.scalars(self.scoped(stmt, Callback).order_by(Callback.place_at)))
 
-    def callbacks(self, limit: int) -> list[Callback]:
-        stmt = self.scoped(select(Callback), Callback).order_by(Callback.status, Callback.place_at).limit(limit)
-        return list(self.session.scalars(stmt))
+    def number(self, number_id: int) -> InboundNumber | None:
+        stmt = select(InboundNumber).where(InboundNumber.id == number_id)
+        return self.session.scalars(self.scoped(stmt, InboundNumber)).one_or_none()
 
-    def voicemails(self, limit: int) -> list[Voicemail]:
-        stmt = self.scoped(select(Voicemail), Voicemail).order_by(Voicemail.left_at.desc()).limit(limit)
-        return list(self.session.scalars(stmt))
+    def callbacks(self, limit: int, status: str | None = None) -> list[Callback]:
+        stmt = self.scoped(select(Callback), Callback)
+        if status is not None:
+            stmt = stmt.where(Callback.status == status)
+        waiting_first = case((Callback.status.in_(OPEN), 0), else_=1)
+        return list(self.session.scalars(stmt.order_by(waiting_first, Callback.place_at).limit(limit)))
+
+    def voicemails(self, limit: int, status: str | None = None) -> list[Voicemail]:
+        stmt = self.scoped(select(Voicemail), Voicemail)
+        if status is not None:
+            stmt = stmt.where(Voicemail.status == status)
+        return list(self.session.scalars(stmt.order_by(Voicemail.left_at.desc()).limit(limit)))
+
+    def voicemail(self, voicemail_id: int) -> Voicemail | None:
+        stmt = select(Voicemail).where(Voicemail.id == voicemail_id)
+        return self.session.scalars(self.scoped(stmt, Voicemail)).one_or_none()

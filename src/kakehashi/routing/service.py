@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -9,15 +10,18 @@ from sqlalchemy.orm import Session
 
 from kakehashi.agents import service as agents
 from kakehashi.agents.repository import AgentRepository
+from kakehashi.audit import service as audit
+from kakehashi.ivr import service as ivr
 from kakehashi.kit.context import Actor
 from kakehashi.kit.errors import Conflict, NotFound, ValidationFailed, field_error
 from kakehashi.kit.events import Event, publish_on_commit
 from kakehashi.kit.phone import try_normalize_phone
 from kakehashi.routing.controller import TenantSetup
 from kakehashi.routing.engine import AgentState, QueueRules
-from kakehashi.routing.models import InboundNumber, Queue, QueueMember
+from kakehashi.routing.models import Callback, InboundNumber, Queue, QueueMember, Voicemail
 from kakehashi.routing.repository import RoutingRepository
 
+NULLABLE = frozenset({"skill", "max_wait_s", "max_length", "overflow_queue", "sticky_agent_minutes"})
 QUEUE_FIELDS = ("label", "strategy", "skill", "weight", "wrap_up_s", "ring_timeout_s", "max_wait_s", "max_length",
                 "overflow_action", "overflow_queue", "escalation", "rank_priority", "sticky_agent_minutes",
                 "sl_threshold_s")  # fmt: skip
@@ -63,7 +67,7 @@ def create_queue(session: Session, actor: Actor, name: str, data: dict[str, Any]
     queue = Queue(tenant_id=actor.tenant_id, name=name, label=data.get("label") or name, strategy="longest_idle",
                   weight=0, wrap_up_s=30, ring_timeout_s=15, overflow_action="none", escalation=[], rank_priority={},
                   sl_threshold_s=20)  # fmt: skip
-    _apply(queue, data)
+    _apply(session, actor, queue, data)
     session.add(queue)
     try:
         with session.begin_nested():
@@ -76,20 +80,33 @@ def create_queue(session: Session, actor: Actor, name: str, data: dict[str, Any]
 
 def update_queue(session: Session, actor: Actor, queue_id: int, data: dict[str, Any]) -> Queue:
     queue = get_queue(session, actor, queue_id)
-    _apply(queue, data)
+    _apply(session, actor, queue, data)
     session.flush()
     _changed(session, actor)
     return queue
 
 
-def _apply(queue: Queue, data: dict[str, Any]) -> None:
+def _apply(session: Session, actor: Actor, queue: Queue, data: dict[str, Any]) -> None:
+    """Set the given settings (None clears a nullable one) and check the result as a whole."""
     for key in QUEUE_FIELDS:
-        if key in data and data[key] is not None:
+        if key in data and (data[key] is not None or key in NULLABLE):
             setattr(queue, key, data[key])
+    errors = []
+    if queue.overflow_action == "queue":
+        if not queue.overflow_queue:
+            errors.append(field_error("overflow_queue", "required when overflow_action is queue"))
+        elif queue.overflow_queue == queue.name:
+            errors.append(field_error("overflow_queue", "a queue cannot overflow into itself"))
+        elif RoutingRepository(session, actor.tenant_id).queue_named(queue.overflow_queue) is None:
+            errors.append(field_error("overflow_queue", f"no queue named {queue.overflow_queue}"))
+    if queue.overflow_action != "none" and queue.max_wait_s is None and queue.max_length is None:
+        errors.append(field_error("overflow_action", "overflow needs max_wait_s or max_length"))
     try:
         rules_of(queue)
     except (ValueError, KeyError, TypeError) as exc:
-        raise ValidationFailed("invalid queue settings", errors=[field_error("queue", str(exc))]) from None
+        errors.append(field_error("queue", str(exc)))
+    if errors:
+        raise ValidationFailed("invalid queue settings", errors=errors)
 
 
 def get_queue(session: Session, actor: Actor, queue_id: int) -> Queue:
@@ -133,9 +150,8 @@ def add_number(session: Session, actor: Actor, number: str, *, flow: str | None,
     e164 = try_normalize_phone(number)
     if e164 is None:
         raise ValidationFailed("invalid number", errors=[field_error("number", "not a valid phone number")])
-    if not flow and not queue:
-        raise ValidationFailed("nothing answers", errors=[field_error("flow", "give an IVR flow or a queue")])
     row = InboundNumber(tenant_id=actor.tenant_id, number_e164=e164, flow=flow, queue=queue, label=label)
+    _check_answer(session, actor, row)
     session.add(row)
     try:
         with session.begin_nested():
@@ -145,16 +161,79 @@ def add_number(session: Session, actor: Actor, number: str, *, flow: str | None,
     return row
 
 
+def update_number(session: Session, actor: Actor, number_id: int, data: dict[str, Any]) -> InboundNumber:
+    """Point a number at another flow or queue (``flow``/``queue`` given as null are cleared)."""
+    row = _number(session, actor, number_id)
+    for key in ("flow", "queue", "label"):
+        if key in data and (data[key] is not None or key != "label"):
+            setattr(row, key, data[key])
+    _check_answer(session, actor, row)
+    session.flush()
+    return row
+
+
+def delete_number(session: Session, actor: Actor, number_id: int) -> None:
+    """Stop answering a number (calls to it are then only recorded, not routed)."""
+    session.delete(_number(session, actor, number_id))
+    session.flush()
+
+
+def _number(session: Session, actor: Actor, number_id: int) -> InboundNumber:
+    row = RoutingRepository(session, actor.tenant_id).number(number_id)
+    if row is None:
+        raise NotFound(f"inbound number {number_id} not found")
+    return row
+
+
+def _check_answer(session: Session, actor: Actor, row: InboundNumber) -> None:
+    """Something must answer the number, and what is named must exist."""
+    repo = RoutingRepository(session, actor.tenant_id)
+    errors = []
+    if not row.flow and not row.queue:
+        errors.append(field_error("flow", "give an IVR flow or a queue"))
+    if row.flow and ivr.live_version(session, actor.tenant_id, row.flow) is None:
+        errors.append(field_error("flow", f"no IVR flow named {row.flow}"))
+    if row.queue and repo.queue_named(row.queue) is None:
+        errors.append(field_error("queue", f"no queue named {row.queue}"))
+    if errors:
+        raise ValidationFailed("the number cannot be answered", errors=errors)
+
+
 def list_numbers(session: Session, actor: Actor) -> list[InboundNumber]:
     return RoutingRepository(session, actor.tenant_id).numbers()
 
 
-def callbacks(session: Session, actor: Actor, limit: int = 200) -> list[Any]:
-    return RoutingRepository(session, actor.tenant_id).callbacks(limit)
+def callbacks(session: Session, actor: Actor, limit: int = 200, status: str | None = None) -> list[Callback]:
+    """Callback requests (pending first, by place); the numbers shown are an audited read."""
+    rows = RoutingRepository(session, actor.tenant_id).callbacks(limit, status)
+    audit.record(session, actor, "read", resource="callbacks", detail={"rows": len(rows)})
+    return rows
 
 
-def voicemails(session: Session, actor: Actor, limit: int = 200) -> list[Any]:
-    return RoutingRepository(session, actor.tenant_id).voicemails(limit)
+def voicemails(session: Session, actor: Actor, limit: int = 200, status: str | None = None) -> list[Voicemail]:
+    """Messages callers left, newest first; the numbers shown are an audited read."""
+    rows = RoutingRepository(session, actor.tenant_id).voicemails(limit, status)
+    audit.record(session, actor, "read", resource="voicemails", detail={"rows": len(rows)})
+    return rows
+
+
+def give_up_callback(session: Session, tenant_id: int, origin_ref: str, at: datetime) -> None:
+    """A callback that can no longer be made (its queue is gone) ends as failed, so supervisors see it."""
+    row = RoutingRepository(session, tenant_id).callback(origin_ref)
+    if row is not None and row.status in ("pending", "dialing"):
+        row.status, row.done_at = "failed", at
+        session.flush()
+
+
+def set_voicemail_status(session: Session, actor: Actor, voicemail_id: int, status: str) -> Voicemail:
+    """Mark a message handled (``done``) or back to ``new``."""
+    row = RoutingRepository(session, actor.tenant_id).voicemail(voicemail_id)
+    if row is None:
+        raise NotFound(f"voicemail {voicemail_id} not found")
+    row.status = status
+    session.flush()
+    audit.record(session, actor, "update", resource="voicemail", resource_id=row.id, detail={"status": status})
+    return row
 
 
 def _changed(session: Session, actor: Actor) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,13 +12,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from kakehashi.calls import service as calls
 from kakehashi.calls.sink import CallEventSink
 from kakehashi.kit.db import unit_of_work, utcnow
+from kakehashi.kit.errors import Conflict
 from kakehashi.kit.events import Event, bus
+from kakehashi.routing import service as routing
 from kakehashi.routing.controller import CallController
+from kakehashi.routing.engine import AgentState, AgentStateError
 from kakehashi.routing.persist import DbDirectory, DbListener
 from kakehashi.routing.repository import pending_callbacks
 from kakehashi.telephony.drivers.sim.clock import RealTimeClock
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.telephony.port import TelephonyDriver
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -25,6 +31,24 @@ class Telephony:
     driver: TelephonyDriver
     controller: CallController
     unsubscribe: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LiveAgentStates:
+    """The controller as ``agents.service.StateChooser``: states as strings, refusals as domain errors."""
+
+    controller: CallController
+
+    def choose_state(self, tenant_id: int, agent: str, state: str, reason: str | None = None) -> str:
+        try:
+            return self.controller.choose_state(tenant_id, agent, AgentState(state), reason).value
+        except AgentStateError as exc:
+            raise Conflict(str(exc)) from None
+
+
+def agent_states(telephony: Telephony | None) -> LiveAgentStates | None:
+    """Who decides agent states now: the running controller, or nobody (the agents domain records them)."""
+    return None if telephony is None else LiveAgentStates(telephony.controller)
 
 
 def start(name: str, factory: sessionmaker[Session]) -> Telephony | None:
@@ -40,9 +64,18 @@ def start(name: str, factory: sessionmaker[Session]) -> Telephony | None:
         calls.recover(session, driver.name, driver.live_calls(), utcnow())
     with factory() as session:
         pending = pending_callbacks(session)
+    orphans = []
     for cb in sorted(pending, key=lambda c: c.place_at):
-        controller.add_callback(cb.tenant_id, f"cb-{cb.origin_call_ref}", cb.queue, cb.number_e164, cb.priority,
-                                cb.place_at, cb.attempts)  # fmt: skip
+        try:
+            controller.add_callback(cb.tenant_id, f"cb-{cb.origin_call_ref}", cb.queue, cb.number_e164, cb.priority,
+                                    cb.place_at, cb.attempts)  # fmt: skip
+        except KeyError:  # its queue was deleted or renamed while the app was down
+            orphans.append(cb)
+    if orphans:
+        with unit_of_work(factory) as session:
+            for cb in orphans:
+                routing.give_up_callback(session, cb.tenant_id, cb.origin_call_ref, utcnow())
+        log.warning("%d pending callbacks name queues that no longer exist: marked failed", len(orphans))
 
     def config_changed(event: Event) -> None:
         controller.reload(event.tenant_id)
