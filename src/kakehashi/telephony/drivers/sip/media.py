@@ -14,6 +14,7 @@ polls ``libHandleEvents``. Callbacks only queue work; stdin is read by a thread 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -51,7 +52,7 @@ def emit(event: str, **fields: Any) -> None:
     _Events.out.flush()
 
 
-class Leg(pj.Call):  # type: ignore[misc]
+class Leg(pj.Call):  # type: ignore[misc,unused-ignore]
     """One SIP dialog; every callback is turned into work for the main loop."""
 
     def __init__(self, worker: Worker, account: pj.Account, call_id: int = pj.PJSUA_INVALID_ID) -> None:
@@ -76,7 +77,7 @@ class Leg(pj.Call):  # type: ignore[misc]
         self.worker.later(lambda: self.worker.dtmf(self, digit))
 
 
-class Player(pj.AudioMediaPlayer):  # type: ignore[misc]
+class Player(pj.AudioMediaPlayer):  # type: ignore[misc,unused-ignore]
     def __init__(self, on_end: Callable[[], None]) -> None:
         super().__init__()
         self.on_end = on_end
@@ -85,7 +86,7 @@ class Player(pj.AudioMediaPlayer):  # type: ignore[misc]
         self.on_end()
 
 
-class Inbound(pj.Account):  # type: ignore[misc]
+class Inbound(pj.Account):  # type: ignore[misc,unused-ignore]
     def __init__(self, worker: Worker) -> None:
         super().__init__()
         self.worker = worker
@@ -103,7 +104,8 @@ class CallState:
     customer: Leg
     inbound: bool
     agent: str | None = None
-    agent_leg: Leg | None = None
+    agent_leg: Leg | None = None  # the agent who answered
+    ringing: dict[str, Leg] = field(default_factory=dict)  # agents whose phones ring (several: ring-all)
     bridged: bool = False
     answered: bool = False
     player: Player | None = None
@@ -242,10 +244,8 @@ class Worker:
     def _hangup_leg(self, leg: Leg, code: int) -> None:
         prm = pj.CallOpParam()
         prm.statusCode = code
-        try:
+        with contextlib.suppress(pj.Error):  # already disconnected
             leg.hangup(prm)
-        except pj.Error:
-            pass  # already disconnected
 
     def _new_leg(self, to: str, caller_id: str) -> Leg:
         leg = Leg(self, self.account)
@@ -290,27 +290,32 @@ class Worker:
         call.pending_play = None
         if call.player is not None:
             if call.customer.audio is not None:
-                try:
+                with contextlib.suppress(pj.Error):
                     call.player.stopTransmit(call.customer.audio)
-                except pj.Error:
-                    pass
             call.garbage.append(call.player)  # deleting a player inside its own callback crashes PJSIP
             call.player = None
 
     def connect_agent(self, call: CallState, agent: str, caller_id: str) -> None:
-        self._drop_agent(call)
+        """Ring ``agent`` for this call (besides any agent already ringing: ring-all); the first to answer
+        is bridged to the customer and the others stop ringing."""
+        if agent in call.ringing:
+            return
         leg = self._new_leg(agent, caller_id)
         leg.ref = call.ref
-        call.agent, call.agent_leg = agent, leg
+        call.ringing[agent] = leg
         self.by_leg[id(leg)] = call
 
     def _drop_agent(self, call: CallState) -> None:
-        leg, call.agent_leg = call.agent_leg, None
-        if leg is None:
-            return
-        self._unbridge(call, leg)
-        self._hangup_leg(leg, 487)
-        call.garbage.append(leg)
+        """Stop ringing agents and take the answered one off the call (park, transfer, hang-up)."""
+        legs = list(call.ringing.values())
+        call.ringing.clear()
+        if call.agent_leg is not None:
+            self._unbridge(call, call.agent_leg)
+            legs.append(call.agent_leg)
+            call.agent_leg, call.agent = None, None
+        for leg in legs:
+            self._hangup_leg(leg, 487)
+            call.garbage.append(leg)
 
     def _bridge(self, call: CallState) -> None:
         a, b = call.customer.audio, call.agent_leg.audio if call.agent_leg else None
@@ -330,10 +335,8 @@ class Worker:
         a, b = call.customer.audio, leg.audio
         for src, dst in ((a, b), (b, a), (b, call.recorder)):
             if src is not None and dst is not None:
-                try:
+                with contextlib.suppress(pj.Error):
                     src.stopTransmit(dst)
-                except pj.Error:
-                    pass
 
     def hold(self, call: CallState, on: bool, music: str | None) -> None:
         if on == call.on_hold:
@@ -376,10 +379,8 @@ class Worker:
         for source in sources:
             if source is None or call.recorder is None:
                 continue
-            try:
+            with contextlib.suppress(pj.Error):
                 (source.startTransmit if on else source.stopTransmit)(call.recorder)
-            except pj.Error:
-                pass
 
     # -- what PJSIP tells us --------------------------------------------------------------------------------
     def media_ready(self, leg: Leg) -> None:
@@ -392,7 +393,8 @@ class Worker:
                 self.play(call, path, loop)
             if call.recorder is not None and not call.recording_paused and leg.audio is not None:
                 leg.audio.startTransmit(call.recorder)
-        self._bridge(call) if call.agent_leg is not None and not call.on_hold else None
+        if call.agent_leg is not None and not call.on_hold:
+            self._bridge(call)
 
     def dtmf(self, leg: Leg, digit: str) -> None:
         call = self.by_leg.get(id(leg))
@@ -405,7 +407,7 @@ class Worker:
             return
         if leg is call.customer:
             self._customer_state(call, state, code)
-        elif leg is call.agent_leg:
+        elif leg is call.agent_leg or leg in call.ringing.values():
             self._agent_state(call, leg, state, code)
         elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.by_leg.pop(id(leg), None)  # a dropped agent leg is gone
@@ -428,19 +430,34 @@ class Worker:
             self.later(lambda: self._forget(call))
 
     def _agent_state(self, call: CallState, leg: Leg, state: int, code: int) -> None:
-        agent = call.agent
+        ringing_agent = next((a for a, ringing in call.ringing.items() if ringing is leg), None)
+        agent = call.agent if leg is call.agent_leg else ringing_agent
         if state == pj.PJSIP_INV_STATE_EARLY and code in (180, 183):
             emit("agent_ringing", ref=call.ref, agent=agent)
-        elif state == pj.PJSIP_INV_STATE_CONFIRMED:
+        elif state == pj.PJSIP_INV_STATE_CONFIRMED and leg is not call.agent_leg:
+            call.ringing.pop(agent or "", None)
+            if call.agent_leg is not None:  # another agent of a ring-all answered first
+                self._hangup_leg(leg, 200)
+                return
+            others = list(call.ringing.values())
+            call.ringing.clear()
+            for other in others:
+                self._hangup_leg(other, 487)
+                call.garbage.append(other)
+            call.agent, call.agent_leg = agent, leg
             emit("agent_answered", ref=call.ref, agent=agent)
             self._bridge(call)
         elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            was_bridged = call.bridged
-            self._unbridge(call, leg)
-            call.agent_leg = None
-            call.garbage.append(leg)
             self.by_leg.pop(id(leg), None)
-            emit("agent_hungup" if was_bridged else "agent_failed", ref=call.ref, agent=agent, code=code)
+            call.garbage.append(leg)
+            if leg is call.agent_leg:  # the agent hung up: the call is over
+                self._unbridge(call, leg)
+                call.agent_leg = None
+                emit("agent_hungup", ref=call.ref, agent=agent, code=code)
+                self._hangup_leg(call.customer, 200)
+            else:
+                call.ringing.pop(agent or "", None)
+                emit("agent_failed", ref=call.ref, agent=agent, code=code)
 
     def _forget(self, call: CallState) -> None:
         self.calls.pop(call.ref, None)
