@@ -21,6 +21,7 @@ from kakehashi.audit.models import AuditEvent
 from kakehashi.ivr import service
 from kakehashi.ivr.calendar import holiday_name, is_open
 from kakehashi.ivr.flow import Flow, Schedule, successors
+from kakehashi.ivr.runner import mask_digits
 from kakehashi.ivr.schemas import FlowCreate, RestoreIn, VersionCreate
 from kakehashi.ivr.templates import MINIMAL_EXAMPLE, ORDER_DESK_EXAMPLE, ORDER_DESK_QUEUES, order_desk_example
 from kakehashi.ivr.validate import MAX_NODES, NODE_TYPES, links, problems, validate_flow
@@ -30,6 +31,7 @@ from kakehashi.routing.models import Queue
 from kakehashi.tenants import repository as tenants
 
 QUEUES = set(ORDER_DESK_QUEUES)
+SKILLS = {"english"}  # the skill of one of the tenant's queues
 JST = timezone(timedelta(hours=9))
 
 
@@ -41,7 +43,7 @@ def flow(start: str | None = None, **nodes: Any) -> dict[str, Any]:
 def fields(definition: Any, queues: set[str] | None = None) -> dict[str, str]:
     """Location → message of every problem (empty when valid)."""
     found: dict[str, str] = {}
-    for e in problems(definition, known_queues=QUEUES if queues is None else queues):
+    for e in problems(definition, known_queues=QUEUES if queues is None else queues, known_skills=SKILLS):
         found[e["field"]] = f"{found[e['field']]}\n{e['message']}" if e["field"] in found else e["message"]
     return found
 
@@ -135,6 +137,17 @@ WEEKDAYS_9_TO_6 = {day: [["09:00", "18:00"]] for day in ("mon", "tue", "wed", "t
             flow(cb={"type": "callback_offer", "prompt": "1", "decline": "bye"}, bye=BYE),
             "nodes.cb.queue",
             "no queue chosen before node cb",
+        ),
+        # a skill chooses its queue: it must be the skill of one of the tenant's queues, and alone
+        (
+            flow(s={"type": "set", "skill": "french", "next": "q"}, q={"type": "queue"}),
+            "nodes.s.skill",
+            "no queue takes the skill 'french' (skills of queues: english)",
+        ),
+        (
+            flow(s={"type": "set", "queue": "orders", "skill": "english", "next": "q"}, q={"type": "queue"}),
+            "nodes.s.skill",
+            "set a queue or a skill, not both",
         ),
         # collect
         (
@@ -233,6 +246,16 @@ WEEKDAYS_9_TO_6 = {day: [["09:00", "18:00"]] for day in ("mon", "tue", "wed", "t
             "nodes.b.when.equals",
             "can never match",
         ),
+        (
+            flow(
+                c={"type": "collect", "prompt": "暗証番号", "var": "pin", "sensitive": True, "next": "b"}
+                | {"on_fail": "bye"},
+                b={"type": "branch", "when": {"var": "pin", "equals": "1234"}, "then": "bye", "else": "bye"},
+                bye=BYE,
+            ),
+            "nodes.b.when.var",
+            "'pin' is collected as sensitive: kept masked, it cannot be tested",
+        ),
         # set must set something
         (flow(s={"type": "set", "next": "bye"}, bye=BYE), "nodes.s", "must set a queue, a priority or a skill"),
         # size
@@ -281,18 +304,18 @@ def test_a_refusal_lists_every_problem_at_once() -> None:
             m=menu({"1": "q", "9": "m"}, on_fail="q"),
             q={"type": "queue"},
         ),
-        # 24:00 closes at midnight; a skill alone is something to set
+        # 24:00 closes at midnight; a skill alone is something to set, and chooses the queue of a queue exit
         flow(
             h={"type": "hours", "schedule": {"weekly": {"sat": [["10:00", "24:00"]]}}, "open": "s", "closed": "bye"},
-            s={"type": "set", "skill": "english", "next": "orders"},
-            orders=TO_ORDERS,
+            s={"type": "set", "skill": "english", "next": "q"},
+            q={"type": "queue"},
             bye=BYE,
         ),
         flow(t={"type": "transfer", "target": "0120-000-000"}),
     ],
 )
 def test_valid_flows_pass(definition: dict[str, Any]) -> None:
-    parsed = validate_flow(definition, known_queues=QUEUES)
+    parsed = validate_flow(definition, known_queues=QUEUES, known_skills=SKILLS)
     assert isinstance(parsed, Flow)
     # What is stored reads back as the same flow.
     assert Flow.model_validate(service.stored(parsed)) == parsed
@@ -313,6 +336,19 @@ def test_links_follow_successors() -> None:
 def test_a_branch_is_stored_with_else() -> None:
     parsed = validate_flow(ORDER_DESK_EXAMPLE, known_queues=QUEUES)
     assert service.stored(parsed)["nodes"]["vip_check"] == ORDER_DESK_EXAMPLE["nodes"]["vip_check"]
+
+
+@pytest.mark.parametrize(
+    ("keyed", "kept"),
+    [
+        ("4111111111111234", "************1234"),  # a card number keeps its last 4, as on a receipt
+        ("123456789012", "********9012"),
+        ("12345678901", "***********"),  # shorter values would give most of themselves away: masked whole
+        ("1234", "****"),  # a PIN
+    ],
+)
+def test_sensitive_digits_are_kept_masked(keyed: str, kept: str) -> None:
+    assert mask_digits(keyed) == kept
 
 
 # Random flows: mostly well-formed nodes linking to ids that may or may not exist, with junk mixed in.

@@ -163,3 +163,18 @@ def test_another_tenants_voicemail_is_not_found(client_as: ClientAs, session: Se
     assert other.get("/api/v1/voicemails").json() == [] and other.get("/api/v1/callbacks").json() == []
     session.refresh(mail)
     assert mail.status == "new"
+
+
+def test_an_ivr_set_may_name_a_skill_only_a_queue_takes(client: TestClient) -> None:
+    skill_flow = {
+        "start": "s",
+        "nodes": {"s": {"type": "set", "skill": "english", "next": "q"}, "q": {"type": "queue"}},
+    }
+    refused = client.post("/api/v1/ivr/flows", json={"name": "en", "definition": skill_flow})
+    assert refused.status_code == 422 and "nodes.s.skill" in [e["field"] for e in refused.json()["errors"]]
+    client.post("/api/v1/queues", json={"name": "english-desk", "skill": "english"})
+    assert client.post("/api/v1/ivr/flows", json={"name": "en", "definition": skill_flow}).status_code == 201
+    engine = client.app.state.telephony.controller  # type: ignore[attr-defined]
+    tenant = client.app.state.default_tenant_id  # type: ignore[attr-defined]
+    setup = engine.directory.setup(tenant)
+    assert setup.skill_queues == (("english", "english-desk"),)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -202,6 +203,52 @@ def test_full_queue_offers_a_callback_and_it_is_dialled_in_order_when_an_agent_f
     assert [leg.dnis for leg in legs][:1] == ["03-2222-0001"]
     assert r.bridged(legs[0].call_ref) == "a"
     assert ("cb-" + first, "done") in r.log.callbacks
+
+
+SKILL_FLOW = Flow.model_validate(
+    {
+        "start": "default",
+        "nodes": {
+            "default": {"type": "set", "queue": "orders", "next": "menu"},
+            "menu": {
+                "type": "menu",
+                "prompt": "日本語は1、For English press 2",
+                "options": {"1": "to_queue", "2": "english"},
+                "on_fail": "to_queue",
+            },
+            "english": {"type": "set", "skill": "english", "next": "to_queue"},
+            "to_queue": {"type": "queue"},
+        },
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("key", "queue", "skill", "agent"),
+    [
+        ("1", "orders", None, "sato"),
+        ("2", "intl", "english", "smith"),  # the later set chose a skill: it replaces the queue set before
+    ],
+)
+def test_a_skill_set_in_the_ivr_routes_to_the_queue_that_takes_that_skill(
+    key: str, queue: str | None, skill: str | None, agent: str
+) -> None:
+    r = rig(QueueRules("orders"), QueueRules("intl"), members={"sato": {"orders": 1}, "smith": {"intl": 1}},
+            flow=SKILL_FLOW)  # fmt: skip
+    r.directory.skill_queues[TENANT] = [("english", "intl")]
+    r.login("sato", "smith")
+    ref = call(r, "03-1111-2222", presses=key)
+    r.wait(5)
+    assert (r.log.exits[ref].queue, r.log.exits[ref].skill) == (queue, skill)
+    assert r.bridged(ref) == agent
+
+
+def test_a_skill_no_queue_takes_any_more_still_queues_the_caller() -> None:
+    r = rig(QueueRules("orders"), members={"sato": {"orders": 1}}, flow=SKILL_FLOW)  # the skill queue was deleted
+    r.login("sato")
+    ref = call(r, "03-1111-2222", presses="2")
+    r.wait(5)
+    assert r.bridged(ref) == "sato"
 
 
 def test_long_wait_to_voicemail_ends_as_voicemail() -> None:

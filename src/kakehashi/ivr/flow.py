@@ -62,7 +62,9 @@ class Menu(_Node):
 
 class Collect(_Node):
     """Collect digits (an order number…) into ``var``; ``#`` ends early. Too few digits after the retries →
-    ``on_fail``. Digits are kept on the call (masked in logs when ``sensitive``)."""
+    ``on_fail``. ``sensitive`` (card numbers, PINs): the recording pauses while the caller keys them, and only
+    the masked value is kept (``ivr.runner.mask_digits``): the digits never reach published events, logs or the
+    database."""
 
     type: Literal["collect"]
     prompt: Prompt
@@ -120,7 +122,9 @@ class Branch(_Node):
 
 
 class SetRoute(_Node):
-    """Set what the ACD uses: the queue, the caller's priority (higher first), a skill."""
+    """Set what the ACD uses: the caller's priority (higher first), and where a ``queue`` exit without its own
+    queue goes — a queue by name, or a ``skill`` (the tenant's queue whose members are the agents with that
+    skill). The last ``set`` naming a queue or a skill decides; one node names one or the other."""
 
     type: Literal["set"]
     queue: str | None = None

@@ -59,6 +59,11 @@ class IvrFlowRepository(TenantRepository):
         """
         return set(self.session.scalars(self.scoped(select(Queue.name), Queue)))
 
+    def skill_names(self) -> set[str]:
+        """The skills the tenant's skill queues take (an IVR ``set`` may name only these)."""
+        stmt = self.scoped(select(Queue.skill).where(Queue.skill.is_not(None)), Queue).distinct()
+        return {skill for skill in self.session.scalars(stmt) if skill}
+
     # Last: inside the class, ``list`` below this line is this method.
     def list(self, limit: int = 500) -> list[IvrFlow]:
         return list(self.session.scalars(self.scoped(select(IvrFlow), IvrFlow).order_by(IvrFlow.name).limit(limit)))

@@ -4,12 +4,16 @@ The runner never touches the database: what it needs to know about the caller co
 :class:`CallerFacts`; where the call goes is handed back as an :class:`Exit`. Digits arrive as driver events
 (one key or several at a time); time-outs are the runner's own timers, so a silent caller is handled the same
 on the simulator and on SIP.
+
+A ``sensitive`` collect (a card number, a PIN) asks the driver for its keys as sensitive ones (which the calls
+domain neither stores nor publishes), pauses a running recording while the caller keys them, and keeps only the
+masked value (:func:`mask_digits`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from kakehashi.ivr.calendar import is_open
@@ -32,6 +36,14 @@ from kakehashi.ivr.flow import (
 from kakehashi.telephony.port import RecordingState, TelephonyDriver
 
 MAX_STEPS = 200  # a valid flow never runs this many steps without waiting for the caller
+VISIBLE_TAIL = 4  # digits of a masked card number left readable, as on a receipt (PCI DSS allows the last 4)
+TAIL_FROM_LENGTH = 12  # shorter values (PINs, security codes) are masked whole: a tail would give most away
+
+
+def mask_digits(digits: str) -> str:
+    """``4111111111111234`` → ``************1234``; a PIN ``1234`` → ``****``."""
+    tail = VISIBLE_TAIL if len(digits) >= TAIL_FROM_LENGTH else 0
+    return "*" * (len(digits) - tail) + digits[len(digits) - tail :]
 
 
 @dataclass(frozen=True)
@@ -45,10 +57,14 @@ class CallerFacts:
 
 @dataclass(frozen=True)
 class Exit:
-    """Where the call goes after the IVR: ``queue`` | ``transfer`` | ``voicemail`` | ``callback`` | ``hangup``."""
+    """Where the call goes after the IVR: ``queue`` | ``transfer`` | ``voicemail`` | ``callback`` | ``hangup``.
+
+    ``queue``, ``voicemail`` and ``callback`` name a ``queue``, or else a ``skill`` (the tenant's queue that takes
+    that skill), or neither. ``variables`` are the collected values, sensitive ones masked."""
 
     kind: str
     queue: str | None = None
+    skill: str | None = None
     priority: int | None = None
     target: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
@@ -74,9 +90,13 @@ class IvrRun:
     ) -> None:
         self.ref, self.flow, self.facts, self.driver = ref, flow, facts, driver
         self._call_later, self._now, self._on_exit = call_later, now, on_exit
+        # Where a `queue` exit without its own queue goes: the last `set` naming a queue or a skill decides.
         self.queue: str | None = None
+        self.skill: str | None = None
         self.priority: int | None = None
-        self.variables: dict[str, str] = {}
+        self.variables: dict[str, str] = {}  # sensitive values masked
+        self._recording = False  # started by a notice
+        self._recording_paused = False  # by a sensitive collect
         self.path: list[str] = []  # node ids visited, for the call's history
         self._waiting_at: str | None = None
         self._digits = ""
@@ -102,7 +122,8 @@ class IvrRun:
         elif isinstance(node, CallbackOffer):
             self._leave_input()
             if self._digits[:1] == node.accept:
-                self._exit(Exit("callback", queue=node.queue or self.queue, priority=self.priority))
+                queue, skill = self._target(node.queue)
+                self._exit(Exit("callback", queue=queue, skill=skill, priority=self.priority))
             else:
                 self._run(node.decline)
         elif isinstance(node, Collect):
@@ -119,6 +140,9 @@ class IvrRun:
                 return
             self.path.append(node_id)
             node = self.flow.nodes[node_id]
+            if self._recording_paused and not _is_sensitive(node):
+                self._recording_paused = False
+                self.driver.record(self.ref, RecordingState.RESUMED)
             match node:
                 case Play(prompt=prompt, next=nxt):
                     self.driver.play(self.ref, prompt)
@@ -127,13 +151,17 @@ class IvrRun:
                     self.driver.play(self.ref, prompt)
                     if record:
                         self.driver.record(self.ref, RecordingState.STARTED)
+                        self._recording = True
                     node_id = nxt
                 case Hours(schedule=schedule, open=when_open, closed=when_closed):
                     node_id = when_open if is_open(schedule, self._now()) else when_closed
                 case Branch(when=condition, then=then, otherwise=otherwise):
                     node_id = then if self._holds(condition) else otherwise
-                case SetRoute(queue=queue, priority=priority, next=nxt):
-                    self.queue = queue or self.queue
+                case SetRoute(queue=queue, skill=skill, priority=priority, next=nxt):
+                    if queue is not None:  # a queue named in the same node wins over its skill
+                        self.queue, self.skill = queue, None
+                    elif skill is not None:
+                        self.queue, self.skill = None, skill
                     self.priority = self.priority if priority is None else priority
                     node_id = nxt
                 case Menu() | Collect() | CallbackOffer():
@@ -142,14 +170,16 @@ class IvrRun:
                     return
                 case ToQueue(queue=queue, priority=priority):
                     chosen = self.priority if priority is None else priority
-                    self._exit(Exit("queue", queue=queue or self.queue, priority=chosen))
+                    queue, skill = self._target(queue)
+                    self._exit(Exit("queue", queue=queue, skill=skill, priority=chosen))
                     return
                 case Transfer(target=target):
                     self._exit(Exit("transfer", target=target))
                     return
                 case VoicemailNode(prompt=prompt, queue=queue):
                     self.driver.play(self.ref, prompt)
-                    self._exit(Exit("voicemail", queue=queue or self.queue))
+                    queue, skill = self._target(queue)
+                    self._exit(Exit("voicemail", queue=queue, skill=skill))
                     return
                 case Hangup(prompt=prompt):
                     if prompt:
@@ -162,9 +192,13 @@ class IvrRun:
         node = self.flow.nodes[node_id]
         assert isinstance(node, Menu | Collect | CallbackOffer)
         self._waiting_at, self._digits = node_id, ""
+        sensitive = _is_sensitive(node)
+        if sensitive and self._recording and not self._recording_paused:
+            self._recording_paused = True  # before the prompt: the caller may start keying while it plays
+            self.driver.record(self.ref, RecordingState.PAUSED)
         self.driver.play(self.ref, node.prompt)
         self.driver.collect_digits(self.ref, max_digits=node.max_digits if isinstance(node, Collect) else 1,
-                                   timeout_s=node.timeout_s)  # fmt: skip
+                                   timeout_s=node.timeout_s, sensitive=sensitive)  # fmt: skip
         self._arm_timer(node.timeout_s)
 
     def _arm_timer(self, seconds: float) -> None:
@@ -198,9 +232,10 @@ class IvrRun:
 
     def _collect_done(self, node: Collect) -> None:
         digits = self._digits.split("#", 1)[0][: node.max_digits]
+        self._digits = ""
         at = self._leave_input()
         if len(digits) >= node.min_digits:
-            self.variables[node.var] = digits
+            self.variables[node.var] = mask_digits(digits) if node.sensitive else digits
             self._run(node.next)
         elif self._tries < node.retries:
             self._tries += 1
@@ -230,7 +265,15 @@ class IvrRun:
             return self.variables.get(condition.var) == condition.equals
         return False
 
+    def _target(self, own_queue: str | None) -> tuple[str | None, str | None]:
+        """``(queue, skill)`` of an exit: its own queue, else what the last `set` chose."""
+        return (own_queue, None) if own_queue is not None else (self.queue, self.skill)
+
     def _exit(self, where: Exit) -> None:
         self.done = True
         self._generation += 1
-        self._on_exit(self, Exit(where.kind, where.queue, where.priority, where.target, dict(self.variables)))
+        self._on_exit(self, replace(where, variables=dict(self.variables)))
+
+
+def _is_sensitive(node: object) -> bool:
+    return isinstance(node, Collect) and node.sensitive

@@ -55,7 +55,8 @@ def _repo(session: Session, actor: Actor) -> IvrFlowRepository:
 
 def check(session: Session, actor: Actor, definition: Any) -> Flow:
     """The parsed flow, or ``ValidationFailed`` with every problem (checked against the tenant's queues)."""
-    return validate_flow(definition, known_queues=_repo(session, actor).queue_names())
+    repo = _repo(session, actor)
+    return validate_flow(definition, known_queues=repo.queue_names(), known_skills=repo.skill_names())
 
 
 def stored(flow: Flow) -> dict[str, Any]:
@@ -74,7 +75,9 @@ def create_flow(session: Session, actor: Actor, data: FlowCreate) -> Saved:
     """A new flow with its first version (409 when the name is taken in the tenant)."""
     repo = _repo(session, actor)
     name = data.name.strip()
-    errors = _name_errors(name) + problems(data.definition, known_queues=repo.queue_names())
+    errors = _name_errors(name) + problems(
+        data.definition, known_queues=repo.queue_names(), known_skills=repo.skill_names()
+    )
     if errors:
         raise ValidationFailed(f"{len(errors)} problem(s)", errors=errors)
     parsed = Flow.model_validate(data.definition)

@@ -7,9 +7,11 @@ flow's JSON (node ids and keys as the admin wrote them, ``else`` for a branch's 
 The rules, in the order they are checked:
 
 1. **Shape** (pydantic): node types, fields, patterns, limits — at most :data:`MAX_NODES` nodes.
-2. **Per node**: queues exist in the tenant; ``collect`` ``min_digits`` ≤ ``max_digits``; opening ranges
-   ``open < close``; ``open_dates`` neither closed nor on a day without hours; a ``branch`` tests exactly one
-   thing, and a variable it tests is collected by some ``collect``; a ``set`` sets something.
+2. **Per node**: queues exist in the tenant; a ``set`` names a queue or a skill (not both), and a skill is the
+   skill of one of the tenant's queues;
+   ``collect`` ``min_digits`` ≤ ``max_digits``; opening ranges ``open < close``; ``open_dates`` neither closed
+   nor on a day without hours; a ``branch`` tests exactly one thing, and a variable it tests is collected by
+   some ``collect`` that is not ``sensitive`` (those values are kept masked); a ``set`` sets something.
 3. **Links**: ``start`` and every ``next``/``options``/``on_fail``/… name an existing node.
 4. **Graph** (only when every link is good, else the findings would be noise):
 
@@ -23,14 +25,14 @@ The rules, in the order they are checked:
      no key press, so a node without a way to an exit always leads into a loop of the kind above: the loop
      is reported once, the nodes leading into it each;
    - a ``queue`` or ``callback_offer`` without a queue of its own is reached only on paths where a ``set``
-     node chose one.
+     node chose a queue or a skill.
 """
 
 from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Set
 from typing import Any
 
 from pydantic import ValidationError
@@ -76,8 +78,9 @@ _DIGITS = re.compile(r"^[0-9*#]+$")
 Errors = list[dict[str, Any]]
 
 
-def validate_flow(definition: Any, *, known_queues: set[str]) -> Flow:
-    """The parsed flow, or ``ValidationFailed`` listing every problem (see the module doc)."""
+def validate_flow(definition: Any, *, known_queues: set[str], known_skills: Set[str] = frozenset()) -> Flow:
+    """The parsed flow, or ``ValidationFailed`` listing every problem (see the module doc). ``known_skills``:
+    the skills of the tenant's skill queues."""
     errors = _size_errors(definition)
     if errors:
         raise _failed(errors)
@@ -85,7 +88,7 @@ def validate_flow(definition: Any, *, known_queues: set[str]) -> Flow:
         flow = Flow.model_validate(definition)
     except ValidationError as exc:
         raise _failed([_shape_error(e) for e in exc.errors()]) from None
-    errors = list(_node_errors(flow, known_queues))
+    errors = list(_node_errors(flow, known_queues, known_skills))
     link_errors = list(_link_errors(flow))
     errors += link_errors
     if not link_errors:
@@ -95,10 +98,10 @@ def validate_flow(definition: Any, *, known_queues: set[str]) -> Flow:
     return flow
 
 
-def problems(definition: Any, *, known_queues: set[str]) -> Errors:
+def problems(definition: Any, *, known_queues: set[str], known_skills: Set[str] = frozenset()) -> Errors:
     """Every problem of a flow (empty when it is valid): :func:`validate_flow` without the exception."""
     try:
-        validate_flow(definition, known_queues=known_queues)
+        validate_flow(definition, known_queues=known_queues, known_skills=known_skills)
     except ValidationFailed as exc:
         return exc.errors
     return []
@@ -158,8 +161,9 @@ def _shape_error(err: ErrorDetails) -> dict[str, Any]:
 # --- 2. each node on its own ------------------------------------------------------------------------------
 
 
-def _node_errors(flow: Flow, known_queues: set[str]) -> Iterator[dict[str, Any]]:
+def _node_errors(flow: Flow, known_queues: set[str], known_skills: Set[str]) -> Iterator[dict[str, Any]]:
     collected = {node.var for node in flow.nodes.values() if isinstance(node, Collect)}
+    masked = {node.var for node in flow.nodes.values() if isinstance(node, Collect) and node.sensitive}
     for node_id, node in flow.nodes.items():
         at = f"nodes.{node_id}"
         queue = getattr(node, "queue", None)
@@ -173,9 +177,15 @@ def _node_errors(flow: Flow, known_queues: set[str]) -> Iterator[dict[str, Any]]
             case Hours():
                 yield from _schedule_errors(f"{at}.schedule", node)
             case Branch():
-                yield from _condition_errors(f"{at}.when", node, collected)
+                yield from _condition_errors(f"{at}.when", node, collected, masked)
             case SetRoute() if node.queue is None and node.priority is None and node.skill is None:
                 yield field_error(at, "a set node must set a queue, a priority or a skill")
+            case SetRoute() if node.skill is not None:
+                if node.queue is not None:
+                    yield field_error(f"{at}.skill", "set a queue or a skill, not both: a skill chooses its queue")
+                elif node.skill not in known_skills:
+                    known = _skills(known_skills)
+                    yield field_error(f"{at}.skill", f"no queue takes the skill '{node.skill}' ({known})")
             case _:
                 pass
 
@@ -186,6 +196,12 @@ def _known(queues: set[str]) -> str:
     names = sorted(queues)
     shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
     return f"queues: {shown}"
+
+
+def _skills(skills: Set[str]) -> str:
+    if not skills:
+        return "no queue of this tenant takes its members by skill"
+    return f"skills of queues: {', '.join(sorted(skills))}"
 
 
 def _schedule_errors(at: str, node: Hours) -> Iterator[dict[str, Any]]:
@@ -209,7 +225,7 @@ def _schedule_errors(at: str, node: Hours) -> Iterator[dict[str, Any]]:
             )
 
 
-def _condition_errors(at: str, node: Branch, collected: set[str]) -> Iterator[dict[str, Any]]:
+def _condition_errors(at: str, node: Branch, collected: set[str], masked: set[str]) -> Iterator[dict[str, Any]]:
     when = node.when
     tests = [
         name
@@ -236,6 +252,8 @@ def _condition_errors(at: str, node: Branch, collected: set[str]) -> Iterator[di
     if when.var is not None and when.var not in collected:
         known = f"collected: {', '.join(sorted(collected))}" if collected else "no collect node in this flow"
         yield field_error(f"{at}.var", f"no collect node stores '{when.var}' ({known})")
+    elif when.var in masked:
+        yield field_error(f"{at}.var", f"'{when.var}' is collected as sensitive: kept masked, it cannot be tested")
     if when.equals is not None and not _DIGITS.match(when.equals):
         yield field_error(f"{at}.equals", f"'{when.equals}' can never match: collected values are digits")
 
@@ -406,7 +424,7 @@ def _cycle_through(first: str, edges: dict[str, list[str]], members: set[str]) -
 
 
 def _sets_queue(node: Node) -> bool:
-    return isinstance(node, SetRoute) and node.queue is not None
+    return isinstance(node, SetRoute) and (node.queue is not None or node.skill is not None)
 
 
 def _needs_chosen_queue(node: Node) -> bool:
@@ -414,7 +432,8 @@ def _needs_chosen_queue(node: Node) -> bool:
 
 
 def _queue_choice_errors(flow: Flow, live: list[str], preds: dict[str, list[str]]) -> Errors:
-    """A queue exit (or callback offer) without its own queue needs a ``set`` with a queue on every path to it.
+    """A queue exit (or callback offer) without its own queue needs a ``set`` with a queue or a skill on every
+    path to it.
 
     "Chosen on every path" is a must-analysis: start unchosen, everything else optimistically chosen, then
     lower to a fixpoint (a node is chosen on entry when every predecessor is chosen on exit).
@@ -445,8 +464,8 @@ def _queue_choice_errors(flow: Flow, live: list[str], preds: dict[str, list[str]
         errors.append(
             field_error(
                 f"nodes.{n}.queue",
-                f"no queue chosen before node {n} (e.g. {' → '.join(path)}): name a queue here or in a set node "
-                "on the way",
+                f"no queue chosen before node {n} (e.g. {' → '.join(path)}): name a queue here, or a queue or a "
+                "skill in a set node on the way",
             )
         )
     return errors

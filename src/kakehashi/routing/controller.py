@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol, TypeVar
 
@@ -33,6 +33,7 @@ from kakehashi.telephony.port import (
     Ended,
     Offered,
     RecordingState,
+    SensitiveDtmfReceived,
     TelephonyDriver,
 )
 
@@ -72,6 +73,9 @@ class TenantSetup:
     queues: tuple[QueueRules, ...]
     members: tuple[tuple[str, str, int], ...]  # (agent, queue, level)
     agents: tuple[tuple[str, AgentState, str | None], ...] = ()  # the state each agent was last in
+    # (skill, queue) of the queues whose members are the agents with a skill, in queue-name order. An IVR
+    # exit with a skill goes to the first queue of that skill.
+    skill_queues: tuple[tuple[str, str], ...] = ()
 
 
 class Directory(Protocol):
@@ -131,6 +135,7 @@ class CallController:
         self.driver, self.clock, self.directory = driver, clock, directory
         self.listener = listener or RoutingListener()
         self._engines: dict[int, Engine] = {}
+        self._skill_queues: dict[int, dict[str, str]] = {}  # tenant → skill → queue
         self._calls: dict[str, LiveCall] = {}  # by driver ref
         self._by_engine_ref: dict[str, LiveCall] = {}
         self._agent_call: dict[str, LiveCall] = {}  # agent → the call they are on / wrapping up
@@ -222,7 +227,9 @@ class CallController:
                 self._start(call)
             case Answered(by="remote") if call.stage == "dialing":
                 self._callback_answered(call)
-            case DtmfReceived(digits=digits) if call.ivr is not None and call.stage == "ivr":
+            case DtmfReceived(digits=digits) | SensitiveDtmfReceived(digits=digits) if (
+                call.ivr is not None and call.stage == "ivr"
+            ):
                 call.ivr.on_digits(digits)
             case Bridged(agent=agent):
                 self._bridged(call, agent)
@@ -259,20 +266,27 @@ class CallController:
         call.ivr.start()
 
     def _ivr_exit(self, call: LiveCall, run: IvrRun, where: Exit) -> None:
-        self.listener.ivr_exit(call.tenant_id, call.ref, run.path, where, self.clock.now())
+        queue = where.queue or self._skill_queue(call.tenant_id, where.skill)
+        self.listener.ivr_exit(call.tenant_id, call.ref, run.path, replace(where, queue=queue), self.clock.now())
         match where.kind:
             case "queue":
-                self._to_queue(call, where.queue or "", where.priority)
+                self._to_queue(call, queue or "", where.priority)
             case "voicemail":
-                self._voicemail(call, where.queue)
+                self._voicemail(call, queue)
             case "callback":
-                self._request_callback(call, where.queue or "", where.priority or 0, place=None, since=None)
+                self._request_callback(call, queue or "", where.priority or 0, place=None, since=None)
             case "transfer":
                 call.stage = "done"
                 self.driver.transfer(call.ref, where.target or "", attended=False)
             case _:
                 call.stage = "done"
                 self.driver.hangup(call.ref)
+
+    def _skill_queue(self, tenant_id: int, skill: str | None) -> str | None:
+        if skill is None:
+            return None
+        self.engine(tenant_id)  # loads the tenant's setup on first use
+        return self._skill_queues.get(tenant_id, {}).get(skill)
 
     def _to_queue(self, call: LiveCall, queue: str, priority: int | None) -> None:
         engine = self.engine(call.tenant_id)
@@ -581,6 +595,10 @@ class CallController:
         setup = self.directory.setup(tenant_id)
         for rules in setup.queues:
             engine.set_queue(rules)
+        skill_queues: dict[str, str] = {}
+        for skill, queue in setup.skill_queues:
+            skill_queues.setdefault(skill, queue)
+        self._skill_queues[tenant_id] = skill_queues
         wanted = {(agent, queue): level for agent, queue, level in setup.members}
         for rec in list(engine.agents()):
             for queue in list(rec.queues):

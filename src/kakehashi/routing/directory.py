@@ -16,6 +16,7 @@ class StaticDirectory:
     members: dict[int, list[tuple[str, str, int]]] = field(default_factory=dict)
     callers: dict[tuple[int, str], Caller] = field(default_factory=dict)  # (tenant, E.164)
     agents: dict[int, list[tuple[str, AgentState, str | None]]] = field(default_factory=dict)
+    skill_queues: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # (skill, queue)
 
     def add_number(self, dnis: str, route: NumberRoute) -> None:
         self.numbers[try_normalize_phone(dnis) or dnis] = route
@@ -31,4 +32,5 @@ class StaticDirectory:
             tuple(self.queues.get(tenant_id, ())),
             tuple(self.members.get(tenant_id, ())),
             tuple(self.agents.get(tenant_id, ())),
+            tuple(self.skill_queues.get(tenant_id, ())),
         )

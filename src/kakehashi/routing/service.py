@@ -60,7 +60,8 @@ def setup(session: Session, tenant_id: int) -> TenantSetup:
         else:
             members += [(names[m.agent_id], queue.name, m.level) for m in repo.members(queue.id) if m.agent_id in names]
     states = tuple((a.name, AgentState(a.state), a.state_reason) for a in everyone)
-    return TenantSetup(tuple(rules_of(q) for q in queues), tuple(members), states)
+    skill_queues = tuple((q.skill, q.name) for q in queues if q.skill)  # queues come in name order
+    return TenantSetup(tuple(rules_of(q) for q in queues), tuple(members), states, skill_queues)
 
 
 def create_queue(session: Session, actor: Actor, name: str, data: dict[str, Any]) -> Queue:

@@ -9,7 +9,7 @@ driver can be swapped without changing any caller. Events carry the driver's own
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
@@ -70,6 +70,15 @@ class DtmfReceived(DriverEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SensitiveDtmfReceived(DriverEvent):
+    """Keys of a sensitive collect (a card number, a PIN): only the IVR may read them. Not a
+    :class:`DtmfReceived` on purpose, so the calls domain neither stores nor publishes them; left out of
+    ``repr`` so a logged event does not show them."""
+
+    digits: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgentRinging(DriverEvent):
     agent: str
 
@@ -108,14 +117,17 @@ EventHandler = Callable[[DriverEvent], None]
 
 class TelephonyDriver(Protocol):
     """Commands the CTI gives a phone system. Results arrive later as events, never as return values
-    (except the reference of an originated call)."""
+    (except the reference of an originated call).
+
+    ``collect_digits``: the keys arrive as :class:`DtmfReceived`, or as :class:`SensitiveDtmfReceived` when
+    ``sensitive`` (the CTI pauses the recording around such a collect with ``record``)."""
 
     name: str
 
     def subscribe(self, handler: EventHandler) -> None: ...
     def answer(self, call_ref: str) -> None: ...
     def play(self, call_ref: str, prompt: str) -> None: ...
-    def collect_digits(self, call_ref: str, *, max_digits: int, timeout_s: float) -> None: ...
+    def collect_digits(self, call_ref: str, *, max_digits: int, timeout_s: float, sensitive: bool = False) -> None: ...
     def route_to_agent(self, call_ref: str, agent: str) -> None: ...
     def park(self, call_ref: str, *, music: str | None = None) -> None: ...
     def originate(self, to: str, *, caller_id: str, tenant_id: int) -> str: ...

@@ -24,6 +24,7 @@ from kakehashi.telephony.port import (
     Offered,
     RecordingChanged,
     RecordingState,
+    SensitiveDtmfReceived,
     TelephonyDriver,
     Transferred,
 )
@@ -57,6 +58,8 @@ class _Call:
     agent: str | None = None
     ringing: set[str] = field(default_factory=set)  # agents whose phones ring for this call (ring-all: several)
     prompts: list[str] = field(default_factory=list)
+    recording: RecordingState | None = None
+    keys_on_recording: str = ""  # the keys pressed while the recording ran
 
 
 class SimDriver:
@@ -116,6 +119,10 @@ class SimDriver:
     def prompts_played(self, call_ref: str) -> list[str]:
         return list(self._calls[call_ref].prompts)
 
+    def keys_on_recording(self, call_ref: str) -> str:
+        """The keys the recording of the call would let you hear (pressed while it was started or resumed)."""
+        return self._calls[call_ref].keys_on_recording
+
     # -- TelephonyDriver commands ----------------------------------------------------------------------
 
     def subscribe(self, handler: EventHandler) -> None:
@@ -127,14 +134,21 @@ class SimDriver:
     def play(self, call_ref: str, prompt: str) -> None:
         self._calls[call_ref].prompts.append(prompt)
 
-    def collect_digits(self, call_ref: str, *, max_digits: int, timeout_s: float) -> None:
+    def collect_digits(self, call_ref: str, *, max_digits: int, timeout_s: float, sensitive: bool = False) -> None:
         call = self._calls[call_ref]
         digits, call.presses = call.presses[:max_digits], call.presses[max_digits:]
         for i, key in enumerate(digits):  # a person needs a moment per key
 
             def press(key: str = key) -> None:
-                if not call.ended:
-                    self._emit(DtmfReceived(call_ref=call_ref, at=self.clock.now(), digits=key))
+                if call.ended:
+                    return
+                if call.recording in (RecordingState.STARTED, RecordingState.RESUMED):
+                    call.keys_on_recording += key
+                at = self.clock.now()
+                if sensitive:
+                    self._emit(SensitiveDtmfReceived(call_ref=call_ref, at=at, digits=key))
+                else:
+                    self._emit(DtmfReceived(call_ref=call_ref, at=at, digits=key))
 
             self.clock.call_later(1.0 * (i + 1), press)
 
@@ -208,6 +222,7 @@ class SimDriver:
         self._end(self._calls[call_ref], EndCause.NORMAL)
 
     def record(self, call_ref: str, state: RecordingState) -> None:
+        self._calls[call_ref].recording = state
         ref = f"sim/{call_ref}.wav" if state is RecordingState.STARTED else None
         self._emit(RecordingChanged(call_ref=call_ref, at=self.clock.now(), state=state, recording_ref=ref))
 
