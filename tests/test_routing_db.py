@@ -108,3 +108,36 @@ def test_queue_without_agents_overflows_to_voicemail(
     assert center.cdr(ref).final_state == "voicemail"
     (message,) = center.rows(Voicemail)
     assert (message.number_e164, message.queue) == ("+81377778888", "orders")
+
+
+def test_a_pending_callback_survives_a_restart_with_its_place_and_caller_id(
+    session_factory: sessionmaker[Session], center: Center
+) -> None:
+    from kakehashi.telephony.runtime import reload_callbacks
+
+    c, tenant = center, center.actor.tenant_id
+    c.controller.choose_state(tenant, "sato", AgentState.AVAILABLE)
+    c.sim.incoming(ani="03-1111-2222", dnis=NUMBER, tenant_id=tenant, presses="1", talk_s=600)
+    c.sim.clock.advance(3)
+    c.sim.incoming(ani="03-3333-4444", dnis=NUMBER, tenant_id=tenant, presses="1")  # waits (max_length 1)
+    c.sim.clock.advance(3)
+    c.sim.incoming(ani="03-5555-6666", dnis=NUMBER, tenant_id=tenant, presses="1")  # line full → callback
+    c.sim.clock.advance(10)
+    (pending,) = c.rows(Callback)
+    assert (pending.status, pending.caller_id) == ("pending", "+81120444444")
+
+    # The app restarts: a new driver and controller; sato comes back and is free.
+    with unit_of_work(session_factory) as s:
+        agents.record_state(s, tenant, "sato", "logged_out", None, None, None, pending.requested_at)
+    sim = SimDriver(prefix="sim-after-restart")
+    sim.set_agent("sato", answer_after=1)
+    CallEventSink.attach(sim, session_factory)
+    controller = CallController(sim, sim.clock, DbDirectory(session_factory), DbListener(session_factory, sim.name))
+    controller.attach()
+    reload_callbacks(controller, session_factory)
+    controller.choose_state(tenant, "sato", AgentState.AVAILABLE)
+    sim.clock.advance(15)
+    (leg,) = [row for row in c.rows(Call) if row.direction == "outbound"]
+    assert (leg.dnis, leg.ani_raw) == ("+81355556666", "+81120444444")  # the number from the row
+    (done,) = c.rows(Callback)
+    assert (done.status, done.agent) == ("done", "sato")

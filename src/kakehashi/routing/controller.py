@@ -439,9 +439,13 @@ class CallController:
         self._queue_changed(tenant_id, queue)
 
     def add_callback(
-        self, tenant_id: int, key: str, queue: str, number: str, priority: int, place_at: datetime, attempts: int
-    ) -> None:
-        """A pending callback from the database (after a restart), at its old place."""
+        self, tenant_id: int, key: str, queue: str, number: str, priority: int, place_at: datetime, attempts: int,
+        caller_id: str = "",
+    ) -> None:  # fmt: skip
+        """A pending callback from the database (after a restart), at its old place; ``caller_id`` is the
+        number the customer will see (the one they had dialled)."""
+        if caller_id:
+            self._callback_caller_id[key] = caller_id
         self._run(
             lambda: self._offer_callback(tenant_id, key, queue, number, priority, None, place_at.timestamp(), attempts)
         )

@@ -77,6 +77,7 @@ class Callback(IdMixin, Base):
     tenant_id: Mapped[int] = mapped_column(BigId, ForeignKey("tenants.id"), nullable=False)
     queue: Mapped[str] = mapped_column(String(60), nullable=False)
     number_e164: Mapped[str] = mapped_column(String(20), nullable=False)
+    caller_id: Mapped[str | None] = mapped_column(String(40))  # shown to the customer: the number they had dialled
     origin_call_ref: Mapped[str] = mapped_column(String(100), nullable=False)
     priority: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     place_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,25 +58,13 @@ def start(name: str, factory: sessionmaker[Session]) -> Telephony | None:
     CDR (ADR 0010). Pending callbacks go back into their queues at their old place."""
     if name == "none":
         return None
-    driver = SimDriver(RealTimeClock())
+    # A new prefix per process: call references must not repeat those of calls a previous run recorded.
+    driver = SimDriver(RealTimeClock(), prefix=f"sim-{secrets.token_hex(4)}")
     CallEventSink.attach(driver, factory)
     controller = CallController(driver, driver.clock, DbDirectory(factory), DbListener(factory, driver.name)).attach()
     with unit_of_work(factory) as session:
         calls.recover(session, driver.name, driver.live_calls(), utcnow())
-    with factory() as session:
-        pending = pending_callbacks(session)
-    orphans = []
-    for cb in sorted(pending, key=lambda c: c.place_at):
-        try:
-            controller.add_callback(cb.tenant_id, f"cb-{cb.origin_call_ref}", cb.queue, cb.number_e164, cb.priority,
-                                    cb.place_at, cb.attempts)  # fmt: skip
-        except KeyError:  # its queue was deleted or renamed while the app was down
-            orphans.append(cb)
-    if orphans:
-        with unit_of_work(factory) as session:
-            for cb in orphans:
-                routing.give_up_callback(session, cb.tenant_id, cb.origin_call_ref, utcnow())
-        log.warning("%d pending callbacks name queues that no longer exist: marked failed", len(orphans))
+    reload_callbacks(controller, factory)
 
     def config_changed(event: Event) -> None:
         controller.reload(event.tenant_id)
@@ -86,6 +75,25 @@ def start(name: str, factory: sessionmaker[Session]) -> Telephony | None:
 
     unsubscribe = [bus.subscribe("routing.config_changed", config_changed), bus.subscribe("call.ended", call_closed)]
     return Telephony(driver, controller, unsubscribe)
+
+
+def reload_callbacks(controller: CallController, factory: sessionmaker[Session]) -> None:
+    """Pending callbacks go back into their queues at their old place, with the caller ID they were promised;
+    those whose queue is gone end as failed."""
+    with factory() as session:
+        pending = pending_callbacks(session)
+    orphans = []
+    for cb in sorted(pending, key=lambda c: c.place_at):
+        try:
+            controller.add_callback(cb.tenant_id, f"cb-{cb.origin_call_ref}", cb.queue, cb.number_e164, cb.priority,
+                                    cb.place_at, cb.attempts, cb.caller_id or "")  # fmt: skip
+        except KeyError:  # its queue was deleted or renamed while the app was down
+            orphans.append(cb)
+    if orphans:
+        with unit_of_work(factory) as session:
+            for cb in orphans:
+                routing.give_up_callback(session, cb.tenant_id, cb.origin_call_ref, utcnow())
+        log.warning("%d pending callbacks name queues that no longer exist: marked failed", len(orphans))
 
 
 def stop(telephony: Telephony | None) -> None:
