@@ -125,9 +125,9 @@ class DbListener(RoutingListener):
         with unit_of_work(self.factory) as session:
             e164 = try_normalize_phone(number) or number
             origin = calls_repo.call_by_ref(session, self.driver, ref)
+            dialled = try_normalize_phone(origin.dnis) if origin else None
             session.add(Callback(tenant_id=tenant_id, queue=queue, number_e164=e164, origin_call_ref=ref,
-                                 caller_id=try_normalize_phone(origin.dnis) if origin else None, priority=priority, place_at=place_at,
-                                 requested_at=at))  # fmt: skip
+                                 caller_id=dialled, priority=priority, place_at=place_at, requested_at=at))  # fmt: skip
 
     def callback_attempt(
         self, tenant_id: int, key: str, status: str, agent: str | None, call_ref: str | None, at: datetime
