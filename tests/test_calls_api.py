@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -92,3 +93,42 @@ def test_monthly_costs_by_agent_and_day_as_json_and_csv(talked: dict[str, object
     assert exported.text.lstrip("\ufeff").splitlines()[0] == "day,calls,answered,billed_seconds,cost_yen"
     bad = supervisor.get("/api/v1/cdrs/costs", params={"month": "2026-13"})  # type: ignore[attr-defined]
     assert bad.status_code == 422
+
+
+def test_a_recording_file_is_served_to_managers_of_the_tenant_only(
+    talked: dict[str, object], client_as: ClientAs, session: Session, tmp_path: Any
+) -> None:
+    from kakehashi.calls.models import Call
+
+    call_id, supervisor = talked["call_id"], talked["supervisor"]
+    url = f"/api/v1/calls/{call_id}/recording"
+    assert supervisor.get(url).status_code == 404  # type: ignore[attr-defined]  # a simulated call has no file
+    call = session.get(Call, call_id)
+    assert call is not None
+    call.recording_ref = "sip/test-call.wav"
+    session.flush()
+    data_dir = supervisor.app.state.settings.data_dir  # type: ignore[attr-defined]
+    (data_dir / "recordings").mkdir(parents=True, exist_ok=True)
+    (data_dir / "recordings" / "test-call.wav").write_bytes(b"RIFF....WAVE")
+    got = supervisor.get(url)  # type: ignore[attr-defined]
+    assert got.status_code == 200 and got.content == b"RIFF....WAVE"
+    assert client_as(Role.SUPERVISOR, "tenant-b").get(url).status_code == 404
+    assert talked["sato"].get(url).status_code == 403  # type: ignore[attr-defined]
+    reads = session.query(AuditEvent).filter_by(resource="recording", customer_id=talked["customer_id"]).count()
+    assert reads == 1
+    call.recording_ref = "sip/../../etc/passwd.wav"  # never outside the recordings folder
+    session.flush()
+    assert supervisor.get(url).status_code == 404  # type: ignore[attr-defined]
+
+
+def test_a_finished_call_of_a_known_customer_is_on_their_timeline(talked: dict[str, object]) -> None:
+    supervisor, sato = talked["supervisor"], talked["sato"]
+    sato.post(f"/api/v1/calls/{talked['call_id']}/wrap-up", json={"disposition": "受注"})  # type: ignore[attr-defined]
+    timeline = supervisor.get(f"/api/v1/customers/{talked['customer_id']}/contacts").json()  # type: ignore[attr-defined]
+    (entry,) = [e for e in timeline if e["channel"] == "call"]
+    assert (entry["direction"], entry["agent"], entry["summary"]) == (
+        "inbound",
+        "sato",
+        "着信 通話 1分58秒 受注",
+    )  # answered 2 s in
+    assert entry["ref"] == {"call_id": talked["call_id"], "recording": False}

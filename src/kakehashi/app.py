@@ -35,6 +35,7 @@ from kakehashi.screenpop.api import router as screenpop_router
 from kakehashi.staffing.api import router as staffing_router
 from kakehashi.stream.api import router as stream_router
 from kakehashi.telephony import runtime as telephony
+from kakehashi.telephony.drivers.sim import demo_traffic
 from kakehashi.tenants import repository as tenants
 from kakehashi.tenants.api import router as tenants_router
 from kakehashi.web.pages import STATIC_DIR
@@ -65,9 +66,14 @@ def create_app(
             app.state.session_factory = session_factory
         app.state.settings = settings
         app.state.after_rollback = [record_refusal]
-        app.state.telephony = telephony.start(settings.telephony_driver, app.state.session_factory)
+        app.state.telephony = telephony.start(settings, app.state.session_factory)
         app.state.default_tenant_id = ensure_default_tenant(app.state.session_factory, settings.default_tenant)
+        app.state.demo_traffic = demo_traffic.start(
+            app.state.telephony, app.state.session_factory, app.state.default_tenant_id,
+            settings.demo_traffic_per_hour,
+        )  # fmt: skip
         yield
+        demo_traffic.stop(app.state.demo_traffic)  # before the driver's clock stops
         telephony.stop(app.state.telephony)
         if own_engine is not None and engine is None:
             own_engine.dispose()

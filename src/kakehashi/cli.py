@@ -85,24 +85,36 @@ def demo(
     port: Annotated[int | None, typer.Option()] = None,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="prepare only")] = False,
 ) -> None:
-    """Migrate, seed demo data (once) and serve the web UI on http://127.0.0.1:8000."""
+    """Migrate, seed demo data (once) and serve the web UI on http://127.0.0.1:8000 with simulated inbound calls
+    (KAKEHASHI_DEMO_TRAFFIC_PER_HOUR, default 120; 0 turns them off)."""
+    import uvicorn
+
+    from kakehashi.app import create_app
     from kakehashi.auth.demo import DEMO_USERS, ensure_demo_users
     from kakehashi.customers import demo as demo_data
     from kakehashi.kit import migrate
+    from kakehashi.routing import demo as routing_demo
+    from kakehashi.telephony.drivers.sim.demo_traffic import DEMO_CALLS_PER_HOUR
 
     settings = get_settings()
     with _database() as engine:
         migrate.upgrade(engine)
         demo_data.ensure_demo_data(engine, settings, customers=customers, console=console)
         path, logins = ensure_demo_users(engine, settings)
+        routing_demo.ensure_demo_routing(engine, settings, console=console)
     table = Table("user", "role", "password", title=f"demo logins (kept in {path})")
     for (username, role, _display), password in zip(DEMO_USERS, logins.values(), strict=True):
         table.add_row(username, role.value, password)
     console.print(table)
     if no_serve:
         return
+    if "demo_traffic_per_hour" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"demo_traffic_per_hour": DEMO_CALLS_PER_HOUR})
+    rate = settings.demo_traffic_per_hour
+    if rate > 0 and settings.telephony_driver == "sim":
+        console.print(f"simulated callers: {rate:g} calls/hour (KAKEHASHI_DEMO_TRAFFIC_PER_HOUR=0 turns them off)")
     console.print(f"[bold green]Kakehashi demo[/] → http://{host or settings.host}:{port or settings.port}/")
-    serve(host=host, port=port)
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
 
 
 @app.command()

@@ -22,7 +22,7 @@ from kakehashi.agents.schemas import (
     StateSpanOut,
 )
 from kakehashi.auth.guard import AdminActor, ManagerActor, StaffActor
-from kakehashi.kit.api import IdPath, SessionDep, respond
+from kakehashi.kit.api import IdPath, SessionDep, end_transaction_early, respond
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import utcnow
 from kakehashi.kit.errors import NotFound
@@ -51,6 +51,9 @@ def _own_agent(session: SessionDep, actor: Actor) -> Agent:
 
 def _choose(request: Request, session: SessionDep, actor: Actor, agent: Agent, body: StateChange) -> Response:
     live = agent_states(request.app.state.telephony)
+    if live is not None:
+        service.check_reason(session, actor, body.state, body.reason)
+        end_transaction_early(session)  # the controller records the change in its own transaction
     now = service.choose_state(session, actor, agent, body.state, body.reason, live)
     out = _one(session, actor, agent)
     # The controller recorded the change in its own transaction: this session may not see it yet.

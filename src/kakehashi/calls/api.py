@@ -7,7 +7,8 @@ import io
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse
 
 from kakehashi.auth.guard import ManagerActor, StaffActor
 from kakehashi.calls import service
@@ -27,6 +28,17 @@ def get_call(session: SessionDep, actor: StaffActor, call_id: IdPath) -> Respons
     fields = {name: getattr(call, name) for name in CallOut.model_fields}
     detail = CallDetail(**fields, transitions=[TransitionOut.model_validate(t) for t in transitions])
     return respond(detail, actor)
+
+
+@router.get(
+    "/calls/{call_id}/recording",
+    response_class=FileResponse,
+    responses={200: {"content": {"audio/wav": {}}, "description": "the recording (8 kHz mono WAV)"}},
+)
+def get_recording(request: Request, session: SessionDep, actor: ManagerActor, call_id: IdPath) -> FileResponse:
+    """A call's recording (both voices), for supervisors and admins; every download is in the audit log."""
+    path = service.recording_file(session, actor, call_id, request.app.state.settings.data_dir)
+    return FileResponse(path, media_type="audio/wav", filename=f"call-{call_id}.wav")
 
 
 @router.post("/calls/{call_id}/wrap-up", response_model=CallOut)

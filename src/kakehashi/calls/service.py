@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy.orm import Session
@@ -19,6 +21,7 @@ from kakehashi.calls import repository
 from kakehashi.calls.models import Call, CallTransition, Cdr
 from kakehashi.calls.repository import CallRepository
 from kakehashi.calls.states import DEFLECTED, FINAL, CallState, check
+from kakehashi.contacts import service as contacts
 from kakehashi.customers import service as customers
 from kakehashi.kit.clock import BUSINESS_TZ
 from kakehashi.kit.context import Actor, Role
@@ -153,6 +156,22 @@ def read_call(session: Session, actor: Actor, call_id: int) -> tuple[Call, list[
     if call.customer_id is not None:
         audit.record_customer_reads(session, actor, [call.customer_id], resource="call")
     return call, CallRepository(session, actor.tenant_id).transitions(call.id)
+
+
+#: Recording references a driver may give: ``sip/<file>.wav`` is a file in the data dir's ``recordings``.
+_RECORDING_REF = re.compile(r"^sip/([A-Za-z0-9_.-]{1,150}\.wav)$")
+
+
+def recording_file(session: Session, actor: Actor, call_id: int, data_dir: Path) -> Path:
+    """The WAV of a call's recording, for playing or downloading: an audited read of the customer's data.
+    404 when the call has none (or the driver keeps none, as the simulator)."""
+    call = get_call(session, actor, call_id)
+    found = _RECORDING_REF.match(call.recording_ref or "")
+    path = data_dir / "recordings" / found.group(1) if found else None
+    if path is None or not path.is_file():
+        raise NotFound(f"call {call_id} has no recording")
+    audit.record(session, actor, "read", resource="recording", resource_id=call.id, customer_id=call.customer_id)
+    return path
 
 
 def list_cdrs(
@@ -353,6 +372,26 @@ def _write_cdr(session: Session, call: Call, at: datetime) -> None:
     )
     _rate(session, call, cdr, hung_up)
     session.add(cdr)
+    if call.customer_id is not None:
+        contacts.record_call(session, call.tenant_id, call.customer_id, call_id=call.id, direction=call.direction,
+                             occurred_at=call.offered_at, agent=call.agent, summary=_call_summary(cdr),
+                             recording=bool(call.recording_ref))  # fmt: skip
+
+
+_FINAL_WORDS = {"ended": "通話", "abandoned": "放棄呼", "voicemail": "留守電", "callback": "コールバック予約",
+                "no_answer": "不在", "busy": "話中", "failed": "不成立"}  # fmt: skip
+
+
+def _call_summary(cdr: Cdr) -> str:
+    """``着信 通話 3分12秒 受注`` — what the timeline shows at a glance."""
+    way = "着信" if cdr.direction == "inbound" else "発信"
+    talk = int(cdr.talk_seconds)
+    parts = [way, _FINAL_WORDS.get(cdr.final_state, cdr.final_state)]
+    if talk:
+        parts.append(f"{talk // 60}分{talk % 60:02d}秒")
+    if cdr.disposition:
+        parts.append(cdr.disposition)
+    return " ".join(parts)
 
 
 def _rate(session: Session, call: Call, cdr: Cdr, hung_up: datetime) -> None:

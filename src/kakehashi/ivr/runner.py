@@ -130,7 +130,7 @@ class IvrRun:
             if "#" in self._digits or len(self._digits) >= node.max_digits:
                 self._collect_done(node)
             else:
-                self._arm_timer(node.timeout_s)  # the time-out runs between keys
+                self._arm_timer(node.timeout_s + self.driver.audio_queued_s(self.ref))  # the time-out runs between keys
 
     # -- internals ------------------------------------------------------------------------------------------
 
@@ -199,7 +199,7 @@ class IvrRun:
         self.driver.play(self.ref, node.prompt)
         self.driver.collect_digits(self.ref, max_digits=node.max_digits if isinstance(node, Collect) else 1,
                                    timeout_s=node.timeout_s, sensitive=sensitive)  # fmt: skip
-        self._arm_timer(node.timeout_s)
+        self._arm_timer(node.timeout_s + self.driver.audio_queued_s(self.ref))
 
     def _arm_timer(self, seconds: float) -> None:
         self._generation += 1

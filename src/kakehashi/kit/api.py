@@ -64,6 +64,13 @@ def relax_commit(session: Session) -> None:
 _ASYNC_COMMIT = text("SET LOCAL synchronous_commit TO OFF")
 
 
+def end_transaction_early(session: Session) -> None:
+    """Commit what the request has written so far, before handing work to a component that writes in its own
+    transactions and is waited for (the call controller). SQLite has a single writer: a lock this request
+    still held would make that component wait for it while the request waits for the component."""
+    session.commit()
+
+
 def respond(payload: Any, actor: Actor, *, status_code: int = 200) -> Response:
     """Serialize once, with personal fields masked unless the actor may see them (``kit.masking``)."""
     context = full_context(actor.sees_personal_data)

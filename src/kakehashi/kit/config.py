@@ -34,8 +34,28 @@ class Settings(BaseSettings):
     lockout_max_seconds: int = Field(default=900, description="Longest lockout.")
     telephony_driver: str = Field(
         default="sim",
-        pattern="^(sim|none)$",
-        description="The phone system driver: sim (embedded simulator); sip later.",
+        pattern="^(sim|sip|none)$",
+        description="The phone system driver: sim (embedded simulator) or sip (Kamailio + rtpengine + the "
+        "PJSIP media worker; docs/telephony.md).",
+    )
+    sip_proxy: str = Field(
+        default="127.0.0.1:5060",
+        pattern=r"^[A-Za-z0-9.\-]+:\d{1,5}$",
+        description="Kamailio's host:port: the CTI's calls go out through it, and it sends calls for the "
+        "center's numbers to the media worker.",
+    )
+    sip_no_answer_s: float = Field(
+        default=30.0, ge=5, le=300, description="An outbound call nobody answers within this is a no-answer."
+    )
+    sip_media_port: int = Field(
+        default=5080, ge=1024, le=65535, description="The media worker's SIP port on 127.0.0.1 (Kamailio's `CTI`)."
+    )
+    demo_traffic_per_hour: float = Field(
+        default=0,
+        ge=0,
+        le=36_000,
+        description="Simulated inbound calls per hour to the demo numbers, with the sim driver (0: none). "
+        "`kakehashi demo` uses 120 unless this is set.",
     )
     host: str = "127.0.0.1"
     port: int = 8000

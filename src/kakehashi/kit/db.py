@@ -77,7 +77,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # IMMEDIATE: take the write lock at the start. SQLite has one writer; a deferred transaction that read
+    # and then writes fails at once ("database is locked", SQLITE_BUSY_SNAPSHOT) when another connection
+    # committed in between — the call pipeline and web requests write concurrently. Waiting at BEGIN goes
+    # through busy_timeout instead. Code that hands work to a component writing in its own transactions
+    # ends its own first (kit.api.end_transaction_early).
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:

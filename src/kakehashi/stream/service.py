@@ -13,15 +13,18 @@ from kakehashi.kit.events import Event
 from kakehashi.kit.masking import full_context
 from kakehashi.screenpop import service as screenpop
 
-STREAMED = ("call.*", "agent.*")
+STREAMED = ("call.*", "agent.*", "queue.*")
 
 
 def visible(actor: Actor, event: Event) -> bool:
-    """Same tenant only; supervisors and admins see the whole floor, an operator only their own calls."""
+    """Same tenant only; supervisors and admins see the whole floor, an operator their own calls and the
+    queues' figures (no personal data in those)."""
     if event.tenant_id != actor.tenant_id:
         return False
     if actor.role in MANAGERS:
         return True
+    if event.name.startswith("queue."):
+        return actor.role is Role.OPERATOR
     return actor.role is Role.OPERATOR and event.payload.get("agent") == actor.username
 
 

@@ -12,14 +12,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kakehashi.calls import service as calls
 from kakehashi.calls.sink import CallEventSink
+from kakehashi.kit.config import Settings
 from kakehashi.kit.db import unit_of_work, utcnow
 from kakehashi.kit.errors import Conflict
 from kakehashi.kit.events import Event, bus
+from kakehashi.kit.phone import try_normalize_phone
 from kakehashi.routing import service as routing
-from kakehashi.routing.controller import CallController
+from kakehashi.routing.controller import CallController, Clock
 from kakehashi.routing.engine import AgentState, AgentStateError
 from kakehashi.routing.persist import DbDirectory, DbListener
-from kakehashi.routing.repository import pending_callbacks
+from kakehashi.routing.repository import number_by_e164, pending_callbacks
 from kakehashi.telephony.drivers.sim.clock import RealTimeClock
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.telephony.port import TelephonyDriver
@@ -52,16 +54,28 @@ def agent_states(telephony: Telephony | None) -> LiveAgentStates | None:
     return None if telephony is None else LiveAgentStates(telephony.controller)
 
 
-def start(name: str, factory: sessionmaker[Session]) -> Telephony | None:
+def start(settings: Settings, factory: sessionmaker[Session]) -> Telephony | None:
     """Build the driver, connect its events to the calls domain (first) and the call controller (second),
     and reconcile calls left by a previous process: those the driver no longer has are ended and get their
     CDR (ADR 0010). Pending callbacks go back into their queues at their old place."""
-    if name == "none":
+    if settings.telephony_driver == "none":
         return None
-    # A new prefix per process: call references must not repeat those of calls a previous run recorded.
-    driver = SimDriver(RealTimeClock(), prefix=f"sim-{secrets.token_hex(4)}")
+    driver: TelephonyDriver
+    clock: Clock
+    if settings.telephony_driver == "sip":
+        # Imported here: the SIP driver needs the optional ``sip`` extra (numpy, Open JTalk, the worker).
+        from kakehashi.telephony.drivers.sip.driver import SipDriver, SipOptions
+
+        options = SipOptions(settings.sip_media_port, settings.sip_proxy, settings.data_dir,
+                             no_answer_s=settings.sip_no_answer_s)  # fmt: skip
+        sip = SipDriver(options, tenant_of=lambda dnis: tenant_of_number(factory, dnis))
+        driver, clock = sip, sip.clock
+    else:
+        # A new prefix per process: call references must not repeat those of calls a previous run recorded.
+        sim = SimDriver(RealTimeClock(), prefix=f"sim-{secrets.token_hex(4)}")
+        driver, clock = sim, sim.clock
     CallEventSink.attach(driver, factory)
-    controller = CallController(driver, driver.clock, DbDirectory(factory), DbListener(factory, driver.name)).attach()
+    controller = CallController(driver, clock, DbDirectory(factory), DbListener(factory, driver.name)).attach()
     with unit_of_work(factory) as session:
         calls.recover(session, driver.name, driver.live_calls(), utcnow())
     reload_callbacks(controller, factory)
@@ -75,6 +89,16 @@ def start(name: str, factory: sessionmaker[Session]) -> Telephony | None:
 
     unsubscribe = [bus.subscribe("routing.config_changed", config_changed), bus.subscribe("call.ended", call_closed)]
     return Telephony(driver, controller, unsubscribe)
+
+
+def tenant_of_number(factory: sessionmaker[Session], dnis: str) -> int | None:
+    """Whose number was dialled (``inbound_numbers``): the SIP driver refuses calls to nobody's number."""
+    e164 = try_normalize_phone(dnis)
+    if e164 is None:
+        return None
+    with factory() as session:
+        row = number_by_e164(session, e164)
+        return None if row is None else row.tenant_id
 
 
 def reload_callbacks(controller: CallController, factory: sessionmaker[Session]) -> None:
@@ -103,5 +127,8 @@ def stop(telephony: Telephony | None) -> None:
         with suppress(ValueError):
             telephony.unsubscribe.pop()()
     driver = telephony.driver
-    if isinstance(driver, SimDriver) and isinstance(driver.clock, RealTimeClock):
-        driver.clock.close()
+    if isinstance(driver, SimDriver):
+        if isinstance(driver.clock, RealTimeClock):
+            driver.clock.close()
+    else:
+        driver.close()  # type: ignore[attr-defined]  # the SIP driver stops its media worker

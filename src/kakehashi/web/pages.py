@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +21,8 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from kakehashi import __version__
+from kakehashi.agents import service as agents
+from kakehashi.analytics import service as analytics
 from kakehashi.auth import service as auth
 from kakehashi.auth.guard import PUBLIC, SESSION_COOKIE, Access, Identity, PageActor, client_origin, login_policy
 from kakehashi.ivr import service as ivr
@@ -29,8 +32,12 @@ from kakehashi.ivr.templates import MINIMAL_EXAMPLE
 from kakehashi.kit.api import IdPath, SessionDep
 from kakehashi.kit.clock import BUSINESS_TZ
 from kakehashi.kit.context import MANAGERS, Actor, Role
+from kakehashi.kit.db import utcnow
 from kakehashi.kit.errors import Conflict, ValidationFailed, field_error
-from kakehashi.web.i18n import LANGUAGE_NAMES, js_strings, pick_language, translator
+from kakehashi.kit.masking import mask_phone
+from kakehashi.kit.phone import InvalidPhone, parse_phone
+from kakehashi.routing import service as routing
+from kakehashi.web.i18n import LANGUAGE_NAMES, js_strings, pick_language, problem_text, translator
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -260,6 +267,18 @@ def _problems(exc: ValidationFailed | Conflict) -> list[dict[str, Any]]:
     return exc.errors or [field_error("", exc.detail)]
 
 
+def _in_language(request: Request, errors: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The flow's problems in the page's language; ``original``: the service's English words when translated
+    (the API and the user guide use them)."""
+    lang = pick_language(request)
+    shown = []
+    for error in errors or []:
+        message = str(error.get("message", ""))
+        text = problem_text(lang, message)
+        shown.append({**error, "message": text, "original": message if text != message else None})
+    return shown
+
+
 def _csrf_refused(t: Any) -> list[dict[str, Any]]:
     return [field_error("", t("フォームの有効期限が切れました。もう一度お試しください"))]
 
@@ -286,7 +305,7 @@ def _ivr_list(
         flows=ivr.list_flows(session, actor),
         can_edit=actor.role is Role.ADMIN,
         form=form or {"name": "", "definition": ivr.pretty_json(MINIMAL_EXAMPLE)},
-        errors=errors or [],
+        errors=_in_language(request, errors),
         tz=BUSINESS_TZ,
     )
 
@@ -355,7 +374,7 @@ def _ivr_flow(
         comment=comment,
         base_version=base_version or current.flow.current_version,
         can_edit=actor.role is Role.ADMIN,
-        errors=errors or [],
+        errors=_in_language(request, errors),
         saved=saved,
         tz=BUSINESS_TZ,
     )
@@ -398,3 +417,80 @@ def ivr_save_page(
         # Someone saved meanwhile: the outline shows their version, this text is kept; saving again is a choice.
         return again(_problems(exc), 409, base=None)
     return RedirectResponse(f"/ivr/{flow_id}?saved={saved.version.version}", status_code=303)
+
+
+# --- Inbound routing: queues, agents, numbers, callbacks and voicemail, live ---------------------------------
+
+#: Rows of the personal lists on /routing (the newest matter; the API lists more).
+CALLBACKS_SHOWN = 50
+VOICEMAILS_SHOWN = 20
+
+
+def _elapsed(seconds: float | None) -> str:
+    """``65`` → ``1:05``; an hour or more → ``1:02:03``."""
+    if seconds is None:
+        return ""
+    whole = max(0, int(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _national(e164: str) -> str:
+    """``+81312345678`` → ``03-1234-5678``, as people write it."""
+    try:
+        return parse_phone(e164).national
+    except InvalidPhone:
+        return e164
+
+
+def _number_shown(actor: Actor, e164: str | None) -> str:
+    """A caller's number, masked for roles that do not see personal data (``auth.masking``)."""
+    if not e164:
+        return ""
+    return _national(e164) if actor.sees_personal_data else mask_phone(_national(e164))
+
+
+def _routing_live(session: Session, actor: Actor) -> dict[str, Any]:
+    """What moves with the calls: each queue now (analytics' real-time figures) and each agent's state."""
+    now = utcnow()
+    queues = routing.list_queues(session, actor)
+    return {
+        "now": now,
+        "queues": [(q, analytics.queue_snapshot(session, actor.tenant_id, q.name, now)) for q in queues],
+        "agents": agents.list_agents(session, actor),
+        "aux": {c.code: c.label for c in agents.aux_codes(session, actor)},
+        "elapsed": _elapsed,
+        "age": lambda at: (now - at).total_seconds(),
+        "since": lambda seconds: (now - timedelta(seconds=seconds)).isoformat(),  # for the script's clock
+    }
+
+
+@router.get("/routing", response_class=HTMLResponse)
+def routing_page(request: Request, session: SessionDep, actor: ManagerPage) -> HTMLResponse:
+    """Supervisors' view of inbound routing: queues and agents (kept current by the page's script), the numbers
+    and what answers them, callbacks to make and the latest voicemail (an audited read of callers' numbers)."""
+    # The audited reads first: their audit rows make this transaction a writer early, which SQLite needs while
+    # the call pipeline writes too (a transaction that reads long and writes late fails with "database is locked").
+    waiting = [cb for cb in routing.callbacks(session, actor, CALLBACKS_SHOWN) if cb.status in ("pending", "dialing")]
+    messages = routing.voicemails(session, actor, VOICEMAILS_SHOWN)
+    flows = {f.name: f.id for f in ivr.list_flows(session, actor)}
+    numbers = [(n, _national(n.number_e164)) for n in routing.list_numbers(session, actor)]  # the center's own
+    traffic = getattr(request.app.state, "demo_traffic", None)
+    return _render(
+        request,
+        "routing.html",
+        **_routing_live(session, actor),
+        numbers=numbers,
+        flows=flows,
+        callbacks=[(cb, _number_shown(actor, cb.number_e164)) for cb in waiting],
+        voicemails=[(vm, _number_shown(actor, vm.number_e164)) for vm in messages],
+        demo_rate=None if traffic is None or traffic.stopped else traffic.options.calls_per_hour,
+        tz=BUSINESS_TZ,
+    )
+
+
+@router.get("/routing/live", response_class=HTMLResponse)
+def routing_live_part(request: Request, session: SessionDep, actor: ManagerPage) -> HTMLResponse:
+    """The queues and agents of /routing alone (no personal data), which the page's script swaps in."""
+    return _render(request, "_routing_live.html", **_routing_live(session, actor), tz=BUSINESS_TZ)

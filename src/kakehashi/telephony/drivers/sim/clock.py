@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 Action = Callable[[], None]
+
+log = logging.getLogger(__name__)
 
 
 class VirtualClock:
@@ -79,7 +82,10 @@ class RealTimeClock(VirtualClock):
                 continue
             with self._lock:
                 _, _, action = heapq.heappop(self._queue)
-            action()
+            try:
+                action()
+            except Exception:  # one failing timer must not stop every call that runs on this clock
+                log.exception("a timed action failed; the clock goes on")
 
     def close(self) -> None:
         self._stop.set()

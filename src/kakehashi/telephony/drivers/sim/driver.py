@@ -229,6 +229,9 @@ class SimDriver:
     def live_calls(self) -> set[str]:
         return {ref for ref, call in self._calls.items() if not call.ended}
 
+    def audio_queued_s(self, call_ref: str) -> float:
+        return 0.0  # simulated prompts take no time
+
     # -- internals ---------------------------------------------------------------------------------------
 
     def _new(self, direction: Direction, presses: str = "") -> _Call:

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import IO, Any
 
 from kakehashi.kit.db import utcnow
 from kakehashi.telephony.drivers.sim.clock import RealTimeClock
-from kakehashi.telephony.drivers.sip.prompts import PromptCache, hold_music
+from kakehashi.telephony.drivers.sip.prompts import PromptCache, hold_music, wav_seconds
 from kakehashi.telephony.port import (
     AgentRinging,
     Answered,
@@ -44,8 +45,6 @@ from kakehashi.telephony.port import (
 
 log = logging.getLogger(__name__)
 OUTCOMES = {"busy": EndCause.BUSY, "no_answer": EndCause.NO_ANSWER, "invalid": EndCause.INVALID_NUMBER}
-#: How long an outbound call rings before it counts as not answered.
-NO_ANSWER_TIMEOUT_S = 30.0
 
 
 class MediaWorkerError(RuntimeError):
@@ -61,6 +60,7 @@ class SipOptions:
     data_dir: Path
     log_level: int = 0
     start_timeout_s: float = 20.0
+    no_answer_s: float = 30.0  # an outbound call nobody answers within this is a no-answer
 
 
 @dataclass(eq=False)
@@ -72,6 +72,7 @@ class _Call:
     live: bool = True
     sensitive_left: int = 0  # keys still to come of a sensitive collect
     transferring_to: str | None = None
+    audio_until: float = 0.0  # (monotonic) when the prompts queued so far will have been heard
     ringing: set[str] = field(default_factory=set)
 
 
@@ -147,7 +148,12 @@ class SipDriver:
         self._send("answer", ref=call_ref)
 
     def play(self, call_ref: str, prompt: str) -> None:
-        self._send("play", ref=call_ref, file=str(self.prompts.wav_for(prompt)))
+        """Prompts play one after the other (a recording notice, then the menu)."""
+        wav = self.prompts.wav_for(prompt)
+        call = self._calls.get(call_ref)
+        if call is not None:
+            call.audio_until = max(time.monotonic(), call.audio_until) + wav_seconds(wav)
+        self._send("play", ref=call_ref, file=str(wav), after=True)
 
     def collect_digits(self, call_ref: str, *, max_digits: int, timeout_s: float, sensitive: bool = False) -> None:
         # The keys come as the caller presses them; the IVR runner keeps the time-outs.
@@ -165,6 +171,7 @@ class SipDriver:
         call = self._calls.get(call_ref)
         if call is not None:
             call.ringing.clear()
+            call.audio_until = 0.0
         self._send("drop_agent", ref=call_ref)
         self._send("play", ref=call_ref, file=str(self._music(music)), loop=True)
 
@@ -174,7 +181,7 @@ class SipDriver:
         self._emit(Offered(call_ref=ref, at=utcnow(), direction=Direction.OUTBOUND, ani=caller_id, dnis=to,
                            tenant_id=tenant_id))  # fmt: skip
         self._send("originate", ref=ref, to=_dialable(to), caller_id=_dialable(caller_id),
-                   timeout_s=NO_ANSWER_TIMEOUT_S)  # fmt: skip
+                   timeout_s=self.options.no_answer_s)  # fmt: skip
         return ref
 
     def transfer(self, call_ref: str, target: str, *, attended: bool) -> None:
@@ -202,6 +209,10 @@ class SipDriver:
 
     def live_calls(self) -> set[str]:
         return {ref for ref, call in self._calls.items() if call.live}
+
+    def audio_queued_s(self, call_ref: str) -> float:
+        call = self._calls.get(call_ref)
+        return 0.0 if call is None else max(0.0, call.audio_until - time.monotonic())
 
     def recording_path(self, call_ref: str) -> Path:
         return self.recordings / f"{call_ref}.wav"
@@ -232,6 +243,7 @@ class SipDriver:
                     self._emit(DtmfReceived(call_ref=ref, at=at, digits=ev["digit"]))
             case "agent_answered" if ev["agent"] in call.ringing:
                 call.ringing.clear()
+                call.audio_until = 0.0  # the bridge stopped any prompt
                 self._emit(Bridged(call_ref=ref, at=at, agent=ev["agent"]))
             case "agent_failed":
                 call.ringing.discard(ev["agent"])  # the ring time-out of routing moves the caller on

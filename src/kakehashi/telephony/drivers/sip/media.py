@@ -23,6 +23,7 @@ import re
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,7 +110,7 @@ class CallState:
     bridged: bool = False
     answered: bool = False
     player: Player | None = None
-    pending_play: tuple[str, bool] | None = None
+    playlist: deque[tuple[str, bool]] = field(default_factory=deque)  # prompts still to play, in order
     recorder: pj.AudioMediaRecorder | None = None
     recording_paused: bool = False
     on_hold: bool = False
@@ -219,7 +220,7 @@ class Worker:
             case "reject":
                 self._hangup_leg(call.customer, int(c.get("code", 404)))
             case "play":
-                self.play(call, c["file"], bool(c.get("loop", False)))
+                self.play(call, c["file"], bool(c.get("loop", False)), after=bool(c.get("after", False)))
             case "stop_play":
                 self._stop_player(call)
             case "connect_agent":
@@ -271,11 +272,19 @@ class Worker:
         self.calls[ref] = call
         self.by_leg[id(leg)] = call
 
-    def play(self, call: CallState, path: str, loop: bool) -> None:
-        self._stop_player(call)
-        if call.customer.audio is None:
-            call.pending_play = (path, loop)
-            return
+    def play(self, call: CallState, path: str, loop: bool, *, after: bool = False) -> None:
+        """Play a WAV to the customer: now (replacing what plays), or ``after`` what is queued — prompts of an
+        IVR are heard one after the other. A looped file (music) plays until something replaces it."""
+        if not after:
+            self._stop_player(call)
+        call.playlist.append((path, loop))
+        if call.player is None:
+            self._next_prompt(call)
+
+    def _next_prompt(self, call: CallState) -> None:
+        if call.customer.audio is None or not call.playlist:
+            return  # media not up yet: media_ready starts the list
+        path, loop = call.playlist.popleft()
         player = Player(lambda: self.later(lambda: self._played(call, player)))
         player.createPlayer(path, 0 if loop else pj.PJMEDIA_FILE_NO_LOOP)
         player.startTransmit(call.customer.audio)
@@ -283,11 +292,17 @@ class Worker:
 
     def _played(self, call: CallState, player: Player) -> None:
         if call.player is player:
-            self._stop_player(call)
-            emit("play_done", ref=call.ref)
+            self._drop_player(call)
+            if call.playlist:
+                self._next_prompt(call)
+            else:
+                emit("play_done", ref=call.ref)
 
     def _stop_player(self, call: CallState) -> None:
-        call.pending_play = None
+        call.playlist.clear()
+        self._drop_player(call)
+
+    def _drop_player(self, call: CallState) -> None:
         if call.player is not None:
             if call.customer.audio is not None:
                 with contextlib.suppress(pj.Error):
@@ -388,9 +403,8 @@ class Worker:
         if call is None:
             return
         if leg is call.customer:
-            if call.pending_play is not None:
-                path, loop = call.pending_play
-                self.play(call, path, loop)
+            if call.player is None:
+                self._next_prompt(call)
             if call.recorder is not None and not call.recording_paused and leg.audio is not None:
                 leg.audio.startTransmit(call.recorder)
         if call.agent_leg is not None and not call.on_hold:

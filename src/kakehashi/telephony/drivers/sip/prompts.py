@@ -6,6 +6,7 @@ once and cached by its hash, so a prompt costs nothing after the first call that
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import wave
@@ -50,6 +51,13 @@ def hold_music(path: Path) -> Path:
     parts = [2500.0 * envelope * np.sin(2 * np.pi * f * t) for f in notes * 4]
     write_wav(path, np.concatenate(parts))
     return path
+
+
+@functools.lru_cache(maxsize=4096)
+def wav_seconds(path: Path) -> float:
+    """How long a WAV plays (the IVR waits for a prompt to end before it times a key press)."""
+    with wave.open(str(path), "rb") as audio:
+        return audio.getnframes() / audio.getframerate()
 
 
 class PromptCache:
