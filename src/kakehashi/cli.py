@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 from contextlib import nullcontext
@@ -15,7 +16,7 @@ from rich.table import Table
 from kakehashi.audit.cli import audit_app
 from kakehashi.auth.cli import tenant_app, token_app, user_app
 from kakehashi.kit.clitools import database
-from kakehashi.kit.config import get_settings
+from kakehashi.kit.config import Settings, get_settings
 from kakehashi.privacy.cli import privacy_app
 
 app = typer.Typer(help="Kakehashi (架け橋) CTI contact-center platform.", no_args_is_help=True)
@@ -84,9 +85,12 @@ def demo(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="prepare only")] = False,
+    telephony: Annotated[
+        str, typer.Option(help="sim: simulated calls; sip: a private Kamailio + rtpengine for real softphones")
+    ] = "sim",
 ) -> None:
     """Migrate, seed demo data (once) and serve the web UI on http://127.0.0.1:8000 with simulated inbound calls
-    (KAKEHASHI_DEMO_TRAFFIC_PER_HOUR, default 120; 0 turns them off)."""
+    (KAKEHASHI_DEMO_TRAFFIC_PER_HOUR, default 120; 0 turns them off), or with real SIP (--telephony sip)."""
     import uvicorn
 
     from kakehashi.app import create_app
@@ -113,8 +117,24 @@ def demo(
     rate = settings.demo_traffic_per_hour
     if rate > 0 and settings.telephony_driver == "sim":
         console.print(f"simulated callers: {rate:g} calls/hour (KAKEHASHI_DEMO_TRAFFIC_PER_HOUR=0 turns them off)")
-    console.print(f"[bold green]Kakehashi demo[/] → http://{host or settings.host}:{port or settings.port}/")
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    if telephony not in ("sim", "sip"):
+        raise typer.BadParameter("sim or sip", param_hint="--telephony")
+    with contextlib.ExitStack() as running:
+        if telephony == "sip":
+            settings = _start_sip_lab(settings, running)
+        console.print(f"[bold green]Kakehashi demo[/] → http://{host or settings.host}:{port or settings.port}/")
+        uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+
+
+def _start_sip_lab(settings: Settings, running: contextlib.ExitStack) -> Settings:
+    """Kamailio + rtpengine on 127.0.0.1 for the demo (docs/telephony.md); stopped when the demo stops."""
+    from kakehashi.telephony.drivers.sip.lab import SipStack
+
+    stack = running.enter_context(SipStack(settings.data_dir / "sip"))
+    console.print(f"SIP: register softphones at [bold]127.0.0.1:{stack.sip_port}[/] as an agent's name "
+                  f"(e.g. operator), call the demo numbers (sip:0120555010@127.0.0.1:{stack.sip_port})")  # fmt: skip
+    return settings.model_copy(update={"telephony_driver": "sip", "sip_proxy": f"127.0.0.1:{stack.sip_port}",
+                                       "sip_media_port": stack.cti_port, "demo_traffic_per_hour": 0})  # fmt: skip
 
 
 @app.command()
