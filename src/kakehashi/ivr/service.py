@@ -323,7 +323,7 @@ def _facts(node: Node) -> list[Fact]:
         case Collect():
             facts += [Fact("変数", node.var), Fact("桁数", f"{node.min_digits}–{node.max_digits}")]
             if node.sensitive:
-                facts.append(Fact("ログでマスク", "はい", translate=True))
+                facts.append(Fact("機密（録音停止・マスク）", "はい", translate=True))
         case Hours():
             schedule = node.schedule
             for day, ranges in schedule.weekly.items():

@@ -150,7 +150,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "再入力": "Retries / timeout",
         "変数": "Variable",
         "桁数": "Digits",
-        "ログでマスク": "Masked in logs",
+        "機密（録音停止・マスク）": "Sensitive (recording paused, masked)",
         "はい": "yes",
         "いいえ": "no",
         "祝日": "Public holidays",
