@@ -132,3 +132,14 @@ def test_a_finished_call_of_a_known_customer_is_on_their_timeline(talked: dict[s
         "着信 通話 1分58秒 受注",
     )  # answered 2 s in
     assert entry["ref"] == {"call_id": talked["call_id"], "recording": False}
+
+
+def test_listing_cdrs_is_an_audited_read_of_each_customer_on_the_page(
+    talked: dict[str, object], session: Session
+) -> None:
+    supervisor, sato = talked["supervisor"], talked["sato"]
+    sato.post(f"/api/v1/calls/{talked['call_id']}/wrap-up", json={"disposition": "受注"})  # type: ignore[attr-defined]
+    page = supervisor.get("/api/v1/cdrs").json()  # type: ignore[attr-defined]
+    assert [c["customer_id"] for c in page["items"]] == [talked["customer_id"]]
+    reads = session.query(AuditEvent).filter_by(resource="cdr", customer_id=talked["customer_id"]).count()
+    assert reads == 1

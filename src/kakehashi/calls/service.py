@@ -184,7 +184,12 @@ def list_cdrs(
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[Cdr], int]:
-    return CallRepository(session, actor.tenant_id).cdrs(since, until, agent, limit=limit, offset=offset)
+    """A page of CDRs, newest first. Callers' numbers are personal data: each known customer on the page is
+    an audited read (one row per customer, as for customer lists)."""
+    rows, total = CallRepository(session, actor.tenant_id).cdrs(since, until, agent, limit=limit, offset=offset)
+    audit.record_customer_reads(session, actor, [c.customer_id for c in rows if c.customer_id is not None],
+                                resource="cdr")  # fmt: skip
+    return rows, total
 
 
 COST_GROUPS = ("total", "campaign", "agent", "direction", "day")

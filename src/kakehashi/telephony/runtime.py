@@ -72,7 +72,8 @@ def start(settings: Settings, factory: sessionmaker[Session]) -> Telephony | Non
         driver, clock = sip, sip.clock
     else:
         # A new prefix per process: call references must not repeat those of calls a previous run recorded.
-        sim = SimDriver(RealTimeClock(), prefix=f"sim-{secrets.token_hex(4)}")
+        sim = SimDriver(RealTimeClock(), prefix=f"sim-{secrets.token_hex(4)}",
+                        tenant_of=lambda dnis: tenant_of_number(factory, dnis))  # fmt: skip
         driver, clock = sim, sim.clock
     CallEventSink.attach(driver, factory)
     controller = CallController(driver, clock, DbDirectory(factory), DbListener(factory, driver.name)).attach()

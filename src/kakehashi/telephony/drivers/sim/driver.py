@@ -7,6 +7,7 @@ The "outside world" (callers dialling in, customers' phones, agents' phones) is 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kakehashi.telephony.drivers.sim.clock import VirtualClock
@@ -65,8 +66,15 @@ class _Call:
 class SimDriver:
     name = "sim"
 
-    def __init__(self, clock: VirtualClock | None = None, *, prefix: str = "sim") -> None:
+    def __init__(
+        self,
+        clock: VirtualClock | None = None,
+        *,
+        prefix: str = "sim",
+        tenant_of: Callable[[str], int | None] | None = None,
+    ) -> None:
         self.clock = clock or VirtualClock()
+        self.tenant_of = tenant_of  # whose number was dialled, as the SIP driver finds it (inbound_numbers)
         self._handlers: list[EventHandler] = []
         self._calls: dict[str, _Call] = {}
         self._agents: dict[str, SimAgent] = {}
@@ -89,14 +97,20 @@ class SimDriver:
         *,
         ani: str,
         dnis: str,
-        tenant_id: int,
+        tenant_id: int | None = None,
         presses: str = "",
         patience: float | None = None,
         talk_s: float | None = None,
     ) -> str:
         """A caller dials in; ``presses`` are the digits they will key when asked; with ``patience`` they hang
         up after that many seconds unless an agent answered first (an abandon); with ``talk_s`` they hang up
-        that long after an agent answered (the talk part of the handle time)."""
+        that long after an agent answered (the talk part of the handle time). Without ``tenant_id`` the
+        owner of the dialled number is looked up, as a real phone system's edge does; a number nobody owns
+        is refused (``LookupError``)."""
+        if tenant_id is None:
+            tenant_id = self.tenant_of(dnis) if self.tenant_of is not None else None
+            if tenant_id is None:
+                raise LookupError(f"{dnis} is not in service")
         call = self._new(Direction.INBOUND, presses)
         call.talk_s = talk_s
         self._emit(
