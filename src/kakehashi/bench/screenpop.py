@@ -5,7 +5,10 @@ default tenant is seeded up to N customers (existing ones are reused), then the 
 caller numbers (about 10% unknown) are looked up four ways:
 
 (a) ``service``: :func:`kakehashi.screenpop.service.screen_pop` in its own unit of work per call,
-    plus ``model_dump_json()`` of the response model — what a request does minus HTTP;
+    plus ``model_dump_json()`` of the response model — what a request does minus HTTP (on PostgreSQL
+    the one-statement path, ADR 0014). On PostgreSQL the generic path (``one_statement=False``: five
+    reads and the audit insert, ADR 0007) is timed too, interleaved call by call with (a), as
+    ``generic_*``: the before/after of ADR 0014 in one run;
 (b) ``http``: ``GET /api/v1/screenpop`` on a real uvicorn server (a thread of this process, so
     client and server share the GIL) through one keep-alive httpx client;
 (c) ``sql``: the bare indexed lookup ``customer_phones (tenant_id, e164)`` on a raw DBAPI cursor;
@@ -71,6 +74,21 @@ def _timed(fn: Callable[[str], object], numbers: Sequence[str]) -> list[float]:
         fn(number)
         out.append(clock() - t0)
     return out
+
+
+def _timed_pair(
+    first: Callable[[str], object], second: Callable[[str], object], numbers: Sequence[str]
+) -> tuple[list[float], list[float]]:
+    """Both functions on every number, alternating which goes first, so drifting load hits both alike."""
+    a: list[float] = []
+    b: list[float] = []
+    clock = time.perf_counter
+    for i, number in enumerate(numbers):
+        for fn, out in ((first, a), (second, b)) if i % 2 == 0 else ((second, b), (first, a)):
+            t0 = clock()
+            fn(number)
+            out.append(clock() - t0)
+    return a, b
 
 
 def _written_forms(e164: str, national: str, rng: random.Random) -> str:
@@ -307,25 +325,42 @@ def _run(
         if not statement.startswith("BEGIN"):  # SQLite's explicit BEGIN; PostgreSQL's is implicit
             statements += 1
 
-    per_call: dict[str, int] = {}
+    per_call: dict[bool | None, dict[str, int]] = {None: {}, False: {}}
 
-    def service_pop(number: str) -> object:
+    def pop(number: str, one_statement: bool | None) -> object:
         before = statements
         with unit_of_work(factory) as s:
-            body = screenpop.screen_pop(s, actor, number, region=region).model_dump_json(context=full_context(True))
+            body = screenpop.screen_pop(s, actor, number, region=region, one_statement=one_statement).model_dump_json(
+                context=full_context(True)
+            )
             relax_commit(s)  # as a GET request does
-        per_call[number] = statements - before
+        per_call[one_statement][number] = statements - before
         return body
 
+    def service_pop(number: str) -> object:
+        return pop(number, None)
+
+    def generic_pop(number: str) -> object:
+        return pop(number, False)
+
+    # On SQLite the generic path is the only one: nothing to compare.
+    compare = engine.dialect.name == "postgresql"
     say(f"timing {len(numbers):,} screen pops ({n_unknown} unknown numbers) on {engine.dialect.name}…")
     _timed(service_pop, warm)
+    generic: list[float] = []
     event.listen(engine, "before_cursor_execute", count)
-    service = _timed(service_pop, numbers)
+    if compare:
+        _timed(generic_pop, warm)
+        service, generic = _timed_pair(service_pop, generic_pop, numbers)
+    else:
+        service = _timed(service_pop, numbers)
     event.remove(engine, "before_cursor_execute", count)
     known_e164 = {e for e, _national in known}
     known_set = {n for n, e in zip(numbers, e164s, strict=True) if e in known_e164}
-    known_counts = [c for n, c in per_call.items() if n in known_set]
-    unknown_counts = [c for n, c in per_call.items() if n not in known_set]
+
+    def per_pop(variant: bool | None, known: bool) -> float | None:
+        counts = [c for n, c in per_call[variant].items() if (n in known_set) == known]
+        return round(sum(counts) / len(counts), 2) if counts else None
 
     http_times: list[float] = []
     if http:
@@ -355,6 +390,7 @@ def _run(
         raw.close()
 
     p99, sql_p99, payload_p99 = percentile(service, 99), percentile(sql, 99), percentile(payload, 99)
+    generic_p99 = percentile(generic, 99)
     result: dict[str, Any] = {
         "customers": have,
         "lookups": len(numbers),
@@ -372,12 +408,19 @@ def _run(
         "sql_payload_p99_ms": _ms(payload_p99),
         "ratio_p99": round(p99 / sql_p99, 1) if sql_p99 else None,
         "ratio_payload_p99": round(p99 / payload_p99, 2) if payload_p99 else None,
-        "queries_per_pop": round(sum(known_counts) / len(known_counts), 2) if known_counts else None,
-        "queries_per_unknown_pop": round(sum(unknown_counts) / len(unknown_counts), 2) if unknown_counts else None,
+        "queries_per_pop": per_pop(None, True),
+        "queries_per_unknown_pop": per_pop(None, False),
+        # The generic path (five reads + audit insert) in the same run, PostgreSQL only (None on SQLite).
+        "generic_p50_ms": _ms(percentile(generic, 50)) if compare else None,
+        "generic_p95_ms": _ms(percentile(generic, 95)) if compare else None,
+        "generic_p99_ms": _ms(generic_p99) if compare else None,
+        "generic_ratio_p99": round(generic_p99 / sql_p99, 1) if compare and sql_p99 else None,
+        "generic_queries_per_pop": per_pop(False, True) if compare else None,
         "seed_rows_per_s": seeded.as_dict()["rows_per_s"] if seeded else None,
     }
     say(
         f"service p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms; http p99 {result['http_p99_ms']} ms; "
         f"bare SQL p99 {result['sql_p99_ms']} ms; payload SQL p99 {result['sql_payload_p99_ms']} ms"
+        + (f"; generic path p50 {result['generic_p50_ms']} ms, p99 {result['generic_p99_ms']} ms" if compare else "")
     )
     return result
