@@ -349,6 +349,58 @@ def test_center_number_goes_to_the_cti_with_the_callers_number(
 
 
 @pytest.mark.sip
+def test_a_full_cti_worker_passes_the_call_to_the_next_one(
+    make_stack: Callable[..., SipStack], udp_port: Callable[[], socket.socket]
+) -> None:
+    """The CTI is a pool of media workers (dispatcher set 1): round robin, a 503 from a full one sends the call
+    to the next; requests from any of them are the CTI's (registered users only)."""
+    workers = [udp_port(), udp_port()]
+    stack = make_stack(cti_ports=[sock.getsockname()[1] for sock in workers])
+    assert stack.cti_port == workers[0].getsockname()[1] and len(stack.cti_addresses) == 2
+    ctis = [MiniSip(sock, stack.sip_address) for sock in workers]
+    customer = stack.phone(CUSTOMER)
+    customer.wait_registered()
+
+    customer.dial(CENTER_NUMBER)
+    first, invite = _first_invite(ctis)
+    _respond(first, invite, 503, "Service Unavailable")  # full
+    second = ctis[1 - ctis.index(first)]
+    retried = second.wait(lambda m: m.method == "INVITE")
+    assert retried.header("call-id") == invite.header("call-id") and retried.request_user == CENTER_NUMBER
+    assert retried.body == invite.body  # the same rtpengine offer
+    _respond(second, retried, 503, "Service Unavailable")  # every worker full: the caller is refused
+    closed = customer.wait_for("CALL_CLOSED")
+    assert closed.call_id == invite.header("call-id")
+    assert _poll(lambda: closed.call_id not in stack.rtpengine_call_ids()), "rtpengine kept the refused call"
+
+    # The second worker's own calls go to registered users only, like the first's.
+    ids = second.invite("0399999999", CUSTOMER, udp_port().getsockname()[1])
+    not_found = second.wait(lambda m: m.status >= 200 and m.header("call-id") == ids["call_id"])
+    assert not_found.status == 404
+    second.ack_failure(ids, not_found)
+
+
+def _first_invite(ctis: list[MiniSip], timeout: float = 10.0) -> tuple[MiniSip, SipMessage]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for cti in ctis:
+            try:
+                return cti, cti.wait(lambda m: m.method == "INVITE", timeout=0.1)
+            except AssertionError:
+                continue
+    raise AssertionError("no CTI worker got the INVITE")
+
+
+def _respond(cti: MiniSip, request: SipMessage, code: int, reason: str) -> None:
+    """A final response to a request Kamailio sent this CTI worker (its Vias, a To tag)."""
+    lines = [f"SIP/2.0 {code} {reason}", *(f"Via: {via}" for via in request.headers["via"])]
+    lines += [f"From: {request.header('from')}", f"To: {request.header('to')};tag={secrets.token_hex(4)}",
+              f"Call-ID: {request.header('call-id')}", f"CSeq: {request.header('cseq')}", "Content-Length: 0",
+              "", ""]  # fmt: skip
+    cti.sock.sendto("\r\n".join(lines).encode(), cti.proxy)
+
+
+@pytest.mark.sip
 def test_cti_reaches_registered_users_only(
     make_stack: Callable[..., SipStack], udp_port: Callable[[], socket.socket]
 ) -> None:

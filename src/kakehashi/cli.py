@@ -279,5 +279,21 @@ def bench_acd(
     typer.echo(json.dumps(result, ensure_ascii=False))
 
 
+@bench_app.command("sip")
+def bench_sip(
+    concurrent: Annotated[int, typer.Option(help="calls up at once")] = 10,
+    seconds: Annotated[float, typer.Option(help="how long new calls keep coming")] = 20.0,
+    call_seconds: Annotated[float, typer.Option(help="length of each call")] = 10.0,
+    workers: Annotated[int | None, typer.Option(help="media workers (default: ceil(concurrent / 2) + spares)")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
+) -> None:
+    """Real SIP calls (sipp → Kamailio → rtpengine → media workers, recorded → a sipp agent): setup, CPU."""
+    from kakehashi.bench import sip
+
+    with console.status(f"{concurrent} SIP calls…", spinner="dots") if not json_out else nullcontext():
+        result = sip.run(concurrent=concurrent, seconds=seconds, call_s=call_seconds, workers=workers)
+    typer.echo(json.dumps(result, ensure_ascii=False))
+
+
 def main() -> None:
     app()

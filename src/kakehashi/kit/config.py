@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     sip_media_port: int = Field(
         default=5080, ge=1024, le=65535, description="The media worker's SIP port on 127.0.0.1 (Kamailio's `CTI`)."
     )
+    sip_workers: int = Field(
+        default=4,
+        ge=1,
+        le=500,
+        description="Media worker processes (2 concurrent calls each): worker i listens on sip_media_port + 2*i, "
+        "the addresses of Kamailio's dispatcher set 1.",
+    )
     demo_traffic_per_hour: float = Field(
         default=0,
         ge=0,

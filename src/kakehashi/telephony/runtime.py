@@ -67,7 +67,7 @@ def start(settings: Settings, factory: sessionmaker[Session]) -> Telephony | Non
         from kakehashi.telephony.drivers.sip.driver import SipDriver, SipOptions
 
         options = SipOptions(settings.sip_media_port, settings.sip_proxy, settings.data_dir,
-                             no_answer_s=settings.sip_no_answer_s)  # fmt: skip
+                             no_answer_s=settings.sip_no_answer_s, workers=settings.sip_workers)  # fmt: skip
         sip = SipDriver(options, tenant_of=lambda dnis: tenant_of_number(factory, dnis))
         driver, clock = sip, sip.clock
     else:

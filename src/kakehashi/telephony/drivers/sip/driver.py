@@ -4,14 +4,25 @@ The worker (``sip.media``, a PJSIP back-to-back user agent in its own process) d
 does; this class turns the boundary's commands into the worker's JSON commands and the worker's events into
 the boundary's events (``telephony.port``) — the same events the simulator sends, so routing, IVR, screen
 pop and CDRs work unchanged (ADR 0013).
+
+A worker holds at most four SIP dialogs (the ``pjsua2-python`` wheel's PJSUA_MAX_CALLS), so the driver runs a
+**pool** of ``SipOptions.workers`` workers, worker ``i`` on ``worker_port + 2*i``; Kamailio's ``dispatcher``
+sends inbound calls to them round robin and passes a call refused by a full worker (503) to the next one.
+Each call is served by one worker from start to end: the driver remembers which (its reference carries the
+worker's prefix) and sends every command for the call there; ``originate`` picks the worker with the most
+room. One thread delivers the events of all workers, in the order they arrive, so handlers see one stream as
+with a single worker. A worker that dies ends its calls as ``failed`` and is started again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
 import os
+import queue
+import secrets
 import subprocess
 import sys
 import threading
@@ -44,6 +55,13 @@ from kakehashi.telephony.port import (
 )
 
 log = logging.getLogger(__name__)
+#: Media workers by default (``kit.config.Settings.sip_workers`` and ``sip.lab.DEFAULT_CTI_WORKERS`` match it).
+DEFAULT_WORKERS = 4
+#: Customer calls per worker: two calls and their agent legs fill the four dialogs a worker has.
+CALLS_PER_WORKER = 2
+DIALOGS_PER_WORKER = 4
+#: Ports between two workers (worker ``i`` listens on ``worker_port + PORT_STEP * i``).
+PORT_STEP = 2
 OUTCOMES = {"busy": EndCause.BUSY, "no_answer": EndCause.NO_ANSWER, "invalid": EndCause.INVALID_NUMBER}
 
 
@@ -53,14 +71,23 @@ class MediaWorkerError(RuntimeError):
 
 @dataclass(frozen=True)
 class SipOptions:
-    """Where the worker listens and how it reaches Kamailio; where prompts and recordings live."""
+    """Where the workers listen and how they reach Kamailio; where prompts and recordings live.
+
+    ``worker_port`` is the first worker's SIP port (127.0.0.1); worker ``i`` listens on ``worker_port + 2*i``
+    — the addresses Kamailio's dispatcher set must list."""
 
     worker_port: int
     proxy: str  # Kamailio host:port
     data_dir: Path
     log_level: int = 0
-    start_timeout_s: float = 20.0
+    start_timeout_s: float = 20.0  # for all workers (they start in parallel)
     no_answer_s: float = 30.0  # an outbound call nobody answers within this is a no-answer
+    workers: int = DEFAULT_WORKERS
+    calls_per_worker: int = CALLS_PER_WORKER
+
+    @property
+    def worker_ports(self) -> list[int]:
+        return [self.worker_port + PORT_STEP * i for i in range(self.workers)]
 
 
 @dataclass(eq=False)
@@ -74,6 +101,44 @@ class _Call:
     transferring_to: str | None = None
     audio_until: float = 0.0  # (monotonic) when the prompts queued so far will have been heard
     ringing: set[str] = field(default_factory=set)
+
+
+class _Worker:
+    """One media worker process: its port, its stdin, the calls it holds, the load it last reported."""
+
+    def __init__(self, index: int, port: int) -> None:
+        self.index, self.port = index, port
+        self.generation = 0  # starts so far (a restart is a new generation: new call references)
+        self.proc: subprocess.Popen[str] | None = None
+        self.reader: threading.Thread | None = None
+        self.log: IO[bytes] | None = None
+        self.ready = threading.Event()
+        self.write_lock = threading.Lock()
+        self.refs: set[str] = set()  # calls (driver references) this worker holds
+        self.calls = 0  # customer calls and dialogs in use, as the worker last reported
+        self.dialogs = 0
+        self.started_at = 0.0
+        self.backoff_s = 0.0
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def send(self, line: str) -> bool:
+        proc = self.proc
+        if proc is None or proc.stdin is None or proc.poll() is not None:
+            return False
+        try:
+            with self.write_lock:
+                proc.stdin.write(line)
+                proc.stdin.flush()
+        except (OSError, ValueError):  # the worker just died (broken pipe) or its pipe is closed
+            return False
+        return True
 
 
 class SipDriver:
@@ -92,52 +157,165 @@ class SipDriver:
         self.music = hold_music(self.prompts.directory / "hold-music.wav")
         self._handlers: list[EventHandler] = []
         self._calls: dict[str, _Call] = {}
+        self._owner: dict[str, _Worker] = {}  # call reference → the worker holding the call
+        self._placing: dict[str, tuple[dict[str, Any], set[int]]] = {}  # originated, not yet taken by a worker:
+        # what to dial, and the workers that were full
         self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-        self._ready = threading.Event()
-        self._stderr = open(options.data_dir / "sip-media.log", "ab")  # noqa: SIM115 - lives as long as the worker
-        self._proc = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-            [sys.executable, "-m", "kakehashi.telephony.drivers.sip.media", "--port", str(options.worker_port),
-             "--proxy", options.proxy, "--log-level", str(options.log_level)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True, encoding="utf-8",
+        self._run = secrets.token_hex(4)  # call references of this driver never repeat a previous run's
+        self._closing = False
+        self._restart_lock = threading.Lock()
+        self._events: queue.SimpleQueue[tuple[_Worker | None, int, dict[str, Any] | None]] = queue.SimpleQueue()
+        self._log_path = options.data_dir / "sip-media-<worker>.log"
+        self._workers = [_Worker(i, port) for i, port in enumerate(options.worker_ports)]
+        self._dispatcher = threading.Thread(target=self._dispatch, name="sip-media-events", daemon=True)
+        self._dispatcher.start()
+        try:
+            for worker in self._workers:  # all at once: each takes ~0.2 s of CPU to load PJSIP
+                self._spawn(worker)
+            deadline = time.monotonic() + options.start_timeout_s
+            for worker in self._workers:
+                worker.ready.wait(max(0.0, deadline - time.monotonic()))
+            late = [f"{w.index} (port {w.port})" for w in self._workers if not w.ready.is_set()]
+        except BaseException:
+            self.close()
+            raise
+        if late:
+            self.close()
+            raise MediaWorkerError(f"SIP media worker(s) {', '.join(late)} did not start; see {self._log_path}")
+
+    # -- the workers ----------------------------------------------------------------------------------------
+    def _spawn(self, worker: _Worker) -> None:
+        worker.generation += 1
+        worker.ready.clear()
+        worker.calls = worker.dialogs = 0
+        worker.started_at = time.monotonic()
+        prefix = f"sip-{self._run}-{worker.index}.{worker.generation}-"
+        if worker.log is None:  # PJSIP's log (--log-level) and any traceback; one file per worker, kept open
+            worker.log = open(self.options.data_dir / f"sip-media-{worker.index}.log", "ab")  # noqa: SIM115
+        worker.proc = proc = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+            [sys.executable, "-m", "kakehashi.telephony.drivers.sip.media", "--port", str(worker.port),
+             "--proxy", self.options.proxy, "--log-level", str(self.options.log_level),
+             "--max-calls", str(self.options.calls_per_worker), "--ref-prefix", prefix],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=worker.log, text=True, encoding="utf-8",
             start_new_session=True,
         )  # fmt: skip
-        self._reader = threading.Thread(target=self._read, name="sip-media-events", daemon=True)
-        self._reader.start()
-        if not self._ready.wait(options.start_timeout_s):
-            self.close()
-            raise MediaWorkerError(f"the SIP media worker did not start; see {options.data_dir / 'sip-media.log'}")
+        worker.reader = threading.Thread(target=self._read, args=(worker, proc, worker.generation),
+                                         name=f"sip-media-{worker.index}", daemon=True)  # fmt: skip
+        worker.reader.start()
 
-    # -- the worker -------------------------------------------------------------------------------------------
-    def _send(self, cmd: str, **fields: Any) -> None:
-        stdin: IO[str] | None = self._proc.stdin
-        if stdin is None or self._proc.poll() is not None:
-            raise MediaWorkerError("the SIP media worker is not running")
-        with self._lock:
-            stdin.write(json.dumps({"cmd": cmd, **fields}, ensure_ascii=False) + "\n")
-            stdin.flush()
-
-    def _read(self) -> None:
-        assert self._proc.stdout is not None
-        for line in self._proc.stdout:
+    def _read(self, worker: _Worker, proc: subprocess.Popen[str], generation: int) -> None:
+        """One worker's events (JSON lines) into the driver's single event queue; its end, when it exits."""
+        stdout: IO[str] | None = proc.stdout
+        assert stdout is not None
+        for line in stdout:
             try:
-                self._on_worker_event(json.loads(line))
+                ev = json.loads(line)
+            except ValueError:
+                log.warning("SIP media worker %d: not an event: %s", worker.index, line.strip())
+                continue
+            if ev.get("ev") == "ready":
+                worker.ready.set()
+            else:
+                self._events.put((worker, generation, ev))
+        proc.wait()
+        self._events.put((worker, generation, None))
+
+    def _dispatch(self) -> None:
+        while True:
+            worker, generation, ev = self._events.get()
+            if worker is None and ev is None:
+                return  # close()
+            try:
+                if worker is not None and generation != worker.generation:
+                    continue  # a previous process of this worker
+                if ev is None:
+                    assert worker is not None
+                    self._worker_died(worker)
+                else:
+                    self._on_worker_event(worker, ev)
             except Exception:  # one bad event must not stop every call's events
-                log.exception("SIP media event failed: %s", line.strip())
-        for call in list(self._calls.values()):  # the worker died: its calls are gone
-            self._end(call, EndCause.FAILED)
+                log.exception("SIP media event failed: %s", ev)
+
+    def _worker_died(self, worker: _Worker) -> None:
+        """End the worker's calls as failed and start it again (unless the driver is closing)."""
+        refs = list(worker.refs)
+        worker.refs.clear()
+        worker.ready.clear()
+        for ref in refs:
+            self._owner.pop(ref, None)
+            call = self._calls.get(ref)
+            if call is not None:
+                self._end(call, EndCause.FAILED)
+        if self._closing:
+            return
+        code = worker.proc.returncode if worker.proc is not None else None
+        lived = time.monotonic() - worker.started_at
+        worker.backoff_s = 0.5 if lived > 60 or not worker.backoff_s else min(30.0, worker.backoff_s * 2)
+        log.error("SIP media worker %d (pid %s, port %d) exited with status %s after %.0f s: %d call(s) ended "
+                  "as failed; restarting it in %.1f s (log: %s)", worker.index, worker.pid, worker.port, code, lived,
+                  len(refs), worker.backoff_s, self.options.data_dir / f"sip-media-{worker.index}.log")  # fmt: skip
+        threading.Thread(target=self._restart, args=(worker,), name=f"sip-media-restart-{worker.index}",
+                         daemon=True).start()  # fmt: skip
+
+    def _restart(self, worker: _Worker) -> None:
+        time.sleep(worker.backoff_s)
+        with self._restart_lock:
+            if self._closing:
+                return
+            self._spawn(worker)
+        if worker.ready.wait(self.options.start_timeout_s):
+            log.warning("SIP media worker %d restarted (pid %s)", worker.index, worker.pid)
+        elif worker.alive:
+            log.error("SIP media worker %d (pid %s) did not start again; killing it", worker.index, worker.pid)
+            self._kill(worker)  # its reader then reports the exit, which restarts it again (with back-off)
+
+    def _kill(self, worker: _Worker) -> None:
+        if worker.proc is not None and worker.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker.proc.pid, 9)
+            worker.proc.wait(5)
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the media workers running now (benchmarks, diagnostics)."""
+        return [w.proc.pid for w in self._workers if w.proc is not None and w.alive]
+
+    def _send(self, cmd: str, *, ref: str, **fields: Any) -> None:
+        """A command for one call, to the worker holding it. A call no worker holds (it has ended, or its worker
+        died and its end is on its way) is left alone, as a worker does with a command for a call it no longer
+        has."""
+        worker = self._owner.get(ref)
+        if worker is None:
+            log.debug("SIP media: %s for %s, which no worker holds", cmd, ref)
+            return
+        if not worker.send(json.dumps({"cmd": cmd, "ref": ref, **fields}, ensure_ascii=False) + "\n"):
+            log.warning("SIP media worker %d is not running: %s for %s dropped", worker.index, cmd, ref)
 
     def close(self) -> None:
-        """Stop the worker (its calls are hung up) and the timers."""
-        if self._proc.poll() is None:
+        """Stop the workers (their calls end as failed) and the timers."""
+        with self._restart_lock:
+            self._closing = True
+        running = [w for w in self._workers if w.alive]
+        for worker in running:
+            worker.send(json.dumps({"cmd": "quit"}) + "\n")
+        deadline = time.monotonic() + 10
+        for worker in running:
+            assert worker.proc is not None
             try:
-                self._send("quit")
-                self._proc.wait(10)
-            except (MediaWorkerError, OSError, subprocess.TimeoutExpired):
-                os.killpg(self._proc.pid, 9)
-                self._proc.wait(5)
-        self._reader.join(5)
-        self._stderr.close()
+                worker.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self._kill(worker)
+        for worker in self._workers:
+            if worker.proc is not None and worker.proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    worker.proc.stdin.close()
+            if worker.reader is not None:
+                worker.reader.join(5)
+        self._events.put((None, 0, None))
+        if self._dispatcher is not threading.current_thread():
+            self._dispatcher.join(5)
+        for worker in self._workers:
+            if worker.log is not None:
+                worker.log.close()
         self.clock.close()
 
     # -- TelephonyDriver commands ---------------------------------------------------------------------------
@@ -176,13 +354,37 @@ class SipDriver:
         self._send("play", ref=call_ref, file=str(self._music(music)), loop=True)
 
     def originate(self, to: str, *, caller_id: str, tenant_id: int) -> str:
-        ref = f"sipo-{os.getpid()}-{next(self._ids)}"
+        ref = f"sipo-{self._run}-{next(self._ids)}"
         self._calls[ref] = _Call(ref, Direction.OUTBOUND, caller_id, tenant_id)
         self._emit(Offered(call_ref=ref, at=utcnow(), direction=Direction.OUTBOUND, ani=caller_id, dnis=to,
                            tenant_id=tenant_id))  # fmt: skip
-        self._send("originate", ref=ref, to=_dialable(to), caller_id=_dialable(caller_id),
-                   timeout_s=self.options.no_answer_s)  # fmt: skip
+        self._placing[ref] = ({"to": _dialable(to), "caller_id": _dialable(caller_id),
+                               "timeout_s": self.options.no_answer_s}, set())  # fmt: skip
+        self._place(ref)
         return ref
+
+    def _place(self, ref: str) -> None:
+        """Send an originated call to the running worker with the most room (fewest calls, then dialogs) that
+        has not refused it yet; with none left, the call fails (through the event thread, as a worker's end)."""
+        placing = self._placing.get(ref)
+        if placing is None:
+            return
+        dial, tried = placing
+        candidates = [w for w in self._workers if w.index not in tried and w.ready.is_set() and w.alive]
+        roomy = [w for w in candidates if len(w.refs) < self.options.calls_per_worker
+                 and w.dialogs + 2 <= DIALOGS_PER_WORKER]  # fmt: skip
+        for worker in sorted(roomy or candidates, key=lambda w: (len(w.refs), w.dialogs, w.index)):
+            tried.add(worker.index)
+            self._owner[ref] = worker
+            worker.refs.add(ref)
+            line = json.dumps({"cmd": "originate", "ref": ref, **dial}, ensure_ascii=False) + "\n"
+            if worker.send(line):
+                return
+            worker.refs.discard(ref)
+            self._owner.pop(ref, None)
+        log.warning("SIP media: no worker has room for an outbound call (%s): it fails", ref)
+        self._placing.pop(ref, None)
+        self._events.put((None, 0, {"ev": "ended", "ref": ref, "code": 503, "answered": False, "outcome": "failed"}))
 
     def transfer(self, call_ref: str, target: str, *, attended: bool) -> None:
         """To an agent: their phone rings and the current agent leaves the call. Elsewhere: the call leaves
@@ -218,14 +420,35 @@ class SipDriver:
         return self.recordings / f"{call_ref}.wav"
 
     # -- worker events → boundary events --------------------------------------------------------------------
-    def _on_worker_event(self, ev: dict[str, Any]) -> None:
+    def _on_worker_event(self, worker: _Worker | None, ev: dict[str, Any]) -> None:
+        """One event of ``worker`` (None: the driver's own, e.g. an outbound call no worker could take)."""
         kind, ref = ev["ev"], ev.get("ref", "")
-        if kind == "ready":
-            self._ready.set()
+        if kind == "load":
+            if worker is not None:
+                worker.calls, worker.dialogs = int(ev["calls"]), int(ev["dialogs"])
+                log.debug("SIP media worker %d: %d call(s), %d dialog(s)", worker.index, worker.calls, worker.dialogs)
+            return
+        if kind == "refused":
+            log.info("SIP media worker %s is full (%s calls, %s dialogs): an inbound call goes to another one",
+                     worker.index if worker else "?", ev.get("calls"), ev.get("dialogs"))  # fmt: skip
             return
         if kind == "incoming":
+            if worker is not None:
+                self._owner[ref] = worker
+                worker.refs.add(ref)
             self._incoming(ref, ev["ani"], ev["dnis"])
             return
+        if kind == "full":  # an originate the worker had no room for: the next worker
+            if worker is not None and self._owner.get(ref) is worker:
+                self._owner.pop(ref, None)
+                worker.refs.discard(ref)
+                self._place(ref)
+            return
+        self._placing.pop(ref, None)  # a worker has the call
+        if kind == "ended":
+            owner = self._owner.pop(ref, None)
+            if owner is not None:
+                owner.refs.discard(ref)
         call = self._calls.get(ref)
         if call is None:
             if kind == "error":
@@ -247,6 +470,8 @@ class SipDriver:
                 self._emit(Bridged(call_ref=ref, at=at, agent=ev["agent"]))
             case "agent_failed":
                 call.ringing.discard(ev["agent"])  # the ring time-out of routing moves the caller on
+                if ev.get("code") == 503:
+                    log.warning("SIP media: could not ring %s for %s: %s", ev["agent"], ref, ev.get("reason"))
             case "recording":
                 state = RecordingState(ev["state"])
                 path = self.recording_path(ref)
@@ -276,6 +501,10 @@ class SipDriver:
     def _end(self, call: _Call, cause: EndCause) -> None:
         if call.live:
             call.live = False
+            owner = self._owner.pop(call.ref, None)
+            if owner is not None:
+                owner.refs.discard(call.ref)
+            self._placing.pop(call.ref, None)
             self._emit(Ended(call_ref=call.ref, at=utcnow(), cause=cause))
             self._calls.pop(call.ref, None)
 

@@ -19,8 +19,9 @@ Kamailio, baresip's control socket and ``reginfo``), never slept for; a start th
 started.
 
 Kamailio routing (``kamailio.cfg.tmpl``): REGISTER → usrloc in memory; requests from the CTI's
-address → registered users (404 otherwise); other INVITEs → a registered R-URI user, else the CTI
-(the center's numbers); every SDP goes through rtpengine (offer/answer/delete).
+addresses (its media workers: dispatcher set 1) → registered users (404 otherwise); other INVITEs → a
+registered R-URI user, else a CTI worker, round robin, the next one when a worker is full (the center's
+numbers); every SDP goes through rtpengine (offer/answer/delete).
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ MEDIA_PORTS = range(10000, 20000)
 #: rtpengine uses 4 ports per call (RTP + RTCP, each side): 1600 ports = 400 concurrent calls.
 DEFAULT_RTP_PORT_COUNT = 1600
 KAMAILIO_TEMPLATE = "kamailio.cfg.tmpl"
+#: CTI media workers the stack routes to when not told (``SipOptions.workers`` and ``sip_workers`` match it).
+DEFAULT_CTI_WORKERS = 4
+#: Ports between two workers' addresses (``sip.driver.PORT_STEP``): worker i is ``cti_port + 2*i``.
+CTI_PORT_STEP = 2
 #: Baresip modules a phone loads (all in baresip-core).
 PHONE_MODULES = ("g711.so", "alsa.so", "aufile.so", "sndfile.so")
 PHONE_APP_MODULES = ("account.so", "menu.so", "ctrl_tcp.so")
@@ -316,8 +321,11 @@ class SipStack:
     """Kamailio (registrar + proxy) and rtpengine (media relay) on 127.0.0.1, private to this object.
 
     ``work_dir`` holds the rendered kamailio.cfg, logs, and the phones' dirs; without one a
-    temporary dir is made (and removed by ``stop()``). ``cti_port`` is where calls to the
-    center's numbers go (picked free if not given: bind it yourself, e.g. the media worker).
+    temporary dir is made (and removed by ``stop()``). Calls to the center's numbers go to the CTI's
+    media workers: ``cti_ports`` (the addresses' ports on ``cti_host``), or ``cti_workers`` ports from
+    ``cti_port`` on, two apart (``cti_port + 2*i``, as ``SipDriver`` binds them). ``cti_port`` alone means
+    one worker there (bind it yourself); nothing given, ``DEFAULT_CTI_WORKERS`` ports are picked free.
+    ``cti_port`` is then the first worker's port (what ``SipOptions.worker_port`` takes).
     ``dtmf_log_port``: rtpengine sends a JSON datagram per DTMF event to 127.0.0.1:<port>.
     """
 
@@ -327,6 +335,8 @@ class SipStack:
         *,
         cti_port: int | None = None,
         cti_host: str = LOOPBACK,
+        cti_ports: list[int] | None = None,
+        cti_workers: int | None = None,
         rtp_port_count: int = DEFAULT_RTP_PORT_COUNT,
         dtmf_log_port: int | None = None,
         kamailio_children: int = 4,
@@ -338,6 +348,14 @@ class SipStack:
         self.work_dir = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="kakehashi-sip-"))
         self.cti_host = cti_host
         self._requested_cti_port = cti_port
+        self._requested_cti_ports = list(cti_ports) if cti_ports else None
+        if self._requested_cti_ports:
+            self.cti_workers = len(self._requested_cti_ports)
+        else:
+            self.cti_workers = cti_workers or (1 if cti_port is not None else DEFAULT_CTI_WORKERS)
+        if self.cti_workers < 1:
+            raise ValueError("cti_workers must be 1 or more")
+        self.cti_ports: list[int] = []
         self.rtp_port_count = rtp_port_count
         self.dtmf_log_port = dtmf_log_port
         self.kamailio_children = kamailio_children
@@ -346,10 +364,10 @@ class SipStack:
         self.startup_timeout = startup_timeout
         self.kamailio_cfg = self.work_dir / "kamailio.cfg"
         self.kamailio_log = self.work_dir / "kamailio.log"
+        self.dispatcher_list = self.work_dir / "dispatcher.list"
         self.rtpengine_log = self.work_dir / "rtpengine.log"
         self.sip_port = 0
         self.ng_port = 0
-        self.cti_port = 0
         self.rtp_port_min = 0
         self.rtp_port_max = 0
         self.runtime_dir = self.work_dir
@@ -367,8 +385,21 @@ class SipStack:
         return (LOOPBACK, self.sip_port)
 
     @property
+    def cti_port(self) -> int:
+        """The first CTI worker's port (0 before ``start``)."""
+        return self.cti_ports[0] if self.cti_ports else 0
+
+    @cti_port.setter
+    def cti_port(self, port: int) -> None:
+        self.cti_ports = [port + CTI_PORT_STEP * i for i in range(self.cti_workers)]
+
+    @property
     def cti_address(self) -> tuple[str, int]:
         return (self.cti_host, self.cti_port)
+
+    @property
+    def cti_addresses(self) -> list[tuple[str, int]]:
+        return [(self.cti_host, port) for port in self.cti_ports]
 
     @property
     def ng_address(self) -> tuple[str, int]:
@@ -441,10 +472,12 @@ class SipStack:
     def _choose_ports(self) -> None:
         self.sip_port = self._reserve(1)
         self.ng_port = self._reserve(1)
-        if self._requested_cti_port is not None:
+        if self._requested_cti_ports:
+            self.cti_ports = list(self._requested_cti_ports)
+        elif self._requested_cti_port is not None:
             self.cti_port = self._requested_cti_port
         else:
-            self.cti_port = self._reserve(1)
+            self.cti_port = self._reserve(CTI_PORT_STEP * self.cti_workers)
         base = self._reserve(self.rtp_port_count, MEDIA_PORTS)
         self.rtp_port_min, self.rtp_port_max = base, base + self.rtp_port_count - 1
         # ctl's unix socket path must fit in sun_path (108 bytes): pytest's tmp dirs may not.
@@ -483,12 +516,16 @@ class SipStack:
             raise proc.fail(f"no pong on ng port {self.ng_port} within {self.startup_timeout:.0f} s")
 
     def render_kamailio_cfg(self) -> str:
+        """The Kamailio config for this stack's ports; also writes the dispatcher list it names (the CTI's
+        media workers, set 1) next to it."""
+        self.write_dispatcher_list()
         template = resources.files(__package__).joinpath(KAMAILIO_TEMPLATE).read_text()
         values = {
             "SIP_PORT": self.sip_port,
             "NG_PORT": self.ng_port,
-            "CTI_HOST": self.cti_host,
-            "CTI_PORT": self.cti_port,
+            "DISPATCHER_LIST": self.dispatcher_list,
+            "CTI_WORKERS": len(self.cti_ports),
+            "CTI_FIRST": f"{self.cti_host}:{self.cti_port}",
             "CTL_SOCKET": self.ctl_socket,
             "CHILDREN": self.kamailio_children,
             "LOG_LEVEL": self.kamailio_log_level,
@@ -499,6 +536,14 @@ class SipStack:
             start = template.index("{{")
             raise LabError(f"unfilled placeholder in {KAMAILIO_TEMPLATE}: {template[start : start + 40]!r}")
         return template
+
+    def write_dispatcher_list(self) -> Path:
+        """Dispatcher set 1: one line per CTI media worker (``setid destination``)."""
+        self.dispatcher_list.parent.mkdir(parents=True, exist_ok=True)
+        lines = ["# set 1: the CTI's media workers (written by SipStack)"]
+        lines += [f"1 sip:{host}:{port}" for host, port in self.cti_addresses]
+        self.dispatcher_list.write_text("\n".join(lines) + "\n")
+        return self.dispatcher_list
 
     def _write_kamailio_cfg(self) -> None:
         self.kamailio_cfg.write_text(self.render_kamailio_cfg())

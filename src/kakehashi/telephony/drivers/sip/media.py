@@ -9,6 +9,17 @@ threads, a crash here does not take the web app down, and this GPL library is ne
 
 Everything PJSIP does happens on this process's main thread: ``threadCnt=0`` for SIP and media, and the loop
 polls ``libHandleEvents``. Callbacks only queue work; stdin is read by a thread that only queues commands.
+
+**Capacity.** The ``pjsua2-python`` wheel is built with ``PJSUA_MAX_CALLS = 4``: one process holds at most four
+SIP dialogs, a customer's leg and its agents' legs included. So the CTI runs a pool of these workers
+(``SipDriver``; Kamailio's ``dispatcher`` spreads calls over them) and each worker takes at most ``--max-calls``
+customer calls (2), keeping a dialog free for each call's agent leg: an INVITE it cannot take that way is
+refused with 503 (Kamailio then tries the next worker), a ring beyond the dialogs left fails as
+``agent_failed`` 503, and an ``originate`` with no room answers ``full`` (the driver tries another worker).
+
+**Idle cost.** With no call up the loop polls PJSIP for up to a second; a command from stdin (or a callback from
+PJSIP's media clock thread) wakes it at once with a CRLF keep-alive datagram sent to the worker's own SIP port,
+which PJSIP's transport layer drops without a log line (RFC 5626 keep-alive).
 """
 
 from __future__ import annotations
@@ -18,8 +29,8 @@ import contextlib
 import itertools
 import json
 import os
-import queue
 import re
+import socket
 import sys
 import threading
 import time
@@ -31,6 +42,22 @@ from typing import Any
 import pjsua2 as pj  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
 _URI_USER = re.compile(r"sips?:([^@;>]+)@")
+#: SIP dialogs one process can hold: PJSUA_MAX_CALLS of the ``pjsua2-python`` wheel (``maxCalls`` cannot raise it).
+DIALOGS = 4
+#: Customer calls a worker takes by default (each keeps a dialog for its agent leg).
+MAX_CALLS = 2
+IDLE_POLL_MS = 1000  # no call up: commands wake the loop (see ``Worker.later``), PJSIP's timers bound the wait
+BUSY_POLL_MS = 10  # calls up: RTP wakes the loop anyway; this bounds PJSIP's deferred jobs and the deadlines
+#: Calls up: after each poll the loop sleeps this long, so one poll takes the RTP packets of all legs at once
+#: (PJSIP reads every queued packet of a socket) instead of one turn of Python per packet — a worker's CPU
+#: is mostly that per-turn cost. Media is clocked by PJSIP's own thread and jitter buffers; SIP and commands
+#: wait this much longer at most.
+BATCH_S = 0.01
+TICK_S = 0.1  # deadlines, ended dialogs and the load report: ten times a second, not at every RTP packet
+#: A ring with no dialog free waits this long for one (the BYE of the agent leg just dropped by a transfer
+#: holds its slot until answered, a few ms) before it fails as ``agent_failed`` 503.
+RING_WAIT_S = 2.0
+WAKE = b"\r\n\r\n"  # a SIP keep-alive: PJSIP's transport skips it
 FAILURE_NAMES = {486: "busy", 600: "busy", 408: "no_answer", 480: "no_answer", 487: "no_answer", 404: "invalid",
                  484: "invalid", 604: "invalid"}  # fmt: skip
 
@@ -53,28 +80,84 @@ def emit(event: str, **fields: Any) -> None:
     _Events.out.flush()
 
 
-class Leg(pj.Call):  # type: ignore[misc,unused-ignore]
-    """One SIP dialog; every callback is turned into work for the main loop."""
+class LegGone(Exception):
+    """The leg's dialog has ended and PJSIP's side of it is gone."""
 
-    def __init__(self, worker: Worker, account: pj.Account, call_id: int = pj.PJSUA_INVALID_ID) -> None:
+
+class Dialog(pj.Call):  # type: ignore[misc,unused-ignore]
+    """PJSIP's side of a leg (a pjsua2 ``Call``). pjsua2's ``~Call()`` unlinks and **hangs up the call in the
+    slot this object last had** — by then possibly another call: pjsua reuses its four call slots. So a dialog
+    is referenced only by ``Worker.dialogs_alive`` and its ``Leg`` and deleted by ``Worker._sweep`` once its call
+    has ended *and* its slot is free, never by whoever happens to drop the last reference to a leg."""
+
+    def __init__(self, leg: Leg, account: pj.Account, call_id: int) -> None:
         super().__init__(account, call_id)
-        self.worker = worker
-        self.ref = ""
-        self.audio: pj.AudioMedia | None = None
+        self.leg = leg
+        self.sip_call_id = ""  # its Call-ID: whether the slot it last had is still its own (``holds_slot``)
+
+    def holds_slot(self) -> bool:
+        """Whether PJSIP still holds a call slot for this dialog. A hung-up call is reported DISCONNECTED at
+        once, but its slot stays taken until its BYE is answered (or times out after 32 s)."""
+        try:
+            info = self.getInfo()
+        except pj.Error:
+            return False  # the slot is free
+        return bool(self.sip_call_id) and info.callIdString == self.sip_call_id
 
     def onCallState(self, prm: Any) -> None:  # noqa: N802 - PJSIP's name
-        info = self.getInfo()
-        self.worker.later(lambda: self.worker.leg_state(self, info.state, info.lastStatusCode))
+        self.leg.on_state(self.getInfo())
 
     def onCallMediaState(self, prm: Any) -> None:  # noqa: N802
         info = self.getInfo()
         for i, media in enumerate(info.media):
             if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-                self.audio = self.getAudioMedia(i)
-                self.worker.later(lambda: self.worker.media_ready(self))
+                self.leg.on_media(self.getAudioMedia(i))
 
     def onDtmfDigit(self, prm: Any) -> None:  # noqa: N802
-        digit = prm.digit
+        self.leg.on_dtmf(prm.digit)
+
+
+class Leg:
+    """One SIP dialog of a call; every callback of its ``Dialog`` is turned into work for the main loop."""
+
+    def __init__(self, worker: Worker, account: pj.Account, call_id: int = pj.PJSUA_INVALID_ID) -> None:
+        self.worker = worker
+        self.ref = ""
+        self.audio: pj.AudioMedia | None = None
+        self.dialog: Dialog | None = Dialog(self, account, call_id)
+        worker.dialogs_alive.add(self.dialog)
+
+    def _pj(self) -> Dialog:
+        if self.dialog is None:
+            raise LegGone("the call has ended")
+        return self.dialog
+
+    def getInfo(self) -> Any:  # noqa: N802 - pjsua2's names, so the worker reads as before
+        return self._pj().getInfo()
+
+    def answer(self, prm: pj.CallOpParam) -> None:
+        self._pj().answer(prm)
+
+    def hangup(self, prm: pj.CallOpParam) -> None:
+        if self.dialog is not None:
+            self.dialog.hangup(prm)
+
+    def makeCall(self, uri: str, prm: pj.CallOpParam) -> None:  # noqa: N802
+        dialog = self._pj()
+        dialog.makeCall(uri, prm)
+        dialog.sip_call_id = dialog.getInfo().callIdString
+
+    def on_state(self, info: Any) -> None:
+        state, code = info.state, info.lastStatusCode
+        if state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.audio = None  # PJSIP has removed the call's port from the bridge (its number may be reused)
+        self.worker.later(lambda: self.worker.leg_state(self, state, code))
+
+    def on_media(self, audio: pj.AudioMedia) -> None:
+        self.audio = audio
+        self.worker.later(lambda: self.worker.media_ready(self))
+
+    def on_dtmf(self, digit: str) -> None:
         self.worker.later(lambda: self.worker.dtmf(self, digit))
 
 
@@ -120,23 +203,43 @@ class CallState:
 
 
 class Worker:
-    def __init__(self, port: int, proxy: str, log_level: int = 0) -> None:
+    def __init__(
+        self,
+        port: int,
+        proxy: str,
+        log_level: int = 0,
+        *,
+        max_calls: int = MAX_CALLS,
+        dialogs: int = DIALOGS,
+        ref_prefix: str = "sip-",
+    ) -> None:
         self.port, self.proxy = port, proxy
-        self.work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self.max_calls, self.dialogs, self.ref_prefix = max_calls, dialogs, ref_prefix
+        self.work: deque[Callable[[], None]] = deque()  # append/popleft are atomic: the queue between threads
+        self._next_tick = 0.0
         self.calls: dict[str, CallState] = {}
-        self.by_leg: dict[int, CallState] = {}
+        self.by_leg: dict[Leg, CallState] = {}
+        self.legs: set[Leg] = set()  # every dialog not yet disconnected (what counts against ``dialogs``)
+        self.dialogs_alive: set[Dialog] = set()  # PJSIP's side of every leg not yet deleted (see ``Dialog``)
+        self.graveyard: list[Dialog] = []  # ended dialogs, deleted by ``_sweep`` once their slot is free
+        self.lingering = 0  # ended dialogs whose slot PJSIP still holds (their BYE not yet answered)
+        self.waiting_rings: dict[tuple[str, str], tuple[float, str]] = {}  # (call, agent) → (until, caller id)
         self.serial = itertools.count(1)
         self.running = True
+        self._main = threading.main_thread()
+        self._wake = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._asleep = False  # the loop is (or is about to be) in a long poll
+        self._load: tuple[int, int] = (-1, -1)
         self.ep = pj.Endpoint()
         self.ep.libCreate()
         cfg = pj.EpConfig()
         cfg.uaConfig.threadCnt = 0
         cfg.uaConfig.mainThreadOnly = True
-        cfg.uaConfig.maxCalls = 1000
+        cfg.uaConfig.maxCalls = dialogs
         cfg.uaConfig.userAgent = "Kakehashi media"
         cfg.medConfig.threadCnt = 0
         cfg.medConfig.hasIoqueue = False
-        cfg.medConfig.maxMediaPorts = 2500
+        cfg.medConfig.maxMediaPorts = 16 * dialogs  # legs, players, recorders
         cfg.medConfig.noVad = True
         cfg.medConfig.clockRate = 8000
         cfg.medConfig.sndClockRate = 8000
@@ -160,23 +263,39 @@ class Worker:
 
     # -- the loop -----------------------------------------------------------------------------------------
     def later(self, work: Callable[[], None]) -> None:
-        self.work.put(work)
+        """Queue work for the main loop; from another thread (stdin, PJSIP's clock), wake the loop's poll."""
+        self.work.append(work)
+        if self._asleep and threading.current_thread() is not self._main:
+            self._asleep = False
+            with contextlib.suppress(OSError):
+                self._wake.sendto(WAKE, ("127.0.0.1", self.port))
 
     def run(self) -> None:
+        """The loop. With calls up it turns at every RTP packet (hundreds of times a second), so what it does
+        each turn is kept to polling PJSIP and running queued work; the rest runs on a 100 ms tick."""
         threading.Thread(target=self._read_commands, name="commands", daemon=True).start()
-        emit("ready", port=self.port)
+        emit("ready", port=self.port, max_calls=self.max_calls, dialogs=self.dialogs)
+        work, handle = self.work, self.ep.libHandleEvents
         while self.running:
-            self.ep.libHandleEvents(5)
-            while True:
-                try:
-                    job = self.work.get_nowait()
-                except queue.Empty:
-                    break
-                try:
-                    job()
-                except pj.Error as exc:
-                    emit("error", message=f"{exc.title}: {exc.reason}")
-            self._expire()
+            idle = not self.calls and not self.legs and not self.graveyard
+            if idle:
+                self._asleep = True  # set before looking at the queue: a job queued after this look wakes us
+                handle(0 if work else IDLE_POLL_MS)
+                self._asleep = False
+            else:
+                handle(BUSY_POLL_MS)
+            if work:
+                self._run_jobs()
+            now = time.monotonic()
+            if now >= self._next_tick:
+                self._expire(now)
+                self._sweep()
+                if self.waiting_rings:
+                    self._retry_rings(now)
+                self._next_tick = now + (TICK_S / 5 if self.waiting_rings else TICK_S)
+                self._report_load()
+            if not idle:
+                time.sleep(BATCH_S)
         self.ep.hangupAllCalls()
         for _ in range(50):
             self.ep.libHandleEvents(10)
@@ -192,8 +311,69 @@ class Worker:
     def stop(self) -> None:
         self.running = False
 
-    def _expire(self) -> None:
-        now = time.monotonic()
+    def _bury(self, leg: Leg) -> None:
+        if leg.dialog is not None:
+            self.graveyard.append(leg.dialog)
+            self.lingering += 1  # until the sweep sees its slot free
+            leg.dialog = None  # Leg → Dialog only: the sweep's drop is the last reference
+
+    def _sweep(self) -> None:
+        """Delete ended dialogs whose call slot is free (see ``Dialog``): safe here, on the main thread between
+        two polls, where no call is being set up. Count those whose slot PJSIP still holds."""
+        if not self.graveyard:
+            self.lingering = 0
+            return
+        keep, lingering = [], 0
+        for dialog in self.graveyard:
+            if dialog.holds_slot():
+                lingering += 1
+                keep.append(dialog)
+            elif dialog.isActive():  # the slot holds a newer call: ~Call() would hang it up; later
+                keep.append(dialog)
+            else:
+                self.dialogs_alive.discard(dialog)
+        self.graveyard, self.lingering = keep, lingering
+
+    # -- capacity -----------------------------------------------------------------------------------------
+    def customers(self) -> int:
+        return sum(1 for call in self.calls.values() if not call.done)
+
+    def _reserved(self, but: CallState | None = None) -> int:
+        """Dialogs kept for the agent legs of calls that have none yet (one each)."""
+        return sum(1 for call in self.calls.values()
+                   if call is not but and not call.done and call.agent_leg is None and not call.ringing)  # fmt: skip
+
+    def dialogs_in_use(self) -> int:
+        """Call slots PJSIP holds: live legs, and ended ones whose BYE is still under way."""
+        return len(self.legs) + self.lingering
+
+    def room_for_customer(self) -> bool:
+        """Whether a new customer call fits: within ``max_calls``, with a dialog for it and one for its agent
+        (besides the one kept for each call still without an agent)."""
+        return self.customers() < self.max_calls and self.dialogs_in_use() + 2 + self._reserved() <= self.dialogs
+
+    def room_for_agent(self, call: CallState) -> bool:
+        return self.dialogs_in_use() + 1 + self._reserved(but=call) <= self.dialogs
+
+    def _report_load(self) -> None:
+        load = (self.customers(), self.dialogs_in_use())
+        if load != self._load:
+            self._load = load
+            emit("load", calls=load[0], dialogs=load[1])
+
+    def _run_jobs(self) -> None:
+        work = self.work
+        while work:
+            job = work.popleft()
+            try:
+                job()
+            except pj.Error as exc:
+                emit("error", message=f"{exc.title}: {exc.reason}")
+            except LegGone as exc:
+                emit("error", message=str(exc))
+        self._report_load()  # jobs change calls and dialogs: the driver places outbound calls by this
+
+    def _expire(self, now: float) -> None:
         for call in list(self.calls.values()):
             if call.deadline is not None and now >= call.deadline and not call.answered:
                 call.deadline = None
@@ -249,28 +429,56 @@ class Worker:
             leg.hangup(prm)
 
     def _new_leg(self, to: str, caller_id: str) -> Leg:
+        """A new outgoing dialog (raises ``pj.Error``, e.g. PJ_ETOOMANY, when PJSIP cannot make it)."""
         leg = Leg(self, self.account)
         prm = pj.CallOpParam(True)
         if caller_id:
             prm.txOption.localUri = f"sip:{caller_id}@127.0.0.1:{self.port}"
-        leg.makeCall(f"sip:{to}@{self.proxy}", prm)
+        try:
+            leg.makeCall(f"sip:{to}@{self.proxy}", prm)
+        except pj.Error:
+            self._bury(leg)
+            raise
+        self.legs.add(leg)
         return leg
 
     def incoming(self, leg: Leg) -> None:
+        """An INVITE (called inside PJSIP's callback). Refused with 503 when this worker is full: Kamailio
+        passes the call to the next worker."""
+        room = self.room_for_customer()  # before counting this leg: room for it and its agent's
+        self.legs.add(leg)
         info = leg.getInfo()
-        call = CallState(ref=f"sip-{next(self.serial)}", customer=leg, inbound=True)
+        if leg.dialog is not None:
+            leg.dialog.sip_call_id = info.callIdString
+        if not room:
+            calls, dialogs = self.customers(), self.dialogs_in_use()
+            emit("refused", code=503, calls=calls, dialogs=dialogs, sip_call_id=info.callIdString)
+            self._hangup_leg(leg, 503)
+            return
+        call = CallState(ref=f"{self.ref_prefix}{next(self.serial)}", customer=leg, inbound=True)
         leg.ref = call.ref
         self.calls[call.ref] = call
-        self.by_leg[id(leg)] = call
+        self.by_leg[leg] = call
         emit("incoming", ref=call.ref, ani=uri_user(info.remoteUri), dnis=uri_user(info.localUri),
              sip_call_id=info.callIdString)  # fmt: skip
 
     def originate(self, ref: str, to: str, caller_id: str, timeout_s: float) -> None:
-        leg = self._new_leg(to, caller_id)
+        if ref in self.calls:
+            emit("error", ref=ref, message="originate: the call exists")
+            return
+        if not self.room_for_customer():
+            # The driver tries another worker.
+            emit("full", ref=ref, calls=self.customers(), dialogs=self.dialogs_in_use())
+            return
+        try:
+            leg = self._new_leg(to, caller_id)
+        except pj.Error as exc:
+            emit("full", ref=ref, calls=self.customers(), dialogs=self.dialogs_in_use(), message=exc.reason)
+            return
         leg.ref = ref
         call = CallState(ref=ref, customer=leg, inbound=False, deadline=time.monotonic() + timeout_s)
         self.calls[ref] = call
-        self.by_leg[id(leg)] = call
+        self.by_leg[leg] = call
 
     def play(self, call: CallState, path: str, loop: bool, *, after: bool = False) -> None:
         """Play a WAV to the customer: now (replacing what plays), or ``after`` what is queued — prompts of an
@@ -313,15 +521,39 @@ class Worker:
     def connect_agent(self, call: CallState, agent: str, caller_id: str) -> None:
         """Ring ``agent`` for this call (besides any agent already ringing: ring-all); the first to answer
         is bridged to the customer and the others stop ringing."""
-        if agent in call.ringing:
+        if agent in call.ringing or call.done:
             return
-        leg = self._new_leg(agent, caller_id)
+        if not self._ring(call, agent, caller_id):  # no dialog free now: wait a little for one
+            self.waiting_rings[(call.ref, agent)] = (time.monotonic() + RING_WAIT_S, caller_id)
+
+    def _ring(self, call: CallState, agent: str, caller_id: str) -> bool:
+        if not self.room_for_agent(call):
+            return False
+        try:
+            leg = self._new_leg(agent, caller_id)
+        except pj.Error:  # PJ_ETOOMANY: a slot our count thought free is not yet
+            return False
         leg.ref = call.ref
         call.ringing[agent] = leg
-        self.by_leg[id(leg)] = call
+        self.by_leg[leg] = call
+        return True
+
+    def _retry_rings(self, now: float) -> None:
+        for (ref, agent), (until, caller_id) in list(self.waiting_rings.items()):
+            call = self.calls.get(ref)
+            if call is None or call.done or agent in call.ringing or self._ring(call, agent, caller_id):
+                del self.waiting_rings[(ref, agent)]  # gone, or ringing now
+            elif now >= until:
+                del self.waiting_rings[(ref, agent)]
+                emit("agent_failed", ref=ref, agent=agent, code=503, reason="no SIP dialog free in this worker")
+
+    def _cancel_rings(self, call: CallState) -> None:
+        for key in [key for key in self.waiting_rings if key[0] == call.ref]:
+            del self.waiting_rings[key]
 
     def _drop_agent(self, call: CallState) -> None:
         """Stop ringing agents and take the answered one off the call (park, transfer, hang-up)."""
+        self._cancel_rings(call)
         legs = list(call.ringing.values())
         call.ringing.clear()
         if call.agent_leg is not None:
@@ -399,7 +631,7 @@ class Worker:
 
     # -- what PJSIP tells us --------------------------------------------------------------------------------
     def media_ready(self, leg: Leg) -> None:
-        call = self.by_leg.get(id(leg))
+        call = self.by_leg.get(leg)
         if call is None:
             return
         if leg is call.customer:
@@ -411,12 +643,15 @@ class Worker:
             self._bridge(call)
 
     def dtmf(self, leg: Leg, digit: str) -> None:
-        call = self.by_leg.get(id(leg))
+        call = self.by_leg.get(leg)
         if call is not None and leg is call.customer:
             emit("dtmf", ref=call.ref, digit=digit)
 
     def leg_state(self, leg: Leg, state: int, code: int) -> None:
-        call = self.by_leg.get(id(leg))
+        if state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.legs.discard(leg)  # PJSIP has freed its dialog
+            self._bury(leg)
+        call = self.by_leg.get(leg)
         if call is None:
             return
         if leg is call.customer:
@@ -424,7 +659,7 @@ class Worker:
         elif leg is call.agent_leg or leg in call.ringing.values():
             self._agent_state(call, leg, state, code)
         elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            self.by_leg.pop(id(leg), None)  # a dropped agent leg is gone
+            self.by_leg.pop(leg, None)  # a dropped agent leg is gone
 
     def _customer_state(self, call: CallState, state: int, code: int) -> None:
         if state == pj.PJSIP_INV_STATE_CONFIRMED and not call.answered:
@@ -455,6 +690,7 @@ class Worker:
                 return
             others = list(call.ringing.values())
             call.ringing.clear()
+            self._cancel_rings(call)
             for other in others:
                 self._hangup_leg(other, 487)
                 call.garbage.append(other)
@@ -462,7 +698,7 @@ class Worker:
             emit("agent_answered", ref=call.ref, agent=agent)
             self._bridge(call)
         elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            self.by_leg.pop(id(leg), None)
+            self.by_leg.pop(leg, None)
             call.garbage.append(leg)
             if leg is call.agent_leg:  # the agent hung up: the call is over
                 self._unbridge(call, leg)
@@ -475,7 +711,7 @@ class Worker:
 
     def _forget(self, call: CallState) -> None:
         self.calls.pop(call.ref, None)
-        self.by_leg.pop(id(call.customer), None)
+        self.by_leg.pop(call.customer, None)
         call.garbage.clear()
 
 
@@ -484,10 +720,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True, help="SIP port on 127.0.0.1")
     parser.add_argument("--proxy", required=True, help="Kamailio's host:port (outgoing calls go through it)")
     parser.add_argument("--log-level", type=int, default=0)
+    parser.add_argument("--max-calls", type=int, default=MAX_CALLS, help="customer calls this worker takes")
+    parser.add_argument("--dialogs", type=int, default=DIALOGS, help="SIP dialogs PJSIP holds (PJSUA_MAX_CALLS)")
+    parser.add_argument("--ref-prefix", default="sip-", help="call references of incoming calls: <prefix><n>")
     args = parser.parse_args(argv)
     _Events.out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
-    Worker(args.port, args.proxy, args.log_level).run()
+    worker = Worker(args.port, args.proxy, args.log_level, max_calls=args.max_calls, dialogs=args.dialogs,
+                    ref_prefix=args.ref_prefix)  # fmt: skip
+    worker.run()
+    # PJSIP is destroyed: leave before the interpreter deletes the dialogs still referenced (their ~Call()
+    # would talk to a library that is gone).
+    with contextlib.suppress(OSError, ValueError):
+        _Events.out.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

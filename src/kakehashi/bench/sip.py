@@ -1,0 +1,477 @@
+"""``kakehashi bench sip``: real SIP calls through Kamailio, rtpengine and the media workers, recorded.
+
+A private stack (``sip.lab.SipStack``) on 127.0.0.1; **sipp** plays the customers (each call sends a μ-law
+tone for ``call_s`` seconds, then hangs up) and the agents (a UAS echoing the audio back, put in Kamailio's
+location table as ``bench-agent``). The CTI side is the real ``SipDriver`` with its pool of media workers
+(``ceil(concurrent / 2)`` plus spares; Kamailio's dispatcher spreads the calls): it answers each call, starts
+the recording and rings the agent, like the IVR's queue exit does. ``concurrent`` calls are kept up for
+``seconds`` (sipp starts ``concurrent / call_s`` calls a second, at most ``concurrent`` at once).
+
+Reported: ``setup_p50_ms``/``setup_p99_ms`` (the call offered to the CTI → caller and agent joined),
+``answer_p50_ms``/``answer_p99_ms`` (sipp: INVITE sent → 200 OK, Kamailio's routing included), ``completed``
+(joined, recorded and ended normally, and a success for sipp), ``failed`` (every other call sipp made:
+``calls = completed + failed``), ``recordings_ok`` (WAVs holding most of their call, not silent),
+``peak_concurrent``/``mean_concurrent`` (live calls in the driver during the steady part),
+``cpu_percent`` (Kamailio + rtpengine + media workers + the driver's process, % of one core, measured over
+the steady part; ``cpu_by`` splits it, sipp shown apart) and the machine's load at the time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kakehashi.telephony.drivers.sip.driver import CALLS_PER_WORKER, SipDriver, SipOptions
+from kakehashi.telephony.drivers.sip.lab import LabError, SipStack, read_wav, release_ports, reserve_ports
+from kakehashi.telephony.port import Bridged, DriverEvent, EndCause, Ended, Offered, RecordingChanged, RecordingState
+
+AGENT = "bench-agent"
+CENTER_NUMBER = "0120999999"
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+UAC_SCENARIO = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="kakehashi customer">
+  <send retrans="500"><![CDATA[
+INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:0312345678@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:0312345678@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=customer 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [rtpstream_audio_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+a=sendrecv
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rtd="true" rrs="true"/>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[routes]
+CSeq: 1 ACK
+Contact: <sip:0312345678@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <nop><action><exec rtp_stream="{tone},-1,0"/></action></nop>
+  <pause milliseconds="{hold_ms}"/>
+  <nop><action><exec rtp_stream="pause"/></action></nop>
+  <send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[routes]
+CSeq: 2 BYE
+Contact: <sip:0312345678@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200" crlf="true"/>
+</scenario>
+"""
+
+# The agent: sipp's built-in UAS leaves Record-Route out of its answers, so the worker's ACK and BYE would go
+# straight to sipp, whose replies go to Kamailio (the INVITE's source), which drops them: the worker would
+# resend its BYE for 32 s, holding one of its four call slots. This one keeps Kamailio in the dialog, and
+# answers a retransmitted INVITE (a busy machine answers late) with its 200 again instead of dropping the call.
+UAS_SCENARIO = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="kakehashi agent">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+[last_Record-Route:]
+Contact: <sip:bench-agent@[local_ip]:[local_port]>
+Content-Length: 0
+
+]]></send>
+  <label id="1"/>
+  <send retrans="500"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+[last_Record-Route:]
+Contact: <sip:bench-agent@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=agent 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+a=sendrecv
+]]></send>
+  <recv request="INVITE" optional="true" next="1"/>
+  <recv request="ACK" crlf="true"/>
+  <recv request="BYE"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <timewait milliseconds="4000"/>
+</scenario>
+"""
+
+
+@dataclass
+class _Tally:
+    """What the CTI saw of each call (the bench's stand-in for the call controller)."""
+
+    offered: dict[str, float] = field(default_factory=dict)
+    setup_ms: list[float] = field(default_factory=list)
+    bridged: set[str] = field(default_factory=set)
+    recording: set[str] = field(default_factory=set)
+    completed: int = 0
+    failed: int = 0
+    causes: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def workers_for(concurrent: int) -> int:
+    """Media workers for ``concurrent`` calls: two calls each, plus spares (a worker holds a call a little
+    longer than sipp does, and round robin meets full workers before free ones)."""
+    return math.ceil(concurrent / CALLS_PER_WORKER) + 1 + concurrent // 20
+
+
+def run(
+    concurrent: int = 10, seconds: float = 20.0, call_s: float = 10.0, workers: int | None = None
+) -> dict[str, Any]:
+    """Keep ``concurrent`` recorded calls up for ``seconds`` (each call lasts ``call_s``); JSON-ready figures."""
+    for tool in ("sipp", "kamailio", "rtpengine", "kamcmd", "sox"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"{tool} is not installed (scripts/services installs the SIP tools)")
+    if concurrent < 1 or seconds <= 0 or call_s <= 0:
+        raise ValueError("concurrent, seconds and call_s must be positive")
+    work = Path(tempfile.mkdtemp(prefix="kk-bench-sip-"))
+    try:
+        return _run(work, concurrent, seconds, call_s, workers or workers_for(concurrent))
+    except BaseException:
+        keep = os.environ.get("KAKEHASHI_BENCH_KEEP")  # a failed run's logs, for a look
+        if keep:
+            shutil.copytree(work, Path(keep), dirs_exist_ok=True)
+        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(work: Path, concurrent: int, seconds: float, call_s: float, workers: int) -> dict[str, Any]:
+    tone = work / "tone-ulaw.wav"
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-e", "u-law", str(tone), "synth", str(call_s + 5),  # noqa: S603,S607
+                    "sine", "440", "vol", "0.5"], check=True)  # fmt: skip
+    scenario = work / "customer.xml"
+    scenario.write_text(UAC_SCENARIO.replace("{tone}", str(tone)).replace("{hold_ms}", str(int(call_s * 1000))))
+    (work / "agent.xml").write_text(UAS_SCENARIO)
+    rate = concurrent / call_s
+    total = max(1, round(rate * seconds))
+    rtp_ports = max(1600, concurrent * 8 * 2)  # two rtpengine calls per call, 4 ports each, and headroom
+    ports: list[tuple[int, int]] = []
+
+    def port_block(count: int) -> int:
+        base = reserve_ports(count, align=4)
+        ports.append((base, count))
+        return base
+
+    cpu_window: dict[str, float] = {}
+    concurrency: list[int] = []
+    try:
+        with SipStack(work / "lab", rtp_port_count=rtp_ports, cti_workers=workers, kamailio_children=4) as stack:
+            agent_port, agent_media = port_block(4), port_block(4)
+            agents = _sipp(work, "uas.log", port_block, [
+                "-sf", str(work / "agent.xml"), "-i", "127.0.0.1", "-p", str(agent_port), "-rtp_echo",
+                "-mp", str(agent_media), "-trace_err", "-error_file", str(work / "uas-errors.log"),
+            ])  # fmt: skip
+            running = [agents]
+            try:
+                _register_agent(stack, f"sip:{AGENT}@127.0.0.1:{agent_port}")
+                options = SipOptions(stack.cti_port, f"127.0.0.1:{stack.sip_port}", work / "cti", workers=workers,
+                                     start_timeout_s=20.0 + 0.2 * workers)  # fmt: skip
+                driver = SipDriver(options, tenant_of=lambda dnis: 1)
+                try:
+                    tally = _Tally()
+                    driver.subscribe(lambda event: _route(driver, tally, event))
+                    groups = {"kamailio+rtpengine": stack.process_groups, "workers": driver.worker_pids,
+                              "driver": lambda: [os.getpid()], "sipp": lambda: [agents.pid]}  # fmt: skip
+                    customers = _customers(work, scenario, stack.sip_port, rate, concurrent, total, seconds, call_s,
+                                           port_block)  # fmt: skip
+                    running.append(customers)
+                    groups["sipp"] = lambda: [agents.pid, customers.pid]
+                    started = time.monotonic()
+                    steady_from = started + (call_s if seconds > call_s + 2 else 0.0)
+                    steady_to = started + seconds
+                    cpu_start: dict[str, float] = {}
+                    load_start = os.getloadavg()
+                    machine_start = _machine_ticks()
+                    while customers.poll() is None:
+                        now = time.monotonic()
+                        if not cpu_start and now >= steady_from:
+                            cpu_start, cpu_window["from"] = _cpu_by(groups), now
+                            machine_start = _machine_ticks()
+                        if cpu_start and "to" not in cpu_window and now >= steady_to:
+                            cpu_end, cpu_window["to"] = _cpu_by(groups), now
+                            machine_end = _machine_ticks()
+                        if steady_from <= now <= steady_to:
+                            concurrency.append(len(driver.live_calls()))
+                        time.sleep(0.25)
+                    if "to" not in cpu_window:  # sipp ended early (a failure, or a run shorter than a call)
+                        cpu_end, cpu_window["to"] = _cpu_by(groups), time.monotonic()
+                        machine_end = _machine_ticks()
+                        cpu_start = cpu_start or {}
+                        cpu_window.setdefault("from", started)
+                    load_end = os.getloadavg()
+                    deadline = time.monotonic() + 15  # the CTI's ends of the last calls
+                    while time.monotonic() < deadline and driver.live_calls():
+                        time.sleep(0.1)
+                    live_at_end = len(driver.live_calls())
+                finally:
+                    driver.close()
+            finally:
+                for sipp in running:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(sipp.pid, 15)
+                    sipp.wait(5)
+    finally:
+        for base, count in ports:
+            release_ports(base, count)
+    return _report(work, tally, concurrent, seconds, call_s, workers, total, cpu_start, cpu_end, cpu_window,
+                   concurrency, (load_start, load_end), machine_start, machine_end, live_at_end)  # fmt: skip
+
+
+def _register_agent(stack: SipStack, contact: str) -> None:
+    """The sipp UAS as a registered agent: a permanent contact in Kamailio's location table. Kamailio 5.6's
+    ``ul.add`` takes table, AOR, contact, expires (0: permanent), q, path (``s:0``: none; a bare 0 or an empty
+    string is refused as a wrong format), flags, cflags and methods (all: 0xFFFFFFFF). kamcmd exits 0 even on
+    an error, so the contact is checked."""
+    reply = stack.kamcmd("ul.add", "location", AGENT, contact, "0", "1.0", "s:0", "0", "0", "4294967295")
+    if contact not in stack.registered_contacts(AGENT):
+        raise LabError(f"kamcmd ul.add did not register {AGENT}: {reply.strip()}")
+
+
+def _customers(
+    work: Path, scenario: Path, sip_port: int, rate: float, concurrent: int, total: int, seconds: float,
+    call_s: float, port_block: Any,
+) -> subprocess.Popen[bytes]:  # fmt: skip
+    # sipp 3.6.1's rtp_stream sends every call's audio from the -mp socket (rtpengine tells the calls apart).
+    return _sipp(work, "customers.log", port_block, [
+        "-sf", str(scenario), "-s", CENTER_NUMBER, "-i", "127.0.0.1", "-p", str(port_block(4)),
+        "-mp", str(port_block(4)),
+        "-r", f"{rate:.3f}", "-l", str(concurrent), "-m", str(total),
+        "-timeout", f"{int(seconds + call_s + 60)}s", "-timeout_error", "-max_retrans", "5",
+        "-trace_stat", "-stf", str(work / "customers.csv"), "-fd", "1",
+        "-trace_rtt", "-rtt_freq", "1", "-trace_err", "-error_file", str(work / "customers-errors.log"),
+        f"127.0.0.1:{sip_port}",
+    ])  # fmt: skip
+
+
+def _sipp(work: Path, log_name: str, port_block: Any, args: list[str]) -> subprocess.Popen[bytes]:
+    """sipp in its own process group, in ``work``, its screen to a log file; its UDP control socket (which
+    sipp binds on every interface) on a port of ours rather than 8888 and up."""
+    with open(work / log_name, "wb") as log:
+        argv = ["sipp", *args, "-cp", str(port_block(4)), "-nostdin"]
+        return subprocess.Popen(argv, cwd=work, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # noqa: S603
+
+
+def _route(driver: SipDriver, tally: _Tally, event: DriverEvent) -> None:
+    """What the IVR's queue exit does for each call: answer, record, ring the agent."""
+    match event:
+        case Offered(call_ref=ref):
+            with tally.lock:
+                tally.offered[ref] = time.monotonic()
+            driver.answer(ref)
+            driver.record(ref, RecordingState.STARTED)
+            driver.route_to_agent(ref, AGENT)
+        case RecordingChanged(call_ref=ref, state=RecordingState.STARTED):
+            with tally.lock:
+                tally.recording.add(ref)
+        case Bridged(call_ref=ref):
+            with tally.lock:
+                tally.bridged.add(ref)
+                tally.setup_ms.append((time.monotonic() - tally.offered[ref]) * 1000)
+        case Ended(call_ref=ref, cause=cause):
+            with tally.lock:
+                tally.causes[cause.value] = tally.causes.get(cause.value, 0) + 1
+                if ref in tally.bridged and ref in tally.recording and cause is EndCause.NORMAL:
+                    tally.completed += 1
+                else:
+                    tally.failed += 1
+
+
+def _report(
+    work: Path, tally: _Tally, concurrent: int, seconds: float, call_s: float, workers: int, total: int,
+    cpu_start: dict[str, float], cpu_end: dict[str, float], window: dict[str, float], concurrency: list[int],
+    load: tuple[tuple[float, float, float], tuple[float, float, float]], machine_start: tuple[int, int],
+    machine_end: tuple[int, int], live_at_end: int,
+) -> dict[str, Any]:  # fmt: skip
+    stats = _sipp_stats(work / "customers.csv")
+    calls = stats.get("TotalCallCreated", total)
+    sipp_ok, sipp_failed = stats.get("SuccessfulCall(C)", 0), stats.get("FailedCall(C)", 0)
+    # A call is completed when both sides say so: the CTI joined, recorded and ended it normally, and sipp
+    # got through its scenario. Everything else sipp made failed, whatever the reason.
+    completed = min(tally.completed, sipp_ok)
+    failed = calls - completed
+    setup = sorted(tally.setup_ms)
+    answer = sorted(_sipp_rtts(work))
+    wall = max(1e-6, window["to"] - window["from"])
+    cpu_by = {name: round(100 * (cpu_end.get(name, 0.0) - cpu_start.get(name, 0.0)) / wall, 1) for name in cpu_end}
+    busy = machine_end[0] - machine_start[0]
+    machine_total = max(1, machine_end[1] - machine_start[1])
+    recordings = sorted((work / "cti" / "recordings").glob("*.wav"))
+    steady = concurrency or [0]
+    return {
+        "concurrent": concurrent,
+        "seconds": seconds,
+        "call_s": call_s,
+        "workers": workers,
+        "calls": calls,
+        "completed": completed,
+        "failed": failed,
+        "sipp_failed": sipp_failed,
+        "cti_failed": tally.failed,
+        "cti_end_causes": tally.causes,
+        "cti_live_at_end": live_at_end,
+        "recordings": len(recordings),
+        "recordings_ok": sum(1 for path in recordings if _recording_ok(path, call_s)),
+        "setup_p50_ms": _percentile(setup, 0.5),
+        "setup_p99_ms": _percentile(setup, 0.99),
+        "answer_p50_ms": _percentile(answer, 0.5),
+        "answer_p99_ms": _percentile(answer, 0.99),
+        "peak_concurrent": max(steady),
+        "mean_concurrent": round(statistics.fmean(steady), 1),
+        "cpu_percent": round(sum(v for k, v in cpu_by.items() if k != "sipp"), 1),
+        "cpu_by": cpu_by,
+        "cpu_window_s": round(wall, 1),
+        "machine_busy_percent": round(100 * busy / machine_total * (os.cpu_count() or 1), 1),
+        "loadavg_before": [round(x, 2) for x in load[0]],
+        "loadavg_after": [round(x, 2) for x in load[1]],
+        "cores": os.cpu_count(),
+    }
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    return round(values[min(len(values) - 1, math.ceil(len(values) * q) - 1)], 1)
+
+
+def _recording_ok(path: Path, call_s: float) -> bool:
+    """Most of the call is in the WAV (prompt-free: the whole call is recorded) and it is not silence."""
+    try:
+        audio = read_wav(path)
+    except (LabError, OSError):
+        return False
+    return audio.seconds >= 0.6 * call_s and audio.rms() > 0.02
+
+
+def _cpu_seconds(pids: Iterable[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / _TICKS
+
+
+def _group_members(leaders: Iterable[int]) -> list[int]:
+    """Every process in these process groups (Kamailio's children, sipp)."""
+    groups = set(leaders)
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) in groups:
+                members.append(int(entry.name))
+    return members
+
+
+def _cpu_by(groups: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for name, leaders in groups.items():
+        pids = leaders()
+        out[name] = _cpu_seconds([os.getpid()] if name == "driver" else _group_members(pids))
+    return out
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, all cores (``/proc/stat``)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
+def _sipp_stats(stats: Path) -> dict[str, int]:
+    """Counters from sipp's statistics file (its last line)."""
+    try:
+        lines = stats.read_text().strip().splitlines()
+    except OSError:
+        return {}
+    if len(lines) < 2:
+        return {}
+    out = {}
+    for name, value in zip(lines[0].split(";"), lines[-1].split(";"), strict=False):
+        if name.endswith("(C)") or name == "TotalCallCreated":
+            with contextlib.suppress(ValueError):
+                out[name] = int(value)
+    return out
+
+
+def _sipp_rtts(work: Path) -> list[float]:
+    """INVITE → 200 OK times (ms) from sipp's ``-trace_rtt`` file."""
+    values = []
+    for path in work.glob("customer_*_rtt.csv"):
+        for line in path.read_text().splitlines()[1:]:
+            parts = line.split(";")
+            with contextlib.suppress(ValueError, IndexError):
+                values.append(float(parts[1]))
+    return values

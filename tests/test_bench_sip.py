@@ -1,0 +1,29 @@
+"""``kakehashi bench sip`` at a small size: real calls from sipp through Kamailio to a pool of media workers
+(answered, recorded, joined to a sipp agent), every one completed and recorded, the JSON complete."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from kakehashi.cli import app
+
+pytestmark = pytest.mark.sip
+
+
+def test_bench_sip_small_run_completes_every_call_and_records_it() -> None:
+    result = CliRunner().invoke(
+        app, ["bench", "sip", "--concurrent", "4", "--seconds", "6", "--call-seconds", "3", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    for key in ("setup_p50_ms", "setup_p99_ms", "completed", "failed", "cpu_percent", "calls", "recordings_ok"):
+        assert key in report, key
+    assert report["calls"] == 8  # 4 calls up at once, each 3 s long, for 6 s: 4 / 3 a second
+    assert report["completed"] == report["calls"] and report["failed"] == 0, report
+    assert report["recordings_ok"] == report["calls"], report  # each call's WAV holds its audio
+    assert report["workers"] == 3 and report["peak_concurrent"] >= 3, report  # two calls a worker, and spares
+    assert 0 < report["setup_p50_ms"] <= report["setup_p99_ms"] < 5000
+    assert report["cpu_percent"] > 0
