@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from kakehashi.kit.db import utcnow
+from kakehashi.kit.phone import try_normalize_phone
 from kakehashi.telephony.drivers.sim.clock import RealTimeClock
 from kakehashi.telephony.drivers.sip.prompts import PromptCache, hold_music, wav_seconds
 from kakehashi.telephony.port import (
@@ -517,8 +518,12 @@ class SipDriver:
 
 
 def _dialable(number: str) -> str:
-    """E.164 → the national form Japanese carriers expect on a trunk (+81312345678 → 0312345678)."""
-    return "0" + number[3:] if number.startswith("+81") else number
+    """Any written form → the national digits Japanese carriers expect on a trunk (``+81312345678``,
+    ``03-1234-5678`` → ``0312345678``); what is not a phone number (an agent's name) is left as it is."""
+    e164 = try_normalize_phone(number)
+    if e164 is None:
+        return number
+    return "0" + e164[3:] if e164.startswith("+81") else e164
 
 
 def _conforms(driver: SipDriver) -> TelephonyDriver:

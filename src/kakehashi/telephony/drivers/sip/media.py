@@ -599,7 +599,9 @@ class Worker:
             self._stop_player(call)
             self._bridge(call)
 
-    def record(self, call: CallState, state: str, path: str | None) -> None:
+    def record(self, call: CallState, state: str, path: str | None, *, report: bool = True) -> None:
+        """Start, pause, resume or stop the call's recording; ``report=False`` for the file's closing when the
+        line drops (the hang-up says it all; the simulator reports no stop there either)."""
         if state == "started" and call.recorder is None and path:
             recorder = pj.AudioMediaRecorder()
             recorder.createRecorder(path)
@@ -617,7 +619,8 @@ class Worker:
             call.recorder = None
         else:
             return
-        emit("recording", ref=call.ref, state=state, file=path)
+        if report:
+            emit("recording", ref=call.ref, state=state, file=path)
 
     def _feed_recorder(self, call: CallState, on: bool) -> None:
         sources = [call.customer.audio]
@@ -672,7 +675,7 @@ class Worker:
             call.done = True
             self._drop_agent(call)
             if call.recorder is not None:
-                self.record(call, "stopped", None)
+                self.record(call, "stopped", None, report=False)
             self._stop_player(call)
             outcome = "normal" if call.answered else FAILURE_NAMES.get(code, "failed")
             emit("ended", ref=call.ref, code=code, answered=call.answered, outcome=outcome)
