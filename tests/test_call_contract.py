@@ -588,7 +588,7 @@ def test_a_callback_request_is_dialled_back_and_put_through_to_an_agent(rig: Har
     rig.world.set_number(CALLER, "answer", ring_seconds=0.5)  # the customer's phone, when we call back
     ref = center.dial(presses="31")  # "callback", then "yes"
     rig.wait(2 * rig.world.key_s + 0.5)
-    rig.settle(lambda: rig.has_cdr(ref))
+    rig.settle(lambda: rig.has_cdr(ref), timeout=15)  # a real line drops once the confirmation was heard
     assert rig.cdr(ref).final_state == "callback"  # the caller heard the confirmation and the line dropped
     (request,) = center.rows(Callback)
     assert (request.origin_call_ref, request.queue, request.status) == (ref, "orders", "pending")

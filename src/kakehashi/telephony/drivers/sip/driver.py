@@ -405,6 +405,11 @@ class SipDriver:
         self._emit(HoldChanged(call_ref=call_ref, at=utcnow(), on_hold=on))
 
     def hangup(self, call_ref: str) -> None:
+        """Hang up — after the prompts still queued (a closing message, a callback's confirmation) are heard."""
+        pending = self.audio_queued_s(call_ref)
+        if pending > 0:
+            self.clock.call_later(pending, lambda: self._send("hangup", ref=call_ref))
+            return
         self._send("hangup", ref=call_ref)
 
     def record(self, call_ref: str, state: RecordingState) -> None:

@@ -698,6 +698,8 @@ class Worker:
                 self._hangup_leg(other, 487)
                 call.garbage.append(other)
             call.agent, call.agent_leg = agent, leg
+            if call.inbound and not call.answered:  # routed straight to an agent: the caller is answered now
+                self._answer(call.customer, 200)
             emit("agent_answered", ref=call.ref, agent=agent)
             self._bridge(call)
         elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
