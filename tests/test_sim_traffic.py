@@ -86,3 +86,17 @@ def test_outbound_outcomes_follow_their_probabilities() -> None:
 def test_outcome_tables_must_add_up() -> None:
     with pytest.raises(ValueError, match="sum to 1"):
         OutboundModel(outcomes={"answer": 0.5, "busy": 0.2})
+
+
+def test_the_simulator_forgets_the_oldest_ended_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kakehashi.telephony.drivers.sim import driver as sim_driver
+
+    monkeypatch.setattr(sim_driver, "KEEP_ENDED", 2)
+    sim = SimDriver()
+    refs = [sim.incoming(ani="03-1111-2222", dnis="0120-444-444", tenant_id=1) for _ in range(5)]
+    for ref in refs:
+        sim.caller_hangs_up(ref)
+    assert sim.live_calls() == set()
+    assert sim.prompts_played(refs[-1]) == []  # the newest ended calls are still there for the test helpers
+    with pytest.raises(KeyError):
+        sim.prompts_played(refs[0])  # the oldest are forgotten: a long demo does not grow

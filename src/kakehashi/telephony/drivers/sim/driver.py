@@ -7,6 +7,7 @@ The "outside world" (callers dialling in, customers' phones, agents' phones) is 
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,6 +34,8 @@ from kakehashi.telephony.port import (
 #: What a dialled number does when the simulator calls it.
 OUTCOMES = ("answer", "busy", "no_answer", "answering_machine", "invalid")
 NO_ANSWER_TIMEOUT_S = 30.0
+#: Ended calls kept for the test helpers (``prompts_played``…); older ones are forgotten.
+KEEP_ENDED = 10_000
 
 
 @dataclass
@@ -80,6 +83,7 @@ class SimDriver:
         self._agents: dict[str, SimAgent] = {}
         self._numbers: dict[str, SimNumber] = {}
         self._ids = itertools.count(1)
+        self._ended: deque[str] = deque()
         self.prefix = prefix  # call references are f"{prefix}-{n}"
 
     # -- the outside world ------------------------------------------------------------------------------
@@ -256,7 +260,10 @@ class SimDriver:
     def _end(self, call: _Call, cause: EndCause) -> None:
         if not call.ended:
             call.ended = True
+            self._ended.append(call.ref)
             self._emit(Ended(call_ref=call.ref, at=self.clock.now(), cause=cause))
+            while len(self._ended) > KEEP_ENDED:  # a demo runs for days: forget the oldest ended calls
+                self._calls.pop(self._ended.popleft(), None)
 
     def _emit(self, event: DriverEvent) -> None:
         for handler in list(self._handlers):
