@@ -51,10 +51,13 @@ def _own_agent(session: SessionDep, actor: Actor) -> Agent:
 
 def _choose(request: Request, session: SessionDep, actor: Actor, agent: Agent, body: StateChange) -> Response:
     live = agent_states(request.app.state.telephony)
-    if live is not None:
-        service.check_reason(session, actor, body.state, body.reason)
+    reason = service.check_choice(session, actor, agent, body.state, body.reason, telephony=live is not None)
+    if live is None:
+        now = service.record_choice(session, actor, agent, body.state, reason)
+    else:
+        name = agent.name  # read before the commit: nothing may query between it and the controller's writes
         end_transaction_early(session)  # the controller records the change in its own transaction
-    now = service.choose_state(session, actor, agent, body.state, body.reason, live)
+        now = live.choose_state(actor.tenant_id, name, body.state, reason)
     out = _one(session, actor, agent)
     # The controller recorded the change in its own transaction: this session may not see it yet.
     if now != out.state:

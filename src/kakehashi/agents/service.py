@@ -7,7 +7,6 @@ it. Without a running controller (no telephony driver), chosen states are writte
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -125,33 +124,26 @@ def record_state(
     return agent
 
 
-class StateChooser(Protocol):
-    """The running call controller: it owns live agent states while telephony runs."""
-
-    def choose_state(self, tenant_id: int, agent: str, state: str, reason: str | None = None) -> str: ...
-
-
 CHOOSABLE = frozenset({"available", "break", "logged_out"})
 BUSY = frozenset({"ringing", "on_call", "wrap_up"})
 
 
-def choose_state(
-    session: Session, actor: Actor, agent: Agent, state: str, reason: str | None, controller: StateChooser | None
-) -> str:
-    """An agent (or a supervisor for them) picks available, break (with an aux code) or logged-out.
-
-    With telephony running the controller decides (a choice made during a call applies after its wrap-up)
-    and records the change; without it the change is recorded here. Returns the state the agent is in now.
-    """
+def check_choice(session: Session, actor: Actor, agent: Agent, state: str, reason: str | None, *,
+                 telephony: bool) -> str | None:  # fmt: skip
+    """May the agent (or a supervisor for them) pick ``state`` — available, break (with an aux code) or
+    logged-out? Returns the reason to record. With telephony running the call controller then decides (a choice
+    made during a call applies after its wrap-up); without it, ``record_choice``."""
     if state not in CHOOSABLE:
         raise ValidationFailed("not a state to choose", errors=[field_error("state", f"one of {sorted(CHOOSABLE)}")])
     check_reason(session, actor, state, reason)
-    if controller is not None:
-        return controller.choose_state(actor.tenant_id, agent.name, state, reason if state == "break" else None)
-    if agent.state in BUSY:
+    if not telephony and agent.state in BUSY:
         raise Conflict(f"{agent.name} is {agent.state}: no telephony is running to finish that call")
-    record_state(session, actor.tenant_id, agent.name, state, reason if state == "break" else None, None, None,
-                 utcnow())  # fmt: skip
+    return reason if state == "break" else None
+
+
+def record_choice(session: Session, actor: Actor, agent: Agent, state: str, reason: str | None) -> str:
+    """The checked choice, recorded here because no call controller runs (``telephony_driver=none``)."""
+    record_state(session, actor.tenant_id, agent.name, state, reason, None, None, utcnow())
     return state
 
 

@@ -38,7 +38,7 @@ class Telephony:
 
 @dataclass(frozen=True)
 class LiveAgentStates:
-    """The controller as ``agents.service.StateChooser``: states as strings, refusals as domain errors."""
+    """The controller as the agents API uses it: states as strings, refusals as domain errors."""
 
     controller: CallController
 
