@@ -49,6 +49,9 @@ class SimWorld:
     def caller_hangs_up(self, call_ref: str) -> None:
         self.sim.caller_hangs_up(call_ref)
 
+    def consulted_agent_hangs_up(self, call_ref: str) -> None:
+        self.sim.consulted_agent_hangs_up(call_ref)
+
     # -- what the callers heard and keyed ------------------------------------------------------------------
 
     def prompts_played(self, call_ref: str) -> list[str]:

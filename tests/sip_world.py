@@ -18,6 +18,9 @@ pending ones, one per ``key_s``) and which prompts were played. The rest comes f
 the world sees before and after the CTI: a new call (its line: whose phone, what they will key), an agent
 reached (the caller's talk time starts), the recorder's state and the keys the worker heard, the end.
 
+What the phones hear can be checked too (``hears``, ``talking``, ``holding``, ``consulting``): customers send a
+440 Hz tone, agents a 660 Hz one, supervisors 880 Hz, and a tone's level is measured in what a phone received.
+
 Time is real: ``wait`` sleeps, durations are only as exact as SIP signalling (``tolerance``).
 """
 
@@ -37,6 +40,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -45,15 +49,18 @@ from kakehashi.kit import migrate
 from kakehashi.kit.config import Settings
 from kakehashi.kit.db import make_engine
 from kakehashi.kit.dbadmin import recreate_database
-from kakehashi.telephony.drivers.sip.driver import SipDriver, SipOptions
-from kakehashi.telephony.drivers.sip.lab import LabError, Phone, SipStack, release_ports, reserve_ports
+from kakehashi.telephony.drivers.sip.driver import DEFAULT_WORKERS, SipDriver, SipOptions
+from kakehashi.telephony.drivers.sip.lab import Audio, LabError, Phone, SipStack, release_ports, reserve_ports
 from kakehashi.telephony.port import (
     Bridged,
+    Consult,
+    ConsultState,
     Direction,
     DriverEvent,
     DtmfReceived,
     Ended,
     EventHandler,
+    Monitoring,
     Offered,
     RecordingChanged,
     RecordingState,
@@ -64,6 +71,17 @@ from kakehashi.telephony.port import (
 log = logging.getLogger(__name__)
 AGENT_TONE_HZ = 660.0
 CUSTOMER_TONE_HZ = 440.0
+SUPERVISOR_TONE_HZ = 880.0
+#: Notes of the default hold music (``sip.prompts.hold_music``) that no phone's tone has (its 659 Hz would pass
+#: for an agent's tone, if heard all the time).
+MUSIC_HZ = (523.25, 783.99)
+#: What a phone hears is measured per 40 ms frame: a loaded machine makes the worker drop or repeat a frame now
+#: and then, and a long window across such a phase jump would cancel the tone out. Levels are amplitudes (full
+#: scale 1; phones send 0.5, the music 0.08).
+FRAME_S = 0.04
+HEARD = 0.25  # heard: at this level or more in three frames out of four
+UNHEARD = 0.03  # not heard: below this in three frames out of four (a phase jump leaks ~0.05 into its frame)
+MUSIC = 0.03  # the music's own notes at this level in 40 % of the frames or more (they fill half of them)
 POLL_S = 0.01  # how often the world looks at its phones and timers
 KEY_HEARD_S = 1.5  # a key the CTI has not reported after this is taken as lost (the next one goes anyway)
 RECORDING_ON = (RecordingState.STARTED, RecordingState.RESUMED)
@@ -72,6 +90,16 @@ WORKER_PORTS = 16
 #: rtpengine's media ports per stack (4 a call): a test has a few calls, and several stacks are up at once
 #: (the test's, the next one, those stopping), so the default 1600 would fragment the 10000 ports of the lab.
 RTP_PORTS = 200
+
+
+def tone_levels(audio: Audio, hz: float, *, last_s: float = 1.0) -> np.ndarray:
+    """The amplitude (0–1) of ``hz`` in each ``FRAME_S`` frame of the last ``last_s`` of ``audio`` (Hann window:
+    a tone 120 Hz away leaks less than 0.3 % of its level)."""
+    n = int(FRAME_S * audio.rate)
+    samples = np.frombuffer(audio.samples, dtype=np.int16)[-int(last_s * audio.rate) :] / 32768.0
+    frames = samples[: len(samples) // n * n].reshape(-1, n)
+    probe = np.hanning(n) * np.exp(-2j * np.pi * hz * np.arange(n) / audio.rate)
+    return np.asarray(4 * np.abs(frames @ probe) / n)
 
 
 def national(number: str) -> str:
@@ -113,6 +141,7 @@ class Line:
     recording: RecordingState | None = None  # as the worker reported it
     keys_on_recording: str = ""
     prompts: list[str] = field(default_factory=list)
+    consulting: str | None = None  # the colleague an agent consults (attended transfer)
 
 
 @dataclass
@@ -173,8 +202,24 @@ class WorldDriver:
     def originate(self, to: str, *, caller_id: str, tenant_id: int) -> str:
         return self._driver.originate(to, caller_id=caller_id, tenant_id=tenant_id)
 
-    def transfer(self, call_ref: str, target: str, *, attended: bool) -> None:
-        self._driver.transfer(call_ref, target, attended=attended)
+    def transfer(self, call_ref: str, target: str) -> None:
+        self._driver.transfer(call_ref, target)
+
+    def consult(self, call_ref: str, target: str) -> None:
+        self._world.consulting_with(call_ref, target)
+        self._driver.consult(call_ref, target)
+
+    def complete_transfer(self, call_ref: str) -> None:
+        self._driver.complete_transfer(call_ref)
+
+    def cancel_transfer(self, call_ref: str) -> None:
+        self._driver.cancel_transfer(call_ref)
+
+    def monitor(self, call_ref: str, listener: str) -> None:
+        self._driver.monitor(call_ref, listener)
+
+    def stop_monitor(self, call_ref: str, listener: str) -> None:
+        self._driver.stop_monitor(call_ref, listener)
 
     def hold(self, call_ref: str, *, on: bool) -> None:
         self._driver.hold(call_ref, on=on)
@@ -193,6 +238,10 @@ class WorldDriver:
 
 
 def _conforms(driver: WorldDriver) -> TelephonyDriver:
+    return driver
+
+
+def _monitors(driver: WorldDriver) -> Monitoring:
     return driver
 
 
@@ -220,15 +269,19 @@ class SipWorld:
         self._others: list[SipDriver] = []
         self._ports: list[int] = []
         self._stop = threading.Event()
-        self.sip = self._new_driver(stack.cti_port, data_dir, tenant_of=self._tenant_of)
+        self.sip = self._new_driver(stack.cti_port, data_dir, tenant_of=self._tenant_of, workers=stack.cti_workers)
         self.driver = WorldDriver(self.sip, self)
         self.clock = self.sip.clock
         self._thread = threading.Thread(target=self._run, name="sip-world", daemon=True)
         self._thread.start()
 
-    def _new_driver(self, port: int, data_dir: Path, *, tenant_of: Callable[[str], int | None]) -> SipDriver:
+    def _new_driver(
+        self, port: int, data_dir: Path, *, tenant_of: Callable[[str], int | None], workers: int = DEFAULT_WORKERS
+    ) -> SipDriver:
+        """A driver with ``workers`` media workers from ``port`` on (the stack's own: as many as it dispatches to)."""
         self._share_prompts(data_dir)
-        options = SipOptions(port, f"127.0.0.1:{self.stack.sip_port}", data_dir, no_answer_s=self.no_answer_s)
+        options = SipOptions(port, f"127.0.0.1:{self.stack.sip_port}", data_dir, no_answer_s=self.no_answer_s,
+                             workers=workers)  # fmt: skip
         return SipDriver(options, tenant_of=tenant_of)
 
     def _share_prompts(self, data_dir: Path) -> None:
@@ -278,6 +331,10 @@ class SipWorld:
         handset = self._handset(name, AGENT_TONE_HZ)
         handset.answer_after = answer_after if answers else None
 
+    def set_supervisor(self, name: str, *, answer_after: float = 0.5) -> None:
+        """A supervisor's phone (silent monitor): it sends its own tone, which nobody on the call should hear."""
+        self._handset(name, SUPERVISOR_TONE_HZ).answer_after = answer_after
+
     def set_number(self, number: str, outcome: str, *, ring_seconds: float = 8.0, talk_s: float | None = None) -> None:
         user = national(number)
         if outcome == "answering_machine":
@@ -297,6 +354,14 @@ class SipWorld:
 
     def caller_hangs_up(self, call_ref: str) -> None:
         self._hang_up(self._lines[call_ref])
+
+    def consulted_agent_hangs_up(self, call_ref: str) -> None:
+        """The colleague an agent consults hangs up their phone (or refuses the call while it rings)."""
+        with self._lock:
+            target = self._lines[call_ref].consulting
+            handset = self._handsets.get(target) if target else None
+        if handset is not None:
+            self._command(handset, "hangup")
 
     def _handset(self, user: str, tone_hz: float) -> Handset:
         with self._lock:
@@ -324,6 +389,55 @@ class SipWorld:
         """The keys the worker received while its recorder ran (as it reported both, in its own order)."""
         with self._lock:
             return self._lines[call_ref].keys_on_recording
+
+    # -- what the phones hear ----------------------------------------------------------------------------------
+
+    def hears(self, who: str, hz: float, *, last_s: float = 1.0) -> np.ndarray:
+        """The level of ``hz`` in each frame of the last ``last_s`` of what ``who`` (an agent, a supervisor, or
+        the caller of a call reference) heard on their phone's latest call (``tone_levels``); zeros before."""
+        with self._lock:
+            line = self._lines.get(who)
+            handset = line.handset if line is not None else self._handsets.get(who)
+        if handset is None:
+            raise LookupError(f"no phone for {who}")
+        frames = round(last_s / FRAME_S)
+        try:
+            levels = tone_levels(handset.phone.received_audio(), hz, last_s=last_s)
+        except (LabError, OSError):
+            return np.zeros(frames)
+        return levels if len(levels) == frames else np.zeros(frames)  # a call not yet that long: nothing heard
+
+    def heard(self, who: str, hz: float) -> bool:
+        """``who`` hears ``hz`` now (three frames out of four of the last second)."""
+        return bool(np.quantile(self.hears(who, hz), 0.25) >= HEARD)
+
+    def unheard(self, who: str, hz: float) -> bool:
+        """``who`` does not hear ``hz`` now (three frames out of four of the last second)."""
+        return bool(np.quantile(self.hears(who, hz), 0.75) < UNHEARD)
+
+    def talking(self, call_ref: str, agent: str, timeout: float = 5.0) -> bool:
+        """Whether the caller of ``call_ref`` and ``agent`` hear each other (within ``timeout``)."""
+        return self.until(lambda: self.heard(agent, CUSTOMER_TONE_HZ) and self.heard(call_ref, AGENT_TONE_HZ),
+                          timeout)  # fmt: skip
+
+    def holding(self, call_ref: str, timeout: float = 5.0) -> bool:
+        """Whether the caller of ``call_ref`` hears the hold music and no agent (within ``timeout``)."""
+
+        def music() -> bool:
+            notes = np.maximum(*(self.hears(call_ref, hz, last_s=2.0) for hz in MUSIC_HZ))
+            return bool(np.mean(notes >= MUSIC) >= 0.4)
+
+        return self.until(lambda: not self.heard(call_ref, AGENT_TONE_HZ) and music(), timeout)
+
+    def consulting(self, agent: str, colleague: str, timeout: float = 5.0) -> bool:
+        """Whether ``agent`` and ``colleague`` hear each other, and not the caller (within ``timeout``)."""
+        return self.until(lambda: all(self.heard(who, AGENT_TONE_HZ) and self.unheard(who, CUSTOMER_TONE_HZ)
+                                      for who in (agent, colleague)), timeout)  # fmt: skip
+
+    def on_phone(self, user: str) -> bool:
+        """Whether ``user``'s phone has a call up."""
+        with self._lock:
+            return self._handsets[user].up
 
     # -- time ------------------------------------------------------------------------------------------------
 
@@ -408,12 +522,20 @@ class SipWorld:
                         self._later(talk_s, lambda: self._hang_up(line))
                 case RecordingChanged(state=state):
                     line.recording = state
+                case Consult(state=ConsultState.ENDED):
+                    line.consulting = None
                 case DtmfReceived(digits=digits) | SensitiveDtmfReceived(digits=digits):
                     line.keys_heard += len(digits)
                     if line.recording in RECORDING_ON:
                         line.keys_on_recording += digits
                 case Ended():
                     line.ended = True
+
+    def consulting_with(self, call_ref: str, target: str) -> None:
+        with self._lock:
+            line = self._lines.get(call_ref)
+            if line is not None:
+                line.consulting = target
 
     def played(self, call_ref: str, prompt: str) -> None:
         with self._lock:

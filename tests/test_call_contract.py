@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import pytest
 from sqlalchemy import Engine, select
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from conftest import PG_URL
 from kakehashi.calls import service as calls
-from kakehashi.calls.models import Call, Cdr
+from kakehashi.calls.models import Call, CallTransition, Cdr
 from kakehashi.calls.sink import CallEventSink
 from kakehashi.ivr.flow import Flow
 from kakehashi.ivr.runner import Exit
@@ -45,12 +45,22 @@ from kakehashi.routing.engine import AgentState, QueueRules
 from kakehashi.routing.models import Callback, Voicemail
 from kakehashi.routing.persist import DbListener
 from kakehashi.telephony.drivers.sim.driver import SimDriver
-from kakehashi.telephony.port import DriverEvent, RecordingChanged, RecordingState, TelephonyDriver
+from kakehashi.telephony.port import (
+    Bridged,
+    Consult,
+    DriverEvent,
+    Ended,
+    HoldChanged,
+    RecordingChanged,
+    RecordingState,
+    TelephonyDriver,
+    Transferred,
+)
 from kakehashi.tenants import repository as tenants
 from sim_world import SimWorld
 
 if TYPE_CHECKING:  # imported when a SIP test runs: the SIP driver needs the optional ``sip`` extra
-    from sip_world import Databases, Labs
+    from sip_world import Databases, Labs, SipWorld
 
 CENTER_NUMBER = "0120-444-444"
 CENTER_NUMBER_E164 = "+81120444444"
@@ -89,6 +99,10 @@ class World(Protocol):
         self, number: str, outcome: str, *, ring_seconds: float = 8.0, talk_s: float | None = None
     ) -> None: ...
     def caller_hangs_up(self, call_ref: str) -> None: ...
+    def consulted_agent_hangs_up(self, call_ref: str) -> None:
+        """The colleague an agent consults for an attended transfer hangs up (or refuses while it rings)."""
+        ...
+
     def prompts_played(self, call_ref: str) -> list[str]: ...
     def keys_on_recording(self, call_ref: str) -> str: ...
     def wait(self, seconds: float) -> None: ...
@@ -161,6 +175,28 @@ class Harness:
             found = s.scalars(select(Cdr).join(Call, Call.id == Cdr.call_id).where(Call.ref == ref)).one()
             s.expunge(found)
             return found
+
+    def transitions(self, ref: str) -> list[tuple[str, str | None]]:
+        """The call's states as the calls domain recorded them, with the agent each names."""
+        with self.factory() as s:
+            rows = s.scalars(select(CallTransition).join(Call, Call.id == CallTransition.call_id)
+                             .where(Call.ref == ref).order_by(CallTransition.id))  # fmt: skip
+            return [(row.to_state, (row.detail or {}).get("agent")) for row in rows]
+
+    def driver_events(self) -> list[DriverEvent]:
+        """Every event the driver sends from now on (in the order it sends them)."""
+        seen: list[DriverEvent] = []
+        self.driver.subscribe(seen.append)
+        return seen
+
+    def sip(self) -> SipWorld | None:
+        """The world of real phones, for what only it can check (what the phones hear); None on the simulator."""
+        return cast("SipWorld", self.world) if self.world.name == "sip" else None
+
+    def wrap_up(self, ref: str) -> Cdr:
+        with unit_of_work(self.factory) as s:
+            calls.finish_wrap_up(s, self.actor, self.call(ref).id, "受注", self.clock.now())
+        return self.cdr(ref)
 
     def queue(self, ref: str, queue: str) -> None:
         """What the routing layer does: mark the call queued and park the caller."""
@@ -279,11 +315,161 @@ def test_inbound_transferred_blind_to_another_agent(rig: Harness) -> None:
     ref = rig.world.incoming(ani=CALLER, dnis=CENTER_NUMBER, tenant_id=rig.actor.tenant_id)
     rig.driver.route_to_agent(ref, "sato")
     rig.wait(1.5)
-    rig.driver.transfer(ref, "suzuki", attended=False)
+    rig.driver.transfer(ref, "suzuki")
     rig.wait(1.5)  # suzuki answers after 1 s
     rig.settle(lambda: rig.call(ref).agent == "suzuki" and rig.call(ref).state == "connected")
     call = rig.call(ref)
     assert (call.state, call.agent, call.transferred_to) == ("connected", "suzuki", "suzuki")
+
+
+def _transfer_steps(events: list[DriverEvent], ref: str) -> list[tuple[Any, ...]]:
+    """What a transfer did to a call, from the driver's events: who the caller talks to, hold, the consultation
+    (target, state, cause), the transfer, the end."""
+    steps: list[tuple[Any, ...]] = []
+    for event in list(events):
+        if event.call_ref != ref:
+            continue
+        match event:
+            case Bridged(agent=agent):
+                steps.append(("bridged", agent))
+            case HoldChanged(on_hold=on):
+                steps.append(("hold", on))
+            case Consult(target=target, state=state, cause=cause):
+                steps.append(("consult", target, state.value, cause.value if cause else None))
+            case Transferred(target=target, attended=attended):
+                steps.append(("transferred", target, attended))
+            case Ended(cause=cause):
+                steps.append(("ended", cause.value))
+    return steps
+
+
+CONSULTED = [("bridged", "sato"), ("hold", True), ("consult", "suzuki", "ringing", None),
+             ("consult", "suzuki", "connected", None)]  # fmt: skip
+
+
+def _sato_consults_suzuki(rig: Harness, events: list[DriverEvent]) -> tuple[str, datetime]:
+    """A caller talks to sato, who consults suzuki (the caller holds) until suzuki answers: the call's reference,
+    and when the consultation started."""
+    ref = rig.world.incoming(ani=CALLER, dnis=CENTER_NUMBER, tenant_id=rig.actor.tenant_id)
+    rig.driver.route_to_agent(ref, "sato")
+    rig.wait(1.5)
+    rig.settle(lambda: rig.call(ref).state == "connected")
+    consulted_at = rig.clock.now()
+    rig.driver.consult(ref, "suzuki")
+    rig.wait(1.5)  # suzuki answers after 1 s
+    rig.settle(lambda: _transfer_steps(events, ref) == CONSULTED)
+    assert _transfer_steps(events, ref) == CONSULTED
+    call = rig.call(ref)
+    assert (call.state, call.agent, call.held_since is not None) == ("connected", "sato", True)
+    if sip := rig.sip():
+        assert sip.holding(ref), "the caller hears the hold music"
+        assert sip.consulting("sato", "suzuki"), "sato and suzuki talk, and the caller does not hear them"
+    return ref, consulted_at
+
+
+def test_inbound_transferred_attended_after_a_consultation(rig: Harness) -> None:
+    events = rig.driver_events()
+    ref, consulted_at = _sato_consults_suzuki(rig, events)
+    held_s = (rig.clock.now() - consulted_at).total_seconds()  # sim: 1.5 s; SIP: and the audio checks
+    rig.driver.complete_transfer(ref)
+    rig.settle(lambda: ("hold", False) in _transfer_steps(events, ref) and rig.call(ref).held_since is None)
+    assert _transfer_steps(events, ref) == [
+        *CONSULTED, ("transferred", "suzuki", True), ("bridged", "suzuki"), ("hold", False),
+    ]  # fmt: skip
+    call = rig.call(ref)
+    assert (call.state, call.agent, call.transferred_to, call.held_since) == ("connected", "suzuki", "suzuki", None)
+    if sip := rig.sip():
+        assert sip.talking(ref, "suzuki"), "the caller and suzuki hear each other"
+        rig.settle(lambda: not sip.on_phone("sato"))
+        assert not sip.on_phone("sato"), "sato has left the call"
+    rig.wait(1)
+    rig.driver.hangup(ref)
+    rig.settle(lambda: rig.call(ref).state != "connected")
+    assert rig.call(ref).state == "wrap_up"  # suzuki's notes
+    assert rig.transitions(ref) == [
+        ("offered", None), ("ringing", "sato"), ("connected", "sato"), ("connected", "suzuki"), ("wrap_up", None),
+    ]  # fmt: skip
+    cdr = rig.wrap_up(ref)
+    assert (cdr.final_state, cdr.agent, cdr.disposition) == ("ended", "suzuki", "受注")
+    assert cdr.hold_seconds == rig.approx(held_s)  # the consultation
+
+
+def test_a_cancelled_consultation_puts_the_caller_back_with_the_first_agent(rig: Harness) -> None:
+    events = rig.driver_events()
+    ref, _ = _sato_consults_suzuki(rig, events)
+    rig.driver.cancel_transfer(ref)
+    rig.settle(lambda: ("hold", False) in _transfer_steps(events, ref))
+    assert _transfer_steps(events, ref) == [*CONSULTED, ("consult", "suzuki", "ended", "normal"), ("hold", False)]
+    call = rig.call(ref)
+    assert (call.state, call.agent, call.transferred_to, call.held_since) == ("connected", "sato", None, None)
+    if sip := rig.sip():
+        assert sip.talking(ref, "sato"), "the caller and sato hear each other again"
+        rig.settle(lambda: not sip.on_phone("suzuki"))
+        assert not sip.on_phone("suzuki"), "suzuki's phone was hung up"
+
+
+def test_a_consulted_agent_who_hangs_up_puts_the_caller_back_with_the_first_agent(rig: Harness) -> None:
+    events = rig.driver_events()
+    ref, _ = _sato_consults_suzuki(rig, events)
+    rig.world.consulted_agent_hangs_up(ref)
+    rig.settle(lambda: ("hold", False) in _transfer_steps(events, ref))
+    assert _transfer_steps(events, ref) == [*CONSULTED, ("consult", "suzuki", "ended", "normal"), ("hold", False)]
+    call = rig.call(ref)
+    assert (call.state, call.agent, call.held_since) == ("connected", "sato", None)
+    if sip := rig.sip():
+        assert sip.talking(ref, "sato"), "the caller and sato hear each other again"
+    rig.driver.complete_transfer(ref)  # too late: nobody to hand the caller to
+    rig.wait(0.5)
+    assert _transfer_steps(events, ref)[-1] == ("hold", False)
+    assert rig.call(ref).agent == "sato"
+
+
+def test_a_caller_who_hangs_up_during_a_consultation_ends_the_call_and_the_consultation(rig: Harness) -> None:
+    events = rig.driver_events()
+    ref, _ = _sato_consults_suzuki(rig, events)
+    rig.world.caller_hangs_up(ref)
+    rig.settle(lambda: rig.call(ref).state != "connected" and ("ended", "normal") in _transfer_steps(events, ref))
+    assert _transfer_steps(events, ref) == [*CONSULTED, ("consult", "suzuki", "ended", "normal"), ("ended", "normal")]
+    call = rig.call(ref)
+    assert (call.state, call.agent, call.transferred_to) == ("wrap_up", "sato", None)  # sato's notes
+    if sip := rig.sip():
+        rig.settle(lambda: not sip.on_phone("suzuki") and not sip.on_phone("sato"))
+        assert not sip.on_phone("suzuki"), "the consultation leg was torn down"
+        assert not sip.on_phone("sato")
+    cdr = rig.wrap_up(ref)
+    assert (cdr.final_state, cdr.agent, cdr.end_cause) == ("ended", "sato", "normal")
+    assert cdr.hold_seconds > 0  # held from the consultation to the hang-up
+
+
+def test_a_call_hung_up_by_the_cti_during_a_consultation_ends_it_without_a_resume(rig: Harness) -> None:
+    events = rig.driver_events()
+    ref, _ = _sato_consults_suzuki(rig, events)
+    rig.driver.hangup(ref)  # e.g. the desktop's hang-up button
+    rig.settle(lambda: ("ended", "normal") in _transfer_steps(events, ref))
+    assert _transfer_steps(events, ref) == [*CONSULTED, ("consult", "suzuki", "ended", "normal"), ("ended", "normal")]
+    assert (rig.call(ref).state, rig.call(ref).agent) == ("wrap_up", "sato")
+    if sip := rig.sip():
+        rig.settle(lambda: not sip.on_phone("suzuki") and not sip.on_phone("sato"))
+        assert not sip.on_phone("suzuki") and not sip.on_phone("sato")
+
+
+def test_a_consultation_with_a_phone_that_is_not_registered_ends_at_once(rig: Harness) -> None:
+    if rig.world.name == "sim":
+        pytest.skip("every phone of the simulator can be reached (an unknown one answers after 2 s)")
+    events = rig.driver_events()
+    ref = rig.world.incoming(ani=CALLER, dnis=CENTER_NUMBER, tenant_id=rig.actor.tenant_id)
+    rig.driver.route_to_agent(ref, "sato")
+    rig.wait(1.5)
+    rig.settle(lambda: rig.call(ref).state == "connected")
+    rig.driver.consult(ref, "nobody")  # not registered: Kamailio answers 404
+    rig.settle(lambda: ("hold", False) in _transfer_steps(events, ref))
+    assert _transfer_steps(events, ref) == [
+        ("bridged", "sato"), ("hold", True), ("consult", "nobody", "ringing", None),
+        ("consult", "nobody", "ended", "invalid_number"), ("hold", False),
+    ]  # fmt: skip
+    assert (rig.call(ref).agent, rig.call(ref).held_since) == ("sato", None)
+    if sip := rig.sip():
+        assert sip.talking(ref, "sato"), "the caller is back with sato"
 
 
 @pytest.mark.parametrize(("outcome", "state"), [("answer", "connected"), ("no_answer", "no_answer"), ("busy", "busy")])

@@ -121,7 +121,7 @@ class TestWebSession:
                 data={"username": user.username, "password": TEST_PASSWORD, "csrf_token": token.group(1), "next": evil},
                 follow_redirects=False,
             )
-            assert r.headers["location"] == "/"
+            assert r.headers["location"] == "/desk"  # an operator's home; never the evil target
 
     def test_pages_redirect_to_login_when_logged_out(self, app_client: TestClient) -> None:
         r = app_client.get("/?phone=0312345678", follow_redirects=False)

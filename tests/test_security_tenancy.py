@@ -148,6 +148,14 @@ NOT_CUSTOMER_DATA = {
     "/api/v1/calls/{call_id}",  # tests/test_calls_api.py: another tenant's (and another agent's) call is 404
     "/api/v1/calls/{call_id}/wrap-up",
     "/api/v1/calls/{call_id}/recording",  # test_calls_api.py::test_a_recording_file_is_served_to_managers…
+    # Call control: tests/test_call_control_api.py::test_another_tenants_or_agents_call_cannot_be_controlled
+    "/api/v1/calls/{call_id}/answer",
+    "/api/v1/calls/{call_id}/hold",
+    "/api/v1/calls/{call_id}/hangup",
+    "/api/v1/calls/{call_id}/transfer",
+    "/api/v1/calls/{call_id}/transfer/complete",
+    "/api/v1/calls/{call_id}/transfer/cancel",
+    "/api/v1/calls/{call_id}/monitor",
     "/api/v1/billing/plans/{plan_id}",  # tests/test_billing.py::test_another_tenants_plan_is_not_found
     "/api/v1/privacy/sources/{source_id}",  # tests/test_privacy.py::test_another_tenant_neither_lists_nor_reads…
     "/api/v1/queues/{queue_id}/stats",  # tests/test_metrics.py::test_another_tenants_queue_is_not_found

@@ -35,11 +35,13 @@ from kakehashi.screenpop.api import router as screenpop_router
 from kakehashi.staffing.api import router as staffing_router
 from kakehashi.stream.api import router as stream_router
 from kakehashi.telephony import runtime as telephony
+from kakehashi.telephony.api import router as telephony_router
 from kakehashi.telephony.drivers.sim import demo_traffic
 from kakehashi.tenants import repository as tenants
 from kakehashi.tenants.api import router as tenants_router
 from kakehashi.web.pages import STATIC_DIR
 from kakehashi.web.pages import router as web_router
+from kakehashi.web.wallboard import router as wallboard_router
 
 
 def ensure_default_tenant(factory: sessionmaker[Session], code: str) -> int:
@@ -58,25 +60,34 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Several test clients may run the lifespan of one app at once: the first starts the services, the
+        # others share them, the last one out stops them (a second telephony would leak its subscriptions).
+        app.state.lifespans = getattr(app.state, "lifespans", 0) + 1
         own_engine = None
-        if session_factory is None:
-            own_engine = engine or make_engine(settings.effective_database_url, echo=settings.sql_echo)
-            app.state.session_factory = make_session_factory(own_engine)
-        else:
-            app.state.session_factory = session_factory
-        app.state.settings = settings
-        app.state.after_rollback = [record_refusal]
-        app.state.telephony = telephony.start(settings, app.state.session_factory)
-        app.state.default_tenant_id = ensure_default_tenant(app.state.session_factory, settings.default_tenant)
-        app.state.demo_traffic = demo_traffic.start(
-            app.state.telephony, app.state.session_factory, app.state.default_tenant_id,
-            settings.demo_traffic_per_hour,
-        )  # fmt: skip
-        yield
-        demo_traffic.stop(app.state.demo_traffic)  # before the driver's clock stops
-        telephony.stop(app.state.telephony)
-        if own_engine is not None and engine is None:
-            own_engine.dispose()
+        if app.state.lifespans == 1:
+            if session_factory is None:
+                own_engine = engine or make_engine(settings.effective_database_url, echo=settings.sql_echo)
+                app.state.session_factory = make_session_factory(own_engine)
+            else:
+                app.state.session_factory = session_factory
+            app.state.settings = settings
+            app.state.after_rollback = [record_refusal]
+            app.state.telephony = telephony.start(settings, app.state.session_factory)
+            app.state.default_tenant_id = ensure_default_tenant(app.state.session_factory, settings.default_tenant)
+            app.state.demo_traffic = demo_traffic.start(
+                app.state.telephony, app.state.session_factory, app.state.default_tenant_id,
+                settings.demo_traffic_per_hour,
+            )  # fmt: skip
+            app.state.own_engine = own_engine
+        try:
+            yield
+        finally:
+            app.state.lifespans -= 1
+            if app.state.lifespans == 0:
+                demo_traffic.stop(app.state.demo_traffic)  # before the driver's clock stops
+                telephony.stop(app.state.telephony)
+                if app.state.own_engine is not None and engine is None:
+                    app.state.own_engine.dispose()
 
     app = FastAPI(
         title="Kakehashi",
@@ -97,6 +108,7 @@ def create_app(
         staffing_router,
         ivr_router,
         agents_router,
+        telephony_router,
         routing_router,
         customers_router,
         orders_router,
@@ -106,6 +118,7 @@ def create_app(
         privacy_router,
         analytics_router,
         web_router,
+        wallboard_router,
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -127,14 +127,24 @@ def demo(
 
 
 def _start_sip_lab(settings: Settings, running: contextlib.ExitStack) -> Settings:
-    """Kamailio + rtpengine on 127.0.0.1 for the demo (docs/telephony.md); stopped when the demo stops."""
+    """Kamailio + rtpengine on 127.0.0.1 for the demo (docs/telephony.md), with the browser softphone's
+    WebSocket listener; stopped when the demo stops."""
+    from pydantic import SecretStr
+
     from kakehashi.telephony.drivers.sip.lab import SipStack
 
-    stack = running.enter_context(SipStack(settings.data_dir / "sip"))
+    # The browser softphone's secret: the one configured, else a new one for this run (Kamailio and the app
+    # share it; agents' browsers get short-lived credentials from GET /api/v1/softphone).
+    secret = settings.softphone_secret.get_secret_value() if settings.softphone_secret else None
+    stack = running.enter_context(SipStack(settings.data_dir / "sip", softphone_secret=secret))
     console.print(f"SIP: register softphones at [bold]127.0.0.1:{stack.sip_port}[/] as an agent's name "
-                  f"(e.g. operator), call the demo numbers (sip:0120555010@127.0.0.1:{stack.sip_port})")  # fmt: skip
+                  f"(e.g. operator), call the demo numbers (sip:0120555010@127.0.0.1:{stack.sip_port}); "
+                  f"browser softphones connect to {stack.ws_url}")  # fmt: skip
     return settings.model_copy(update={"telephony_driver": "sip", "sip_proxy": f"127.0.0.1:{stack.sip_port}",
-                                       "sip_media_port": stack.cti_port, "demo_traffic_per_hour": 0})  # fmt: skip
+                                       "sip_media_port": stack.cti_port, "demo_traffic_per_hour": 0,
+                                       "softphone_ws_url": stack.ws_url,
+                                       "softphone_secret": SecretStr(stack.softphone_secret),
+                                       "softphone_domain": stack.softphone_domain})  # fmt: skip
 
 
 @app.command()
@@ -292,6 +302,19 @@ def bench_sip(
 
     with console.status(f"{concurrent} SIP calls…", spinner="dots") if not json_out else nullcontext():
         result = sip.run(concurrent=concurrent, seconds=seconds, call_s=call_seconds, workers=workers)
+    typer.echo(json.dumps(result, ensure_ascii=False))
+
+
+@bench_app.command("desk")
+def bench_desk(
+    calls: Annotated[int, typer.Option(help="calls offered one after another", min=1)] = 100,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
+) -> None:
+    """call.offered → the caller's card drawn on the agent desktop (the app, chromium, loopback): p50/p99."""
+    from kakehashi.bench import desk_pop
+
+    with console.status(f"{calls} screen pops in the browser…", spinner="dots") if not json_out else nullcontext():
+        result = desk_pop.run(calls=calls)
     typer.echo(json.dumps(result, ensure_ascii=False))
 
 

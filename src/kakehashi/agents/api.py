@@ -26,7 +26,7 @@ from kakehashi.kit.api import IdPath, SessionDep, end_transaction_early, respond
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import utcnow
 from kakehashi.kit.errors import NotFound
-from kakehashi.telephony.runtime import agent_states
+from kakehashi.telephony.runtime import agent_states, call_control, refused_as_conflict
 
 router = APIRouter(prefix="/api/v1", tags=["agents"])
 HistoryLimit = Annotated[int, Query(ge=1, le=1000)]
@@ -92,6 +92,17 @@ def choose_my_state(request: Request, session: SessionDep, actor: StaffActor, bo
     """Go available, take a break (with an aux code) or log out. During a call the choice applies after
     its wrap-up; the answer shows the state now."""
     return _choose(request, session, actor, _own_agent(session, actor), body)
+
+
+@router.post("/agents/me/wrap-up-done", status_code=status.HTTP_204_NO_CONTENT)
+def finish_my_handoff(request: Request, session: SessionDep, actor: StaffActor) -> None:
+    """After transferring a call: your notes are done, end your wrap-up now (the call itself is closed by the
+    agent who has it). 409 when you have no transferred call in wrap-up."""
+    agent = _own_agent(session, actor).name
+    controller = call_control(request.app.state.telephony)
+    end_transaction_early(session)
+    with refused_as_conflict():
+        controller.finish_handoff(actor.tenant_id, agent)
 
 
 @router.get("/agents/{agent_id}", response_model=AgentOut)

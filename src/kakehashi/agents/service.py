@@ -78,6 +78,11 @@ def agent_named(session: Session, actor: Actor, name: str) -> Agent:
     return agent
 
 
+def own_agent(session: Session, actor: Actor) -> Agent | None:
+    """The actor's own agent (an agent's name is its user's username), if they are one."""
+    return AgentRepository(session, actor.tenant_id).by_name(actor.username)
+
+
 def list_agents(session: Session, actor: Actor) -> list[Agent]:
     return AgentRepository(session, actor.tenant_id).all()
 

@@ -1,4 +1,5 @@
-"""Queue statistics and historical reports over HTTP, for supervisors and admins (the wallboard comes later)."""
+"""Queue statistics, the wallboard's snapshot of the floor and historical reports over HTTP, for supervisors and
+admins."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from kakehashi.analytics import service
-from kakehashi.analytics.schemas import AgentReport, QueueReport, QueueStats
+from kakehashi.analytics.schemas import AgentReport, QueueReport, QueueStats, Wallboard
 from kakehashi.auth.guard import ManagerActor
 from kakehashi.kit.api import IdPath, SessionDep, respond
 from kakehashi.kit.export import download
@@ -33,6 +34,14 @@ def queue_stats(
     """Callers waiting, the longest wait, members by state, and today's service level, ASA, abandon rate,
     AHT and occupancy (docs/metrics.md)."""
     return respond(service.queue_stats(session, actor, queue_id, since=since), actor)
+
+
+@router.get("/wallboard", response_model=Wallboard)
+def wallboard(session: SessionDep, actor: ManagerActor) -> Response:
+    """The floor now, as the wallboard (/wallboard) shows it: per queue the callers waiting, the longest wait and
+    today's figures with the queue's targets; every agent's state, time in state and queues; the alerts (service
+    level below target, a wait beyond the limit) and the break reasons. Nothing personal."""
+    return respond(service.wallboard(session, actor), actor)
 
 
 @router.get("/reports/queues", response_model=QueueReport)

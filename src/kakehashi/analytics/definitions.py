@@ -41,6 +41,9 @@ LOGGED_OUT = "logged_out"
 
 #: The service-level threshold T of a queue without a ``queues`` row (the column's default).
 DEFAULT_THRESHOLD_S = 20
+#: The service level a queue aims for, as the wallboard's alert uses it: the classic "80/20" (80 % of the answered
+#: callers within T). Queues have no target of their own yet; their T is theirs.
+DEFAULT_SL_TARGET = 0.8
 #: Half a millisecond: CDR durations have three decimals.
 WITHIN_TOLERANCE_S = 0.0005
 
@@ -202,6 +205,18 @@ def occupancy(times: Mapping[str, float]) -> float | None:
     Breaks, missed-call lockouts and logged-out time are in neither part."""
     busy = busy_seconds(times)
     return ratio(busy, busy + idle_seconds(times))
+
+
+def below_target(service_level_now: float, target: float) -> bool:
+    """The wallboard's service-level alert: the service level is under the queue's target (a queue without
+    answered calls has no service level, and so no alert)."""
+    return service_level_now < target
+
+
+def wait_too_long(longest_wait_s: float, limit_s: float) -> bool:
+    """The wallboard's wait alert: someone has waited longer than the limit — the queue's T, so each such caller
+    is already a service-level miss when answered."""
+    return longest_wait_s > limit_s
 
 
 def call_metrics(t: CallTotals) -> dict[str, Any]:

@@ -178,6 +178,26 @@ class ReportingRepository(TenantRepository):
                 members.setdefault(queue_name, set()).add(agent_id)
         return members
 
+    def memberships(self) -> list[tuple[str, int, int, bool]]:
+        """(queue name, agent id, level, by skill) for every queue of the tenant, members counted as
+        :meth:`member_ids` does: the listed members of a queue without a skill, every agent with the skill of a
+        queue with one (at their skill level)."""
+        listed = (
+            select(Queue.name, QueueMember.agent_id, QueueMember.level)
+            .join(QueueMember, QueueMember.queue_id == Queue.id)
+            .where(or_(Queue.skill.is_(None), Queue.skill == ""))
+        )
+        by_skill = select(Queue.name, AgentSkill.agent_id, AgentSkill.level).join(
+            AgentSkill, AgentSkill.skill == Queue.skill
+        )
+        found: list[tuple[str, int, int, bool]] = []
+        for skilled, stmt in ((False, listed), (True, by_skill)):
+            stmt = stmt.join(Agent, Agent.id == stmt.selected_columns[1]).where(
+                Queue.tenant_id == self.tenant_id, Agent.tenant_id == self.tenant_id
+            )
+            found += [(name, agent_id, int(level), skilled) for name, agent_id, level in self.session.execute(stmt)]
+        return found
+
     def agents_by_state(self, member_ids: Select[Any]) -> dict[str, int]:
         stmt = self.scoped(
             select(Agent.state, func.count(Agent.id)).where(Agent.id.in_(member_ids)).group_by(Agent.state), Agent
@@ -206,6 +226,18 @@ class ReportingRepository(TenantRepository):
         count, oldest = self.session.execute(stmt).one()
         return int(count or 0), oldest
 
+    def waiting_by_queue(self) -> dict[str, tuple[int, datetime | None]]:
+        """:meth:`waiting` for every queue at once: queue name → (callers waiting, since when the longest-waiting
+        one is in the queue); queues nobody waits in are left out."""
+        entered = func.coalesce(Call.queued_at, Call.offered_at)
+        stmt = self.scoped(
+            select(Call.queue, func.count(Call.id), func.min(entered))
+            .where(Call.state.in_(WAITING_CALL_STATES), Call.queue.is_not(None))
+            .group_by(Call.queue),
+            Call,
+        )
+        return {str(name): (int(count or 0), oldest) for name, count, oldest in self.session.execute(stmt)}
+
     # -- CDR aggregates ------------------------------------------------------------------------------------
 
     def queue_totals(self, queue_name: str, threshold_s: int, since: datetime, until: datetime) -> CallTotals:
@@ -230,6 +262,19 @@ class ReportingRepository(TenantRepository):
             .group_by(Cdr.queue, bucket)
         )
         return {(row.queue, int(row.bucket)): CallTotals.of(row._mapping) for row in self.session.execute(stmt)}
+
+    def totals_per_queue(self, since: datetime, until: datetime) -> dict[str, CallTotals]:
+        """:meth:`queue_totals` for every queue at once: per queue name, the calls that started in [since, until),
+        each against its own queue's threshold T."""
+        threshold = func.coalesce(Queue.sl_threshold_s, DEFAULT_THRESHOLD_S)
+        stmt = (
+            select(Cdr.queue, *call_totals_columns(threshold))
+            .outerjoin(Queue, and_(Queue.tenant_id == Cdr.tenant_id, Queue.name == Cdr.queue))
+            .where(Cdr.tenant_id == self.tenant_id, Cdr.started_at >= since, Cdr.started_at < until)
+            .where(Cdr.queue.is_not(None))
+            .group_by(Cdr.queue)
+        )
+        return {row.queue: CallTotals.of(row._mapping) for row in self.session.execute(stmt)}
 
     def totals_by_agent(
         self, since: datetime, until: datetime, size_s: int, offset_s: int, agent: str | None = None

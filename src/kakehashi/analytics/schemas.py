@@ -4,6 +4,7 @@ a metric without calls (or without agent time) behind it is ``null``. docs/metri
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -91,3 +92,74 @@ class AgentReport(BaseModel):
     until: datetime
     interval: str
     rows: list[AgentReportRow]
+
+
+# -- the wallboard (GET /api/v1/wallboard) ------------------------------------------------------------------
+
+
+class WallboardQueue(BaseModel):
+    """A queue on the wallboard: its figures as ``QueueStats`` has them (occupancy aside), and its targets."""
+
+    queue_id: int
+    queue: str
+    label: str
+    strategy: str
+    skill: str | None = Field(description="set: the members are the agents with this skill")
+    threshold_s: int = Field(description="the service-level threshold T of the queue")
+    sl_target: float = Field(description="the service level the queue aims for; below it: an alert")
+    wait_limit_s: int = Field(description="a caller waiting longer than this raises an alert (T: a sure SL miss)")
+    calls_waiting: int
+    longest_wait_s: float | None
+    members: int
+    agents_by_state: dict[str, int]
+    offered: int
+    answered: int
+    answered_within_threshold: int
+    abandoned: int
+    abandoned_within_threshold: int
+    deflected: int
+    service_level: float | None
+    service_level_with_abandons: float | None
+    asa_s: float | None
+    abandon_rate: float | None
+    aht_s: float | None
+
+
+class WallboardAlert(BaseModel):
+    queue: str
+    kind: Literal["service_level", "wait"]
+    value: float = Field(description="the service level (a fraction) or the longest wait (seconds)")
+    limit: float = Field(description="the target it is below, or the wait limit it is over")
+
+
+class WallboardMembership(BaseModel):
+    queue: str
+    level: int = Field(description="1 is offered calls first")
+    by_skill: bool = Field(description="a member through a skill (set by an admin), not listed in the queue")
+
+
+class WallboardAgent(BaseModel):
+    id: int
+    name: str
+    display_name: str
+    state: str
+    reason: str | None = Field(description="the aux code of a break")
+    reason_label: str | None
+    since: datetime = Field(description="in this state since")
+    queues: list[WallboardMembership]
+
+
+class WallboardAuxCode(BaseModel):
+    code: str
+    label: str
+
+
+class Wallboard(BaseModel):
+    """The floor now: queues (counts and metrics since ``since``, 00:00 Japan time today), agents, alerts."""
+
+    at: datetime
+    since: datetime
+    queues: list[WallboardQueue]
+    agents: list[WallboardAgent]
+    aux_codes: list[WallboardAuxCode]
+    alerts: list[WallboardAlert]

@@ -15,9 +15,22 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from kakehashi.agents import service as agents
 from kakehashi.analytics import definitions as d
 from kakehashi.analytics.repository import ReportingRepository
-from kakehashi.analytics.schemas import AgentReport, AgentReportRow, QueueReport, QueueReportRow, QueueStats
+from kakehashi.analytics.schemas import (
+    AgentReport,
+    AgentReportRow,
+    QueueReport,
+    QueueReportRow,
+    QueueStats,
+    Wallboard,
+    WallboardAgent,
+    WallboardAlert,
+    WallboardAuxCode,
+    WallboardMembership,
+    WallboardQueue,
+)
 from kakehashi.audit import service as audit
 from kakehashi.kit.clock import BUSINESS_TZ
 from kakehashi.kit.context import Actor
@@ -112,6 +125,84 @@ def _snapshot(repo: ReportingRepository, queue: Queue | None, name: str, now: da
         **d.call_metrics(totals),
         occupancy=d.occupancy(times),
     )
+
+
+# -- the wallboard ----------------------------------------------------------------------------------------
+
+
+def wallboard(session: Session, actor: Actor, *, now: datetime | None = None) -> Wallboard:
+    """``GET /api/v1/wallboard``: every queue with the figures of :func:`queue_snapshot` (today from 00:00 Japan
+    time; occupancy left out) and its alerts, every agent with their state and queues, the break reasons.
+
+    A handful of queries whatever the number of queues (waiting callers and CDR totals grouped by queue; members
+    by state counted here from the agents' states), so many supervisors may keep it open."""
+    now = now or utcnow()
+    since = day_start(now)
+    repo = ReportingRepository(session, actor.tenant_id)
+    configured = repo.queues()
+    waiting = repo.waiting_by_queue()
+    totals = repo.totals_per_queue(since, now)
+    floor = agents.list_agents(session, actor)
+    aux = agents.aux_codes(session, actor)
+    labels = {code.code: code.label for code in aux}
+    state_of = {agent.id: agent.state for agent in floor}
+    memberships: dict[int, list[WallboardMembership]] = defaultdict(list)
+    by_state: dict[str, dict[str, int]] = {q.name: dict.fromkeys(d.AGENT_STATES, 0) for q in configured}
+    for queue_name, agent_id, level, by_skill in sorted(repo.memberships()):
+        memberships[agent_id].append(WallboardMembership(queue=queue_name, level=level, by_skill=by_skill))
+        counts = by_state.get(queue_name)
+        if counts is not None and agent_id in state_of:
+            counts[state_of[agent_id]] = counts.get(state_of[agent_id], 0) + 1
+    queues = []
+    for q in configured:
+        count, oldest = waiting.get(q.name, (0, None))
+        queues.append(
+            WallboardQueue(
+                queue_id=q.id,
+                queue=q.name,
+                label=q.label,
+                strategy=q.strategy,
+                skill=q.skill or None,
+                threshold_s=q.sl_threshold_s,
+                sl_target=d.DEFAULT_SL_TARGET,
+                wait_limit_s=q.sl_threshold_s,
+                calls_waiting=count,
+                longest_wait_s=None if oldest is None else round(max(0.0, (now - oldest).total_seconds()), 1),
+                members=sum(by_state[q.name].values()),
+                agents_by_state=by_state[q.name],
+                **d.call_metrics(totals.get(q.name, d.CallTotals())),
+            )
+        )
+    return Wallboard(
+        at=now.astimezone(BUSINESS_TZ),
+        since=since.astimezone(BUSINESS_TZ),
+        queues=queues,
+        agents=[
+            WallboardAgent(
+                id=a.id,
+                name=a.name,
+                display_name=a.display_name,
+                state=a.state,
+                reason=a.state_reason,
+                reason_label=labels.get(a.state_reason, a.state_reason) if a.state_reason else None,
+                since=a.state_since.astimezone(BUSINESS_TZ),
+                queues=memberships.get(a.id, []),
+            )
+            for a in floor
+        ],
+        aux_codes=[WallboardAuxCode(code=c.code, label=c.label) for c in aux],
+        alerts=[alert for q in queues for alert in queue_alerts(q)],
+    )
+
+
+def queue_alerts(q: WallboardQueue) -> list[WallboardAlert]:
+    """What needs a supervisor now: the service level below the target, a caller waiting beyond the limit."""
+    found = []
+    if q.service_level is not None and d.below_target(q.service_level, q.sl_target):
+        found.append(WallboardAlert(queue=q.queue, kind="service_level", value=q.service_level, limit=q.sl_target))
+    if q.longest_wait_s is not None and d.wait_too_long(q.longest_wait_s, q.wait_limit_s):
+        found.append(WallboardAlert(queue=q.queue, kind="wait", value=q.longest_wait_s, limit=q.wait_limit_s))
+    return found
 
 
 # -- reports ----------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy import ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kakehashi.kit.db import Base, BigId, IdMixin, UTCDateTime, utcnow
@@ -45,6 +45,8 @@ class Call(IdMixin, Base):
     recording_ref: Mapped[str | None] = mapped_column(String(200))
     recording_state: Mapped[str | None] = mapped_column(String(10))
     transferred_to: Mapped[str | None] = mapped_column(String(60))
+    consult_agent: Mapped[str | None] = mapped_column(String(60))  # consulted for an attended transfer, now
+    notes: Mapped[str | None] = mapped_column(Text)  # the agent's wrap-up notes
 
     __table_args__ = (
         Index("uq_calls_driver_ref", "driver", "ref", unique=True),

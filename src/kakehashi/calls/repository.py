@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from sqlalchemy import Select, and_, func, not_, select
+from sqlalchemy import Select, and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from kakehashi.calls.models import Call, CallTransition, Cdr
@@ -28,6 +28,15 @@ def open_calls(session: Session, driver: str) -> list[Call]:
 
 
 class CallRepository(TenantRepository):
+    def in_progress(self, agent: str | None = None) -> list[Call]:
+        """Calls not over yet (a deflected caller still on the line counts), oldest first; with ``agent``
+        only theirs (on the call, or consulted about it)."""
+        over = and_(Call.state.in_([s.value for s in DEFLECTED]), Call.ended_at.is_not(None))
+        stmt = select(Call).where(Call.state.not_in([s.value for s in FINAL]), not_(over))
+        if agent is not None:
+            stmt = stmt.where(or_(Call.agent == agent, Call.consult_agent == agent))
+        return list(self.session.scalars(self.scoped(stmt.order_by(Call.offered_at, Call.id), Call)))
+
     def get(self, call_id: int) -> Call | None:
         return self.session.scalars(self.scoped(select(Call).where(Call.id == call_id), Call)).one_or_none()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,6 +40,7 @@ class CallOut(BaseModel):
     disposition: str | None
     recording_state: str | None
     transferred_to: str | None
+    notes: str | None = None
 
 
 class CallDetail(CallOut):
@@ -82,3 +83,59 @@ class CdrPage(BaseModel):
 
 class WrapUp(BaseModel):
     disposition: str = Field(min_length=1, max_length=40, examples=["受注"])
+    notes: str | None = Field(default=None, max_length=2000, description="shown on the customer's timeline")
+    customer_id: int | None = Field(
+        default=None, ge=1, le=2**63 - 1, description="the customer the call was about, when the caller's number "
+        "matched nobody (e.g. a new customer registered during the call)"
+    )
+
+
+class LiveCallOut(BaseModel):
+    """A call in progress, for the desktop and the wallboard: the caller's number masked (no personal data,
+    so listing is not an audited read; the card comes with the screen pop)."""
+
+    call_id: int
+    call_ref: str
+    state: str
+    direction: str
+    queue: str | None
+    agent: str | None
+    consult_agent: str | None
+    customer_id: int | None
+    ani_masked: str
+    since: datetime = Field(description="when the call entered its current state")
+    on_hold: bool
+    recording: bool
+    can_monitor: bool
+
+
+class HoldChange(BaseModel):
+    on: bool
+
+
+class TransferRequest(BaseModel):
+    to: Literal["agent", "queue", "number"] = Field(description="an agent's name, a queue's name, or a phone number")
+    target: str = Field(min_length=1, max_length=60, examples=["suzuki"])
+    attended: bool = Field(False, description="consult first (agents only): complete or cancel it afterwards")
+
+
+class MonitorChange(BaseModel):
+    on: bool
+
+
+class TransferAgent(BaseModel):
+    name: str
+    display_name: str
+    state: str
+
+
+class TransferQueue(BaseModel):
+    name: str
+    label: str
+
+
+class TransferTargets(BaseModel):
+    """Whom an agent may hand a call to: colleagues (an available one can take it now) and queues."""
+
+    agents: list[TransferAgent]
+    queues: list[TransferQueue]

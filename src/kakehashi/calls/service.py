@@ -32,6 +32,8 @@ from kakehashi.telephony.port import (
     AgentRinging,
     Answered,
     Bridged,
+    Consult,
+    ConsultState,
     Direction,
     DriverEvent,
     DtmfReceived,
@@ -78,7 +80,7 @@ def apply_event(session: Session, event: DriverEvent, *, driver: str) -> Call | 
             call.agent = agent
             _move(session, call, CallState.RINGING, event.at, "agent.ringing", {"agent": agent})
         case Bridged(agent=agent):
-            call.agent = agent
+            call.agent, call.consult_agent = agent, None
             _move(session, call, CallState.CONNECTED, event.at, "call.bridged", {"agent": agent})
         case HoldChanged(on_hold=on_hold):
             _hold(call, on_hold, event.at)
@@ -89,7 +91,11 @@ def apply_event(session: Session, event: DriverEvent, *, driver: str) -> Call | 
             _publish(session, call, "call.recording", {"state": state.value})
         case Transferred(target=target, attended=attended):
             call.transferred_to = target
-            _publish(session, call, "call.transferred", {"target": target, "attended": attended})
+            _publish(session, call, "call.transferred", {"target": target, "attended": attended, "from": call.agent})
+        case Consult(target=target, state=consult_state, cause=cause):
+            call.consult_agent = None if consult_state is ConsultState.ENDED else target
+            _publish(session, call, "call.consult", {"target": target, "consult": consult_state.value,
+                                                     "cause": cause.value if cause else None})  # fmt: skip
         case Ended(cause=cause):
             _ended(session, call, cause, event.at)
     session.flush()
@@ -115,14 +121,21 @@ def _deflected_and_over(call: Call) -> bool:
     return CallState(call.state) in DEFLECTED and call.ended_at is not None
 
 
-def finish_wrap_up(session: Session, actor: Actor, call_id: int, disposition: str, at: datetime) -> Call:
-    """The agent closes the call with a result code (後処理の完了): the call ends and its CDR is written."""
+def finish_wrap_up(
+    session: Session, actor: Actor, call_id: int, disposition: str, at: datetime, *, notes: str | None = None,
+    customer_id: int | None = None,
+) -> Call:  # fmt: skip
+    """The agent closes the call with a result code and notes (後処理の完了): the call ends and its CDR is
+    written; a call from an unknown number may name the customer it was about (registered during the call)."""
     call = CallRepository(session, actor.tenant_id).get(call_id)
     if call is None:
         raise NotFound(f"call {call_id} not found")
     if call.state != CallState.WRAP_UP:
         raise Conflict(f"call {call_id} is {call.state}, not in wrap-up")
+    if customer_id is not None and call.customer_id is None:
+        call.customer_id = customers.get_customer(session, actor, customer_id).id  # 404 for another tenant's
     call.disposition = disposition.strip()[:40]
+    call.notes = (notes or "").strip() or None
     _move(session, call, CallState.ENDED, at, "call.ended", {"disposition": call.disposition})
     session.flush()
     return call
@@ -145,9 +158,30 @@ def recover(session: Session, driver: str, live: set[str], at: datetime) -> list
 def get_call(session: Session, actor: Actor, call_id: int) -> Call:
     """A call of the actor's tenant; an operator only sees calls they took (others: 404)."""
     call = CallRepository(session, actor.tenant_id).get(call_id)
-    if call is None or (actor.role is Role.OPERATOR and call.agent != actor.username):
+    if call is None or (actor.role is Role.OPERATOR and actor.username not in (call.agent, call.consult_agent)):
         raise NotFound(f"call {call_id} not found")
     return call
+
+
+_SINCE = {
+    CallState.QUEUED: "queued_at",
+    CallState.RINGING: "ringing_at",
+    CallState.CONNECTED: "connected_at",
+    CallState.WRAP_UP: "wrap_up_at",
+}
+
+
+def live_calls(session: Session, actor: Actor) -> list[Call]:
+    """Calls in progress: the whole tenant for supervisors, an operator's own (taken or consulted on)."""
+    agent = actor.username if actor.role is Role.OPERATOR else None
+    return CallRepository(session, actor.tenant_id).in_progress(agent)
+
+
+def state_since(call: Call) -> datetime:
+    """When the call entered its current state (a later transfer or requeue is not tracked separately)."""
+    column = _SINCE.get(CallState(call.state))
+    at: datetime | None = getattr(call, column) if column else None
+    return at or call.offered_at
 
 
 def read_call(session: Session, actor: Actor, call_id: int) -> tuple[Call, list[CallTransition]]:
@@ -380,7 +414,7 @@ def _write_cdr(session: Session, call: Call, at: datetime) -> None:
     if call.customer_id is not None:
         contacts.record_call(session, call.tenant_id, call.customer_id, call_id=call.id, direction=call.direction,
                              occurred_at=call.offered_at, agent=call.agent, summary=_call_summary(cdr),
-                             recording=bool(call.recording_ref))  # fmt: skip
+                             recording=bool(call.recording_ref), body=call.notes)  # fmt: skip
 
 
 _FINAL_WORDS = {"ended": "通話", "abandoned": "放棄呼", "voicemail": "留守電", "callback": "コールバック予約",

@@ -45,8 +45,16 @@ ALLOWED: dict[CallState, frozenset[CallState]] = {
     CallState.RINGING: frozenset(
         {CallState.CONNECTED, CallState.QUEUED, CallState.RINGING, CallState.ABANDONED, CallState.NO_ANSWER}
     ),
+    # Connected again: an attended transfer hands the caller to the consulted agent.
     CallState.CONNECTED: frozenset(
-        {CallState.WRAP_UP, CallState.ENDED, CallState.TRANSFERRED, CallState.QUEUED, CallState.RINGING}
+        {
+            CallState.CONNECTED,
+            CallState.WRAP_UP,
+            CallState.ENDED,
+            CallState.TRANSFERRED,
+            CallState.QUEUED,
+            CallState.RINGING,
+        }
     ),
     CallState.WRAP_UP: frozenset({CallState.ENDED}),
 }

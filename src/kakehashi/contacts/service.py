@@ -40,12 +40,13 @@ def add_contact(session: Session, actor: Actor, customer_id: int, data: ContactC
 
 def record_call(
     session: Session, tenant_id: int, customer_id: int, *, call_id: int, direction: str, occurred_at: datetime,
-    agent: str | None, summary: str, recording: bool,
+    agent: str | None, summary: str, recording: bool, body: str | None = None,
 ) -> Contact:  # fmt: skip
     """A finished call on the customer's timeline (written with its CDR, in the same transaction); ``ref``
     points at the call, whose recording allowed roles can play (``GET /api/v1/calls/{id}/recording``)."""
     contact = Contact(customer_id=customer_id, channel="call", direction=direction, occurred_at=occurred_at,
-                      summary=summary[:200], agent=agent, ref={"call_id": call_id, "recording": recording})  # fmt: skip
+                      summary=summary[:200], body=body, agent=agent,
+                      ref={"call_id": call_id, "recording": recording})  # fmt: skip
     ContactRepository(session, tenant_id).add(contact)
     publish_on_commit(
         session, Event("contact.created", tenant_id, {"contact_id": contact.id, "customer_id": customer_id})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -56,6 +56,36 @@ class Settings(BaseSettings):
         le=500,
         description="Media worker processes (2 concurrent calls each): worker i listens on sip_media_port + 2*i, "
         "the addresses of Kamailio's dispatcher set 1.",
+    )
+    softphone_ws_url: str | None = Field(
+        default=None,
+        pattern=r"^wss?://[A-Za-z0-9.\-\[\]:]+(/[^\s]*)?$",
+        description="Browser softphone: Kamailio's SIP-over-WebSocket URL (wss://sip.example:8443 in production, "
+        "ws:// only on loopback). Unset: no browser softphone (docs/telephony.md).",
+    )
+    softphone_secret: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        description="Browser softphone: the secret shared with Kamailio's auth_ephemeral module; the app signs "
+        "short-lived SIP credentials with it. Never commit it.",
+    )
+    softphone_domain: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9.\-]+$",
+        description="Browser softphone: the SIP domain of agents' URIs (sip:<agent>@<domain>). "
+        "Unset: the host of sip_proxy.",
+    )
+    softphone_credential_ttl_s: int = Field(
+        default=3600,
+        ge=60,
+        le=86_400,
+        description="Browser softphone: how long issued SIP credentials stay valid (the page renews them before).",
+    )
+    softphone_turn_urls: list[str] = Field(
+        default_factory=list,
+        description="Browser softphone: TURN servers (turns:turn.example:5349?transport=tcp) for browsers that "
+        "cannot reach rtpengine over UDP; coturn with use-auth-secret and the same secret accepts the same "
+        "ephemeral credentials.",
     )
     demo_traffic_per_hour: float = Field(
         default=0,

@@ -19,14 +19,16 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from kakehashi.ivr.flow import Flow
 from kakehashi.ivr.runner import CallerFacts, Exit, IvrRun
-from kakehashi.routing.engine import AgentState, Assignment, Engine, QueueRules, Waiting
+from kakehashi.routing.engine import AgentState, AgentStateError, Assignment, Engine, QueueRules, Waiting
 from kakehashi.telephony.port import (
     Answered,
     Bridged,
+    Consult,
+    ConsultState,
     Direction,
     DriverEvent,
     DtmfReceived,
@@ -43,7 +45,14 @@ CALLBACK_MAX_ATTEMPTS = 3
 VOICEMAIL_PROMPT = "発信音の後にメッセージをどうぞ"
 CALLBACK_CONFIRMED = "折り返しお電話いたします。お電話ありがとうございました"
 HOLD_MUSIC = "hold-music"
+TRANSFER_PRIORITY = 50  # a transferred caller nobody took goes ahead of callers who have not talked yet
+DEFAULT_RING_TIMEOUT_S = 15.0
+TRANSFER_KINDS = ("agent", "queue", "number")
 T = TypeVar("T")
+
+
+class CallControlError(ValueError):
+    """A call-control command that does not fit the call now (not in progress, not yours, on hold…)."""
 
 
 class Clock(Protocol):
@@ -118,6 +127,10 @@ class LiveCall:
     engine_ref: str = ""  # the engine's key: the call ref, or the callback's key for a callback leg
     generation: int = 0  # bumps on every stage change; timers of an older stage do nothing
     callback: dict[str, object] = field(default_factory=dict)
+    transfer_to: str | None = None  # a blind transfer rings this agent
+    consult: str | None = None  # the agent consulted for an attended transfer
+    consult_connected: bool = False
+    consult_token: int = 0  # the consultation's ring time-out does nothing for a later consultation
 
 
 class CallController:
@@ -141,6 +154,7 @@ class CallController:
         self._agent_call: dict[str, LiveCall] = {}  # agent → the call they are on / wrapping up
         self._callbacks: dict[str, Waiting] = {}
         self._callback_caller_id: dict[str, str] = {}  # callback key → the number the caller had dialled
+        self._handoffs: dict[str, tuple[int, int]] = {}  # agent who transferred a call → (tenant, wrap-up token)
         self._keys = itertools.count(1)
         self._lock = threading.RLock()
         self._inbox: deque[Callable[[], None]] = deque()
@@ -199,6 +213,143 @@ class CallController:
     def live(self, ref: str) -> LiveCall | None:
         return self._calls.get(ref)
 
+    # -- call control from the agent desktop --------------------------------------------------------------
+    # ``by`` is the agent giving the command (it must be their call); None: a supervisor, for any call.
+
+    def answer(self, tenant_id: int, ref: str, agent: str) -> None:
+        """Pick up a ringing call (or a colleague's consultation) from the desktop (only drivers whose phones
+        can be answered remotely)."""
+
+        def work() -> None:
+            call = self._live_call(tenant_id, ref)
+            rec = self.engine(tenant_id).agent(agent)
+            consulted = call.consult == agent and not call.consult_connected
+            if not consulted and (call.stage != "ringing" or rec.ringing_for != call.engine_ref):
+                raise CallControlError(f"the call is not ringing at {agent}")
+            pick_up = getattr(self.driver, "answer_agent_phone", None)
+            if pick_up is None:
+                raise CallControlError("answer on the phone: this phone system cannot pick up from the desktop")
+            pick_up(ref, agent)
+
+        self._command(work)
+
+    def hold(self, tenant_id: int, ref: str, by: str | None, *, on: bool) -> None:
+        def work() -> None:
+            call = self._talking(tenant_id, ref, by)
+            self.driver.hold(call.ref, on=on)
+
+        self._command(work)
+
+    def hangup(self, tenant_id: int, ref: str, by: str | None) -> None:
+        """The agent ends the call; their wrap-up follows as when the caller hangs up."""
+        self._command(lambda: self.driver.hangup(self._talking(tenant_id, ref, by).ref))
+
+    def transfer(self, tenant_id: int, ref: str, by: str | None, kind: str, target: str) -> None:
+        """Blind transfer to an available agent, into a queue (ahead of new callers) or to an outside number.
+        The agent who transfers goes to wrap-up; a transferred caller nobody answers waits in the call's queue."""
+
+        def work() -> None:
+            call = self._talking(tenant_id, ref, by)
+            engine = self.engine(tenant_id)
+            if kind not in TRANSFER_KINDS:
+                raise CallControlError(f"transfer to one of {', '.join(TRANSFER_KINDS)}")
+            if kind == "queue" and not engine.has_queue(target):
+                raise CallControlError(f"no queue {target}")
+            if kind == "agent":
+                if target == call.agent:
+                    raise CallControlError("the call is already with this agent")
+                self._reserve(engine, target, call.engine_ref, call.queue)
+            first = call.agent
+            if first is not None:
+                self._hand_off(call, first)
+            call.agent = None
+            if call.engine_ref != call.ref:  # a callback leg: the callback is done, the caller is a caller now
+                self._by_engine_ref.pop(call.engine_ref, None)
+                call.engine_ref = call.ref
+            match kind:
+                case "agent":
+                    call.stage, call.transfer_to = "ringing", target
+                    call.generation += 1
+                    self._agent_changed(tenant_id, target, queue=call.queue, call_ref=call.ref)
+                    self.driver.transfer(call.ref, target)
+                    self._later(call, self._ring_timeout(call), lambda: self._missed(call))
+                case "queue":
+                    self.driver.park(call.ref, music=HOLD_MUSIC)
+                    self._to_queue(call, target, TRANSFER_PRIORITY)
+                case _:
+                    call.stage = "done"  # the call leaves the center
+                    self.driver.transfer(call.ref, target)
+
+        self._command(work)
+
+    def consult(self, tenant_id: int, ref: str, by: str | None, target: str) -> None:
+        """Attended transfer, step 1: the caller holds while the agent talks to an available colleague."""
+
+        def work() -> None:
+            call = self._talking(tenant_id, ref, by)
+            if target == call.agent:
+                raise CallControlError("consult a colleague, not yourself")
+            self._reserve(self.engine(tenant_id), target, self._consult_key(call), call.queue)
+            call.consult, call.consult_connected = target, False
+            call.consult_token = token = next(self._keys)
+            self._agent_changed(tenant_id, target, queue=call.queue, call_ref=call.ref)
+            self.driver.consult(call.ref, target)
+            self.clock.call_later(
+                self._ring_timeout(call), lambda: self._run(lambda: self._consult_timed_out(call, token))
+            )
+
+        self._command(work)
+
+    def complete_transfer(self, tenant_id: int, ref: str, by: str | None) -> None:
+        """Step 2: the caller joins the colleague (who has answered); the first agent goes to wrap-up."""
+
+        def work() -> None:
+            call = self._live_call(tenant_id, ref, by)
+            if call.consult is None or not call.consult_connected:
+                raise CallControlError("no colleague on the line to hand the call to")
+            self.driver.complete_transfer(call.ref)
+
+        self._command(work)
+
+    def cancel_transfer(self, tenant_id: int, ref: str, by: str | None) -> None:
+        """Or: end the consultation; the caller is back with the first agent."""
+
+        def work() -> None:
+            call = self._live_call(tenant_id, ref, by)
+            if call.consult is None:
+                raise CallControlError("no consultation in progress")
+            self.driver.cancel_transfer(call.ref)
+
+        self._command(work)
+
+    def finish_handoff(self, tenant_id: int, agent: str) -> None:
+        """An agent who transferred a call closes their notes before the wrap-up time runs out."""
+
+        def work() -> None:
+            held = self._handoffs.get(agent)
+            if held is None or held[0] != tenant_id:
+                raise CallControlError(f"{agent} has no transferred call to close")
+            self._handoff_done(tenant_id, agent, held[1])
+
+        self._command(work)
+
+    def monitor(self, tenant_id: int, ref: str, listener: str, *, on: bool) -> None:
+        """A supervisor's phone listens to a call (silent monitor), where the phone system can."""
+
+        def work() -> None:
+            call = self._live_call(tenant_id, ref)
+            if call.stage != "talking":
+                raise CallControlError("only a call in conversation can be listened to")
+            command = getattr(self.driver, "monitor" if on else "stop_monitor", None)
+            if command is None:
+                raise CallControlError("this phone system cannot monitor calls")
+            command(call.ref, listener)
+
+        self._command(work)
+
+    def can_monitor(self) -> bool:
+        return callable(getattr(self.driver, "monitor", None))
+
     # -- event handling ------------------------------------------------------------------------------------
 
     def _run(self, work: Callable[[], None]) -> None:
@@ -231,8 +382,14 @@ class CallController:
                 call.ivr is not None and call.stage == "ivr"
             ):
                 call.ivr.on_digits(digits)
+            case Bridged(agent=agent) if call.consult == agent:
+                self._consult_completed(call, agent)
             case Bridged(agent=agent):
                 self._bridged(call, agent)
+            case Consult(target=target, state=ConsultState.CONNECTED) if call.consult == target:
+                self._consult_answered(call, target)
+            case Consult(target=target, state=ConsultState.ENDED) if call.consult == target:
+                self._consult_over(call, missed=False)
             case Ended():
                 self._ended(call, event)
 
@@ -277,7 +434,7 @@ class CallController:
                 self._request_callback(call, queue or "", where.priority or 0, place=None, since=None)
             case "transfer":
                 call.stage = "done"
-                self.driver.transfer(call.ref, where.target or "", attended=False)
+                self.driver.transfer(call.ref, where.target or "")
             case _:
                 call.stage = "done"
                 self.driver.hangup(call.ref)
@@ -499,6 +656,15 @@ class CallController:
             return
         engine = self.engine(call.tenant_id)
         self.driver.park(call.ref, music=HOLD_MUSIC)
+        if call.transfer_to is not None:  # a transfer nobody took: the caller waits in the call's queue, ahead
+            call.transfer_to = None
+            agents, _ = engine.ring_ended(call.engine_ref, self._secs(), missed=True)
+            for agent in agents:
+                self._agent_changed(call.tenant_id, agent)
+            names = engine.queue_names()
+            queue = call.queue if call.queue and engine.has_queue(call.queue) else (names[0] if names else "")
+            self._to_queue(call, queue, TRANSFER_PRIORITY)
+            return
         call.stage = "waiting"
         call.generation += 1
         agents, assignments = engine.ring_ended(call.engine_ref, self._secs(), missed=True)
@@ -512,7 +678,7 @@ class CallController:
         engine = self.engine(call.tenant_id)
         if call.stage not in ("ringing", "waiting"):
             return
-        call.stage, call.agent = "talking", agent
+        call.stage, call.agent, call.transfer_to = "talking", agent, None
         call.generation += 1
         partners = [a.name for a in engine.agents() if a.ringing_for == call.engine_ref and a.name != agent]
         assignments = engine.answered(call.engine_ref, agent, self._secs())
@@ -528,6 +694,8 @@ class CallController:
 
     def _ended(self, call: LiveCall, event: Ended) -> None:
         engine = self.engine(call.tenant_id)
+        if call.consult is not None:
+            self._consult_over(call, missed=False)
         stage = call.stage
         call.generation += 1
         call.stage = "done"
@@ -592,6 +760,116 @@ class CallController:
         if not assignments:  # otherwise the assignment reports the agent ringing
             self._agent_changed(call.tenant_id, call.agent)
         self._dispatch(call.tenant_id, assignments)
+
+    # -- transfers --------------------------------------------------------------------------------------------
+
+    def _reserve(self, engine: Engine, agent: str, key: str, queue: str | None) -> None:
+        try:
+            engine.reserve(agent, key, queue, self._secs())
+        except AgentStateError as exc:
+            raise CallControlError(str(exc)) from None
+
+    @staticmethod
+    def _consult_key(call: LiveCall) -> str:
+        return f"consult:{call.ref}"  # the colleague rings "for" this key, not for the caller's place
+
+    def _ring_timeout(self, call: LiveCall) -> float:
+        engine = self.engine(call.tenant_id)
+        if call.queue and engine.has_queue(call.queue):
+            return engine.rules(call.queue).ring_timeout_s
+        return DEFAULT_RING_TIMEOUT_S
+
+    def _hand_off(self, call: LiveCall, agent: str) -> None:
+        """The agent's part of the call is over (they transferred it): their wrap-up starts; the call goes on."""
+        wrap = self.engine(call.tenant_id).call_finished(agent, self._secs())
+        self._agent_call.pop(agent, None)
+        token = next(self._keys)
+        self._handoffs[agent] = (call.tenant_id, token)
+        self._agent_changed(call.tenant_id, agent, queue=call.queue, call_ref=call.ref)
+        tenant_id = call.tenant_id
+        self.clock.call_later(wrap, lambda: self._run(lambda: self._handoff_done(tenant_id, agent, token)))
+
+    def _handoff_done(self, tenant_id: int, agent: str, token: int) -> None:
+        if self._handoffs.get(agent) != (tenant_id, token):
+            return
+        del self._handoffs[agent]
+        assignments = self.engine(tenant_id).wrap_up_done(agent, self._secs())
+        if not assignments:
+            self._agent_changed(tenant_id, agent)
+        self._dispatch(tenant_id, assignments)
+
+    def _consult_answered(self, call: LiveCall, target: str) -> None:
+        call.consult_connected = True
+        self.engine(call.tenant_id).answered(self._consult_key(call), target, self._secs())
+        self._agent_changed(call.tenant_id, target, queue=call.queue, call_ref=call.ref)
+
+    def _consult_over(self, call: LiveCall, *, missed: bool) -> None:
+        """The consultation ended without a transfer: the colleague is free again (or missed it)."""
+        target, connected = call.consult, call.consult_connected
+        if target is None:
+            return
+        call.consult, call.consult_connected = None, False
+        engine = self.engine(call.tenant_id)
+        if connected:
+            engine.call_finished(target, self._secs())  # a consultation leaves no notes to write
+            assignments = engine.wrap_up_done(target, self._secs())
+        else:
+            _, assignments = engine.ring_ended(self._consult_key(call), self._secs(), missed=missed)
+        if not assignments:
+            self._agent_changed(call.tenant_id, target)
+        self._dispatch(call.tenant_id, assignments)
+
+    def _consult_timed_out(self, call: LiveCall, token: int) -> None:
+        if call.consult is None or call.consult_connected or call.consult_token != token:
+            return
+        self._consult_over(call, missed=True)
+        self.driver.cancel_transfer(call.ref)  # its Consult(ended) finds nothing left to do
+
+    def _consult_completed(self, call: LiveCall, target: str) -> None:
+        first = call.agent
+        call.consult, call.consult_connected = None, False
+        if first is not None:
+            self._hand_off(call, first)
+        call.agent = target
+        self._agent_call[target] = call
+        self._agent_changed(call.tenant_id, target, queue=call.queue, call_ref=call.ref)
+
+    def _live_call(self, tenant_id: int, ref: str, by: str | None = None) -> LiveCall:
+        call = self._calls.get(ref)
+        if call is None or call.tenant_id != tenant_id or call.stage in ("done", "wrap_up"):
+            raise CallControlError("the call is not in progress")
+        if by is not None and call.agent != by:
+            raise CallControlError(f"{by} is not on this call")
+        return call
+
+    def _talking(self, tenant_id: int, ref: str, by: str | None) -> LiveCall:
+        call = self._live_call(tenant_id, ref, by)
+        if call.stage != "talking":
+            raise CallControlError("the call is not in conversation")
+        if call.consult is not None:
+            raise CallControlError("complete or cancel the transfer first")
+        return call
+
+    def _command(self, work: Callable[[], T]) -> T:
+        """Run a command under the lock; its refusal is raised to the caller after the queue of work drained."""
+        box: list[tuple[bool, Any]] = []
+
+        def run() -> None:
+            try:
+                box.append((True, work()))
+            except CallControlError as exc:
+                box.append((False, exc))
+            except AgentStateError as exc:  # e.g. an unknown agent
+                box.append((False, CallControlError(str(exc))))
+
+        self._run(run)
+        if not box:  # given from inside an event handler: it runs after the event, and cannot answer
+            raise CallControlError("the command was queued behind the event being handled")
+        ok, value = box[0]
+        if not ok:
+            raise value
+        result: T = value
+        return result
 
     # -- helpers ----------------------------------------------------------------------------------------------
 

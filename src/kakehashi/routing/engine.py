@@ -325,6 +325,15 @@ class Engine:
                 out.append(found)
         return [a.name for a in ringing], out
 
+    def reserve(self, agent: str, ref: str, queue: str | None, now: float) -> None:
+        """A transfer rings ``agent`` directly for ``ref`` (not through a queue): they must be available.
+        :meth:`answered` or :meth:`ring_ended` follow as for a queued caller."""
+        rec = self.agent(agent)
+        if rec.state is not AgentState.AVAILABLE:
+            raise AgentStateError(f"{agent} is {rec.state.value}, not available")
+        rec.ringing_for, rec.call_queue = ref, queue
+        self._set(rec, AgentState.RINGING, now)
+
     def call_finished(self, agent: str, now: float) -> float:
         """The agent's call ended: wrap-up starts; returns its length (from the call's queue)."""
         rec = self.agent(agent)

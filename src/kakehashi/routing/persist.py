@@ -97,7 +97,9 @@ class DbListener(RoutingListener):
 
     def queued(self, tenant_id: int, ref: str, queue: str, priority: int, at: datetime) -> None:
         def work(session: Session, call: Call) -> None:
-            if call.state in (CallState.OFFERED, CallState.IVR, CallState.QUEUED, CallState.RINGING):
+            # CONNECTED: an agent transferred the caller into a queue.
+            waiting = (CallState.OFFERED, CallState.IVR, CallState.QUEUED, CallState.RINGING, CallState.CONNECTED)
+            if call.state in waiting:
                 calls.queue_call(session, call, queue, at)
 
         self._call(ref, work)

@@ -71,7 +71,7 @@ async def events(websocket: WebSocket, last_event_id: int | None = None) -> None
                 break
             event_id, event = getter.result()
             out = {"id": event_id, **service.message(event)}
-            if event.name == "agent.ringing" and event.payload.get("agent") == actor.username:
+            if service.pops_up(actor, event):
                 out["screen_pop"] = await run_in_threadpool(service.screen_pop_for, factory, actor, event)
             await websocket.send_json(out)
     except WebSocketDisconnect:

@@ -25,7 +25,18 @@ def visible(actor: Actor, event: Event) -> bool:
         return True
     if event.name.startswith("queue."):
         return actor.role is Role.OPERATOR
-    return actor.role is Role.OPERATOR and event.payload.get("agent") == actor.username
+    # An operator also sees the calls they are consulted on (``target``), to know who is on the line.
+    return actor.role is Role.OPERATOR and actor.username in (event.payload.get("agent"), event.payload.get("target"))
+
+
+def pops_up(actor: Actor, event: Event) -> bool:
+    """Whether this event carries the caller's card to this agent: their phone rings for the call, or a
+    colleague consults them about it (an attended transfer: they see whom they will take over)."""
+    payload = event.payload
+    if event.name == "agent.ringing":
+        return payload.get("agent") == actor.username
+    consulted = payload.get("consult") == "ringing" and payload.get("target") == actor.username
+    return event.name == "call.consult" and consulted
 
 
 def message(event: Event) -> dict[str, Any]:

@@ -30,7 +30,7 @@ class EndCause(StrEnum):
     ANSWERING_MACHINE = "answering_machine"
     INVALID_NUMBER = "invalid_number"
     FAILED = "failed"
-    TRANSFERRED = "transferred"  # this leg ended because the call went elsewhere (blind transfer)
+    TRANSFERRED = "transferred"  # this leg ended because the call went elsewhere (a transfer out of the center)
     SYSTEM_RESTART = "system_restart"  # the CTI restarted and the driver no longer had the call
 
 
@@ -39,6 +39,14 @@ class RecordingState(StrEnum):
     PAUSED = "paused"  # e.g. while a card number is read out
     RESUMED = "resumed"
     STOPPED = "stopped"
+
+
+class ConsultState(StrEnum):
+    """The consultation leg of an attended transfer (the first agent talks to the target, the caller holds)."""
+
+    RINGING = "ringing"
+    CONNECTED = "connected"
+    ENDED = "ended"  # the target hung up, refused or did not answer, or the first agent cancelled
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,8 +111,29 @@ class RecordingChanged(DriverEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Transferred(DriverEvent):
-    target: str  # agent or queue
+    """The call was handed to ``target`` (an agent, or an outside number: then the call leaves the center).
+    To an agent, :class:`AgentRinging` and :class:`Bridged` follow (attended: :class:`Bridged` at once)."""
+
+    target: str
     attended: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Consult(DriverEvent):
+    """The consultation leg of an attended transfer changed (``cause`` when it ended)."""
+
+    target: str
+    state: ConsultState
+    cause: EndCause | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MonitorChanged(DriverEvent):
+    """A supervisor's phone (``listener``) started or stopped listening to the call (:class:`Monitoring`). Off
+    also when it could not be reached, and when the call ends."""
+
+    listener: str
+    on: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,7 +160,26 @@ class TelephonyDriver(Protocol):
     def route_to_agent(self, call_ref: str, agent: str) -> None: ...
     def park(self, call_ref: str, *, music: str | None = None) -> None: ...
     def originate(self, to: str, *, caller_id: str, tenant_id: int) -> str: ...
-    def transfer(self, call_ref: str, target: str, *, attended: bool) -> None: ...
+    def transfer(self, call_ref: str, target: str) -> None:
+        """Blind transfer: to an agent (their phone rings; the current agent leaves the call), or to an
+        outside number (the call leaves the center and ends as transferred)."""
+        ...
+
+    def consult(self, call_ref: str, target: str) -> None:
+        """Attended transfer, step 1: the caller is held (music: :class:`HoldChanged`) and the agent talks
+        to ``target`` (an agent) on a new leg: :class:`Consult` ringing → connected, or ended."""
+        ...
+
+    def complete_transfer(self, call_ref: str) -> None:
+        """Step 2: the caller joins the consulted agent and the first agent leaves the call:
+        :class:`Transferred` (attended), :class:`Bridged` with the new agent, :class:`HoldChanged` off."""
+        ...
+
+    def cancel_transfer(self, call_ref: str) -> None:
+        """Or: the consultation leg ends (:class:`Consult` ended) and the caller is back with the first agent
+        (:class:`HoldChanged` off)."""
+        ...
+
     def hold(self, call_ref: str, *, on: bool) -> None: ...
     def hangup(self, call_ref: str) -> None: ...
     def record(self, call_ref: str, state: RecordingState) -> None: ...
@@ -139,3 +187,19 @@ class TelephonyDriver(Protocol):
     def audio_queued_s(self, call_ref: str) -> float:
         """Seconds of prompts the caller has still to hear (an IVR's key time-out starts after them)."""
         ...
+
+
+class RemoteAnswer(Protocol):
+    """Drivers whose agents' phones can be picked up from the agent desktop (the simulator's phones). A desk
+    phone answers on the phone, the browser softphone in the page."""
+
+    def answer_agent_phone(self, call_ref: str, agent: str) -> None: ...
+
+
+class Monitoring(Protocol):
+    """Drivers that let a supervisor listen to a call (silent monitor): ``listener``'s phone is called and hears
+    the caller and the agent (a colleague consulted too); nobody hears the listener. :class:`MonitorChanged`
+    on when it answers, off when it hangs up, ``stop_monitor`` is called, or the call ends."""
+
+    def monitor(self, call_ref: str, listener: str) -> None: ...
+    def stop_monitor(self, call_ref: str, listener: str) -> None: ...

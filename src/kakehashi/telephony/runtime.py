@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from kakehashi.kit.errors import Conflict
 from kakehashi.kit.events import Event, bus
 from kakehashi.kit.phone import try_normalize_phone
 from kakehashi.routing import service as routing
-from kakehashi.routing.controller import CallController, Clock
+from kakehashi.routing.controller import CallControlError, CallController, Clock
 from kakehashi.routing.engine import AgentState, AgentStateError
 from kakehashi.routing.persist import DbDirectory, DbListener
 from kakehashi.routing.repository import number_by_e164, pending_callbacks
@@ -47,6 +48,22 @@ class LiveAgentStates:
             return self.controller.choose_state(tenant_id, agent, AgentState(state), reason).value
         except AgentStateError as exc:
             raise Conflict(str(exc)) from None
+
+
+def call_control(telephony: Telephony | None) -> CallController:
+    """The controller that carries out the desktop's call commands (409 when no phone system runs)."""
+    if telephony is None:
+        raise Conflict("no telephony is running: calls cannot be controlled")
+    return telephony.controller
+
+
+@contextmanager
+def refused_as_conflict() -> Iterator[None]:
+    """A command that does not fit the call now is a 409 with the controller's reason."""
+    try:
+        yield
+    except CallControlError as exc:
+        raise Conflict(str(exc)) from None
 
 
 def agent_states(telephony: Telephony | None) -> LiveAgentStates | None:

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 from fastapi import Request
 
+from kakehashi.web import strings
+
 LANGUAGES = ("ja", "en")
 LANGUAGE_NAMES = {"ja": "日本語", "en": "English"}
 
@@ -436,6 +438,17 @@ _JA_KEYS = {
     "voicemail.new": "未確認",
     "voicemail.done": "対応済み",
 }
+
+
+def _merge_page_strings() -> None:
+    for module in strings.page_modules():
+        MESSAGES["en"].update(getattr(module, "EN", {}))
+        JS_STRINGS.update(getattr(module, "JS", {}))
+        _JS_ENGLISH.update(getattr(module, "JS_EN", {}))
+        _JA_KEYS.update(getattr(module, "JA_KEYS", {}))
+
+
+_merge_page_strings()
 
 
 def pick_language(request: Request) -> str:

@@ -31,7 +31,7 @@ from kakehashi.ivr.schemas import FlowCreate, VersionCreate
 from kakehashi.ivr.templates import MINIMAL_EXAMPLE
 from kakehashi.kit.api import IdPath, SessionDep
 from kakehashi.kit.clock import BUSINESS_TZ
-from kakehashi.kit.context import MANAGERS, Actor, Role
+from kakehashi.kit.context import MANAGERS, STAFF, Actor, Role
 from kakehashi.kit.db import utcnow
 from kakehashi.kit.errors import Conflict, ValidationFailed, field_error
 from kakehashi.kit.masking import mask_phone
@@ -179,6 +179,8 @@ def login(
         user_agent=request.headers.get("user-agent"),
         policy=policy,
     )
+    if target == "/" and outcome.user.role == Role.OPERATOR.value:
+        target = "/desk"  # an operator's day starts at the agent desktop
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -237,6 +239,27 @@ def change_password(
             request, "password.html", status_code=422, errors=[e["message"] for e in exc.errors] or [exc.detail]
         )
     return _render(request, "password.html", done=True)
+
+
+# --- The agent desktop ------------------------------------------------------------------------------------
+
+StaffPage = Annotated[Actor, Depends(Access(STAFF, page=True))]
+#: Result codes offered at wrap-up (the Japanese text is what is stored, as reports group by it).
+DISPOSITIONS = ("受注", "問い合わせ対応", "折り返し予定", "解約受付", "クレーム対応", "間違い電話", "その他")
+
+
+@router.get("/desk", response_class=HTMLResponse)
+def desk_page(request: Request, session: SessionDep, actor: StaffPage) -> HTMLResponse:
+    """The agent desktop: state, the call with its controls and the customer's card, fast entry, wrap-up."""
+    agent = agents.own_agent(session, actor)
+    return _render(
+        request,
+        "desk.html",
+        phone="",
+        agent=agent,
+        aux_codes=agents.aux_codes(session, actor),
+        dispositions=DISPOSITIONS,
+    )
 
 
 # --- IVR flows: supervisors read them, admins save new versions ------------------------------------------

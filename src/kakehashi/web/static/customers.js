@@ -1,5 +1,7 @@
 // Customer master: phone lookup → customer card; unknown caller → fast new-customer entry.
 // Rule: data from the API is only ever put into the page as text (h() below), never as HTML.
+// The agent desktop (desk.js) reuses this module on its own page: it imports the exports at the end and
+// listens for the "customer:shown" / "customer:form" events on document (detail: the screen pop / the number).
 
 const S = JSON.parse(document.getElementById("strings").textContent);
 const $ = (id) => document.getElementById(id);
@@ -20,6 +22,8 @@ function h(tag, props = {}, ...children) {
 }
 
 const CSRF = document.querySelector('meta[name="csrf-token"]')?.content || "";
+// Recordings are served to supervisors and admins only (the API checks; the page does not offer what fails).
+const CAN_PLAY = ["supervisor", "admin"].includes(document.querySelector('meta[name="user-role"]')?.content);
 
 async function api(path, options = {}) {
   const headers = { Accept: "application/json" };
@@ -30,7 +34,8 @@ async function api(path, options = {}) {
     if (res.status === 401) {  // the session ended (idle, logout elsewhere): log in again, then come back
       location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
     }
-    const json = (res.headers.get("content-type") || "").includes("json") ? await res.json() : null;
+    const hasJson = res.status !== 204 && (res.headers.get("content-type") || "").includes("json");
+    const json = hasJson ? await res.json() : null;
     return { ok: res.ok, status: res.status, body: json };
   } catch {
     return { ok: false, status: 0, body: { detail: S.networkError } };
@@ -86,6 +91,8 @@ function show(view) {
   $("card").hidden = view !== "card";
   $("new").hidden = view !== "new";
 }
+
+const announce = (name, detail) => document.dispatchEvent(new CustomEvent(name, { detail }));
 
 function setUrl(phone) {
   const url = new URL(location.href);
@@ -273,7 +280,12 @@ function renderCard(pop) {
     ? h("ul", { class: "events" }, contacts.map((x) => h("li", {},
       h("div", { class: "ev-head" }, h("span", { class: "when" }, fmtDateTime.format(new Date(x.occurred_at))),
         h("span", { class: "tag" }, label("channel", x.channel), x.direction ? `・${label("direction", x.direction)}` : ""),
-        h("span", {}, x.summary), x.agent ? h("span", { class: "muted" }, x.agent) : null))))
+        h("span", {}, x.summary), x.agent ? h("span", { class: "muted" }, x.agent) : null),
+      x.body ? h("p", { class: "ev-text" }, x.body) : null,
+      CAN_PLAY && x.ref?.recording && x.ref?.call_id
+        ? h("audio", { controls: true, preload: "none", src: `/api/v1/calls/${Number(x.ref.call_id)}/recording`,
+          "aria-label": S.recording })
+        : null)))
     : none();
 
   $("card").replaceChildren(
@@ -296,6 +308,21 @@ function renderCard(pop) {
       section(S.contacts, contacts.length, history)),
   );
   show("card");
+  announce("customer:shown", pop);
+}
+
+/** Show a screen pop that arrived with a call (no second request): the card, or the blank form. */
+function showPop(pop) {
+  lookupSeq++; // a lookup still under way must not replace the caller's card
+  $("card").removeAttribute("aria-busy");
+  const n = pop.phone;
+  $("phone").value = n.valid ? n.national : n.input || "";
+  if (pop.known) {
+    status("");
+    return renderCard(pop);
+  }
+  status(n.withheld ? S.withheld : `${S.unknownNumber}: ${n.national || n.input || ""}`, "warn");
+  openForm(n.withheld ? "" : n.valid ? n.national : n.input || "");
 }
 
 // ---- new-customer form -----------------------------------------------------------------------
@@ -363,6 +390,7 @@ function openForm(phone = "") {
   $("f-phone0").value = phone;
   show("new");
   $("f-postal").focus();
+  announce("customer:form", phone);
 }
 
 function customInput(d) {
@@ -546,3 +574,5 @@ document.addEventListener("keydown", (e) => {
 loadCustomFields();
 setUrl(new URL(location.href).searchParams.get("phone") || "");
 if ($("phone").value.trim()) lookupPhone($("phone").value);
+
+export { $, S, api, h, lookupPhone, openCustomer, openForm, showPop, status };

@@ -16,6 +16,8 @@ from kakehashi.telephony.port import (
     AgentRinging,
     Answered,
     Bridged,
+    Consult,
+    ConsultState,
     Direction,
     DriverEvent,
     DtmfReceived,
@@ -23,6 +25,8 @@ from kakehashi.telephony.port import (
     Ended,
     EventHandler,
     HoldChanged,
+    MonitorChanged,
+    Monitoring,
     Offered,
     RecordingChanged,
     RecordingState,
@@ -64,6 +68,9 @@ class _Call:
     prompts: list[str] = field(default_factory=list)
     recording: RecordingState | None = None
     keys_on_recording: str = ""  # the keys pressed while the recording ran
+    consult: str | None = None  # the agent consulted for an attended transfer
+    consult_connected: bool = False
+    listeners: dict[str, bool] = field(default_factory=dict)  # silent monitor: listener → answered
 
 
 class SimDriver:
@@ -178,15 +185,7 @@ class SimDriver:
         phone = self._agents.get(agent, SimAgent())
         if phone.answers:
 
-            def pick_up() -> None:
-                if not call.ended and agent in call.ringing:
-                    call.connected, call.agent = True, agent
-                    call.ringing.clear()
-                    self._emit(Bridged(call_ref=call_ref, at=self.clock.now(), agent=agent))
-                    if call.talk_s is not None:
-                        self.clock.call_later(call.talk_s, lambda: self._end(call, EndCause.NORMAL))
-
-            self.clock.call_later(phone.answer_after, pick_up)
+            self.clock.call_later(phone.answer_after, lambda: self.answer_agent_phone(call_ref, agent))
 
     def park(self, call_ref: str, *, music: str | None = None) -> None:
         call = self._calls[call_ref]
@@ -225,13 +224,98 @@ class SimDriver:
             self.clock.call_later(0.5, lambda: self._end(call, EndCause.INVALID_NUMBER))
         return call.ref
 
-    def transfer(self, call_ref: str, target: str, *, attended: bool) -> None:
-        self._emit(Transferred(call_ref=call_ref, at=self.clock.now(), target=target, attended=attended))
+    def transfer(self, call_ref: str, target: str) -> None:
+        self._emit(Transferred(call_ref=call_ref, at=self.clock.now(), target=target, attended=False))
         if target in self._agents:
             self._calls[call_ref].connected = False
             self.route_to_agent(call_ref, target)
         else:  # an outside number: the call leaves the center
             self._end(self._calls[call_ref], EndCause.TRANSFERRED)
+
+    def consult(self, call_ref: str, target: str) -> None:
+        call = self._calls[call_ref]
+        if call.ended or call.consult is not None:
+            return
+        self.hold(call_ref, on=True)
+        call.prompts.append("hold-music")
+        call.consult, call.consult_connected = target, False
+        self._emit(Consult(call_ref=call_ref, at=self.clock.now(), target=target, state=ConsultState.RINGING))
+        phone = self._agents.get(target, SimAgent())  # like route_to_agent: an unknown phone answers after 2 s
+        if phone.answers:
+            self.clock.call_later(phone.answer_after, lambda: self.answer_agent_phone(call_ref, target))
+
+    def complete_transfer(self, call_ref: str) -> None:
+        call = self._calls[call_ref]
+        target = call.consult
+        if call.ended or target is None or not call.consult_connected:
+            return
+        call.consult, call.consult_connected, call.agent = None, False, target
+        at = self.clock.now()
+        self._emit(Transferred(call_ref=call_ref, at=at, target=target, attended=True))
+        self._emit(Bridged(call_ref=call_ref, at=at, agent=target))
+        self.hold(call_ref, on=False)
+
+    def cancel_transfer(self, call_ref: str) -> None:
+        call = self._calls[call_ref]
+        if not call.ended and call.consult is not None:
+            self._consult_over(call, EndCause.NORMAL)
+
+    def consulted_agent_hangs_up(self, call_ref: str) -> None:
+        """The colleague consulted for an attended transfer hangs up (or refuses)."""
+        self._consult_over(self._calls[call_ref], EndCause.NORMAL)
+
+    def _consult_over(self, call: _Call, cause: EndCause) -> None:
+        target = call.consult
+        if target is None:
+            return
+        call.consult, call.consult_connected = None, False
+        at = self.clock.now()
+        self._emit(Consult(call_ref=call.ref, at=at, target=target, state=ConsultState.ENDED, cause=cause))
+        if not call.ended:
+            self.hold(call.ref, on=False)
+
+    # -- Monitoring ------------------------------------------------------------------------------------------
+
+    def monitor(self, call_ref: str, listener: str) -> None:
+        """``listener``'s phone (one of the simulator's agents' phones) picks up after its ``answer_after`` and
+        listens; any other listener cannot be reached (off at once)."""
+        call = self._calls[call_ref]
+        if call.ended or listener in call.listeners:
+            return
+        phone = self._agents.get(listener)
+        if phone is None:
+            self._emit(MonitorChanged(call_ref=call_ref, at=self.clock.now(), listener=listener, on=False))
+            return
+        call.listeners[listener] = False
+        if phone.answers:
+
+            def pick_up() -> None:
+                if not call.ended and call.listeners.get(listener) is False:
+                    call.listeners[listener] = True
+                    self._emit(MonitorChanged(call_ref=call_ref, at=self.clock.now(), listener=listener, on=True))
+
+            self.clock.call_later(phone.answer_after, pick_up)
+
+    def stop_monitor(self, call_ref: str, listener: str) -> None:
+        call = self._calls[call_ref]
+        if call.listeners.pop(listener, None) is not None:
+            self._emit(MonitorChanged(call_ref=call_ref, at=self.clock.now(), listener=listener, on=False))
+
+    def answer_agent_phone(self, call_ref: str, agent: str) -> None:
+        """The agent picks up from the desktop (the simulator's phones have no handset): a call ringing at
+        them, or a colleague's consultation."""
+        call = self._calls.get(call_ref)
+        if call is not None and not call.ended and call.consult == agent and not call.consult_connected:
+            call.consult_connected = True
+            self._emit(Consult(call_ref=call_ref, at=self.clock.now(), target=agent, state=ConsultState.CONNECTED))
+            return
+        if call is None or call.ended or agent not in call.ringing:
+            return
+        call.connected, call.agent = True, agent
+        call.ringing.clear()
+        self._emit(Bridged(call_ref=call_ref, at=self.clock.now(), agent=agent))
+        if call.talk_s is not None:
+            self.clock.call_later(call.talk_s, lambda: self._end(call, EndCause.NORMAL))
 
     def hold(self, call_ref: str, *, on: bool) -> None:
         self._emit(HoldChanged(call_ref=call_ref, at=self.clock.now(), on_hold=on))
@@ -260,6 +344,9 @@ class SimDriver:
     def _end(self, call: _Call, cause: EndCause) -> None:
         if not call.ended:
             call.ended = True
+            self._consult_over(call, EndCause.NORMAL)  # the caller is gone: the consultation has no point
+            for listener in list(call.listeners):  # and the listeners hang up
+                self.stop_monitor(call.ref, listener)
             self._ended.append(call.ref)
             self._emit(Ended(call_ref=call.ref, at=self.clock.now(), cause=cause))
             while len(self._ended) > KEEP_ENDED:  # a demo runs for days: forget the oldest ended calls
@@ -272,4 +359,8 @@ class SimDriver:
 
 def _conforms(driver: SimDriver) -> TelephonyDriver:
     """mypy checks here that the simulator implements the whole boundary."""
+    return driver
+
+
+def _monitors(driver: SimDriver) -> Monitoring:
     return driver

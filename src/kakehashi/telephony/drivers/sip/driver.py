@@ -12,6 +12,10 @@ Each call is served by one worker from start to end: the driver remembers which 
 worker's prefix) and sends every command for the call there; ``originate`` picks the worker with the most
 room. One thread delivers the events of all workers, in the order they arrive, so handlers see one stream as
 with a single worker. A worker that dies ends its calls as ``failed`` and is started again.
+
+An attended transfer's consultation leg and a supervisor's listening leg (:class:`Monitoring`) are dialogs of the
+worker holding the call: they fit beside the call's customer and agent legs while the worker's other call, if
+any, has no agent; ``calls_per_worker=1`` keeps room for both on every call (docs/telephony.md, "Capacity").
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ from kakehashi.telephony.port import (
     AgentRinging,
     Answered,
     Bridged,
+    Consult,
+    ConsultState,
     Direction,
     DriverEvent,
     DtmfReceived,
@@ -47,6 +53,8 @@ from kakehashi.telephony.port import (
     Ended,
     EventHandler,
     HoldChanged,
+    MonitorChanged,
+    Monitoring,
     Offered,
     RecordingChanged,
     RecordingState,
@@ -64,6 +72,8 @@ DIALOGS_PER_WORKER = 4
 #: Ports between two workers (worker ``i`` listens on ``worker_port + PORT_STEP * i``).
 PORT_STEP = 2
 OUTCOMES = {"busy": EndCause.BUSY, "no_answer": EndCause.NO_ANSWER, "invalid": EndCause.INVALID_NUMBER}
+#: Why a consultation leg ended, as the worker names it (anything else: failed).
+CONSULT_CAUSES = {"normal": EndCause.NORMAL, **OUTCOMES}
 
 
 class MediaWorkerError(RuntimeError):
@@ -102,6 +112,10 @@ class _Call:
     transferring_to: str | None = None
     audio_until: float = 0.0  # (monotonic) when the prompts queued so far will have been heard
     ringing: set[str] = field(default_factory=set)
+    agent: str | None = None  # the agent the caller talks to
+    consulting: str | None = None  # the colleague of an attended transfer, until it is completed or ends
+    consult_up: bool = False  # they answered
+    listeners: set[str] = field(default_factory=set)  # supervisors called to listen (silent monitor)
 
 
 class _Worker:
@@ -387,22 +401,71 @@ class SipDriver:
         self._placing.pop(ref, None)
         self._events.put((None, 0, {"ev": "ended", "ref": ref, "code": 503, "answered": False, "outcome": "failed"}))
 
-    def transfer(self, call_ref: str, target: str, *, attended: bool) -> None:
-        """To an agent: their phone rings and the current agent leaves the call. Elsewhere: the call leaves
-        the center (a blind transfer to an outside number is not offered yet: the call ends as transferred)."""
+    def transfer(self, call_ref: str, target: str) -> None:
+        """Blind. To an agent: their phone rings and the current agent leaves the call (with a colleague they
+        were consulting). Elsewhere: the call leaves the center (a blind transfer to an outside number is not
+        offered yet: the call ends as transferred)."""
         call = self._calls[call_ref]
-        self._emit(Transferred(call_ref=call_ref, at=utcnow(), target=target, attended=attended))
+        self._emit(Transferred(call_ref=call_ref, at=utcnow(), target=target, attended=False))
         self._send("drop_agent", ref=call_ref)
-        if target.isdigit() or target.startswith("+"):
+        if _is_number(target):
             call.transferring_to = target
             self._send("hangup", ref=call_ref)
             return
         self._send("play", ref=call_ref, file=str(self.music), loop=True)
         self.route_to_agent(call_ref, target)
 
+    def consult(self, call_ref: str, target: str) -> None:
+        """The caller holds (music) and the agent's phone is joined to ``target``'s, rung on a new leg that shows
+        the agent's name; the worker reports the answer (:class:`Consult` connected) or the end. A colleague
+        only: a phone number ends the consultation at once (invalid number)."""
+        call = self._calls.get(call_ref)
+        if call is None or not call.live or call.consulting is not None:
+            return
+        call.consulting, call.consult_up = target, False
+        at = utcnow()
+        self._emit(HoldChanged(call_ref=call_ref, at=at, on_hold=True))
+        self._emit(Consult(call_ref=call_ref, at=at, target=target, state=ConsultState.RINGING))
+        if _is_number(target):
+            self._consult_ended(call, target, EndCause.INVALID_NUMBER, caller_gone=False)
+            return
+        self._send("consult", ref=call_ref, agent=target, caller_id=call.agent or "", music=str(self.music))
+
+    def complete_transfer(self, call_ref: str) -> None:
+        """The caller joins the colleague, who becomes the call's agent; the events follow the worker's
+        confirmation (the colleague may hang up meanwhile: then the consultation ends instead)."""
+        call = self._calls.get(call_ref)
+        if call is not None and call.live and call.consult_up:
+            self._send("complete_consult", ref=call_ref)
+
+    def cancel_transfer(self, call_ref: str) -> None:
+        call = self._calls.get(call_ref)
+        if call is not None and call.live and call.consulting is not None:
+            self._send("cancel_consult", ref=call_ref)
+
     def hold(self, call_ref: str, *, on: bool) -> None:
+        """Hold or resume; left alone during a consultation (the caller holds until it is completed or ends)."""
+        call = self._calls.get(call_ref)
+        if call is not None and call.consulting is not None:
+            log.info("SIP: hold(%s) on %s during a consultation: ignored", on, call_ref)
+            return
         self._send("hold", ref=call_ref, on=on, music=str(self.music))
         self._emit(HoldChanged(call_ref=call_ref, at=utcnow(), on_hold=on))
+
+    # -- Monitoring -----------------------------------------------------------------------------------------
+    def monitor(self, call_ref: str, listener: str) -> None:
+        """Ring ``listener``'s phone (a supervisor) to hear the caller and the agents, unheard: on when they
+        answer, off when they hang up, are stopped, cannot be reached, or the call ends."""
+        call = self._calls.get(call_ref)
+        if call is None or not call.live or listener in call.listeners:
+            return
+        call.listeners.add(listener)
+        self._send("monitor", ref=call_ref, listener=listener, caller_id=call.agent or _dialable(call.ani))
+
+    def stop_monitor(self, call_ref: str, listener: str) -> None:
+        call = self._calls.get(call_ref)
+        if call is not None and listener in call.listeners:
+            self._send("stop_monitor", ref=call_ref, listener=listener)
 
     def hangup(self, call_ref: str) -> None:
         """Hang up — after the prompts still queued (a closing message, a callback's confirmation) are heard."""
@@ -472,8 +535,31 @@ class SipDriver:
                     self._emit(DtmfReceived(call_ref=ref, at=at, digits=ev["digit"]))
             case "agent_answered" if ev["agent"] in call.ringing:
                 call.ringing.clear()
+                call.agent = ev["agent"]
                 call.audio_until = 0.0  # the bridge stopped any prompt
                 self._emit(Bridged(call_ref=ref, at=at, agent=ev["agent"]))
+            case "consult_answered" if ev["agent"] == call.consulting and not call.consult_up:
+                call.consult_up = True
+                self._emit(Consult(call_ref=ref, at=at, target=ev["agent"], state=ConsultState.CONNECTED))
+            case "consult_ended" if ev["agent"] == call.consulting:
+                if ev.get("code") == 503:
+                    log.warning("SIP media: could not consult %s on %s: %s", ev["agent"], ref, ev.get("reason"))
+                cause = CONSULT_CAUSES.get(ev["cause"], EndCause.FAILED)
+                self._consult_ended(call, ev["agent"], cause, caller_gone=bool(ev.get("caller_gone")))
+            case "consult_completed" if ev["agent"] == call.consulting:
+                call.consulting, call.consult_up, call.agent = None, False, ev["agent"]
+                call.ringing.clear()
+                call.audio_until = 0.0
+                self._emit(Transferred(call_ref=ref, at=at, target=ev["agent"], attended=True))
+                self._emit(Bridged(call_ref=ref, at=at, agent=ev["agent"]))
+                self._emit(HoldChanged(call_ref=ref, at=at, on_hold=False))
+            case "monitor_answered" if ev["listener"] in call.listeners:
+                self._emit(MonitorChanged(call_ref=ref, at=at, listener=ev["listener"], on=True))
+            case "monitor_ended" if ev["listener"] in call.listeners:
+                if ev.get("code") == 503:
+                    log.warning("SIP media: could not monitor %s for %s: %s", ref, ev["listener"], ev.get("reason"))
+                call.listeners.discard(ev["listener"])
+                self._emit(MonitorChanged(call_ref=ref, at=at, listener=ev["listener"], on=False))
             case "agent_failed":
                 call.ringing.discard(ev["agent"])  # the ring time-out of routing moves the caller on
                 if ev.get("code") == 503:
@@ -504,8 +590,21 @@ class SipDriver:
         self._emit(Offered(call_ref=ref, at=utcnow(), direction=Direction.INBOUND, ani=ani, dnis=dnis,
                            tenant_id=tenant_id))  # fmt: skip
 
+    def _consult_ended(self, call: _Call, target: str, cause: EndCause, *, caller_gone: bool) -> None:
+        call.consulting, call.consult_up = None, False
+        at = utcnow()
+        self._emit(Consult(call_ref=call.ref, at=at, target=target, state=ConsultState.ENDED, cause=cause))
+        if call.live and not caller_gone:
+            self._emit(HoldChanged(call_ref=call.ref, at=at, on_hold=False))
+
     def _end(self, call: _Call, cause: EndCause) -> None:
+        """The call is over: a consultation and listeners the worker did not report ended (it died) end first."""
         if call.live:
+            if call.consulting is not None:
+                self._consult_ended(call, call.consulting, EndCause.FAILED, caller_gone=True)
+            for listener in sorted(call.listeners):
+                self._emit(MonitorChanged(call_ref=call.ref, at=utcnow(), listener=listener, on=False))
+            call.listeners.clear()
             call.live = False
             owner = self._owner.pop(call.ref, None)
             if owner is not None:
@@ -522,6 +621,11 @@ class SipDriver:
             handler(event)
 
 
+def _is_number(target: str) -> bool:
+    """A phone number (an outside party), not an agent's name."""
+    return target.isdigit() or target.startswith("+")
+
+
 def _dialable(number: str) -> str:
     """Any written form → the national digits Japanese carriers expect on a trunk (``+81312345678``,
     ``03-1234-5678`` → ``0312345678``); what is not a phone number (an agent's name) is left as it is."""
@@ -533,4 +637,8 @@ def _dialable(number: str) -> str:
 
 def _conforms(driver: SipDriver) -> TelephonyDriver:
     """mypy checks here that the SIP driver implements the whole boundary."""
+    return driver
+
+
+def _monitors(driver: SipDriver) -> Monitoring:
     return driver

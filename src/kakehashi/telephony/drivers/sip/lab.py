@@ -22,12 +22,18 @@ Kamailio routing (``kamailio.cfg.tmpl``): REGISTER → usrloc in memory; request
 addresses (its media workers: dispatcher set 1) → registered users (404 otherwise); other INVITEs → a
 registered R-URI user, else a CTI worker, round robin, the next one when a worker is full (the center's
 numbers); every SDP goes through rtpengine (offer/answer/delete).
+
+Browser softphones connect to ``ws_url`` (SIP over WebSocket, ``ws://127.0.0.1:<ws_port>``) and must
+authenticate with ephemeral credentials made from ``softphone_secret`` (Kamailio's ``auth_ephemeral``; the
+app issues them: ``kakehashi.telephony.api``); rtpengine turns their WebRTC media (ICE, DTLS-SRTP,
+rtcp-mux) into plain RTP for everyone else. UDP phones on loopback register without credentials.
 """
 
 from __future__ import annotations
 
 import array
 import atexit
+import base64
 import contextlib
 import itertools
 import json
@@ -285,6 +291,27 @@ def sip_options(host: str, port: int, timeout: float = 1.0) -> int | None:
     return None
 
 
+def websocket_listening(port: int, host: str = LOOPBACK, timeout: float = 1.0) -> bool:
+    """Whether ``ws://host:port`` completes a WebSocket handshake for the ``sip`` subprotocol (101)."""
+    key = base64.b64encode(secrets.token_bytes(16)).decode()
+    request = (
+        f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: sip\r\n\r\n"
+    )
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(request.encode())
+            reply = b""
+            while b"\r\n" not in reply:
+                data = sock.recv(4096)
+                if not data:
+                    break
+                reply += data
+    except OSError:
+        return False
+    return reply.startswith(b"HTTP/1.1 101")
+
+
 def rtpengine_ng(
     port: int, command: str, *, host: str = LOOPBACK, timeout: float = 2.0, **params: Any
 ) -> dict[str, Any]:
@@ -327,6 +354,8 @@ class SipStack:
     one worker there (bind it yourself); nothing given, ``DEFAULT_CTI_WORKERS`` ports are picked free.
     ``cti_port`` is then the first worker's port (what ``SipOptions.worker_port`` takes).
     ``dtmf_log_port``: rtpengine sends a JSON datagram per DTMF event to 127.0.0.1:<port>.
+    ``softphone_secret``: the secret Kamailio checks browser softphones' ephemeral credentials with (the app's
+    ``softphone_secret``); a new random one per stack when not given. Browsers connect to ``ws_url``.
     """
 
     def __init__(
@@ -339,6 +368,7 @@ class SipStack:
         cti_workers: int | None = None,
         rtp_port_count: int = DEFAULT_RTP_PORT_COUNT,
         dtmf_log_port: int | None = None,
+        softphone_secret: str | None = None,
         kamailio_children: int = 4,
         kamailio_log_level: int = 2,
         rtpengine_log_level: int = 6,
@@ -358,6 +388,9 @@ class SipStack:
         self.cti_ports: list[int] = []
         self.rtp_port_count = rtp_port_count
         self.dtmf_log_port = dtmf_log_port
+        if softphone_secret is not None and not re.fullmatch(r"[A-Za-z0-9_\-+/=.]{16,200}", softphone_secret):
+            raise ValueError("softphone_secret: 16-200 characters of A-Z a-z 0-9 _ - + / = .")
+        self.softphone_secret = softphone_secret or secrets.token_urlsafe(32)
         self.kamailio_children = kamailio_children
         self.kamailio_log_level = kamailio_log_level
         self.rtpengine_log_level = rtpengine_log_level
@@ -367,6 +400,7 @@ class SipStack:
         self.dispatcher_list = self.work_dir / "dispatcher.list"
         self.rtpengine_log = self.work_dir / "rtpengine.log"
         self.sip_port = 0
+        self.ws_port = 0
         self.ng_port = 0
         self.rtp_port_min = 0
         self.rtp_port_max = 0
@@ -383,6 +417,16 @@ class SipStack:
     @property
     def sip_address(self) -> tuple[str, int]:
         return (LOOPBACK, self.sip_port)
+
+    @property
+    def ws_url(self) -> str:
+        """Where browser softphones connect: SIP over WebSocket (``ws://127.0.0.1:<ws_port>``; "" before ``start``)."""
+        return f"ws://{LOOPBACK}:{self.ws_port}" if self.ws_port else ""
+
+    @property
+    def softphone_domain(self) -> str:
+        """The SIP domain of browser softphones' URIs (``sip:<agent>@<domain>``)."""
+        return LOOPBACK
 
     @property
     def cti_port(self) -> int:
@@ -471,6 +515,7 @@ class SipStack:
 
     def _choose_ports(self) -> None:
         self.sip_port = self._reserve(1)
+        self.ws_port = self._reserve(1)
         self.ng_port = self._reserve(1)
         if self._requested_cti_ports:
             self.cti_ports = list(self._requested_cti_ports)
@@ -522,6 +567,8 @@ class SipStack:
         template = resources.files(__package__).joinpath(KAMAILIO_TEMPLATE).read_text()
         values = {
             "SIP_PORT": self.sip_port,
+            "WS_PORT": self.ws_port,
+            "SOFTPHONE_SECRET": self.softphone_secret,
             "NG_PORT": self.ng_port,
             "DISPATCHER_LIST": self.dispatcher_list,
             "CTI_WORKERS": len(self.cti_ports),
@@ -546,6 +593,9 @@ class SipStack:
         return self.dispatcher_list
 
     def _write_kamailio_cfg(self) -> None:
+        # It holds the softphone secret: readable by this user only.
+        self.kamailio_cfg.touch(mode=0o600)
+        self.kamailio_cfg.chmod(0o600)
         self.kamailio_cfg.write_text(self.render_kamailio_cfg())
 
     def _start_kamailio(self) -> None:
@@ -560,6 +610,9 @@ class SipStack:
             "-m", "128",
             "-M", "16",
         ]  # fmt: skip
+        # Kamailio logs auth_ephemeral's secret when it starts: the log is as private as the config.
+        self.kamailio_log.touch(mode=0o600)
+        self.kamailio_log.chmod(0o600)
         self._kamailio = proc = _Process("kamailio", argv, self.kamailio_log, self.work_dir)
 
         def options_ok() -> bool:
@@ -567,6 +620,8 @@ class SipStack:
 
         if not _poll(options_ok, self.startup_timeout, check=proc.check_alive):
             raise proc.fail(f"no 200 to OPTIONS on udp port {self.sip_port} within {self.startup_timeout:.0f} s")
+        if not _poll(lambda: websocket_listening(self.ws_port), self.startup_timeout, check=proc.check_alive):
+            raise proc.fail(f"no WebSocket handshake on tcp port {self.ws_port} within {self.startup_timeout:.0f} s")
 
     def stop(self) -> None:
         """Stop the phones made by ``phone()``, then Kamailio and rtpengine (their groups only)."""

@@ -2,7 +2,10 @@
 
 Calls to the center's numbers end here (Kamailio sends them); calls to agents and customers leave from here
 through Kamailio. Each call is a customer leg plus at most one agent leg, joined in PJSIP's conference
-bridge; prompts and hold music are WAV players, a recording is a WAV recorder listening to both legs.
+bridge; prompts and hold music are WAV players, a recording is a WAV recorder listening to both legs. Two more
+kinds of leg may join a call: the **consultation** leg of an attended transfer (the agent talks to a colleague
+while the customer hears music; completed, it becomes the call's agent leg) and **listeners** (a supervisor's
+phone that hears the customer and the agents and is heard by nobody: silent monitor).
 What to do is decided elsewhere: the parent process (``SipDriver``) sends commands as JSON lines on stdin
 and reads events as JSON lines on stdout (ADR 0013). Why a process of its own: PJSIP wants to own its
 threads, a crash here does not take the web app down, and this GPL library is never loaded into Kakehashi.
@@ -16,6 +19,10 @@ SIP dialogs, a customer's leg and its agents' legs included. So the CTI runs a p
 customer calls (2), keeping a dialog free for each call's agent leg: an INVITE it cannot take that way is
 refused with 503 (Kamailio then tries the next worker), a ring beyond the dialogs left fails as
 ``agent_failed`` 503, and an ``originate`` with no room answers ``full`` (the driver tries another worker).
+The worker counts dialogs, not calls: a consultation or a listener takes a dialog that is free and not kept for
+another call's agent leg — always there for a worker's only call (customer, agent, colleague, supervisor: 4),
+not while a second call of the worker has its agent (then it ends at once: ``consult_ended`` / ``monitor_ended``
+with code 503). ``--max-calls 1`` guarantees the room (docs/telephony.md, "Capacity").
 
 **Idle cost.** With no call up the loop polls PJSIP for up to a second; a command from stdin (or a callback from
 PJSIP's media clock thread) wakes it at once with a CRLF keep-alive datagram sent to the worker's own SIP port,
@@ -197,6 +204,12 @@ class CallState:
     recorder: pj.AudioMediaRecorder | None = None
     recording_paused: bool = False
     on_hold: bool = False
+    consult: str | None = None  # the colleague consulted for an attended transfer (the caller holds)
+    consult_leg: Leg | None = None
+    consult_up: bool = False  # the colleague answered
+    consult_bridged: bool = False  # agent ↔ colleague joined
+    listeners: dict[str, Leg] = field(default_factory=dict)  # supervisors' phones called to listen (silent)
+    listening: set[str] = field(default_factory=set)  # those who answered
     deadline: float | None = None  # an originated call that nobody answers by then is given up
     done: bool = False
     garbage: list[Any] = field(default_factory=list)
@@ -409,9 +422,20 @@ class Worker:
                 self._drop_agent(call)
             case "hold":
                 self.hold(call, bool(c["on"]), c.get("music"))
+            case "consult":
+                self.consult(call, c["agent"], c.get("caller_id") or "", c.get("music"))
+            case "complete_consult":
+                self.complete_consult(call)
+            case "cancel_consult":
+                self._consult_over(call, "normal", 0)
+            case "monitor":
+                self.monitor(call, c["listener"], c.get("caller_id") or "")
+            case "stop_monitor":
+                self._monitor_over(call, c["listener"], 0)
             case "record":
                 self.record(call, c["state"], c.get("file"))
             case "hangup":
+                self._consult_over(call, "normal", 0, caller_gone=True)  # the caller does not come back
                 self._drop_agent(call)
                 self._hangup_leg(call.customer, 200)
             case _:
@@ -552,7 +576,9 @@ class Worker:
             del self.waiting_rings[key]
 
     def _drop_agent(self, call: CallState) -> None:
-        """Stop ringing agents and take the answered one off the call (park, transfer, hang-up)."""
+        """Stop ringing agents and take the answered one off the call (park, transfer, hang-up), with the
+        colleague they were consulting."""
+        self._consult_over(call, "normal", 0)
         self._cancel_rings(call)
         legs = list(call.ringing.values())
         call.ringing.clear()
@@ -574,6 +600,7 @@ class Worker:
         call.bridged = True
         if call.recorder is not None and not call.recording_paused:
             b.startTransmit(call.recorder)
+        self._feed_listeners(call)
 
     def _unbridge(self, call: CallState, leg: Leg) -> None:
         if not call.bridged:
@@ -586,7 +613,7 @@ class Worker:
                     src.stopTransmit(dst)
 
     def hold(self, call: CallState, on: bool, music: str | None) -> None:
-        if on == call.on_hold:
+        if on == call.on_hold or call.consult is not None:  # a consultation holds the caller until it ends
             return
         call.on_hold = on
         leg = call.agent_leg
@@ -598,6 +625,150 @@ class Worker:
         else:
             self._stop_player(call)
             self._bridge(call)
+
+    # -- attended transfer: the consultation leg ------------------------------------------------------------
+    def consult(self, call: CallState, agent: str, caller_id: str, music: str | None) -> None:
+        """The caller holds (``music``) and the call's agent is joined to ``agent``, rung on a new leg; the
+        colleague's phone shows ``caller_id`` (the agent who calls). No agent on the call, or no dialog free
+        in this worker: the consultation ends at once (``consult_ended``) and the caller is back."""
+        if call.consult is not None:
+            emit("error", ref=call.ref, message=f"consult: {call.consult} is being consulted already")
+            return
+        self.hold(call, True, music)
+        call.consult = agent
+        if call.agent_leg is None:
+            self._consult_over(call, "failed", 0, reason="no agent on the call")
+            return
+        if not self.room_for_agent(call):
+            self._consult_over(call, "failed", 503, reason="no SIP dialog free in this worker")
+            return
+        try:
+            leg = self._new_leg(agent, caller_id)
+        except pj.Error as exc:  # PJ_ETOOMANY: a slot our count thought free is not yet
+            self._consult_over(call, "failed", 503, reason=exc.reason)
+            return
+        leg.ref = call.ref
+        call.consult_leg = leg
+        self.by_leg[leg] = call
+
+    def complete_consult(self, call: CallState) -> None:
+        """The caller joins the colleague, whose leg becomes the call's agent leg (the recording goes on), and
+        the first agent's leg is hung up."""
+        leg, agent = call.consult_leg, call.consult
+        if leg is None or agent is None or not call.consult_up:
+            emit("error", ref=call.ref, message="complete_consult: no colleague on the line")
+            return
+        self._unbridge_consult(call)
+        first = call.agent_leg
+        if first is not None:
+            self._unbridge(call, first)  # (not bridged: the caller holds)
+            self._hangup_leg(first, 200)
+            call.garbage.append(first)
+        call.agent, call.agent_leg = agent, leg
+        call.consult, call.consult_leg, call.consult_up = None, None, False
+        emit("consult_completed", ref=call.ref, agent=agent)
+        self.hold(call, False, None)  # caller ↔ colleague, and the recorder hears the colleague
+
+    def _consult_over(
+        self, call: CallState, cause: str, code: int, *, reason: str = "", caller_gone: bool = False
+    ) -> None:
+        """The consultation ends (``cause``: normal, busy, no_answer, invalid, failed): its leg is hung up and,
+        unless the caller has gone (or is being hung up), the caller is back with the first agent."""
+        agent, leg = call.consult, call.consult_leg
+        if agent is None:
+            return
+        caller_gone = caller_gone or call.done
+        self._unbridge_consult(call)
+        call.consult, call.consult_leg, call.consult_up = None, None, False
+        if leg is not None:
+            self._hangup_leg(leg, 487)  # CANCEL while it rings, BYE once answered
+            call.garbage.append(leg)
+        emit("consult_ended", ref=call.ref, agent=agent, cause=cause, code=code, caller_gone=caller_gone,
+             **({"reason": reason} if reason else {}))  # fmt: skip
+        if not caller_gone:
+            self.hold(call, False, None)
+
+    def _bridge_consult(self, call: CallState) -> None:
+        a = call.agent_leg.audio if call.agent_leg else None
+        b = call.consult_leg.audio if call.consult_leg else None
+        if a is None or b is None or call.consult_bridged or not call.consult_up:
+            return
+        a.startTransmit(b)
+        b.startTransmit(a)
+        call.consult_bridged = True
+        self._feed_listeners(call)
+
+    def _unbridge_consult(self, call: CallState) -> None:
+        if not call.consult_bridged:
+            return
+        call.consult_bridged = False
+        a = call.agent_leg.audio if call.agent_leg else None
+        b = call.consult_leg.audio if call.consult_leg else None
+        for src, dst in ((a, b), (b, a)):
+            if src is not None and dst is not None:
+                with contextlib.suppress(pj.Error):
+                    src.stopTransmit(dst)
+
+    def _consult_state(self, call: CallState, leg: Leg, state: int, code: int) -> None:
+        if state == pj.PJSIP_INV_STATE_CONFIRMED and not call.consult_up:
+            call.consult_up = True
+            emit("consult_answered", ref=call.ref, agent=call.consult)
+            self._bridge_consult(call)
+        elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.by_leg.pop(leg, None)
+            call.consult_leg = None  # gone: nothing to hang up
+            call.garbage.append(leg)
+            self._consult_over(call, "normal" if call.consult_up else FAILURE_NAMES.get(code, "failed"), code)
+
+    # -- silent monitor: listeners ---------------------------------------------------------------------------
+    def monitor(self, call: CallState, listener: str, caller_id: str) -> None:
+        """Call ``listener`` (a supervisor's phone) to hear the call: the customer and the agents are sent to
+        that leg, nothing of it to anyone. No dialog free: ``monitor_ended`` at once."""
+        if listener in call.listeners:
+            return
+        if not self.room_for_agent(call):
+            emit("monitor_ended", ref=call.ref, listener=listener, code=503, reason="no SIP dialog free in this worker")
+            return
+        try:
+            leg = self._new_leg(listener, caller_id)
+        except pj.Error as exc:
+            emit("monitor_ended", ref=call.ref, listener=listener, code=503, reason=exc.reason)
+            return
+        leg.ref = call.ref
+        call.listeners[listener] = leg
+        self.by_leg[leg] = call
+
+    def _monitor_over(self, call: CallState, listener: str, code: int) -> None:
+        leg = call.listeners.pop(listener, None)
+        if leg is None:
+            return
+        call.listening.discard(listener)
+        self._hangup_leg(leg, 487)
+        call.garbage.append(leg)
+        emit("monitor_ended", ref=call.ref, listener=listener, code=code)
+
+    def _feed_listeners(self, call: CallState) -> None:
+        """Every voice of the call (customer, agent, a consulted colleague) to every listener that answered; a
+        connection made before is left as it is (PJSIP's bridge ignores a repeated one)."""
+        if not call.listening:
+            return
+        voices = [leg.audio for leg in (call.customer, call.agent_leg, call.consult_leg) if leg is not None]
+        for listener in call.listening:
+            ear = call.listeners[listener].audio
+            if ear is None:
+                continue
+            for voice in voices:
+                if voice is not None:
+                    voice.startTransmit(ear)
+
+    def _listener_state(self, call: CallState, listener: str, leg: Leg, state: int, code: int) -> None:
+        if state == pj.PJSIP_INV_STATE_CONFIRMED and listener not in call.listening:
+            call.listening.add(listener)
+            emit("monitor_answered", ref=call.ref, listener=listener)
+            self._feed_listeners(call)
+        elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.by_leg.pop(leg, None)
+            self._monitor_over(call, listener, code)
 
     def record(self, call: CallState, state: str, path: str | None, *, report: bool = True) -> None:
         """Start, pause, resume or stop the call's recording; ``report=False`` for the file's closing when the
@@ -644,6 +815,9 @@ class Worker:
                 leg.audio.startTransmit(call.recorder)
         if call.agent_leg is not None and not call.on_hold:
             self._bridge(call)
+        if call.consult_up:
+            self._bridge_consult(call)
+        self._feed_listeners(call)
 
     def dtmf(self, leg: Leg, digit: str) -> None:
         call = self.by_leg.get(leg)
@@ -661,6 +835,10 @@ class Worker:
             self._customer_state(call, state, code)
         elif leg is call.agent_leg or leg in call.ringing.values():
             self._agent_state(call, leg, state, code)
+        elif leg is call.consult_leg:
+            self._consult_state(call, leg, state, code)
+        elif (listener := next((n for n, lg in call.listeners.items() if lg is leg), None)) is not None:
+            self._listener_state(call, listener, leg, state, code)
         elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.by_leg.pop(leg, None)  # a dropped agent leg is gone
 
@@ -673,7 +851,9 @@ class Worker:
             emit("remote_ringing", ref=call.ref)
         elif state == pj.PJSIP_INV_STATE_DISCONNECTED and not call.done:
             call.done = True
-            self._drop_agent(call)
+            self._drop_agent(call)  # and the consultation
+            for listener in list(call.listeners):
+                self._monitor_over(call, listener, 0)
             if call.recorder is not None:
                 self.record(call, "stopped", None, report=False)
             self._stop_player(call)
@@ -699,6 +879,7 @@ class Worker:
                 call.garbage.append(other)
             call.agent, call.agent_leg = agent, leg
             if call.inbound and not call.answered:  # routed straight to an agent: the caller is answered now
+                call.answered = True  # by the agent, not by the system: no "answered" event (the simulator has none)
                 self._answer(call.customer, 200)
             emit("agent_answered", ref=call.ref, agent=agent)
             self._bridge(call)
