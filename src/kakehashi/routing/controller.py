@@ -612,18 +612,21 @@ class CallController:
     def _dispatch(self, tenant_id: int, assignments: Iterable[Assignment]) -> None:
         for found in assignments:
             waiting = found.waiting
+            call = None if waiting.kind == "callback" else self._by_ref(waiting.ref)
+            if call is not None:
+                call.stage = "ringing"
+                call.generation += 1
+                # The phones ring first, the agents' new state is stored after: the ringing event (with the
+                # screen pop) leaves a few milliseconds earlier.
+                for agent in found.agents:
+                    self.driver.route_to_agent(call.ref, agent)
             for agent in found.agents:
                 self._agent_changed(tenant_id, agent, queue=waiting.queue, call_ref=waiting.ref)
             if waiting.kind == "callback":
                 self._dial_callback(tenant_id, waiting, found.agents[0])
                 continue
-            call = self._by_ref(waiting.ref)
             if call is None:
                 continue
-            call.stage = "ringing"
-            call.generation += 1
-            for agent in found.agents:
-                self.driver.route_to_agent(call.ref, agent)
             timeout = self.engine(tenant_id).rules(waiting.queue).ring_timeout_s
             self._later(call, timeout, lambda call=call: self._missed(call))  # type: ignore[misc]
 

@@ -37,6 +37,7 @@ from kakehashi.kit.errors import Conflict, ValidationFailed, field_error
 from kakehashi.kit.masking import mask_phone
 from kakehashi.kit.phone import InvalidPhone, parse_phone
 from kakehashi.routing import service as routing
+from kakehashi.telephony.api import websocket_origin
 from kakehashi.web.i18n import LANGUAGE_NAMES, js_strings, pick_language, problem_text, translator
 
 HERE = Path(__file__).parent
@@ -252,7 +253,7 @@ DISPOSITIONS = ("受注", "問い合わせ対応", "折り返し予定", "解約
 def desk_page(request: Request, session: SessionDep, actor: StaffPage) -> HTMLResponse:
     """The agent desktop: state, the call with its controls and the customer's card, fast entry, wrap-up."""
     agent = agents.own_agent(session, actor)
-    return _render(
+    response = _render(
         request,
         "desk.html",
         phone="",
@@ -260,6 +261,11 @@ def desk_page(request: Request, session: SessionDep, actor: StaffPage) -> HTMLRe
         aux_codes=agents.aux_codes(session, actor),
         dispositions=DISPOSITIONS,
     )
+    softphone = websocket_origin(request.app.state.settings)
+    if softphone:  # the browser softphone talks SIP over Kamailio's WebSocket, another origin than ours
+        policy = CONTENT_SECURITY_POLICY.replace("connect-src 'self'", f"connect-src 'self' {softphone}")
+        response.headers["Content-Security-Policy"] = policy
+    return response
 
 
 # --- IVR flows: supervisors read them, admins save new versions ------------------------------------------

@@ -459,9 +459,12 @@ async function startSoftphone() {
   } catch {
     return; // no softphone module: desk phones only
   }
-  const phone = await Softphone.fromServer().catch(() => null);
+  // A center (or a test) may set window.kakehashiSoftphoneOptions before the page runs, e.g. to turn the
+  // browser's echo cancellation / noise suppression off for a headset that does its own.
+  const phone = await Softphone.fromServer(window.kakehashiSoftphoneOptions || {}).catch(() => null);
   if (!phone) return;
   state.phone = phone;
+  window.softphone = phone; // for integrations and the browser tests
   const say = (text) => { $("phone-status").textContent = text; };
   say(S["desk.phoneConnecting"]);
   phone.addEventListener("registered", () => say(S["desk.phoneReady"]));
