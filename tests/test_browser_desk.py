@@ -273,3 +273,12 @@ def test_screen_pop_latency(desk: Watched, server: Server) -> None:
     go_available(page)
     result = measure_pops(page, server.sim, ani=KNOWN, dnis=CENTER, calls=5)
     assert result["calls"] == 5 and 0 < result["p50_ms"] <= result["p99_ms"] < 2000
+
+
+def test_the_desk_benchmark_runs_at_a_small_size() -> None:
+    """``kakehashi bench desk`` end to end (its own app and browser), as CI runs benchmarks: small."""
+    from kakehashi.bench.desk_pop import run
+
+    result = run(calls=3)
+    assert result["benchmark"] == "desk_screen_pop" and result["calls"] == 3
+    assert 0 < result["p50_ms"] <= result["p99_ms"] == result["max_ms"] < 5000
