@@ -10,6 +10,7 @@ import itertools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from fastapi.testclient import TestClient
@@ -29,6 +30,9 @@ from kakehashi.tenants import repository as tenants
 
 BACKENDS = [b.strip() for b in os.environ.get("KAKEHASHI_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 # One database per test run, so two runs on one machine never drop each other's schema.
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
 PG_URL = os.environ.get(
     "KAKEHASHI_TEST_PG_URL", f"postgresql+psycopg://postgres@127.0.0.1:5432/kakehashi_test_{os.getpid()}"
 )
@@ -167,3 +171,12 @@ def client_as(
 def client(client_as: ClientAs) -> TestClient:
     """A client logged in as an admin of the center tenant (may call every route)."""
     return client_as(Role.ADMIN)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium for the browser tests (tests/web_server.py); a module may define its own."""
+    from web_server import chromium
+
+    with chromium() as launched:
+        yield launched

@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-import uvicorn
 
 from kakehashi.app import create_app
 from kakehashi.auth import service as auth
@@ -30,6 +26,7 @@ from kakehashi.kit.config import Settings
 from kakehashi.kit.context import Role
 from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
 from kakehashi.tenants import repository as tenants
+from web_server import serving
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page
@@ -39,15 +36,6 @@ pytestmark = [
     pytest.mark.skipif(os.environ.get("KAKEHASHI_SKIP_BROWSER") == "1", reason="KAKEHASHI_SKIP_BROWSER=1"),
 ]
 
-CHROMIUM = os.environ.get("KAKEHASHI_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = os.environ.get("KAKEHASHI_SCREENSHOTS") == "1"
 IMG_DIR = Path(__file__).resolve().parents[1] / "docs" / "img"
 WAIT_MS = 10_000
@@ -73,24 +61,9 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         for username, role in ((ADMIN, Role.ADMIN), (OPERATOR, Role.OPERATOR)):
             auth.create_user(session, username=username, password=PASSWORD, role=role, tenant_id=home.id)
     engine.dispose()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:  # server start-up, not a page condition
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.02)
-    url = f"http://127.0.0.1:{port}"
-    seed(url)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serving(create_app(settings)) as url:
+        seed(url)
+        yield url
 
 
 def seed(url: str) -> None:
@@ -173,20 +146,6 @@ def seed(url: str) -> None:
 
 
 # ---- browser ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("playwright is not installed: .venv/bin/pip install -e '.[dev]' (or KAKEHASHI_SKIP_BROWSER=1)")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"chromium not found at {CHROMIUM}: run scripts/services as root (or KAKEHASHI_SKIP_BROWSER=1)")
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 class Watched:

@@ -9,15 +9,11 @@ Waits are on page conditions (``expect``); the simulator's phones ring until ans
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from kakehashi.app import create_app
@@ -29,7 +25,8 @@ from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.telephony.port import RecordingState
 from kakehashi.tenants import repository as tenants
-from test_browser import WAIT_MS, Watched, browser, shot  # noqa: F401  (browser is a fixture)
+from test_browser import WAIT_MS, Watched, shot
+from web_server import serving
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -70,24 +67,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         for username, role in ((ADMIN, Role.ADMIN), (OPERATOR, Role.OPERATOR)):
             auth.create_user(session, username=username, password=PASSWORD, role=role, tenant_id=home.id)
     engine.dispose()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
     app = create_app(settings)
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:  # server start-up, not a page condition
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.02)
-    srv = Server(app, f"http://127.0.0.1:{sock.getsockname()[1]}")
-    seed(srv)
-    yield srv
-    uv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serving(app) as url:
+        srv = Server(app, url)
+        seed(srv)
+        yield srv
 
 
 def seed(srv: Server) -> None:
@@ -113,7 +97,7 @@ def seed(srv: Server) -> None:
 
 
 @pytest.fixture
-def desk(browser: Browser, server: Server) -> Iterator[Watched]:  # noqa: F811
+def desk(browser: Browser, server: Server) -> Iterator[Watched]:
     from playwright.sync_api import expect
 
     expect.set_options(timeout=WAIT_MS)
@@ -207,7 +191,7 @@ def test_a_known_caller_pops_and_an_order_is_taken_from_the_keyboard(desk: Watch
     assert (cdrs[0]["disposition"], cdrs[0]["agent"]) == ("受注", OPERATOR)
 
 
-def test_a_supervisor_can_play_the_recording_on_the_timeline(browser: Browser, server: Server) -> None:  # noqa: F811
+def test_a_supervisor_can_play_the_recording_on_the_timeline(browser: Browser, server: Server) -> None:
     from playwright.sync_api import expect
 
     context = browser.new_context(base_url=server.url, locale="ja-JP")

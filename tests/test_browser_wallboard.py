@@ -15,9 +15,7 @@ import itertools
 import os
 import random
 import re
-import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 
@@ -42,8 +39,9 @@ from kakehashi.routing import demo
 from kakehashi.telephony.drivers.sim.demo_traffic import DemoTraffic, TrafficOptions
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.tenants import repository as tenants
-from test_browser import CHROMIUM, CHROMIUM_ARGS, IMG_DIR, SCREENSHOTS, Watched
+from test_browser import IMG_DIR, SCREENSHOTS, Watched
 from test_metrics import add_cdr
+from web_server import serving
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
@@ -154,30 +152,15 @@ def serve(tmp: Path) -> Iterator[Floor]:
         demo.ensure(session, Actor(tenant_id=home.id, username="demo"))
         history = seed_history(session, home.id, utcnow())
     engine.dispose()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:  # server start-up, not a page condition
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.02)
-    url = f"http://127.0.0.1:{port}"
-    api = httpx.Client(base_url=url, timeout=20)
-    token = api.post("/api/v1/auth/token", json={"username": ADMIN, "password": PASSWORD}).json()["token"]
-    api.headers["Authorization"] = f"Bearer {token}"
-    try:
-        yield Floor(url, app, api, history)
-    finally:
-        api.close()
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serving(app) as url:
+        api = httpx.Client(base_url=url, timeout=20)
+        token = api.post("/api/v1/auth/token", json={"username": ADMIN, "password": PASSWORD}).json()["token"]
+        api.headers["Authorization"] = f"Bearer {token}"
+        try:
+            yield Floor(url, app, api, history)
+        finally:
+            api.close()
 
 
 @pytest.fixture(scope="module")
@@ -192,20 +175,6 @@ def demo_floor(tmp_path: Path) -> Iterator[Floor]:
     """A server of its own: only the demo's queues on the board."""
     with serve(tmp_path) as own:
         yield own
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("playwright is not installed: .venv/bin/pip install -e '.[dev]' (or KAKEHASHI_SKIP_BROWSER=1)")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"chromium not found at {CHROMIUM}: run scripts/services as root (or KAKEHASHI_SKIP_BROWSER=1)")
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 def open_board(browser: Browser, floor: Floor, *, width: int = 1440, height: int = 900, lang: str = "") -> Watched:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -92,13 +93,17 @@ def _masked_number(number: str) -> str:
         return mask_phone(number)
 
 
-def _command(request: Request, session: SessionDep, actor: Actor, call_id: int) -> tuple[CallController, str]:
-    """The controller and the call's reference; the request's transaction is over when this returns."""
+def _command(
+    request: Request, session: SessionDep, actor: Actor, call_id: int, give: Callable[[CallController, str], None]
+) -> None:
+    """Give the controller a command about the call (``give(controller, call_ref)``); its refusal is a 409.
+    The request's transaction is over before the controller acts."""
     controller = call_control(request.app.state.telephony)
     call: Call = service.get_call(session, actor, call_id)  # 404 for another tenant's, or another agent's
     ref = call.ref
     end_transaction_early(session)
-    return controller, ref
+    with refused_as_conflict():
+        give(controller, ref)
 
 
 def _by(actor: Actor) -> str | None:
@@ -110,25 +115,19 @@ def _by(actor: Actor) -> str | None:
 def answer_call(request: Request, session: SessionDep, actor: StaffActor, call_id: IdPath) -> None:
     """Pick up the call ringing at your phone from the desktop (simulated phones; a desk phone answers on the
     phone, the browser softphone in the page). 409 when it is not ringing at you."""
-    controller, ref = _command(request, session, actor, call_id)
-    with refused_as_conflict():
-        controller.answer(actor.tenant_id, ref, actor.username)
+    _command(request, session, actor, call_id, lambda c, ref: c.answer(actor.tenant_id, ref, actor.username))
 
 
 @router.post("/calls/{call_id}/hold", status_code=status.HTTP_204_NO_CONTENT)
 def hold_call(request: Request, session: SessionDep, actor: StaffActor, call_id: IdPath, body: HoldChange) -> None:
     """Put the caller on hold (music) or take them back."""
-    controller, ref = _command(request, session, actor, call_id)
-    with refused_as_conflict():
-        controller.hold(actor.tenant_id, ref, _by(actor), on=body.on)
+    _command(request, session, actor, call_id, lambda c, ref: c.hold(actor.tenant_id, ref, _by(actor), on=body.on))
 
 
 @router.post("/calls/{call_id}/hangup", status_code=status.HTTP_204_NO_CONTENT)
 def hang_up_call(request: Request, session: SessionDep, actor: StaffActor, call_id: IdPath) -> None:
     """End the conversation; the agent's wrap-up follows."""
-    controller, ref = _command(request, session, actor, call_id)
-    with refused_as_conflict():
-        controller.hangup(actor.tenant_id, ref, _by(actor))
+    _command(request, session, actor, call_id, lambda c, ref: c.hangup(actor.tenant_id, ref, _by(actor)))
 
 
 @router.post("/calls/{call_id}/transfer", status_code=status.HTTP_202_ACCEPTED)
@@ -137,30 +136,28 @@ def transfer_call(
 ) -> None:
     """Blind: to an available agent, into a queue (ahead of new callers) or to an outside number; you go to
     wrap-up. ``attended``: consult an available agent first while the caller holds, then complete or cancel."""
-    controller, ref = _command(request, session, actor, call_id)
-    with refused_as_conflict():
-        if body.attended:
-            if body.to != "agent":
-                raise CallControlError("an attended transfer consults an agent")
-            controller.consult(actor.tenant_id, ref, _by(actor), body.target)
-        else:
+
+    def give(controller: CallController, ref: str) -> None:
+        if not body.attended:
             controller.transfer(actor.tenant_id, ref, _by(actor), body.to, body.target)
+        elif body.to != "agent":
+            raise CallControlError("an attended transfer consults an agent")
+        else:
+            controller.consult(actor.tenant_id, ref, _by(actor), body.target)
+
+    _command(request, session, actor, call_id, give)
 
 
 @router.post("/calls/{call_id}/transfer/complete", status_code=status.HTTP_204_NO_CONTENT)
 def complete_transfer(request: Request, session: SessionDep, actor: StaffActor, call_id: IdPath) -> None:
     """Hand the caller to the colleague you are consulting; you go to wrap-up."""
-    controller, ref = _command(request, session, actor, call_id)
-    with refused_as_conflict():
-        controller.complete_transfer(actor.tenant_id, ref, _by(actor))
+    _command(request, session, actor, call_id, lambda c, ref: c.complete_transfer(actor.tenant_id, ref, _by(actor)))
 
 
 @router.post("/calls/{call_id}/transfer/cancel", status_code=status.HTTP_204_NO_CONTENT)
 def cancel_transfer(request: Request, session: SessionDep, actor: StaffActor, call_id: IdPath) -> None:
     """End the consultation; the caller is back with you."""
-    controller, ref = _command(request, session, actor, call_id)
-    with refused_as_conflict():
-        controller.cancel_transfer(actor.tenant_id, ref, _by(actor))
+    _command(request, session, actor, call_id, lambda c, ref: c.cancel_transfer(actor.tenant_id, ref, _by(actor)))
 
 
 @router.post("/calls/{call_id}/monitor", status_code=status.HTTP_204_NO_CONTENT)
@@ -168,10 +165,9 @@ def monitor_call(
     request: Request, session: SessionDep, actor: ManagerActor, call_id: IdPath, body: MonitorChange
 ) -> None:
     """Silent monitor: your phone (your username) is called and hears both sides; nobody hears you. 409 where
-    the phone system cannot (the simulator has no audio)."""
-    controller, ref = _command(request, session, actor, call_id)
-    with refused_as_conflict():
-        controller.monitor(actor.tenant_id, ref, actor.username, on=body.on)
+    the phone system cannot."""
+    listener = actor.username
+    _command(request, session, actor, call_id, lambda c, ref: c.monitor(actor.tenant_id, ref, listener, on=body.on))
 
 
 @router.get("/calls/{call_id}", response_model=CallDetail)
