@@ -459,7 +459,7 @@ CONTRAST = """() => {
 NAMELESS = """() => [...document.querySelectorAll("main, dialog")]
   .flatMap((area) => [...area.querySelectorAll("button, select, input, a")])
   .filter((el) => el.getClientRects().length)
-  .filter((el) => !(el.getAttribute("aria-label") || el.textContent.trim()
+  .filter((el) => !(el.getAttribute("aria-label") || el.textContent.trim() || el.closest("label")
                     || (el.id && document.querySelector(`label[for="${el.id}"]`))))
   .map((el) => el.outerHTML.slice(0, 80))"""
 

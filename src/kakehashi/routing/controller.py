@@ -347,6 +347,15 @@ class CallController:
 
         self._command(work)
 
+    def queues_of(self, tenant_id: int, agent: str) -> list[str]:
+        """The queues the agent takes calls from now (listed members and skill queues), by name."""
+
+        def work() -> list[str]:
+            engine = self.engine(tenant_id)
+            return sorted(engine.agent(agent).queues) if agent in {a.name for a in engine.agents()} else []
+
+        return self._command(work)
+
     def can_monitor(self) -> bool:
         return callable(getattr(self.driver, "monitor", None))
 

@@ -29,7 +29,7 @@ from kakehashi.ivr import service as ivr
 from kakehashi.ivr.flow import Flow
 from kakehashi.ivr.schemas import FlowCreate, VersionCreate
 from kakehashi.ivr.templates import MINIMAL_EXAMPLE
-from kakehashi.kit.api import IdPath, SessionDep
+from kakehashi.kit.api import IdPath, SessionDep, end_transaction_early
 from kakehashi.kit.clock import BUSINESS_TZ
 from kakehashi.kit.context import MANAGERS, STAFF, Actor, Role
 from kakehashi.kit.db import utcnow
@@ -253,12 +253,21 @@ DISPOSITIONS = ("受注", "問い合わせ対応", "折り返し予定", "解約
 def desk_page(request: Request, session: SessionDep, actor: StaffPage) -> HTMLResponse:
     """The agent desktop: state, the call with its controls and the customer's card, fast entry, wrap-up."""
     agent = agents.own_agent(session, actor)
+    aux_codes = agents.aux_codes(session, actor)
+    labels = {q.name: q.label or q.name for q in routing.list_queues(session, actor)}
+    telephony = request.app.state.telephony
+    joined: list[str] = []
+    if telephony is not None and agent is not None:
+        name = agent.name
+        end_transaction_early(session)  # the controller may load the tenant in its own transaction (one writer)
+        joined = telephony.controller.queues_of(actor.tenant_id, name)
     response = _render(
         request,
         "desk.html",
         phone="",
         agent=agent,
-        aux_codes=agents.aux_codes(session, actor),
+        queues=[labels.get(queue, queue) for queue in joined],
+        aux_codes=aux_codes,
         dispositions=DISPOSITIONS,
     )
     softphone = websocket_origin(request.app.state.settings)

@@ -568,7 +568,7 @@ document.addEventListener("keydown", (e) => {
   else if (e.key === "F4") {
     e.preventDefault();
     openForm();
-  } else if (e.key === "Escape" && !e.defaultPrevented) focus("phone");
+  } else if (e.key === "Escape" && !e.defaultPrevented && !document.querySelector("dialog[open]")) focus("phone");
 });
 
 loadCustomFields();

@@ -116,7 +116,9 @@ function renderWrap() {
   panel.hidden = !inWrap;
   if (!inWrap) return;
   $("wrap-timer").dataset.since = state.agent?.state === "wrap_up" ? state.agent.state_since : "";
-  if (opening && !$("order").contains(document.activeElement) && !$("new").contains(document.activeElement)) {
+  // Into the wrap-up, unless the agent is still typing an order or a new customer (they Tab there after).
+  const typingOrder = $("order").contains(document.activeElement) && orderLines().length > 0;
+  if (opening && !typingOrder && !$("new").contains(document.activeElement)) {
     $("w-disposition").focus();
   }
 }

@@ -46,6 +46,8 @@ EN = {
     "転送する": "Transfer",
     "やめる": "Cancel",
     "デスク": "Desk",
+    "担当キュー": "Queues",
+    "なし": "none",
     "受注": "Order taken",
     "問い合わせ対応": "Inquiry answered",
     "折り返し予定": "Call back",
