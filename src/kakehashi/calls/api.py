@@ -39,7 +39,7 @@ from kakehashi.kit.context import MANAGERS, Actor
 from kakehashi.kit.db import utcnow
 from kakehashi.kit.export import CSV_MEDIA_TYPE, Export, download, with_bom
 from kakehashi.kit.masking import mask_phone
-from kakehashi.kit.phone import InvalidPhone, parse_phone
+from kakehashi.kit.phone import national_form
 from kakehashi.routing import service as routing
 from kakehashi.routing.controller import CallControlError, CallController
 from kakehashi.telephony.runtime import call_control, refused_as_conflict
@@ -66,7 +66,7 @@ def _live(call: Call, monitoring: bool) -> LiveCallOut:
         consult_agent=call.consult_agent,
         customer_id=call.customer_id,
         since=service.state_since(call),
-        ani_masked=_masked_number(call.ani_e164 or call.ani_raw or ""),
+        ani_masked=mask_phone(national_form(call.ani_e164 or call.ani_raw or "")),
         on_hold=call.held_since is not None,
         recording=call.recording_state in ("started", "resumed"),
         can_monitor=monitoring and call.state == "connected",
@@ -83,14 +83,6 @@ def transfer_targets(session: SessionDep, actor: StaffActor) -> Response:
     ]
     queues = [TransferQueue(name=q.name, label=q.label or q.name) for q in routing.list_queues(session, actor)]
     return respond(TransferTargets(agents=colleagues, queues=queues), actor)
-
-
-def _masked_number(number: str) -> str:
-    """``+81312345678`` → ``03-****-5678``: as people write it, the middle hidden."""
-    try:
-        return mask_phone(parse_phone(number).national)
-    except InvalidPhone:
-        return mask_phone(number)
 
 
 def _command(

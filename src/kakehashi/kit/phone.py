@@ -107,6 +107,14 @@ def try_normalize_phone(raw: str, region: str = "JP") -> str | None:
         return None
 
 
+def national_form(number: str, region: str = "JP") -> str:
+    """``+81312345678`` → ``03-1234-5678``, as people write it; the text as it is when it is not a number."""
+    try:
+        return parse_phone(number, region).national
+    except InvalidPhone:
+        return number
+
+
 # --- the prefix memo ----------------------------------------------------------------------------
 
 

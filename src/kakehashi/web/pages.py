@@ -35,7 +35,7 @@ from kakehashi.kit.context import MANAGERS, STAFF, Actor, Role
 from kakehashi.kit.db import utcnow
 from kakehashi.kit.errors import Conflict, ValidationFailed, field_error
 from kakehashi.kit.masking import mask_phone
-from kakehashi.kit.phone import InvalidPhone, parse_phone
+from kakehashi.kit.phone import national_form
 from kakehashi.routing import service as routing
 from kakehashi.telephony.api import websocket_origin
 from kakehashi.web.i18n import LANGUAGE_NAMES, js_strings, pick_language, problem_text, translator
@@ -61,7 +61,8 @@ SECURITY_HEADERS = {
 }
 
 
-def _render(request: Request, name: str, status_code: int = 200, **context: object) -> HTMLResponse:
+def render_page(request: Request, name: str, status_code: int = 200, **context: object) -> HTMLResponse:
+    """A template with what every page needs (language, strings, user, CSRF token) and the security headers."""
     lang = pick_language(request)
     identity: Identity | None = getattr(request.state, "identity", None)
     response = templates.TemplateResponse(
@@ -102,7 +103,7 @@ def _form_csrf_ok(request: Request, sent: str) -> bool:
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, _: PageActor) -> HTMLResponse:
     """The customer master: phone lookup → customer card; unknown caller → fast new-customer entry."""
-    return _render(request, "customers.html", phone=request.query_params.get("phone", "")[:40])
+    return render_page(request, "customers.html", phone=request.query_params.get("phone", "")[:40])
 
 
 @router.get("/login", response_class=HTMLResponse, dependencies=[PUBLIC])
@@ -114,7 +115,7 @@ def _login_form(
     request: Request, *, next_url: str, error: str | None = None, username: str = "", status_code: int = 200
 ) -> HTMLResponse:
     token = secrets.token_urlsafe(24)
-    response = _render(
+    response = render_page(
         request,
         "login.html",
         status_code=status_code,
@@ -212,7 +213,7 @@ def logout(request: Request, session: SessionDep, csrf_token: Annotated[str, For
 
 @router.get("/account/password", response_class=HTMLResponse)
 def password_page(request: Request, _: PageActor) -> HTMLResponse:
-    return _render(request, "password.html")
+    return render_page(request, "password.html")
 
 
 @router.post("/account/password", response_class=HTMLResponse)
@@ -225,7 +226,7 @@ def change_password(
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> HTMLResponse:
     if not _form_csrf_ok(request, csrf_token):
-        return _render(request, "password.html", status_code=403, errors=["CSRF token missing or wrong"])
+        return render_page(request, "password.html", status_code=403, errors=["CSRF token missing or wrong"])
     identity: Identity = request.state.identity
     try:
         auth.change_password(
@@ -236,10 +237,10 @@ def change_password(
             keep_session_id=identity.web_session.id if identity.web_session else None,
         )
     except ValidationFailed as exc:
-        return _render(
+        return render_page(
             request, "password.html", status_code=422, errors=[e["message"] for e in exc.errors] or [exc.detail]
         )
-    return _render(request, "password.html", done=True)
+    return render_page(request, "password.html", done=True)
 
 
 # --- The agent desktop ------------------------------------------------------------------------------------
@@ -261,7 +262,7 @@ def desk_page(request: Request, session: SessionDep, actor: StaffPage) -> HTMLRe
         name = agent.name
         end_transaction_early(session)  # the controller may load the tenant in its own transaction (one writer)
         joined = telephony.controller.queues_of(actor.tenant_id, name)
-    response = _render(
+    response = render_page(
         request,
         "desk.html",
         phone="",
@@ -336,7 +337,7 @@ def _ivr_list(
     errors: list[dict[str, Any]] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    return _render(
+    return render_page(
         request,
         "ivr.html",
         status_code=status_code,
@@ -400,7 +401,7 @@ def _ivr_flow(
 ) -> HTMLResponse:
     current = ivr.get_flow(session, actor, flow_id)  # another tenant's id: 404
     row = ivr.get_version(session, actor, flow_id, shown) if shown else current.version
-    return _render(
+    return render_page(
         request,
         "ivr.html",
         status_code=status_code,
@@ -474,19 +475,11 @@ def _elapsed(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def _national(e164: str) -> str:
-    """``+81312345678`` → ``03-1234-5678``, as people write it."""
-    try:
-        return parse_phone(e164).national
-    except InvalidPhone:
-        return e164
-
-
 def _number_shown(actor: Actor, e164: str | None) -> str:
     """A caller's number, masked for roles that do not see personal data (``auth.masking``)."""
     if not e164:
         return ""
-    return _national(e164) if actor.sees_personal_data else mask_phone(_national(e164))
+    return national_form(e164) if actor.sees_personal_data else mask_phone(national_form(e164))
 
 
 def _routing_live(session: Session, actor: Actor) -> dict[str, Any]:
@@ -513,9 +506,9 @@ def routing_page(request: Request, session: SessionDep, actor: ManagerPage) -> H
     waiting = [cb for cb in routing.callbacks(session, actor, CALLBACKS_SHOWN) if cb.status in ("pending", "dialing")]
     messages = routing.voicemails(session, actor, VOICEMAILS_SHOWN)
     flows = {f.name: f.id for f in ivr.list_flows(session, actor)}
-    numbers = [(n, _national(n.number_e164)) for n in routing.list_numbers(session, actor)]  # the center's own
+    numbers = [(n, national_form(n.number_e164)) for n in routing.list_numbers(session, actor)]  # the center's own
     traffic = getattr(request.app.state, "demo_traffic", None)
-    return _render(
+    return render_page(
         request,
         "routing.html",
         **_routing_live(session, actor),
@@ -531,4 +524,4 @@ def routing_page(request: Request, session: SessionDep, actor: ManagerPage) -> H
 @router.get("/routing/live", response_class=HTMLResponse)
 def routing_live_part(request: Request, session: SessionDep, actor: ManagerPage) -> HTMLResponse:
     """The queues and agents of /routing alone (no personal data), which the page's script swaps in."""
-    return _render(request, "_routing_live.html", **_routing_live(session, actor), tz=BUSINESS_TZ)
+    return render_page(request, "_routing_live.html", **_routing_live(session, actor), tz=BUSINESS_TZ)

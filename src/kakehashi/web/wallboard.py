@@ -17,7 +17,7 @@ from kakehashi.analytics import service as analytics
 from kakehashi.auth.guard import Access
 from kakehashi.kit.api import SessionDep
 from kakehashi.kit.context import MANAGERS, Actor
-from kakehashi.web.pages import _render
+from kakehashi.web.pages import render_page
 
 router = APIRouter(include_in_schema=False)
 
@@ -33,4 +33,4 @@ def wallboard_page(request: Request, session: SessionDep, actor: ManagerPage) ->
     time in state and queues, calls in progress and the calls of the last hours — live, with the supervisor's
     actions: change an agent's state, move them between queues, listen to a call."""
     board = analytics.wallboard(session, actor)
-    return _render(request, "wallboard.html", board=board.model_dump(mode="json"), chart_hours=CHART_HOURS)
+    return render_page(request, "wallboard.html", board=board.model_dump(mode="json"), chart_hours=CHART_HOURS)

@@ -575,4 +575,4 @@ loadCustomFields();
 setUrl(new URL(location.href).searchParams.get("phone") || "");
 if ($("phone").value.trim()) lookupPhone($("phone").value);
 
-export { $, S, api, h, lookupPhone, openCustomer, openForm, showPop, status };
+export { $, S, api, h, lookupPhone, openCustomer, openForm, showPop, status, yen };

@@ -3,7 +3,7 @@
 // that needs a result code and notes. The customer card and the new-customer form are customers.js's.
 // Rule as everywhere: data from the API goes into the page as text (h()), never as HTML.
 
-import { $, S, api, h, openCustomer, showPop, status } from "/static/customers.js";
+import { $, S, api, h, openCustomer, showPop, status, yen } from "/static/customers.js";
 
 const ME = $("deskbar").dataset.agent; // "" when the user is not an agent
 const state = {
@@ -351,7 +351,6 @@ async function finishWrap(e) {
 }
 
 // ---- a new order from the keyboard ------------------------------------------------------------------
-const yen = (n) => `¥${Number(n).toLocaleString("ja-JP")}`;
 let lineSeq = 0;
 
 function addLine() {
