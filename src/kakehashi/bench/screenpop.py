@@ -21,7 +21,6 @@ Every method is warmed up first. Times are per call, in milliseconds.
 
 from __future__ import annotations
 
-import math
 import random
 import secrets
 import socket
@@ -38,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kakehashi.auth import repository as users
 from kakehashi.auth import service as auth
+from kakehashi.bench.stats import percentile
 from kakehashi.customers import seed as seeding
 from kakehashi.customers.models import Customer
 from kakehashi.kit import migrate
@@ -51,15 +51,6 @@ from kakehashi.screenpop import service as screenpop
 from kakehashi.tenants import repository as tenants
 
 UNKNOWN_SHARE = 0.1
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile of ``values`` (``p`` in 0..100)."""
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    rank = max(1, min(len(ordered), math.ceil(p / 100 * len(ordered))))
-    return ordered[rank - 1]
 
 
 def _ms(seconds: float) -> float:

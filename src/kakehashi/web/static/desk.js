@@ -16,7 +16,8 @@ const state = {
   phone: null, // the browser softphone, when the center has one
   incoming: false, // the softphone rings
 };
-// For tests and the benchmark: when each screen pop was drawn (ms since the epoch, sub-ms precision).
+// For tests and the benchmark: when each screen pop's message arrived and when its card was drawn (ms since
+// the epoch, sub-ms precision).
 window.kakehashiDesk = { pops: [] };
 
 const stateLabel = (s) => S[`desk.state.${s}`] || s;
@@ -155,13 +156,13 @@ function connect() {
   });
 }
 
-function onMessage(m) {
+function onMessage(m, received = now()) {
   if (m.type === "resync") return refresh();
   if (m.type !== "event") return;
   lastId = m.id ?? lastId;
   if (m.screen_pop) {
     showPop(m.screen_pop);
-    window.kakehashiDesk.pops.push({ call_id: m.payload.call_id, at: now() });
+    window.kakehashiDesk.pops.push({ call_id: m.payload.call_id, received, at: now() });
     document.body.dataset.pops = String(window.kakehashiDesk.pops.length);
   }
   const p = m.payload;
