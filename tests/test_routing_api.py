@@ -38,6 +38,10 @@ def test_a_queue_gets_defaults_and_changes_only_what_is_sent(client: TestClient,
     assert (changed.json()["strategy"], changed.json()["label"]) == ("round_robin", "注文受付")
     cleared = client.patch(url, json={"max_wait_s": None, "overflow_action": "none"}).json()
     assert cleared["max_wait_s"] is None
+    assert (cleared["sl_target_pct"], cleared["wait_alert_s"]) == (80, None)
+    targets = client.patch(url, json={"sl_target_pct": 90, "wait_alert_s": 45}).json()
+    assert (targets["sl_target_pct"], targets["wait_alert_s"]) == (90, 45)
+    assert client.patch(url, json={"wait_alert_s": None}).json()["wait_alert_s"] is None
     assert client.post("/api/v1/queues", json={"name": "orders"}).status_code == 409
     assert [q["name"] for q in client.get("/api/v1/queues").json()] == ["orders"]
 
@@ -51,6 +55,8 @@ def test_a_queue_gets_defaults_and_changes_only_what_is_sent(client: TestClient,
         ({"overflow_action": "callback"}, "overflow_action"),
         ({"strategy": "random"}, "strategy"),
         ({"ring_timeout_s": 1}, "ring_timeout_s"),
+        ({"sl_target_pct": 0}, "sl_target_pct"),
+        ({"sl_target_pct": 101}, "sl_target_pct"),
         ({"escalation": [{"after_s": 30, "max_level": 12}]}, "escalation.0.max_level"),
     ],
 )

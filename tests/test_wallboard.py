@@ -103,7 +103,7 @@ def test_each_queue_has_the_figures_of_its_real_time_statistics(
     assert sales.agents_by_state == {
         "available": 1, "ringing": 0, "on_call": 1, "wrap_up": 0, "break": 1, "missed": 0, "logged_out": 0
     }  # fmt: skip
-    assert (sales.threshold_s, sales.sl_target, sales.wait_limit_s) == (20, d.DEFAULT_SL_TARGET, 20)
+    assert (sales.threshold_s, sales.sl_target, sales.wait_limit_s) == (20, 0.8, 20)  # 80/20 unless set
     support = next(q for q in board.queues if q.queue == "support")
     assert (support.skill, support.members, support.calls_waiting, support.service_level) == ("en", 1, 1, 1.0)
     quiet = next(q for q in board.queues if q.queue == "quiet")
@@ -121,6 +121,19 @@ def test_alerts_say_which_queue_is_below_its_target_or_has_waited_too_long(
     # support's caller has waited 25 s of its 30; quiet has no answered call, hence no service level to miss
     later = service.wallboard(session, actor, now=NOW + timedelta(seconds=6))
     assert ("support", "wait") in {(a.queue, a.kind) for a in later.alerts}
+
+
+def test_a_queue_holds_to_its_own_target_and_wait_limit(session: Session, actor: Actor, floor: dict[str, Any]) -> None:
+    floor["sales"].sl_target_pct, floor["sales"].wait_alert_s = 60, 120
+    session.flush()
+    board = service.wallboard(session, actor, now=NOW)
+    sales = next(q for q in board.queues if q.queue == "sales")
+    assert (sales.sl_target, sales.wait_limit_s) == (0.6, 120)
+    assert [a for a in board.alerts if a.queue == "sales"] == []  # 66.7 % ≥ 60 %, 50 s ≤ 120 s
+    floor["sales"].sl_target_pct = 70
+    session.flush()
+    alerts = service.wallboard(session, actor, now=NOW + timedelta(seconds=71)).alerts
+    assert [(a.kind, a.limit) for a in alerts if a.queue == "sales"] == [("service_level", 0.7), ("wait", 120)]
 
 
 def test_an_alert_starts_past_the_limit_not_at_it() -> None:

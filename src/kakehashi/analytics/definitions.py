@@ -41,9 +41,6 @@ LOGGED_OUT = "logged_out"
 
 #: The service-level threshold T of a queue without a ``queues`` row (the column's default).
 DEFAULT_THRESHOLD_S = 20
-#: The service level a queue aims for, as the wallboard's alert uses it: the classic "80/20" (80 % of the answered
-#: callers within T). Queues have no target of their own yet; their T is theirs.
-DEFAULT_SL_TARGET = 0.8
 #: Half a millisecond: CDR durations have three decimals.
 WITHIN_TOLERANCE_S = 0.0005
 

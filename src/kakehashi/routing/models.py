@@ -37,6 +37,10 @@ class Queue(IdMixin, TimestampMixin, Base):
     rank_priority: Mapped[dict[str, Any]] = mapped_column(JsonDoc, nullable=False, default=dict)
     sticky_agent_minutes: Mapped[int | None] = mapped_column(Integer)
     sl_threshold_s: Mapped[int] = mapped_column(Integer, nullable=False, default=20)
+    # What the wallboard holds the queue to: the share answered within T it aims for (80: "80/20") and the wait
+    # that raises an alert (None: T itself, past which each waiting caller is already a miss).
+    sl_target_pct: Mapped[int] = mapped_column(Integer, nullable=False, default=80)
+    wait_alert_s: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         UniqueConstraint("tenant_id", "name"),

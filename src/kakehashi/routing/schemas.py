@@ -43,6 +43,9 @@ class QueueSettings(BaseModel):
     )  # fmt: skip
     sticky_agent_minutes: int | None = Field(default=None, ge=1, le=10_080)
     sl_threshold_s: int | None = Field(default=None, ge=1, le=600)
+    sl_target_pct: int | None = Field(default=None, ge=1, le=100, description="the service level aimed for, in %")
+    wait_alert_s: int | None = Field(default=None, ge=1, le=86_400,
+                                     description="a caller waiting longer raises an alert (unset: T)")  # fmt: skip
 
 
 class QueueCreate(QueueSettings):
@@ -68,6 +71,8 @@ class QueueOut(BaseModel):
     rank_priority: dict[str, Any]
     sticky_agent_minutes: int | None
     sl_threshold_s: int
+    sl_target_pct: int
+    wait_alert_s: int | None
 
 
 class MembersIn(BaseModel):

@@ -21,10 +21,10 @@ from kakehashi.routing.engine import AgentState, QueueRules
 from kakehashi.routing.models import Callback, InboundNumber, Queue, QueueMember, Voicemail
 from kakehashi.routing.repository import RoutingRepository
 
-NULLABLE = frozenset({"skill", "max_wait_s", "max_length", "overflow_queue", "sticky_agent_minutes"})
+NULLABLE = frozenset({"skill", "max_wait_s", "max_length", "overflow_queue", "sticky_agent_minutes", "wait_alert_s"})
 QUEUE_FIELDS = ("label", "strategy", "skill", "weight", "wrap_up_s", "ring_timeout_s", "max_wait_s", "max_length",
                 "overflow_action", "overflow_queue", "escalation", "rank_priority", "sticky_agent_minutes",
-                "sl_threshold_s")  # fmt: skip
+                "sl_threshold_s", "sl_target_pct", "wait_alert_s")  # fmt: skip
 
 
 def rules_of(queue: Queue) -> QueueRules:
@@ -67,7 +67,7 @@ def setup(session: Session, tenant_id: int) -> TenantSetup:
 def create_queue(session: Session, actor: Actor, name: str, data: dict[str, Any]) -> Queue:
     queue = Queue(tenant_id=actor.tenant_id, name=name, label=data.get("label") or name, strategy="longest_idle",
                   weight=0, wrap_up_s=30, ring_timeout_s=15, overflow_action="none", escalation=[], rank_priority={},
-                  sl_threshold_s=20)  # fmt: skip
+                  sl_threshold_s=20, sl_target_pct=80)  # fmt: skip
     _apply(session, actor, queue, data)
     session.add(queue)
     try:
