@@ -485,9 +485,7 @@ def _protocols(stack: SipStack, call_id: str) -> dict[str, bool]:
     return found
 
 
-def test_the_agent_desktop_answers_a_customer_call_with_its_browser_phone(
-    browser: Browser, center: Center
-) -> None:
+def test_the_agent_desktop_answers_a_customer_call_with_its_browser_phone(browser: Browser, center: Center) -> None:
     """The real page: the operator signs in, lands on /desk, whose softphone registers by itself; a baresip
     customer calls, the desk shows the caller and rings, F7 answers in the browser, audio flows both ways, F10
     hangs up and the wrap-up asks for a result."""

@@ -85,8 +85,11 @@ class WrapUp(BaseModel):
     disposition: str = Field(min_length=1, max_length=40, examples=["受注"])
     notes: str | None = Field(default=None, max_length=2000, description="shown on the customer's timeline")
     customer_id: int | None = Field(
-        default=None, ge=1, le=2**63 - 1, description="the customer the call was about, when the caller's number "
-        "matched nobody (e.g. a new customer registered during the call)"
+        default=None,
+        ge=1,
+        le=2**63 - 1,
+        description="the customer the call was about, when the caller's number "
+        "matched nobody (e.g. a new customer registered during the call)",
     )
 
 

@@ -184,7 +184,6 @@ class SimDriver:
         self._emit(AgentRinging(call_ref=call_ref, at=self.clock.now(), agent=agent))
         phone = self._agents.get(agent, SimAgent())
         if phone.answers:
-
             self.clock.call_later(phone.answer_after, lambda: self.answer_agent_phone(call_ref, agent))
 
     def park(self, call_ref: str, *, music: str | None = None) -> None:
