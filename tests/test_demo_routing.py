@@ -23,6 +23,8 @@ from kakehashi.calls.sink import CallEventSink
 from kakehashi.customers import service as customers
 from kakehashi.customers.demo import SHOWCASE_NUMBERS
 from kakehashi.customers.schemas import CustomerCreate, PhoneIn
+from kakehashi.dispositions import service as dispositions
+from kakehashi.dispositions.schemas import DispositionIn
 from kakehashi.ivr import service as ivr
 from kakehashi.ivr.calendar import is_open
 from kakehashi.ivr.flow import Hours
@@ -38,7 +40,7 @@ from kakehashi.routing import service as routing
 from kakehashi.routing.controller import CallController
 from kakehashi.routing.persist import DbDirectory, DbListener
 from kakehashi.telephony.drivers.sim.clock import VirtualClock
-from kakehashi.telephony.drivers.sim.demo_traffic import DISPOSITIONS, DemoTraffic, TrafficOptions
+from kakehashi.telephony.drivers.sim.demo_traffic import DemoTraffic, TrafficOptions
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.tenants import repository as tenants
 
@@ -47,10 +49,14 @@ from kakehashi.tenants import repository as tenants
 
 def test_the_demo_routing_is_made_once_through_the_services(session: Session, actor: Actor) -> None:
     first = demo.ensure(session, actor)
-    assert set(first.created) == {"aux_codes", "agents", "queues", "flows", "numbers"}
+    assert set(first.created) == {"aux_codes", "dispositions", "agents", "queues", "flows", "numbers"}
     assert demo.ensure(session, actor).created == {}  # again: nothing new, nothing changed
 
     assert {c.code: c.label for c in agents.aux_codes(session, actor)} == demo.AUX_CODES
+    results = dispositions.list_dispositions(session, actor)
+    assert [(d.code, d.label_en, d.kind) for d in results] == list(demo.DISPOSITIONS)
+    dispositions.replace_dispositions(session, actor, [DispositionIn(code="成約", kind="sale")])
+    assert demo.ensure(session, actor).created == {}  # the center's own list stays
     names = {a.name: a.display_name for a in agents.list_agents(session, actor)}
     assert len(names) == 12 and names["operator"] == "佐藤 オペレーター"
     assert "operator" not in demo.SIMULATED_AGENTS and len(demo.SIMULATED_AGENTS) == 11
@@ -120,6 +126,7 @@ def center(session_factory: sessionmaker[Session], actor: Actor) -> Iterator[Cen
 def traffic(c: Center, **options: object) -> DemoTraffic:
     with c.factory() as s:
         codes = [a.code for a in agents.aux_codes(s, c.actor)]
+        results = [(d.code, d.kind) for d in dispositions.list_dispositions(s, c.actor)]
     return DemoTraffic(
         c.sim,
         c.controller,
@@ -129,6 +136,7 @@ def traffic(c: Center, **options: object) -> DemoTraffic:
         agents=demo.SIMULATED_AGENTS,
         operator=demo.OPERATOR,
         aux_codes=codes,
+        dispositions=results,
         options=TrafficOptions(**options),  # type: ignore[arg-type]
     )
 
@@ -149,8 +157,10 @@ def test_simulated_customers_reach_simulated_agents_who_close_their_wrap_ups(cen
     cdrs = center.rows(Cdr)
     handled = [c for c in cdrs if c.agent is not None]
     assert {c.agent for c in handled} <= set(demo.SIMULATED_AGENTS)  # the real operator stayed logged out
-    closed = [c for c in handled if c.disposition in DISPOSITIONS]
+    demo_codes = {code for code, _, _ in demo.DISPOSITIONS}  # the center's own list, which the desk offers
+    closed = [c for c in handled if c.disposition in demo_codes]
     assert len(closed) == stats.wrap_ups_closed
+    assert "注文受付" in {c.disposition for c in closed}  # a sale is the most common result
     assert {c.final_state for c in cdrs} >= {"ended"}
 
     run.stop()

@@ -22,6 +22,7 @@ from kakehashi.calls.api import router as calls_router
 from kakehashi.complaints.api import router as complaints_router
 from kakehashi.contacts.api import router as contacts_router
 from kakehashi.customers.api import router as customers_router
+from kakehashi.dispositions.api import router as dispositions_router
 from kakehashi.ivr.api import router as ivr_router
 from kakehashi.kit.api import install_problem_handlers
 from kakehashi.kit.config import Settings, get_settings
@@ -104,6 +105,7 @@ def create_app(
         screenpop_router,
         stream_router,
         calls_router,
+        dispositions_router,
         billing_router,
         staffing_router,
         ivr_router,

@@ -8,6 +8,7 @@ from kakehashi.calls.models import Call, CallTransition, Cdr
 from kakehashi.complaints.models import Complaint
 from kakehashi.contacts.models import Contact
 from kakehashi.customers.models import Customer, CustomerPhone, CustomFieldDef
+from kakehashi.dispositions.models import Disposition
 from kakehashi.ivr.models import IvrFlow, IvrFlowVersion
 from kakehashi.kit.db import Base
 from kakehashi.orders.models import Order, OrderLine
@@ -34,6 +35,7 @@ __all__ = [
     "CustomerPhone",
     "CustomerSource",
     "DataSource",
+    "Disposition",
     "InboundNumber",
     "IvrFlow",
     "IvrFlowVersion",

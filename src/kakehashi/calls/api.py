@@ -34,6 +34,7 @@ from kakehashi.calls.schemas import (
     TransitionOut,
     WrapUp,
 )
+from kakehashi.dispositions import service as dispositions
 from kakehashi.kit.api import MAX_OFFSET, IdPath, SessionDep, end_transaction_early, respond
 from kakehashi.kit.context import MANAGERS, Actor
 from kakehashi.kit.db import utcnow
@@ -185,9 +186,11 @@ def get_recording(request: Request, session: SessionDep, actor: ManagerActor, ca
 
 @router.post("/calls/{call_id}/wrap-up", response_model=CallOut)
 def finish_wrap_up(session: SessionDep, actor: StaffActor, call_id: IdPath, body: WrapUp) -> Response:
-    """The agent closes the call with a result code (後処理完了); its CDR is written."""
+    """The agent closes the call with one of the center's result codes (後処理完了, ``GET /dispositions``); its
+    CDR is written."""
     service.get_call(session, actor, call_id)  # an operator may only close their own calls
-    call = service.finish_wrap_up(session, actor, call_id, body.disposition, utcnow(), notes=body.notes,
+    disposition = dispositions.check_choice(session, actor, body.disposition)
+    call = service.finish_wrap_up(session, actor, call_id, disposition, utcnow(), notes=body.notes,
                                   customer_id=body.customer_id)  # fmt: skip
     return respond(CallOut.model_validate(call), actor)
 

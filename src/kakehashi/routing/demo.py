@@ -1,5 +1,5 @@
-"""Demo routing for ``kakehashi demo``: break reasons, a dozen agents, four queues, the order-desk IVR flow and
-three toll-free numbers, all made through the real services (validation, events) in the default tenant.
+"""Demo routing for ``kakehashi demo``: break reasons, result codes, a dozen agents, four queues, the order-desk
+IVR flow and three toll-free numbers, all made through the real services (validation, events) in the default tenant.
 
 ===================  ==========================================  ===========================================
 number               what answers                                 notes
@@ -12,8 +12,8 @@ number               what answers                                 notes
 The agent named ``operator`` is the demo operator user (an agent is matched to a user by name = username);
 the other agents are simulated by ``telephony/drivers/sim/demo_traffic.py`` while the demo server runs.
 
-Running it again changes nothing: each aux code, agent, queue, flow and number is made only when missing, so
-an admin's later edits stay.
+Running it again changes nothing: each aux code, agent, queue, flow and number is made only when missing, and
+the result codes only while the center has none of its own, so an admin's later edits stay.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from kakehashi.agents import service as agents
+from kakehashi.dispositions import service as dispositions
+from kakehashi.dispositions.schemas import DispositionIn
 from kakehashi.ivr import service as ivr
 from kakehashi.ivr.schemas import FlowCreate, VersionCreate
 from kakehashi.ivr.templates import order_desk_example
@@ -39,6 +41,19 @@ from kakehashi.tenants import repository as tenants
 
 #: Break reasons (離席理由): code → label.
 AUX_CODES = {"lunch": "昼休憩", "training": "研修", "meeting": "会議", "away": "離席"}
+
+#: The mail-order center's result codes (対応結果), in the order agents see them: code, English label, kind.
+DISPOSITIONS = (
+    ("注文受付", "Order taken", "sale"),
+    ("お届け日の確認", "Delivery date", "contact"),
+    ("住所変更", "Address change", "contact"),
+    ("商品のご質問", "Product question", "contact"),
+    ("返品受付", "Return", "contact"),
+    ("折り返し予定", "Call back later", "callback"),
+    ("クレーム対応", "Complaint handled", "contact"),
+    ("間違い電話", "Wrong number", "no_contact"),
+    ("その他", "Other", "other"),
+)
 
 #: The agent the demo operator user works as (users and agents are matched by name).
 OPERATOR = "operator"
@@ -131,6 +146,11 @@ def ensure(session: Session, actor: Actor) -> RoutingDemoResult:
         if code not in codes:
             agents.add_aux_code(session, actor, code, label)
             result.add("aux_codes", code)
+    if all(d.builtin for d in dispositions.list_dispositions(session, actor)):  # the center has not set its own
+        items = [DispositionIn(code=c, label_en=label, kind=kind) for c, label, kind in DISPOSITIONS]
+        dispositions.replace_dispositions(session, actor, items)
+        for item in items:
+            result.add("dispositions", item.code)
     existing = {a.name for a in agents.list_agents(session, actor)}
     for name, (display, skills) in AGENTS.items():
         if name not in existing:

@@ -25,6 +25,7 @@ from kakehashi.agents import service as agents
 from kakehashi.analytics import service as analytics
 from kakehashi.auth import service as auth
 from kakehashi.auth.guard import PUBLIC, SESSION_COOKIE, Access, Identity, PageActor, client_origin, login_policy
+from kakehashi.dispositions import service as dispositions
 from kakehashi.ivr import service as ivr
 from kakehashi.ivr.flow import Flow
 from kakehashi.ivr.schemas import FlowCreate, VersionCreate
@@ -246,8 +247,6 @@ def change_password(
 # --- The agent desktop ------------------------------------------------------------------------------------
 
 StaffPage = Annotated[Actor, Depends(Access(STAFF, page=True))]
-#: Result codes offered at wrap-up (the Japanese text is what is stored, as reports group by it).
-DISPOSITIONS = ("受注", "問い合わせ対応", "折り返し予定", "解約受付", "クレーム対応", "間違い電話", "その他")
 
 
 @router.get("/desk", response_class=HTMLResponse)
@@ -269,7 +268,7 @@ def desk_page(request: Request, session: SessionDep, actor: StaffPage) -> HTMLRe
         agent=agent,
         queues=[labels.get(queue, queue) for queue in joined],
         aux_codes=aux_codes,
-        dispositions=DISPOSITIONS,
+        dispositions=dispositions.list_dispositions(session, actor),
     )
     softphone = websocket_origin(request.app.state.settings)
     if softphone:  # the browser softphone talks SIP over Kamailio's WebSocket, another origin than ours

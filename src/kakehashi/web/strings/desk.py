@@ -48,13 +48,6 @@ EN = {
     "デスク": "Desk",
     "担当キュー": "Queues",
     "なし": "none",
-    "受注": "Order taken",
-    "問い合わせ対応": "Inquiry answered",
-    "折り返し予定": "Call back",
-    "解約受付": "Cancellation",
-    "クレーム対応": "Complaint handled",
-    "間違い電話": "Wrong number",
-    "その他": "Other",
 }
 
 JS = {

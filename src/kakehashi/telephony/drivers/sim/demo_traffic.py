@@ -32,6 +32,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kakehashi.agents import service as agents
 from kakehashi.calls import service as calls
+from kakehashi.dispositions import service as dispositions
+from kakehashi.dispositions.service import DEFAULTS as DEFAULT_DISPOSITIONS
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import unit_of_work
 from kakehashi.kit.errors import Conflict, NotFound
@@ -48,8 +50,8 @@ from kakehashi.telephony.runtime import Telephony
 
 log = logging.getLogger(__name__)
 
-#: Result codes the simulated agents close their calls with (後処理の結果).
-DISPOSITIONS = ("注文受付", "注文受付", "お届け日の確認", "住所変更", "商品のご質問", "返品受付", "クレーム対応")
+#: How often the simulated agents pick a result code of each kind, against 1 for the others (a sale is common).
+DISPOSITION_WEIGHTS = {"sale": 3, "no_contact": 0.3}
 
 #: Menu keys of the order-desk flow: 1 order, 2 order inquiry (then 8 digits), 3 complaint, 9 repeat; 0 is a
 #: wrong key (the menu asks again, then sends the caller to orders).
@@ -115,6 +117,7 @@ class DemoTraffic:
         agents: Sequence[str],
         operator: str | None = None,
         aux_codes: Sequence[str] = (),
+        dispositions: Sequence[tuple[str, str]] = tuple((d.code, d.kind) for d in DEFAULT_DISPOSITIONS),
         options: TrafficOptions | None = None,
     ) -> None:
         self.driver, self.controller, self.factory, self.tenant_id = driver, controller, factory, tenant_id
@@ -123,6 +126,9 @@ class DemoTraffic:
         self.agents = tuple(agents)
         self.operator = operator
         self.aux_codes = tuple(aux_codes)
+        # The center's result codes (code, kind), as its agents see them at wrap-up.
+        self.dispositions = [code for code, _ in dispositions]
+        self.disposition_weights = [DISPOSITION_WEIGHTS.get(kind, 1) for _, kind in dispositions]
         self.stats = TrafficStats()
         self._rng = random.Random(self.options.seed)
         self._lock = threading.Lock()
@@ -258,7 +264,8 @@ class DemoTraffic:
         actor = Actor(tenant_id=self.tenant_id, username=agent, origin="sim")
         try:
             with unit_of_work(self.factory) as session:
-                calls.finish_wrap_up(session, actor, call_id, self._rng.choice(DISPOSITIONS), self.driver.clock.now())
+                result = self._rng.choices(self.dispositions, self.disposition_weights)[0]
+                calls.finish_wrap_up(session, actor, call_id, result, self.driver.clock.now())
         except (Conflict, NotFound):
             return  # the queue's wrap-up time ran out first: the call is already closed
         self.stats.wrap_ups_closed += 1
@@ -304,6 +311,7 @@ def start(
         present = {n.number_e164 for n in routing.list_numbers(session, actor)}
         names = {a.name for a in agents.list_agents(session, actor)}
         codes = [c.code for c in agents.aux_codes(session, actor)]
+        results = [(d.code, d.kind) for d in dispositions.list_dispositions(session, actor)]
     numbers = [n for n in demo.NUMBERS if try_normalize_phone(n) in present]
     simulated = [a for a in demo.SIMULATED_AGENTS if a in names]
     if not numbers or not simulated:
@@ -318,6 +326,7 @@ def start(
         agents=simulated,
         operator=demo.OPERATOR if demo.OPERATOR in names else None,
         aux_codes=codes,
+        dispositions=results,
         options=TrafficOptions(calls_per_hour=calls_per_hour),
     ).start()
 
