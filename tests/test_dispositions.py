@@ -91,7 +91,7 @@ def in_wrap_up(client_as: ClientAs, session_factory: sessionmaker[Session]) -> t
     sato = client_as(Role.OPERATOR, username="sato")
     sim = SimDriver(VirtualClock(utcnow()))
     CallEventSink.attach(sim, session_factory)
-    ref = sim.incoming(ani="03-1234-5678", dnis="0120-444-444", tenant_id=sato.user.tenant_id)  # type: ignore[attr-defined]
+    ref = sim.incoming(ani="03-1234-5678", dnis="0120-444-444", tenant_id=sato.user.tenant_id)
     sim.route_to_agent(ref, "sato")
     sim.clock.advance(30)
     sim.hangup(ref)

@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 #: How often the simulated agents pick a result code of each kind, against 1 for the others (a sale is common).
 DISPOSITION_WEIGHTS = {"sale": 3, "no_contact": 0.3}
+#: (code, kind) of the built-in result codes, for a center that has not set its own.
+DEFAULT_RESULTS = tuple((d.code, d.kind) for d in DEFAULT_DISPOSITIONS)
 
 #: Menu keys of the order-desk flow: 1 order, 2 order inquiry (then 8 digits), 3 complaint, 9 repeat; 0 is a
 #: wrong key (the menu asks again, then sends the caller to orders).
@@ -117,7 +119,7 @@ class DemoTraffic:
         agents: Sequence[str],
         operator: str | None = None,
         aux_codes: Sequence[str] = (),
-        dispositions: Sequence[tuple[str, str]] = tuple((d.code, d.kind) for d in DEFAULT_DISPOSITIONS),
+        dispositions: Sequence[tuple[str, str]] = DEFAULT_RESULTS,
         options: TrafficOptions | None = None,
     ) -> None:
         self.driver, self.controller, self.factory, self.tenant_id = driver, controller, factory, tenant_id
