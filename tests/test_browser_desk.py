@@ -159,6 +159,8 @@ def test_a_known_caller_pops_and_an_order_is_taken_from_the_keyboard(desk: Watch
     expect(page.locator("#card .name")).to_have_text("山田 花子")  # the card is there while the phone rings
     expect(page.locator("#call-state")).to_have_text("着信中")
     expect(page.locator("#card [data-flag=open_complaint]")).to_be_visible()
+    for idle in ("#btn-complete", "#btn-cancel", "#dtmf"):  # no consultation; the dial pad is the browser phone's
+        expect(page.locator(idle)).to_be_hidden()
     shot(page, "desk-ringing.png")
 
     page.keyboard.press("F7")  # answer

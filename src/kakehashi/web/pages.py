@@ -38,7 +38,7 @@ from kakehashi.kit.errors import Conflict, ValidationFailed, field_error
 from kakehashi.kit.masking import mask_phone
 from kakehashi.kit.phone import national_form
 from kakehashi.routing import service as routing
-from kakehashi.telephony.api import websocket_origin
+from kakehashi.telephony.api import softphone_configured, websocket_origin
 from kakehashi.web.i18n import LANGUAGE_NAMES, js_strings, pick_language, problem_text, translator
 
 HERE = Path(__file__).parent
@@ -269,6 +269,7 @@ def desk_page(request: Request, session: SessionDep, actor: StaffPage) -> HTMLRe
         queues=[labels.get(queue, queue) for queue in joined],
         aux_codes=aux_codes,
         dispositions=dispositions.list_dispositions(session, actor),
+        softphone=agent is not None and softphone_configured(request.app.state.settings),
     )
     softphone = websocket_origin(request.app.state.settings)
     if softphone:  # the browser softphone talks SIP over Kamailio's WebSocket, another origin than ours

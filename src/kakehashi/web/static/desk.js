@@ -455,6 +455,7 @@ $("order-lines")?.addEventListener("keydown", (e) => {
 
 // ---- the browser softphone --------------------------------------------------------------------------
 async function startSoftphone() {
+  if (!$("deskbar").dataset.softphone) return; // the center has no browser softphone: desk phones only
   let Softphone;
   try {
     ({ Softphone } = await import("/static/softphone.js"));
