@@ -141,3 +141,78 @@ def test_a_pending_callback_survives_a_restart_with_its_place_and_caller_id(
     assert (leg.dnis, leg.ani_raw) == ("+81355556666", "+81120444444")  # the number from the row
     (done,) = c.rows(Callback)
     assert (done.status, done.agent) == ("done", "sato")
+
+
+def restart(session_factory: sessionmaker[Session], prefix: str) -> tuple[SimDriver, CallController]:
+    """What ``telephony.runtime.start`` does after a restart: calls the new driver does not have are ended (a
+    talking agent's go to wrap-up), pending callbacks and open wrap-ups are restored."""
+    from kakehashi.calls import service as calls
+    from kakehashi.kit.db import utcnow
+    from kakehashi.telephony.runtime import restore_floor
+
+    sim = SimDriver(prefix=prefix)
+    sim.set_agent("sato", answer_after=1)
+    with unit_of_work(session_factory) as s:
+        calls.recover(s, sim.name, sim.live_calls(), utcnow())
+    CallEventSink.attach(sim, session_factory)
+    controller = CallController(sim, sim.clock, DbDirectory(session_factory), DbListener(session_factory, sim.name))
+    controller.attach()
+    restore_floor(controller, session_factory, sim.name)
+    return sim, controller
+
+
+def test_a_call_cut_by_a_restart_holds_its_agent_in_wrap_up_then_closes(
+    session_factory: sessionmaker[Session], center: Center
+) -> None:
+    c, tenant = center, center.actor.tenant_id
+    c.controller.choose_state(tenant, "sato", AgentState.AVAILABLE)
+    cut = c.sim.incoming(ani="03-1111-2222", dnis=NUMBER, tenant_id=tenant, presses="1", talk_s=600)
+    c.sim.clock.advance(5)
+    assert [s.state for s in c.rows(AgentStateSpan)][-1] == "on_call"
+
+    sim, controller = restart(session_factory, "sim-after-restart")
+    spans = c.rows(AgentStateSpan)
+    assert [(s.state, s.call_ref) for s in spans][-2:] == [("on_call", cut), ("wrap_up", cut)]  # no idle blip
+    assert controller.engine(tenant).agent("sato").state is AgentState.WRAP_UP
+    waiting = sim.incoming(ani="03-3333-4444", dnis=NUMBER, tenant_id=tenant, presses="1", talk_s=30)
+    sim.clock.advance(15)
+    assert controller.live(waiting).stage == "waiting"  # type: ignore[union-attr]  # sato is writing notes
+    sim.clock.advance(10)  # the queue's 20 s of wrap-up from the restart are over
+    assert c.cdr(cut).disposition == "自動完了"
+    assert controller.live(waiting).agent == "sato"  # type: ignore[union-attr]  # then the next caller is theirs
+
+
+def test_an_agent_who_closes_a_cut_calls_wrap_up_is_free_at_once(
+    session_factory: sessionmaker[Session], center: Center
+) -> None:
+    from kakehashi.calls import service as calls
+    from kakehashi.kit.db import utcnow
+
+    c, tenant = center, center.actor.tenant_id
+    c.controller.choose_state(tenant, "sato", AgentState.AVAILABLE)
+    cut = c.sim.incoming(ani="03-1111-2222", dnis=NUMBER, tenant_id=tenant, presses="1", talk_s=600)
+    c.sim.clock.advance(5)
+    sim, controller = restart(session_factory, "sim-after-restart-2")
+    call_id = next(row.id for row in c.rows(Call) if row.ref == cut)
+    with unit_of_work(session_factory) as s:
+        calls.finish_wrap_up(s, Actor(tenant_id=tenant, username="sato"), call_id, "受注", utcnow(), notes="途中で切断")
+    controller.wrap_up_finished(tenant, cut)  # what the app does on call.ended
+    assert controller.engine(tenant).agent("sato").state is AgentState.AVAILABLE
+    assert [s.state for s in c.rows(AgentStateSpan)][-1] == "available"
+    sim.clock.advance(60)  # the old wrap-up timer does nothing now
+    assert c.cdr(cut).disposition == "受注"
+
+
+def test_a_busy_agent_without_a_call_left_is_recorded_free_after_a_restart(
+    session_factory: sessionmaker[Session], center: Center
+) -> None:
+    c, tenant = center, center.actor.tenant_id
+    c.sim.set_agent("sato", answers=False)
+    c.controller.choose_state(tenant, "sato", AgentState.AVAILABLE)
+    c.sim.incoming(ani="03-1111-2222", dnis=NUMBER, tenant_id=tenant, presses="1")
+    c.sim.clock.advance(5)  # sato's phone rings, nobody picks up yet
+    assert [s.state for s in c.rows(AgentStateSpan)][-1] == "ringing"
+    _, controller = restart(session_factory, "sim-after-restart-3")  # the ringing call was not answered: ended
+    # recorded at start-up, not at the tenant's first call: the wallboard does not show "ringing" until then
+    assert [s.state for s in c.rows(AgentStateSpan)][-1] == "available"
+    assert controller.engine(tenant).agent("sato").state is AgentState.AVAILABLE

@@ -155,6 +155,11 @@ def recover(session: Session, driver: str, live: set[str], at: datetime) -> list
     return lost
 
 
+def in_wrap_up(session: Session, driver: str) -> list[Call]:
+    """A driver's calls whose agent has not closed the wrap-up yet (all tenants: for the restart)."""
+    return [call for call in repository.open_calls(session, driver) if call.state == CallState.WRAP_UP]
+
+
 def get_call(session: Session, actor: Actor, call_id: int) -> Call:
     """A call of the actor's tenant; an operator only sees calls they took (others: 404)."""
     call = CallRepository(session, actor.tenant_id).get(call_id)

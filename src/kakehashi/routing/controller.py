@@ -16,7 +16,7 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -155,6 +155,7 @@ class CallController:
         self._callbacks: dict[str, Waiting] = {}
         self._callback_caller_id: dict[str, str] = {}  # callback key → the number the caller had dialled
         self._handoffs: dict[str, tuple[int, int]] = {}  # agent who transferred a call → (tenant, wrap-up token)
+        self._resuming: set[tuple[int, str]] = set()  # (tenant, agent) whose wrap-up resumes after a restart
         self._keys = itertools.count(1)
         self._lock = threading.RLock()
         self._inbox: deque[Callable[[], None]] = deque()
@@ -199,6 +200,48 @@ class CallController:
             engine = self._engines[tenant_id] = Engine()
             self._load(tenant_id, engine, restore_states=True)
         return engine
+
+    def restore(self, tenant_ids: Iterable[int], wrap_ups: Sequence[tuple[int, str, str, str | None]]) -> None:
+        """After a restart: each tenant's floor is loaded now (agents' stored states corrected at once, not at
+        the tenant's first call), and for each (tenant, call ref, agent, queue) of a call left in wrap-up (its
+        agent was talking or writing notes when the process stopped) the agent is in wrap-up again, with the
+        queue's whole wrap-up time from now to finish the notes (the call was cut, not finished); then it closes
+        as any wrap-up that runs out. An agent who is gone or logged out takes no part: the call just closes."""
+
+        def work() -> None:
+            self._resuming = {(tenant_id, agent) for tenant_id, _, agent, _ in wrap_ups}
+            try:
+                for tenant_id in tenant_ids:
+                    self.engine(tenant_id)
+                for tenant_id, ref, agent, queue in wrap_ups:
+                    self._resume_wrap_up(tenant_id, ref, agent, queue)
+            finally:
+                self._resuming = set()
+
+        self._run(work)
+
+    def _resume_wrap_up(self, tenant_id: int, ref: str, agent: str, queue: str | None) -> None:
+        engine = self.engine(tenant_id)
+        call = LiveCall(tenant_id, ref, "", stage="wrap_up", queue=queue, agent=agent, engine_ref=ref)
+        known = agent in {a.name for a in engine.agents()}
+        if known and engine.agent(agent).state is not AgentState.LOGGED_OUT:
+            wrap = engine.resume_wrap_up(agent, queue, self._secs())
+            self._agent_call[agent] = call
+            self._agent_changed(tenant_id, agent, queue=queue, call_ref=ref)
+        else:
+            wrap = engine.rules(queue).wrap_up_s if queue and engine.has_queue(queue) else 0.0
+            call.agent = None
+        self._calls[ref] = call
+        generation = call.generation
+        self.clock.call_later(wrap, lambda: self._run(lambda: self._resumed_wrap_up_over(call, generation)))
+
+    def _resumed_wrap_up_over(self, call: LiveCall, generation: int) -> None:
+        if call.agent is not None:
+            self._wrap_up_done(call, generation)
+        elif call.generation == generation and call.stage == "wrap_up":
+            call.stage = "done"
+            self._calls.pop(call.ref, None)
+            self.listener.wrap_up_over(call.tenant_id, call.ref, self.clock.now())
 
     def wrap_up_finished(self, tenant_id: int, ref: str) -> None:
         """The agent closed the call before the wrap-up time ran out: they are free now."""
@@ -904,10 +947,14 @@ class CallController:
         if restore_states:
             for agent, state, reason in setup.agents:
                 engine.add_agent(agent)
-                # Calls do not survive a restart of the simulator; an agent who was busy is free again.
+                # Calls do not survive a restart of the simulator; an agent who was busy is free again (and back
+                # in wrap-up where their call is: ``resume_wrap_up``).
                 chosen = state if state in (AgentState.BREAK, AgentState.LOGGED_OUT) else AgentState.AVAILABLE
                 if state is not AgentState.LOGGED_OUT:
                     engine.choose_state(agent, chosen, self._secs(), reason if chosen is AgentState.BREAK else None)
+                # The stored state (ringing, on a call…) is no longer true: say so, unless a wrap-up resumes now.
+                if chosen is not state and (tenant_id, agent) not in self._resuming:
+                    self._agent_changed(tenant_id, agent)
 
     def _agent_changed(
         self, tenant_id: int, agent: str, *, queue: str | None = None, call_ref: str | None = None

@@ -341,6 +341,16 @@ class Engine:
         self._set(rec, AgentState.WRAP_UP, now)
         return wrap
 
+    def resume_wrap_up(self, agent: str, queue: str | None, now: float) -> float:
+        """After a restart: the agent is back in the wrap-up of a call of ``queue`` (their state before, when
+        not available, follows it, as a choice made during a call does); returns the queue's wrap-up time."""
+        rec = self.agent(agent)
+        if rec.state is not AgentState.AVAILABLE:
+            rec.pending = (rec.state, rec.reason)
+        rec.ringing_for, rec.call_queue = None, queue
+        self._set(rec, AgentState.WRAP_UP, now)
+        return self._queues[queue].rules.wrap_up_s if queue in self._queues else 0.0
+
     def wrap_up_done(self, agent: str, now: float) -> list[Assignment]:
         """Wrap-up is over: the agent's chosen state (or available) follows."""
         rec = self.agent(agent)

@@ -26,6 +26,7 @@ from kakehashi.routing.repository import number_by_e164, pending_callbacks
 from kakehashi.telephony.drivers.sim.clock import RealTimeClock
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.telephony.port import TelephonyDriver
+from kakehashi.tenants.repository import all_tenants
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ def start(settings: Settings, factory: sessionmaker[Session]) -> Telephony | Non
     with unit_of_work(factory) as session:
         calls.recover(session, driver.name, driver.live_calls(), utcnow())
     reload_callbacks(controller, factory)
+    restore_floor(controller, factory, driver.name)
 
     def config_changed(event: Event) -> None:
         controller.reload(event.tenant_id)
@@ -136,6 +138,16 @@ def reload_callbacks(controller: CallController, factory: sessionmaker[Session])
             for cb in orphans:
                 routing.give_up_callback(session, cb.tenant_id, cb.origin_call_ref, utcnow())
         log.warning("%d pending callbacks name queues that no longer exist: marked failed", len(orphans))
+
+
+def restore_floor(controller: CallController, factory: sessionmaker[Session], driver: str) -> None:
+    """Every tenant's agents as the database left them (busy ones free again, recorded so), and calls left in
+    wrap-up (their agent was talking or writing notes when the process stopped) holding their agent in wrap-up
+    again for the queue's wrap-up time, then closing as usual (ADR 0010)."""
+    with factory() as session:
+        tenant_ids = [t.id for t in all_tenants(session)]
+        open_wrap_ups = [(c.tenant_id, c.ref, c.agent, c.queue) for c in calls.in_wrap_up(session, driver) if c.agent]
+    controller.restore(tenant_ids, open_wrap_ups)
 
 
 def stop(telephony: Telephony | None) -> None:
