@@ -161,14 +161,20 @@ def restart(session_factory: sessionmaker[Session], prefix: str) -> tuple[SimDri
     return sim, controller
 
 
+def talking(c: Center) -> str:
+    """sato takes a long call and is talking: the call's reference."""
+    c.controller.choose_state(c.actor.tenant_id, "sato", AgentState.AVAILABLE)
+    cut = c.sim.incoming(ani="03-1111-2222", dnis=NUMBER, tenant_id=c.actor.tenant_id, presses="1", talk_s=600)
+    c.sim.clock.advance(5)
+    assert [s.state for s in c.rows(AgentStateSpan)][-1] == "on_call"
+    return cut
+
+
 def test_a_call_cut_by_a_restart_holds_its_agent_in_wrap_up_then_closes(
     session_factory: sessionmaker[Session], center: Center
 ) -> None:
     c, tenant = center, center.actor.tenant_id
-    c.controller.choose_state(tenant, "sato", AgentState.AVAILABLE)
-    cut = c.sim.incoming(ani="03-1111-2222", dnis=NUMBER, tenant_id=tenant, presses="1", talk_s=600)
-    c.sim.clock.advance(5)
-    assert [s.state for s in c.rows(AgentStateSpan)][-1] == "on_call"
+    cut = talking(c)
 
     sim, controller = restart(session_factory, "sim-after-restart")
     spans = c.rows(AgentStateSpan)
@@ -189,9 +195,7 @@ def test_an_agent_who_closes_a_cut_calls_wrap_up_is_free_at_once(
     from kakehashi.kit.db import utcnow
 
     c, tenant = center, center.actor.tenant_id
-    c.controller.choose_state(tenant, "sato", AgentState.AVAILABLE)
-    cut = c.sim.incoming(ani="03-1111-2222", dnis=NUMBER, tenant_id=tenant, presses="1", talk_s=600)
-    c.sim.clock.advance(5)
+    cut = talking(c)
     sim, controller = restart(session_factory, "sim-after-restart-2")
     call_id = next(row.id for row in c.rows(Call) if row.ref == cut)
     with unit_of_work(session_factory) as s:
