@@ -462,3 +462,19 @@ def test_dtmf_travels_as_rfc4733_events(
     customer.hangup()
     customer.wait_for("CALL_CLOSED")
     agent.wait_for("CALL_CLOSED")
+
+
+def test_the_calls_a_media_worker_takes_is_a_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``KAKEHASHI_SIP_CALLS_PER_WORKER=1`` leaves room on every call for a consultation and a listener."""
+    from pydantic import ValidationError
+
+    from kakehashi.kit.config import Settings
+    from kakehashi.telephony.runtime import sip_options
+
+    assert sip_options(Settings(data_dir=tmp_path, telephony_driver="sip")).calls_per_worker == 2
+    monkeypatch.setenv("KAKEHASHI_SIP_CALLS_PER_WORKER", "1")
+    monkeypatch.setenv("KAKEHASHI_SIP_WORKERS", "8")
+    options = sip_options(Settings(data_dir=tmp_path, telephony_driver="sip"))
+    assert (options.calls_per_worker, options.workers) == (1, 8)
+    with pytest.raises(ValidationError, match="sip_calls_per_worker"):
+        Settings(data_dir=tmp_path, sip_calls_per_worker=3)

@@ -54,8 +54,16 @@ class Settings(BaseSettings):
         default=4,
         ge=1,
         le=500,
-        description="Media worker processes (2 concurrent calls each): worker i listens on sip_media_port + 2*i, "
-        "the addresses of Kamailio's dispatcher set 1.",
+        description="Media worker processes (sip_calls_per_worker concurrent calls each): worker i listens on "
+        "sip_media_port + 2*i, the addresses of Kamailio's dispatcher set 1.",
+    )
+    sip_calls_per_worker: int = Field(
+        default=2,
+        ge=1,
+        le=2,
+        description="Customer calls a media worker takes: 2 fills its four dialogs with two calls and their agents; "
+        "1 keeps room on every call for an attended transfer's consultation and a listening supervisor "
+        "(docs/telephony.md, Capacity).",
     )
     softphone_ws_url: str | None = Field(
         default=None,

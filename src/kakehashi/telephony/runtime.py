@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,6 +27,9 @@ from kakehashi.telephony.drivers.sim.clock import RealTimeClock
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.telephony.port import TelephonyDriver
 from kakehashi.tenants.repository import all_tenants
+
+if TYPE_CHECKING:
+    from kakehashi.telephony.drivers.sip.driver import SipOptions
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +85,9 @@ def start(settings: Settings, factory: sessionmaker[Session]) -> Telephony | Non
     clock: Clock
     if settings.telephony_driver == "sip":
         # Imported here: the SIP driver needs the optional ``sip`` extra (numpy, Open JTalk, the worker).
-        from kakehashi.telephony.drivers.sip.driver import SipDriver, SipOptions
+        from kakehashi.telephony.drivers.sip.driver import SipDriver
 
-        options = SipOptions(settings.sip_media_port, settings.sip_proxy, settings.data_dir,
-                             no_answer_s=settings.sip_no_answer_s, workers=settings.sip_workers)  # fmt: skip
-        sip = SipDriver(options, tenant_of=lambda dnis: tenant_of_number(factory, dnis))
+        sip = SipDriver(sip_options(settings), tenant_of=lambda dnis: tenant_of_number(factory, dnis))
         driver, clock = sip, sip.clock
     else:
         # A new prefix per process: call references must not repeat those of calls a previous run recorded.
@@ -109,6 +110,15 @@ def start(settings: Settings, factory: sessionmaker[Session]) -> Telephony | Non
 
     unsubscribe = [bus.subscribe("routing.config_changed", config_changed), bus.subscribe("call.ended", call_closed)]
     return Telephony(driver, controller, unsubscribe)
+
+
+def sip_options(settings: Settings) -> SipOptions:
+    """The SIP driver's options from the app's settings (``KAKEHASHI_SIP_*``)."""
+    from kakehashi.telephony.drivers.sip.driver import SipOptions
+
+    return SipOptions(settings.sip_media_port, settings.sip_proxy, settings.data_dir,
+                      no_answer_s=settings.sip_no_answer_s, workers=settings.sip_workers,
+                      calls_per_worker=settings.sip_calls_per_worker)  # fmt: skip
 
 
 def tenant_of_number(factory: sessionmaker[Session], dnis: str) -> int | None:
