@@ -17,6 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from conftest import BACKENDS
 from kakehashi.app import create_app
 from kakehashi.auth import service as auth
 from kakehashi.kit import migrate
@@ -301,3 +302,22 @@ def test_the_desk_benchmark_runs_at_a_small_size() -> None:
         result = pool.submit(run, 3).result(timeout=300)
     assert result["benchmark"] == "desk_screen_pop" and result["calls"] == 3
     assert 0 < result["p50_ms"] <= result["p99_ms"] == result["max_ms"] < 5000
+    stages = [result["stages_ms"][s][0] for s in ("call.offered", "agent.ringing", "received", "drawn")]
+    assert stages == sorted(stages) and stages[-1] <= result["max_ms"]  # each stage after the one before
+
+
+@pytest.mark.skipif("postgresql" not in BACKENDS, reason="PostgreSQL is not among KAKEHASHI_TEST_BACKENDS")
+def test_the_desk_benchmark_runs_on_postgresql() -> None:
+    """``kakehashi bench desk --postgres``: a database of its own, dropped after."""
+    from sqlalchemy import create_engine, text
+
+    from kakehashi.bench.desk_pop import POSTGRES_URL, run
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        result = pool.submit(run, 2, POSTGRES_URL).result(timeout=300)
+    assert (result["database"], result["calls"]) == ("postgresql", 2) and 0 < result["p50_ms"] < 5000
+    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    with admin.connect() as conn:
+        left = conn.execute(text("SELECT count(*) FROM pg_database WHERE datname = 'kakehashi_bench_desk'")).scalar()
+    admin.dispose()
+    assert left == 0

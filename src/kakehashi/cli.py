@@ -308,13 +308,17 @@ def bench_sip(
 @bench_app.command("desk")
 def bench_desk(
     calls: Annotated[int, typer.Option(help="calls offered one after another", min=1)] = 100,
+    postgres: Annotated[
+        bool, typer.Option("--postgres", help="on PostgreSQL (a database of its own, dropped after), not SQLite")
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
 ) -> None:
     """call.offered → the caller's card drawn on the agent desktop (the app, chromium, loopback): p50/p99."""
     from kakehashi.bench import desk_pop
 
+    database_url = desk_pop.POSTGRES_URL if postgres else None
     with console.status(f"{calls} screen pops in the browser…", spinner="dots") if not json_out else nullcontext():
-        result = desk_pop.run(calls=calls)
+        result = desk_pop.run(calls=calls, database_url=database_url)
     typer.echo(json.dumps(result, ensure_ascii=False))
 
 

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from kakehashi.telephony.drivers.sim.driver import SimDriver
 
 CHROMIUM = "/usr/bin/chromium"
+#: ``--postgres``: a database of the benchmark's own, made empty first and dropped after.
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/kakehashi_bench_desk"
 CENTER = "0120-444-444"
 CALLER = "03-1234-5678"
 USER, PASSWORD = "bench-operator", "bench-desk-passphrase"
@@ -111,51 +113,68 @@ def measure_pops(
     }
 
 
-def run(calls: int = 100) -> dict[str, Any]:
-    """Start the app and a browser, sign an operator in, and measure ``calls`` screen pops."""
+def run(calls: int = 100, database_url: str | None = None) -> dict[str, Any]:
+    """Start the app and a browser, sign an operator in, and measure ``calls`` screen pops. The database is a
+    SQLite file in a temporary directory, or with ``database_url`` a PostgreSQL database of that name, made
+    empty first and dropped after (so give it a name of its own, as ``POSTGRES_URL``)."""
+    from kakehashi.kit.dbadmin import recreate_database
+
+    if database_url is not None:
+        recreate_database(database_url)
+    try:
+        with tempfile.TemporaryDirectory(prefix="kakehashi-bench-desk-") as tmp:
+            url = database_url or f"sqlite:///{tmp}/bench.db"
+            result = _measure(calls, url, Path(tmp))
+    finally:
+        if database_url is not None:
+            recreate_database(database_url, create=False)
+    return {"benchmark": "desk_screen_pop", "database": url.split(":", 1)[0].split("+")[0], **result}
+
+
+def _measure(calls: int, database_url: str, data_dir: Path) -> dict[str, Any]:
+    """Seed the database, serve the app on a free port, sign the operator in at /desk and measure."""
     import uvicorn
     from playwright.sync_api import sync_playwright
 
     from kakehashi.app import create_app
     from kakehashi.kit.config import Settings
 
-    with tempfile.TemporaryDirectory(prefix="kakehashi-bench-desk-") as tmp:
-        settings = Settings(database_url=f"sqlite:///{tmp}/bench.db", data_dir=Path(tmp))
-        _seed(settings)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        app = create_app(settings)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:  # server start-up
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the app did not start")
-            time.sleep(0.02)
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        try:
-            sim = app.state.telephony.driver
-            sim.set_agent(USER, answers=False)
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=["--no-sandbox", "--disable-gpu"])  # fmt: skip
-                page = browser.new_page(base_url=url, locale="ja-JP")
-                page.goto("/login?next=/desk")
-                page.locator("#username").fill(USER)
-                page.locator("#password").fill(PASSWORD)
-                page.locator("#password").press("Enter")
-                page.wait_for_url("**/desk")
-                page.wait_for_selector("body[data-ready]")
-                page.locator("#go-available").click()
-                page.wait_for_selector("#state-badge[data-state=available]")
-                result = measure_pops(page, sim, ani=CALLER, dnis=CENTER, calls=calls)
-                browser.close()
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            sock.close()
-    return {"benchmark": "desk_screen_pop", **result}
+    settings = Settings(database_url=database_url, data_dir=data_dir)
+    _seed(settings)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:  # server start-up
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the app did not start")
+        time.sleep(0.02)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    try:
+        sim = app.state.telephony.driver
+        sim.set_agent(USER, answers=False)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                         args=["--no-sandbox", "--disable-gpu"])  # fmt: skip
+            page = browser.new_page(base_url=url, locale="ja-JP")
+            page.goto("/login?next=/desk")
+            page.locator("#username").fill(USER)
+            page.locator("#password").fill(PASSWORD)
+            page.locator("#password").press("Enter")
+            page.wait_for_url("**/desk")
+            page.wait_for_selector("body[data-ready]")
+            page.locator("#go-available").click()
+            page.wait_for_selector("#state-badge[data-state=available]")
+            result = measure_pops(page, sim, ani=CALLER, dnis=CENTER, calls=calls)
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+    return result
 
 
 def _seed(settings: Any) -> None:

@@ -930,6 +930,7 @@ class CallController:
 
     def _load(self, tenant_id: int, engine: Engine, *, restore_states: bool = False) -> None:
         setup = self.directory.setup(tenant_id)
+        known = {rec.name for rec in engine.agents()}  # before memberships add agents
         for rules in setup.queues:
             engine.set_queue(rules)
         skill_queues: dict[str, str] = {}
@@ -944,11 +945,11 @@ class CallController:
         for (agent, queue), level in wanted.items():
             if engine.has_queue(queue):
                 engine.set_member(agent, queue, level)
-        if restore_states:
-            for agent, state, reason in setup.agents:
+        for agent, state, reason in setup.agents:
+            if restore_states or agent not in known:  # at start-up, or an agent created since
                 engine.add_agent(agent)
                 # Calls do not survive a restart of the simulator; an agent who was busy is free again (and back
-                # in wrap-up where their call is: ``resume_wrap_up``).
+                # in wrap-up where their call is: ``restore``).
                 chosen = state if state in (AgentState.BREAK, AgentState.LOGGED_OUT) else AgentState.AVAILABLE
                 if state is not AgentState.LOGGED_OUT:
                     engine.choose_state(agent, chosen, self._secs(), reason if chosen is AgentState.BREAK else None)

@@ -151,12 +151,15 @@ def reload_callbacks(controller: CallController, factory: sessionmaker[Session])
 
 
 def restore_floor(controller: CallController, factory: sessionmaker[Session], driver: str) -> None:
-    """Every tenant's agents as the database left them (busy ones free again, recorded so), and calls left in
-    wrap-up (their agent was talking or writing notes when the process stopped) holding their agent in wrap-up
-    again for the queue's wrap-up time, then closing as usual (ADR 0010)."""
+    """Every tenant's agents as the database left them (busy ones free again, recorded so), and a queue's
+    calls left in wrap-up (their agent was talking or writing notes when the process stopped) holding their
+    agent in wrap-up again for the queue's wrap-up time, then closing as usual (ADR 0010)."""
     with factory() as session:
         tenant_ids = [t.id for t in all_tenants(session)]
-        open_wrap_ups = [(c.tenant_id, c.ref, c.agent, c.queue) for c in calls.in_wrap_up(session, driver) if c.agent]
+        # Only calls of a queue were the controller's; one put through by someone else (an integration)
+        # waits for its agent's notes as before.
+        open_wrap_ups = [(c.tenant_id, c.ref, c.agent, c.queue) for c in calls.in_wrap_up(session, driver)
+                         if c.agent and c.queue]  # fmt: skip
     controller.restore(tenant_ids, open_wrap_ups)
 
 
