@@ -48,8 +48,9 @@ class Center:
             return s.scalars(select(Cdr).join(Call, Call.id == Cdr.call_id).where(Call.ref == ref)).one()
 
     def rows(self, model: type) -> list:  # type: ignore[type-arg]
+        """In the order they were written (PostgreSQL returns an updated row after the others otherwise)."""
         with self.factory() as s:
-            return list(s.scalars(select(model)))
+            return list(s.scalars(select(model).order_by(model.id)))  # type: ignore[attr-defined]
 
 
 @pytest.fixture
