@@ -117,6 +117,8 @@ def run(calls: int = 100, database_url: str | None = None) -> dict[str, Any]:
     """Start the app and a browser, sign an operator in, and measure ``calls`` screen pops. The database is a
     SQLite file in a temporary directory, or with ``database_url`` a PostgreSQL database of that name, made
     empty first and dropped after (so give it a name of its own, as ``POSTGRES_URL``)."""
+    from sqlalchemy.engine import make_url
+
     from kakehashi.kit.dbadmin import recreate_database
 
     if database_url is not None:
@@ -128,7 +130,7 @@ def run(calls: int = 100, database_url: str | None = None) -> dict[str, Any]:
     finally:
         if database_url is not None:
             recreate_database(database_url, create=False)
-    return {"benchmark": "desk_screen_pop", "database": url.split(":", 1)[0].split("+")[0], **result}
+    return {"benchmark": "desk_screen_pop", "database": make_url(url).get_backend_name(), **result}
 
 
 def _measure(calls: int, database_url: str, data_dir: Path) -> dict[str, Any]:

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from kakehashi.dispositions.models import Disposition
+from kakehashi.kit.repository import TenantRepository
 
 
-class DispositionRepository:
-    def __init__(self, session: Session, tenant_id: int) -> None:
-        self.session, self.tenant_id = session, tenant_id
-
+class DispositionRepository(TenantRepository):
     def all(self) -> list[Disposition]:
         """Every code the tenant ever had, active ones first, in their order."""
-        query = (
-            select(Disposition)
-            .where(Disposition.tenant_id == self.tenant_id)
-            .order_by(Disposition.active.desc(), Disposition.position, Disposition.id)
-        )
-        return list(self.session.scalars(query))
+        query = select(Disposition).order_by(Disposition.active.desc(), Disposition.position, Disposition.id)
+        return list(self.session.scalars(self.scoped(query, Disposition)))

@@ -229,7 +229,7 @@ class CallController:
             self._agent_call[agent] = call
             self._agent_changed(tenant_id, agent, queue=queue, call_ref=ref)
         else:
-            wrap = engine.rules(queue).wrap_up_s if queue and engine.has_queue(queue) else 0.0
+            wrap = engine.wrap_up_s(queue)
             call.agent = None
         self._calls[ref] = call
         generation = call.generation

@@ -334,12 +334,15 @@ class Engine:
         rec.ringing_for, rec.call_queue = ref, queue
         self._set(rec, AgentState.RINGING, now)
 
+    def wrap_up_s(self, queue: str | None) -> float:
+        """The wrap-up time after a call of ``queue`` (none for a queue this engine does not have)."""
+        return self._queues[queue].rules.wrap_up_s if queue in self._queues else 0.0
+
     def call_finished(self, agent: str, now: float) -> float:
         """The agent's call ended: wrap-up starts; returns its length (from the call's queue)."""
         rec = self.agent(agent)
-        wrap = self._queues[rec.call_queue].rules.wrap_up_s if rec.call_queue in self._queues else 0.0
         self._set(rec, AgentState.WRAP_UP, now)
-        return wrap
+        return self.wrap_up_s(rec.call_queue)
 
     def resume_wrap_up(self, agent: str, queue: str | None, now: float) -> float:
         """After a restart: the agent is back in the wrap-up of a call of ``queue`` (their state before, when
@@ -349,7 +352,7 @@ class Engine:
             rec.pending = (rec.state, rec.reason)
         rec.ringing_for, rec.call_queue = None, queue
         self._set(rec, AgentState.WRAP_UP, now)
-        return self._queues[queue].rules.wrap_up_s if queue in self._queues else 0.0
+        return self.wrap_up_s(queue)
 
     def wrap_up_done(self, agent: str, now: float) -> list[Assignment]:
         """Wrap-up is over: the agent's chosen state (or available) follows."""
