@@ -30,6 +30,8 @@ from conftest import PG_URL
 from kakehashi.calls import service as calls
 from kakehashi.calls.models import Call, CallTransition, Cdr
 from kakehashi.calls.sink import CallEventSink
+from kakehashi.customers import service as customers
+from kakehashi.customers.schemas import CustomerCreate
 from kakehashi.ivr.flow import Flow
 from kakehashi.ivr.runner import Exit
 from kakehashi.ivr.validate import validate_flow
@@ -44,6 +46,7 @@ from kakehashi.routing.directory import StaticDirectory
 from kakehashi.routing.engine import AgentState, QueueRules
 from kakehashi.routing.models import Callback, Voicemail
 from kakehashi.routing.persist import DbListener
+from kakehashi.stream import service as stream
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.telephony.port import (
     Bridged,
@@ -490,6 +493,43 @@ def test_a_number_written_with_separators_is_dialled(rig: Harness) -> None:
     assert rig.call(ref).state == "connected"
 
 
+def _pop_for(rig: Harness, ref: str) -> dict[str, Any]:
+    """The card the agent's phone would pop for this call (what the event stream sends with agent.ringing)."""
+    event = Event("agent.ringing", rig.actor.tenant_id, {"call_id": rig.call(ref).id, "agent": "sato"})
+    return stream.screen_pop_for(rig.factory, Actor(tenant_id=rig.actor.tenant_id, username="sato"), event)
+
+
+def _customer(rig: Harness, name: str, number: str) -> int:
+    with unit_of_work(rig.factory) as s:
+        return customers.create_customer(s, rig.actor, CustomerCreate(name=name, phones=[{"number": number}])).id
+
+
+def test_the_screen_pop_shows_the_other_party_by_direction(rig: Harness) -> None:
+    """Inbound: the caller's card. Outbound (a callback, a campaign): the card of the number we dialled, never
+    the center's own number (the caller id), even when someone saved that number as a customer."""
+    _customer(rig, "受付 窓口", CENTER_NUMBER)  # the center's own number typed in as a customer
+    caller_id = _customer(rig, "山田 花子", CALLER)
+    inbound = rig.world.incoming(ani=CALLER, dnis=CENTER_NUMBER, tenant_id=rig.actor.tenant_id)
+    rig.settle(lambda: rig.call(inbound).state is not None)
+    pop = _pop_for(rig, inbound)
+    assert (pop["known"], pop["customer"]["id"], pop["phone"]["e164"]) == (True, caller_id, CALLER_E164)
+    rig.driver.answer(inbound)
+    rig.driver.hangup(inbound)
+
+    rig.world.set_number("090-1111-2222", "answer", ring_seconds=1)
+    unknown = rig.driver.originate("090-1111-2222", caller_id=CENTER_NUMBER, tenant_id=rig.actor.tenant_id)
+    rig.settle(lambda: rig.call(unknown).state is not None)
+    pop = _pop_for(rig, unknown)
+    assert (pop["known"], pop["customer"], pop["phone"]["e164"]) == (False, None, "+819011112222")
+
+    saved_later = _customer(rig, "鈴木 一郎", "090-1111-2222")  # saved while we were calling them
+    pop = _pop_for(rig, unknown)
+    assert (pop["known"], pop["customer"]["id"], pop["phone"]["e164"]) == (True, saved_later, "+819011112222")
+    rig.wait(1.7)  # answered after 1 s
+    rig.settle(lambda: rig.call(unknown).state == "connected")
+    rig.driver.hangup(unknown)
+
+
 def test_recording_started_paused_and_resumed(rig: Harness) -> None:
     ref = rig.world.incoming(ani=CALLER, dnis=CENTER_NUMBER, tenant_id=rig.actor.tenant_id)
     rig.driver.route_to_agent(ref, "sato")
@@ -785,6 +825,8 @@ def test_a_callback_request_is_dialled_back_and_put_through_to_an_agent(rig: Har
     assert (try_normalize_phone(leg.dnis), leg.ani_raw, leg.state, leg.agent) == (
         CALLER_E164, CENTER_NUMBER_E164, "connected", "sato",
     )  # fmt: skip
+    pop = _pop_for(rig, leg.ref)  # sato sees the customer called back, not the center's number
+    assert (pop["known"], pop["phone"]["e164"]) == (False, CALLER_E164)
     (request,) = center.rows(Callback)
     assert (request.status, request.agent, request.attempts, request.last_call_ref) == ("done", "sato", 1, leg.ref)
     assert center.events(leg.ref) == [

@@ -67,7 +67,7 @@ def _live(call: Call, monitoring: bool) -> LiveCallOut:
         consult_agent=call.consult_agent,
         customer_id=call.customer_id,
         since=service.state_since(call),
-        ani_masked=mask_phone(national_form(call.ani_e164 or call.ani_raw or "")),
+        ani_masked=mask_phone(national_form(service.remote_number(call) or "")),
         on_hold=call.held_since is not None,
         recording=call.recording_state in ("started", "resumed"),
         can_monitor=monitoring and call.state == "connected",

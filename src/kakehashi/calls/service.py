@@ -182,6 +182,14 @@ def live_calls(session: Session, actor: Actor) -> list[Call]:
     return CallRepository(session, actor.tenant_id).in_progress(agent)
 
 
+def remote_number(call: Call) -> str:
+    """The other party's number as recorded: the caller of an inbound call, the number we dialled outbound
+    (a callback, a campaign). Never the center's own number: the screen pop looks the customer up by it."""
+    if call.direction == Direction.INBOUND:
+        return call.ani_e164 or call.ani_raw
+    return call.dnis
+
+
 def state_since(call: Call) -> datetime:
     """When the call entered its current state (a later transfer or requeue is not tracked separately)."""
     column = _SINCE.get(CallState(call.state))

@@ -50,6 +50,6 @@ def screen_pop_for(factory: sessionmaker[Session], actor: Actor, event: Event) -
         if call.customer_id is not None:
             pop = screenpop.screen_pop_for_customer(session, actor, call.customer_id)
         else:
-            pop = screenpop.screen_pop(session, actor, call.ani_e164 or call.ani_raw)
+            pop = screenpop.screen_pop(session, actor, calls.remote_number(call))
         result: dict[str, Any] = pop.model_dump(mode="json", context=full_context(actor.sees_personal_data))
         return result
