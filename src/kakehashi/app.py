@@ -25,9 +25,9 @@ from kakehashi.customers.api import router as customers_router
 from kakehashi.dispositions.api import router as dispositions_router
 from kakehashi.ivr.api import router as ivr_router
 from kakehashi.kit.api import install_problem_handlers
+from kakehashi.kit.body import BodyGuardMiddleware
 from kakehashi.kit.config import Settings, get_settings
 from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
-from kakehashi.kit.nul import RejectNulMiddleware
 from kakehashi.orders.api import router as orders_router
 from kakehashi.postal.api import router as postal_router
 from kakehashi.privacy.api import router as privacy_router
@@ -43,6 +43,10 @@ from kakehashi.tenants.api import router as tenants_router
 from kakehashi.web.pages import STATIC_DIR
 from kakehashi.web.pages import router as web_router
 from kakehashi.web.wallboard import router as wallboard_router
+
+#: Path prefixes whose routes take a larger request body than ``KAKEHASHI_MAX_BODY_BYTES`` (bytes; the longest
+#: matching prefix wins), e.g. ``{"/api/v1/imports": 200 * MiB}`` for list uploads. kit/body.py.
+BODY_LIMITS: dict[str, int] = {}
 
 
 def ensure_default_tenant(factory: sessionmaker[Session], code: str) -> int:
@@ -97,7 +101,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    app.add_middleware(RejectNulMiddleware)
+    app.add_middleware(BodyGuardMiddleware, max_bytes=settings.max_body_bytes, limits=BODY_LIMITS)
     for router in (
         auth_router,
         tenants_router,

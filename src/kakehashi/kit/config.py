@@ -102,6 +102,12 @@ class Settings(BaseSettings):
         description="Simulated inbound calls per hour to the demo numbers, with the sim driver (0: none). "
         "`kakehashi demo` uses 120 unless this is set.",
     )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body a route takes unless it declares more (kit/body.py, app.BODY_LIMITS); "
+        "a larger one is refused with 413 before it is read.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     sql_echo: bool = False

@@ -1,58 +1,49 @@
 """Refuse NUL characters in requests: PostgreSQL cannot store them in text or JSON (a 500 otherwise),
-and no real name, address or note contains one. One check at the edge instead of one per field."""
+and no real name, address or note contains one. One check at the edge instead of one per field.
+
+The body is checked as it streams in (``NulScanner``), chunk by chunk, never joined; the middleware that
+reads it is ``kit.body.BodyGuardMiddleware``, which also enforces the body-size limits.
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-_MARKERS = (b"\\u0000", b"\x00")
-
-
-class RejectNulMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        query = scope.get("query_string", b"")
-        if b"%00" in query or b"\x00" in query or "\x00" in scope.get("path", ""):
-            await _refuse(scope, send)
-            return
-        chunks: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":  # client went away
-                await self.app(scope, _replay([message], receive), send)
-                return
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        if any(m in body for m in _MARKERS) or b"%00" in body:
-            await _refuse(scope, send)
-            return
-        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
+#: A NUL as raw byte, as a JSON escape, and percent-encoded (forms).
+MARKERS = (b"\\u0000", b"\x00", b"%00")
+_KEEP = max(len(m) for m in MARKERS) - 1
 
 
-def _replay(messages: list[Message], then: Receive) -> Receive:
-    """Hand out the buffered messages, then the real channel (streaming responses wait on it for a
-    disconnect; answering "disconnected" at once would cut them off)."""
+class NulScanner:
+    """Finds a NUL marker in a body fed in chunks, also one split across two chunks: the last bytes of
+    what came before are kept (a marker's length less one) and searched with the next chunk."""
 
-    async def receive() -> Message:
-        if messages:
-            return messages.pop(0)
-        return await then()
+    __slots__ = ("_tail",)
 
-    return receive
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> bool:
+        """True when a marker ends in ``chunk`` (or started in the chunks before it)."""
+        if not chunk:
+            return False
+        # A marker split across chunks has at most _KEEP bytes on either side of the boundary.
+        found = any(m in chunk or m in self._tail + chunk[:_KEEP] for m in MARKERS)
+        self._tail = (self._tail + chunk[-_KEEP:])[-_KEEP:]
+        return found
 
 
-async def _refuse(scope: Scope, send: Send) -> None:
-    problem: dict[str, Any] = {
+def nul_in_target(scope: Scope) -> bool:
+    """A NUL in the path or the query string."""
+    query: bytes = scope.get("query_string", b"")
+    return b"%00" in query or b"\x00" in query or "\x00" in scope.get("path", "")
+
+
+def nul_problem(scope: Scope) -> dict[str, Any]:
+    """The 422 problem details of a request that contains a NUL."""
+    return {
         "type": "/problems/validation",
         "title": "Validation failed",
         "status": 422,
@@ -60,7 +51,3 @@ async def _refuse(scope: Scope, send: Send) -> None:
         "instance": scope.get("path", ""),
         "errors": [{"field": "", "message": "NUL characters are not allowed", "in": "body"}],
     }
-    body = json.dumps(problem).encode()
-    headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 422, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
