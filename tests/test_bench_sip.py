@@ -27,3 +27,14 @@ def test_bench_sip_small_run_completes_every_call_and_records_it() -> None:
     assert report["workers"] == 3 and report["peak_concurrent"] >= 3, report  # two calls a worker, and spares
     assert 0 < report["setup_p50_ms"] <= report["setup_p99_ms"] < 5000
     assert report["cpu_percent"] > 0
+
+
+def test_an_agent_who_answers_before_the_callers_ack_is_joined_to_the_caller() -> None:
+    """A busy machine or a slow far end: the caller's ACK of our answer comes after the agent's phone answered.
+    The media worker answered the caller a second time (PJSIP refused: PJ_EINVALIDOP) and never joined them."""
+    result = CliRunner().invoke(app, ["bench", "sip", "--concurrent", "2", "--seconds", "3", "--call-seconds", "2",
+                                      "--ack-delay-ms", "300", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["ack_delay_ms"] == 300
+    assert report["calls"] >= 2 and report["completed"] == report["calls"] and report["failed"] == 0, report

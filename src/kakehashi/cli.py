@@ -295,13 +295,17 @@ def bench_sip(
     seconds: Annotated[float, typer.Option(help="how long new calls keep coming")] = 20.0,
     call_seconds: Annotated[float, typer.Option(help="length of each call")] = 10.0,
     workers: Annotated[int | None, typer.Option(help="media workers (default: ceil(concurrent / 2) + spares)")] = None,
+    ack_delay_ms: Annotated[
+        int, typer.Option(help="the customers' ACK comes this late (a slow far end); under 500", min=0, max=499)
+    ] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
 ) -> None:
     """Real SIP calls (sipp → Kamailio → rtpengine → media workers, recorded → a sipp agent): setup, CPU."""
     from kakehashi.bench import sip
 
     with console.status(f"{concurrent} SIP calls…", spinner="dots") if not json_out else nullcontext():
-        result = sip.run(concurrent=concurrent, seconds=seconds, call_s=call_seconds, workers=workers)
+        result = sip.run(concurrent=concurrent, seconds=seconds, call_s=call_seconds, workers=workers,
+                         ack_delay_ms=ack_delay_ms)  # fmt: skip
     typer.echo(json.dumps(result, ensure_ascii=False))
 
 

@@ -67,7 +67,7 @@ a=sendrecv
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="183" optional="true"/>
-  <recv response="200" rtd="true" rrs="true"/>
+  <recv response="200" rtd="true" rrs="true"/>{ack_pause}
   <send><![CDATA[
 ACK [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -182,9 +182,15 @@ def workers_for(concurrent: int) -> int:
 
 
 def run(
-    concurrent: int = 10, seconds: float = 20.0, call_s: float = 10.0, workers: int | None = None
+    concurrent: int = 10,
+    seconds: float = 20.0,
+    call_s: float = 10.0,
+    workers: int | None = None,
+    ack_delay_ms: int = 0,
 ) -> dict[str, Any]:
-    """Keep ``concurrent`` recorded calls up for ``seconds`` (each call lasts ``call_s``); JSON-ready figures."""
+    """Keep ``concurrent`` recorded calls up for ``seconds`` (each call lasts ``call_s``); JSON-ready figures.
+    ``ack_delay_ms``: each customer acknowledges our answer this late (a slow far end, a busy machine), so the
+    agent's phone may answer first; under PJSIP's first 200 OK retransmission (500 ms)."""
     for tool in ("sipp", "kamailio", "rtpengine", "kamcmd", "sox"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"{tool} is not installed (scripts/services installs the SIP tools)")
@@ -192,7 +198,8 @@ def run(
         raise ValueError("concurrent, seconds and call_s must be positive")
     work = Path(tempfile.mkdtemp(prefix="kk-bench-sip-"))
     try:
-        return _run(work, concurrent, seconds, call_s, workers or workers_for(concurrent))
+        report = _run(work, concurrent, seconds, call_s, workers or workers_for(concurrent), ack_delay_ms)
+        return {**report, "ack_delay_ms": ack_delay_ms}
     except BaseException:
         keep = os.environ.get("KAKEHASHI_BENCH_KEEP")  # a failed run's logs, for a look
         if keep:
@@ -202,12 +209,14 @@ def run(
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _run(work: Path, concurrent: int, seconds: float, call_s: float, workers: int) -> dict[str, Any]:
+def _run(work: Path, concurrent: int, seconds: float, call_s: float, workers: int, ack_delay_ms: int) -> dict[str, Any]:
     tone = work / "tone-ulaw.wav"
     subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-e", "u-law", str(tone), "synth", str(call_s + 5),  # noqa: S603,S607
                     "sine", "440", "vol", "0.5"], check=True)  # fmt: skip
     scenario = work / "customer.xml"
-    scenario.write_text(UAC_SCENARIO.replace("{tone}", str(tone)).replace("{hold_ms}", str(int(call_s * 1000))))
+    ack_pause = f'\n  <pause milliseconds="{ack_delay_ms}"/>' if ack_delay_ms else ""
+    scenario.write_text(UAC_SCENARIO.replace("{tone}", str(tone)).replace("{hold_ms}", str(int(call_s * 1000)))
+                        .replace("{ack_pause}", ack_pause))  # fmt: skip
     (work / "agent.xml").write_text(UAS_SCENARIO)
     rate = concurrent / call_s
     total = max(1, round(rate * seconds))

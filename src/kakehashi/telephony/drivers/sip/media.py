@@ -199,6 +199,7 @@ class CallState:
     ringing: dict[str, Leg] = field(default_factory=dict)  # agents whose phones ring (several: ring-all)
     bridged: bool = False
     answered: bool = False
+    answer_sent: bool = False  # we answered the caller (IVR, queue): their ACK may still be on its way
     player: Player | None = None
     playlist: deque[tuple[str, bool]] = field(default_factory=deque)  # prompts still to play, in order
     recorder: pj.AudioMediaRecorder | None = None
@@ -410,6 +411,7 @@ class Worker:
                 self._answer(call.customer, 180)
             case "answer":
                 self._answer(call.customer, 200)
+                call.answer_sent = True
             case "reject":
                 self._hangup_leg(call.customer, int(c.get("code", 404)))
             case "play":
@@ -878,9 +880,12 @@ class Worker:
                 self._hangup_leg(other, 487)
                 call.garbage.append(other)
             call.agent, call.agent_leg = agent, leg
-            if call.inbound and not call.answered:  # routed straight to an agent: the caller is answered now
-                call.answered = True  # by the agent, not by the system: no "answered" event (the simulator has none)
-                self._answer(call.customer, 200)
+            if call.inbound and not call.answered:
+                call.answered = True
+                if call.answer_sent:  # our 200 to the caller stands; their ACK is late (a busy machine): say so now
+                    emit("answered", ref=call.ref, by="system")
+                else:  # routed straight to an agent: answered by the agent (no "answered" event, as the simulator)
+                    self._answer(call.customer, 200)
             emit("agent_answered", ref=call.ref, agent=agent)
             self._bridge(call)
         elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
