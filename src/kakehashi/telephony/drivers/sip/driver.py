@@ -479,7 +479,9 @@ class SipDriver:
         self._send("record", ref=call_ref, state=state.value, file=str(self.recording_path(call_ref)))
 
     def live_calls(self) -> set[str]:
-        return {ref for ref, call in self._calls.items() if call.live}
+        # A copy first: the dispatcher thread adds and removes calls while others ask (a bench at 300 calls
+        # crashed with "dictionary changed size during iteration").
+        return {ref for ref, call in list(self._calls.items()) if call.live}
 
     def audio_queued_s(self, call_ref: str) -> float:
         call = self._calls.get(call_ref)
