@@ -123,14 +123,16 @@ def test_explicit_encoding_alias(session_factory: sessionmaker[Session], actor: 
         run(session_factory, FIXTURES / "customers_sjis.csv", encoding="utf-8")
 
 
-def test_xlsx(session_factory: sessionmaker[Session], session: Session, actor: Actor, children: None) -> None:
-    report = run(session_factory, FIXTURES / "customers.xlsx")
+def test_xlsx(
+    tmp_path: Path, session_factory: sessionmaker[Session], session: Session, actor: Actor, children: None
+) -> None:
+    report = run(session_factory, FIXTURES / "customers.xlsx", errors_path=tmp_path / "errors.csv")
     assert (report.inserted, report.failed_rows) == (2, 0)
     assert report.columns["会員区分"] == "cf.member"  # a header equal to a custom field's label
     sakura = by_phone(session, actor, "+81312340001")  # typed as the number 312340001
     assert sakura.postal_code == "0600000"  # typed as 600000: the leading zero comes back
     assert sakura.birthday == date(1992, 7, 7)
-    assert sakura.town == "北海道札幌市中央区"
+    assert (sakura.prefecture, sakura.city, sakura.town) == ("北海道", "札幌市中央区", None)  # 住所, split
     assert sakura.custom == {"member": "正会員"}
     assert by_phone(session, actor, "+819033334444").gender == "male"
 
@@ -213,9 +215,9 @@ def test_row_errors_reported_with_row_numbers(
     tmp_path: Path, session_factory: sessionmaker[Session], session: Session, actor: Actor
 ) -> None:
     errors_path = tmp_path / "report.csv"
-    report = run(session_factory, FIXTURES / "customers_errors.csv", batch_size=1, errors_path=errors_path)
+    report = run(session_factory, FIXTURES / "customers_errors.csv", errors_path=errors_path)
     assert (report.total_rows, report.inserted, report.failed_rows, report.not_imported) == (7, 1, 6, 0)
-    assert (report.batches_committed, report.batches_rejected) == (1, 6)
+    assert (report.batches_committed, report.batches_rejected) == (1, 0)
     assert report.errors_path == str(errors_path)
     rows = read_errors(errors_path)
     found = {(r["row"], r["column"], r["field"]) for r in rows}
@@ -235,7 +237,7 @@ def test_row_errors_reported_with_row_numbers(
     assert report.as_dict()["first_errors"][0]["row"] == 3
 
 
-def test_batch_with_a_bad_row_is_rejected_whole(
+def test_a_bad_row_does_not_stop_the_other_rows_of_its_batch(
     tmp_path: Path, session_factory: sessionmaker[Session], session: Session, actor: Actor
 ) -> None:
     rows = [["氏名", "電話番号", "郵便番号"]]
@@ -243,16 +245,15 @@ def test_batch_with_a_bad_row_is_rejected_whole(
     rows[4][2] = "999"  # row 5 of the sheet: second batch (rows 4-5)
     path = write_csv(tmp_path / "batches.csv", rows)
     report = run(session_factory, path, batch_size=2)
-    assert (report.batches_committed, report.batches_rejected) == (2, 1)
-    assert (report.inserted, report.failed_rows, report.not_imported) == (4, 1, 1)
-    assert count_customers(session, actor) == 4
+    assert (report.batches_committed, report.batches_rejected) == (3, 0)
+    assert (report.inserted, report.failed_rows, report.not_imported) == (5, 1, 0)
+    assert count_customers(session, actor) == 5
     repo = CustomerRepository(session, actor.tenant_id)
-    assert repo.find_id_by_phone("+81360000003") is None  # the good row of the rejected batch
-    assert repo.find_id_by_phone("+81360000005") is not None  # the batch after it landed
+    assert repo.find_id_by_phone("+81360000003") is not None  # the good row of the batch with the bad one
+    assert repo.find_id_by_phone("+81360000004") is None  # the bad row
     lines = read_errors(tmp_path / "batches.errors.csv")  # the default place, next to the input
-    assert [(r["row"], r["field"], r["message"]) for r in lines] == [
-        ("4", "", importer.NOT_IMPORTED),
-        ("5", "postal_code", "'999' is not a 7-digit postal code"),
+    assert [(r["row"], r["column"], r["field"], r["message"]) for r in lines] == [
+        ("5", "郵便番号", "postal_code", "'999' is not a 7-digit postal code"),
     ]
 
 
@@ -272,9 +273,10 @@ def test_committed_batches_publish_events(tmp_path: Path, session_factory: sessi
         run(session_factory, write_csv(tmp_path / "e.csv", rows), batch_size=2)
     finally:
         unsubscribe()
-    assert [e.name for e in seen] == ["import.completed"]  # the second batch was rejected
+    assert [e.name for e in seen] == ["import.completed"] * 2  # the second batch without its bad row
     assert seen[0].tenant_id == actor.tenant_id
     assert seen[0].payload["rows"] == [2, 3] and len(seen[0].payload["customer_ids"]) == 2
+    assert seen[1].payload["rows"] == [4, 4] and len(seen[1].payload["customer_ids"]) == 1
 
 
 def test_custom_field_values_validated(
@@ -539,11 +541,13 @@ def test_cli_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_totals_add_up(session_factory: sessionmaker[Session], session: Session, actor: Actor) -> None:
     """The totals add up: every row is inserted, updated, merged, skipped, failed or not imported."""
-    report = run(session_factory, FIXTURES / "customers_errors.csv", batch_size=3)
-    d = report.as_dict()
     parts = ("inserted", "updated", "merged", "skipped", "failed_rows", "not_imported")
-    assert sum(d[k] for k in parts) == d["total_rows"] == 7
-    assert session.scalar(select(func.count()).select_from(CustomerPhone)) == 0  # every batch had a bad row
+    for strict in (False, True):
+        report = run(session_factory, FIXTURES / "customers_errors.csv", batch_size=3, strict=strict)
+        d = report.as_dict()
+        assert sum(d[k] for k in parts) == d["total_rows"] == 7, d
+        assert (d["inserted"], d["failed_rows"], d["not_imported"]) == ((0, 6, 1) if strict else (1, 6, 0))
+    assert session.scalar(select(func.count()).select_from(CustomerPhone)) == 1  # the good row, once
 
 
 def test_bench_import_smoke(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -580,12 +584,14 @@ def test_rows_merged_in_a_batch_and_rejected_batches_leave_the_database_consiste
     rows = [["氏名", "電話", "携帯", "備考"]]
     rows += [["一", "03-5100-0001", "", "a"], ["", "03-5100-0001", "090-5100-0001", "b"]]  # batch 1: merge
     rows += [["二", "03-5100-0002", "", ""], ["三", "03-5100-0003", "", "x" * 5]]  # batch 2: fine
-    rows += [["四", "03-5100-0004", "", ""], ["", "03-5100-0005", "", ""]]  # batch 3: no name → rejected
+    rows += [["四", "03-5100-0004", "", ""], ["", "03-5100-0005", "", ""]]  # batch 3: no name → that row fails
+    rows += [["", "03-5100-0006", "", ""]]  # batch 4: its only row fails
     report = run(session_factory, write_csv(tmp_path / "mix.csv", rows), batch_size=2)
-    assert (report.inserted, report.merged, report.failed_rows, report.not_imported) == (3, 1, 1, 1)
-    assert (report.batches_committed, report.batches_rejected) == (2, 1)
+    assert (report.inserted, report.merged, report.failed_rows, report.not_imported) == (4, 1, 2, 0)
+    assert (report.batches_committed, report.batches_rejected) == (3, 1)
     first = by_phone(session, actor, "+81351000001")
     assert (first.notes, [p.e164 for p in first.phones]) == ("b", ["+81351000001", "+819051000001"])
     assert [p.is_primary for p in first.phones] == [True, False]
     repo = CustomerRepository(session, actor.tenant_id)
-    assert repo.find_id_by_phone("+81351000004") is None and count_customers(session, actor) == 3
+    assert repo.find_id_by_phone("+81351000004") is not None and count_customers(session, actor) == 4
+    assert repo.find_id_by_phone("+81351000005") is None

@@ -176,7 +176,10 @@ def import_customers(
     encoding: Annotated[str | None, typer.Option(help="CSV encoding (default: detect UTF-8 / CP932)")] = None,
     sheet: Annotated[str | None, typer.Option(help="XLSX sheet name (default: the first)")] = None,
     on_duplicate: Annotated[str, typer.Option(help="update | skip | error")] = "update",
-    batch_size: Annotated[int, typer.Option(help="rows per all-or-nothing batch")] = 1000,
+    batch_size: Annotated[int, typer.Option(help="rows written per transaction")] = 1000,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="all or nothing for the whole file: write no row if any row fails")
+    ] = False,
     errors_out: Annotated[Path | None, typer.Option("--errors", help="per-row error report (CSV)")] = None,
     tenant: Annotated[str | None, typer.Option(help="tenant code")] = None,
     workers: Annotated[
@@ -219,6 +222,7 @@ def import_customers(
                 workers=workers,
                 source_id=source_id,
                 by=f"cli:{getpass.getuser()}",
+                strict=strict,
             )
     except importer.ImportSetupError as exc:
         console.print(f"[red]cannot import:[/] {exc}")

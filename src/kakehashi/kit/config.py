@@ -102,6 +102,24 @@ class Settings(BaseSettings):
         description="Simulated inbound calls per hour to the demo numbers, with the sim driver (0: none). "
         "`kakehashi demo` uses 120 unless this is set.",
     )
+    import_max_rows: int = Field(
+        default=1_048_576,
+        ge=1,
+        description="Import: most rows a spreadsheet (XLSX…) may have; checked before it is loaded "
+        "(Excel's own limit).",
+    )
+    import_max_cells: int = Field(
+        default=5_000_000,
+        ge=1,
+        description="Import: most cells a spreadsheet may have; checked before it is loaded (the reader holds a "
+        "sheet in memory, ~50 bytes a cell: 5M cells ≈ 250 MB). Larger lists import as CSV.",
+    )
+    import_max_unpacked_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=1024,
+        description="Import: most bytes a spreadsheet may unpack to (its zip members); a small file unpacking to "
+        "gigabytes (a zip bomb) is refused before it is loaded.",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,

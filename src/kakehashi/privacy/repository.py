@@ -43,9 +43,16 @@ class SourceRepository(TenantRepository):
         found: set[int] = set()
         for start in range(0, len(customer_ids), _CHUNK):
             chunk = list(customer_ids[start : start + _CHUNK])
-            stmt = select(CustomerSource.customer_id).where(
-                CustomerSource.source_id == source_id, CustomerSource.customer_id.in_(chunk)
+            # The customers' links first (primary key), then the source: with both conditions at once PostgreSQL
+            # may scan all of the source's links through ix_customer_sources_source_id when the table has no
+            # statistics yet (a bulk import: every row has that source), a cost growing with the list.
+            links = (
+                select(CustomerSource.customer_id, CustomerSource.source_id)
+                .where(CustomerSource.customer_id.in_(chunk))
+                .cte("links")
+                .prefix_with("MATERIALIZED")
             )
+            stmt = select(links.c.customer_id).where(links.c.source_id == source_id)
             found.update(self.session.scalars(stmt))
         return found
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -90,51 +91,115 @@ class BatchWriter:
         self.created: set[int] = set()  # customers inserted by this import: a later row merges into them
         self.column_of = {c.target: c.header for c in columns}
         self.batch_no = 0
+        #: ``--strict``: the whole file in this one session's transaction, each batch in a savepoint.
+        self.file_session: Session | None = None
 
     def run_batch(self, rows: list[ParsedRow]) -> BatchResult:
-        """Plan and write one batch in one transaction; a batch with any error writes nothing."""
+        """Write the valid rows of one batch; the invalid ones come back as errors.
+
+        Rows that failed validation (parsing) or planning (conflicting numbers, a new customer without a
+        name…) are left out and reported; the others are written in one transaction. When the database
+        refuses the transaction (e.g. a number another writer took between our lookup and our write), it
+        is planned again once, then split in halves until the refused rows are found: they are reported
+        with the database's message, every other row is written.
+        """
         self.batch_no += 1
-        for attempt in (1, 2):
-            session = self.factory()
-            try:
+        result = BatchResult([e for r in rows for e in r.errors])
+        self._write_rows([r for r in rows if not r.errors], result, retry=True)
+        result.errors.sort(key=lambda e: e.row)
+        return result
+
+    def _write_rows(self, rows: list[ParsedRow], result: BatchResult, *, retry: bool) -> None:
+        if not rows:
+            return
+        try:
+            part = self._attempt(rows)
+        except (DBAPIError, psycopg.Error) as exc:
+            if retry and isinstance(exc, (IntegrityError, psycopg.IntegrityError)):
+                # Someone else took a number between our lookup and our write: look again once.
+                self._write_rows(rows, result, retry=False)
+            elif len(rows) == 1:
+                result.errors.append(self._refused(rows[0], exc))
+            else:
+                half = len(rows) // 2
+                self._write_rows(rows[:half], result, retry=False)
+                self._write_rows(rows[half:], result, retry=False)
+            return
+        result.errors.extend(part.errors)
+        result.inserted += part.inserted
+        result.updated += part.updated
+        result.merged += part.merged
+        result.skipped += part.skipped
+        result.new_ids.extend(part.new_ids)
+        result.transactions += part.transactions
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        """A transaction of its own, or (``--strict``) a savepoint in the file's one transaction."""
+        if self.file_session is not None:
+            with self.file_session.begin_nested():
+                yield self.file_session
+            return
+        session = self.factory()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def _attempt(self, rows: list[ParsedRow]) -> BatchResult:
+        """Plan and write ``rows`` in one transaction; rows failing the plan are left out and reported."""
+        errors: list[RowError] = []
+        with self._transaction() as session:
+            while True:
                 result, new, updates = self._plan(session, rows)
-                if result.errors:
-                    session.rollback()
-                    return result
-                result.new_ids = self._write(session, new, updates)
-                touched = result.new_ids + [p.customer_id for p in updates if p.customer_id]
-                self._record(session, rows, result, touched)
-                publish_on_commit(
-                    session,
-                    Event(
-                        "import.completed",
-                        self.tenant_id,
-                        {
-                            "source": self.source,
-                            "batch": self.batch_no,
-                            "rows": [rows[0].row, rows[-1].row],
-                            "inserted": result.inserted,
-                            "updated": result.updated,
-                            "merged": result.merged,
-                            "skipped": result.skipped,
-                            "customer_ids": touched,
-                        },
-                    ),
-                )
-                session.commit()
-                self.created.update(result.new_ids)
+                if not result.errors:
+                    break
+                bad = {e.row for e in result.errors}
+                errors.extend(result.errors)
+                rows = [r for r in rows if r.row not in bad]  # plan again without them
+            result.errors = errors
+            if not rows:
                 return result
-            except (IntegrityError, psycopg.IntegrityError) as exc:
-                # Someone else took a number between our lookup and our insert: look again once.
-                session.rollback()
-                if attempt == 2:
-                    return BatchResult(self._whole_batch(rows, f"database refused the batch: {_first_line(exc)}"))
-            except (DBAPIError, psycopg.Error) as exc:
-                session.rollback()
-                return BatchResult(self._whole_batch(rows, f"database refused the batch: {_first_line(exc)}"))
-            finally:
-                session.close()
-        raise AssertionError("unreachable")
+            result.new_ids = self._write(session, new, updates)
+            result.transactions = 1
+            touched = result.new_ids + [p.customer_id for p in updates if p.customer_id]
+            self._record(session, rows, result, touched)
+            publish_on_commit(
+                session,
+                Event(
+                    "import.completed",
+                    self.tenant_id,
+                    {
+                        "source": self.source,
+                        "batch": self.batch_no,
+                        "rows": [rows[0].row, rows[-1].row],
+                        "inserted": result.inserted,
+                        "updated": result.updated,
+                        "merged": result.merged,
+                        "skipped": result.skipped,
+                        "customer_ids": touched,
+                    },
+                ),
+            )
+        self.created.update(result.new_ids)
+        return result
+
+    def _refused(self, row: ParsedRow, exc: BaseException) -> RowError:
+        """The database's refusal of one row, on the row's number when that is what it refused."""
+        message = _first_line(exc)
+        if "uq_customer_phones_tenant_e164" in message and row.phones:
+            return RowError(
+                row.row,
+                " / ".join(p.column for p in row.phones),
+                "phone",
+                " / ".join(p.raw for p in row.phones),
+                f"the number was taken by another customer meanwhile (database: {message})",
+            )
+        return RowError(row.row, "", "", "", f"database refused the row: {message}")
 
     def _record(self, session: Session, rows: list[ParsedRow], result: BatchResult, touched: list[int]) -> None:
         """In the batch's own transaction: link the customers to the list's source, one audit row."""
@@ -157,9 +222,6 @@ class BatchWriter:
                 "customers": len(touched),
             },
         )
-
-    def _whole_batch(self, rows: list[ParsedRow], message: str) -> list[RowError]:
-        return [RowError(r.row, "", "", "", message) for r in rows]
 
     def _plan(self, session: Session, rows: list[ParsedRow]) -> tuple[BatchResult, list[_Plan], list[_Plan]]:
         result = BatchResult([e for r in rows for e in r.errors])
@@ -271,8 +333,10 @@ class BatchWriter:
         current: dict[int, Any] = {}
         ids = [p.customer_id for p in updates if p.customer_id is not None]
         for condition in _among(session, t.c.id, ids, BigInteger()):
-            stmt = select(t.c.id, t.c.custom, *cols).where(t.c.tenant_id == self.tenant_id, condition)
-            current.update({row.id: row for row in session.execute(stmt)})
+            # By primary key alone (the ids come from this tenant's numbers; the tenant is checked on the rows):
+            # with ``tenant_id =`` in the query PostgreSQL may scan the tenant on a table without statistics.
+            stmt = select(t.c.id, t.c.tenant_id, t.c.custom, *cols).where(condition)
+            current.update({row.id: row for row in session.execute(stmt) if row.tenant_id == self.tenant_id})
         for plan in updates:
             assert plan.customer_id is not None
             row = current[plan.customer_id]

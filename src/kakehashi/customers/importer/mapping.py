@@ -16,7 +16,7 @@ ON_DUPLICATE: tuple[str, ...] = ("update", "skip", "error")
 #: Fields a column can be mapped to (besides ``cf.<key>`` for a custom field).
 FIELDS: tuple[str, ...] = (
     "name", "name_kana", "family_name", "given_name", "family_kana", "given_kana",
-    "phone", "phone2", "postal_code", "prefecture", "city", "town", "street", "building",
+    "phone", "phone2", "postal_code", "address", "prefecture", "city", "town", "street", "building",
     "birthday", "gender", "email", "notes", "rank",
 )  # fmt: skip
 PHONE_FIELDS = ("phone", "phone2")
@@ -47,7 +47,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "postal_code": ("郵便番号", "〒", "郵便", "zip", "zipcode", "postalcode", "postcode"),
     "prefecture": ("都道府県", "県", "prefecture", "state"),
     "city": ("市区町村", "市町村", "市区郡", "city"),
-    "town": ("町域", "町名", "町域名", "住所", "住所1", "town", "address", "address1"),
+    "address": ("住所", "住所1", "所在地", "ご住所", "お届け先住所", "address", "address1"),
+    "town": ("町域", "町名", "町域名", "town"),
     "street": ("番地", "丁目番地", "street"),
     "building": ("建物名", "建物", "住所2", "建物名・部屋番号", "マンション名", "building", "address2"),
     "birthday": ("生年月日", "誕生日", "birthday", "birthdate", "dateofbirth", "dob"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
@@ -20,6 +20,7 @@ from kakehashi.customers.schemas import CustomerCreate, PhoneIn
 from kakehashi.customers.service import normalized_fields
 from kakehashi.kit.phone import InvalidPhone, Phone, parse_phone
 from kakehashi.kit.text import nfkc
+from kakehashi.postal.address import split_address
 
 _GENDERS = {
     **dict.fromkeys(("男", "男性", "m", "male", "man", "おとこ"), "male"),
@@ -79,6 +80,8 @@ class ParsedRow:
     errors: list[RowError]
     #: The row as a new customer's COPY text (:func:`.copytext.customer_text`), when asked for and valid.
     copy_text: str | None = None
+    #: Problems that do not stop the row (e.g. an address that does not match its postal code).
+    warnings: list[RowError] = field(default_factory=list)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -127,17 +130,23 @@ class RowParser:
         parts: dict[str, str] = {}
         custom_raw: dict[str, Cell] = {}
         phones: list[PhoneCell] = []
+        warnings: list[RowError] = []
+        address: tuple[Column, str] | None = None
         source: dict[str, Column] = {}  # field → column, to put a column name on each error
         width = len(cells)
         for col in self.columns:
             value = cells[col.index] if col.index < width else None
             if value is None:
                 continue
+            target = col.target
             if isinstance(value, str):
                 value = value.strip()
                 if not value:
                     continue
-            target = col.target
+                if "\x00" in value:  # PostgreSQL cannot store it (and would refuse the whole batch)
+                    shown = value.replace("\x00", "\\0")
+                    errors.append(RowError(rowno, col.header, target, shown[:50], "contains a NUL character (\\0)"))
+                    continue
             source[target] = col
             if target.startswith("cf."):
                 custom_raw[target[3:]] = value
@@ -171,12 +180,16 @@ class RowParser:
                     data["gender"] = gender
             elif target in ("family_name", "given_name", "family_kana", "given_kana"):
                 parts[target] = text_
+            elif target == "address":
+                address = (col, text_)
             else:
                 data[target] = text_
         for whole, (family, given) in NAME_PARTS.items():
             if whole not in data and (family in parts or given in parts):
                 data[whole] = " ".join(p for p in (parts.get(family), parts.get(given)) if p)
                 source.setdefault(whole, source.get(family) or source[given])
+        if address is not None:
+            self._split_address(rowno, *address, data, source, warnings)
         for key, limit in _MAX_LEN.items():
             value_ = data.get(key)
             if isinstance(value_, str) and len(value_) > limit:
@@ -194,7 +207,32 @@ class RowParser:
             raw = custom_raw.get(key[3:]) if key.startswith("cf.") else data.get(key)
             errors.append(RowError(rowno, col_.header if col_ else "", key, cell_text(raw), problem["message"]))
         copy_text = customer_text(fields, custom) if self.encode_copy and not errors else None
-        return ParsedRow(rowno, fields, custom, phones, errors, copy_text)
+        return ParsedRow(rowno, fields, custom, phones, errors, copy_text, warnings)
+
+    def _split_address(
+        self,
+        rowno: int,
+        col: Column,
+        text_: str,
+        data: dict[str, Any],
+        source: dict[str, Column],
+        warnings: list[RowError],
+    ) -> None:
+        """A one-column address (住所) → prefecture … building; the row's own columns of these win."""
+        postal = data.get("postal_code")
+        split = split_address(
+            text_, postal_code=str(postal) if postal else None, prefecture=data.get("prefecture"), city=data.get("city")
+        )
+        for key in ("prefecture", "city", "town", "street", "building"):
+            value = getattr(split, key)
+            if not value:
+                continue
+            if key not in data:
+                data[key] = value
+                source[key] = col
+            elif key == "building":  # 住所 "…3-4-5 梅田ビル" and 建物名 "501号室"
+                data[key] = f"{value} {data[key]}"
+        warnings.extend(RowError(rowno, col.header, "address", text_, message) for message in split.warnings)
 
     def _add_phone(self, rowno: int, col: Column, raw: str, phones: list[PhoneCell], errors: list[RowError]) -> None:
         if len(raw) > _PHONE_MAX:

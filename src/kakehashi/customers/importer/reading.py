@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import codecs
 import csv
+import html
+import posixpath
+import re
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 from kakehashi.customers.importer.mapping import ImportSetupError
 
@@ -59,11 +65,116 @@ class SourceTable:
     close: Callable[[], None]
 
 
-def open_table(path: Path, *, encoding: str | None = None, sheet: str | None = None) -> SourceTable:
-    """Open a CSV/TSV or XLSX file; the first non-empty row is the header row."""
-    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"):
+@dataclass(frozen=True)
+class XlsxLimits:
+    """What a spreadsheet may hold, checked before it is loaded (a 1 MB zip can unpack to millions of rows)."""
+
+    max_rows: int
+    max_cells: int
+    max_unpacked_bytes: int
+
+    @classmethod
+    def from_settings(cls, settings: Any = None) -> XlsxLimits:
+        from kakehashi.kit.config import get_settings
+
+        s = settings or get_settings()
+        return cls(s.import_max_rows, s.import_max_cells, s.import_max_unpacked_bytes)
+
+
+SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods")
+
+
+def open_table(
+    path: Path, *, encoding: str | None = None, sheet: str | None = None, limits: XlsxLimits | None = None
+) -> SourceTable:
+    """Open a CSV/TSV or XLSX file; the first non-empty row is the header row.
+
+    A spreadsheet is first checked against ``limits`` (default: the settings' ``import_max_*``).
+    """
+    if path.suffix.lower() in SPREADSHEET_SUFFIXES:
+        check_spreadsheet(path, sheet, limits or XlsxLimits.from_settings())
         return _open_xlsx(path, sheet)
     return _open_csv(path, encoding)
+
+
+_ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s>/]")
+_CELL_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c[\s>/]")
+_MB = 1024 * 1024
+
+
+def check_spreadsheet(path: Path, sheet: str | None, limits: XlsxLimits) -> None:
+    """Refuse (:class:`ImportSetupError`) a spreadsheet over ``limits``, reading only its zip directory and
+    streaming the chosen sheet's XML once to count rows and cells (bounded memory, stops at the cap)."""
+    fix = "save it as CSV, split it, or raise KAKEHASHI_IMPORT_MAX_{}"
+    if not zipfile.is_zipfile(path):  # .xls (binary): its size is what it loads
+        size = path.stat().st_size
+        if size > limits.max_unpacked_bytes:
+            raise ImportSetupError(
+                f"{path.name} is {size / _MB:.0f} MB, more than the {limits.max_unpacked_bytes / _MB:.0f} MB "
+                f"allowed: {fix.format('UNPACKED_BYTES')}"
+            )
+        return
+    try:
+        with zipfile.ZipFile(path) as book:
+            unpacked = sum(info.file_size for info in book.infolist())
+            if unpacked > limits.max_unpacked_bytes:
+                raise ImportSetupError(
+                    f"{path.name} unpacks to {unpacked / _MB:,.0f} MB, more than the "
+                    f"{limits.max_unpacked_bytes / _MB:,.0f} MB allowed: {fix.format('UNPACKED_BYTES')}"
+                )
+            member = _sheet_member(book, sheet)
+            if member is None:  # not an XLSX layout (.ods, .xlsb): the size cap above is the check
+                return
+            rows = cells = 0
+            where = f"sheet '{sheet}'" if sheet else "its first sheet"
+            tail = b""
+            with book.open(member) as xml:
+                while chunk := xml.read(1 << 20):
+                    data = tail + chunk
+                    cut = data.rfind(b"<")  # a tag cut by the chunk boundary is counted with the next chunk
+                    data, tail = (data[:cut], data[cut:]) if cut >= 0 else (data, b"")
+                    rows += len(_ROW_TAG.findall(data))
+                    cells += len(_CELL_TAG.findall(data))
+                    if rows > limits.max_rows:
+                        raise ImportSetupError(
+                            f"{path.name} has more than {limits.max_rows:,} rows in {where}: "
+                            f"{fix.format('ROWS')}"
+                        )
+                    if cells > limits.max_cells:
+                        raise ImportSetupError(
+                            f"{path.name} has more than {limits.max_cells:,} cells in {where}: "
+                            f"{fix.format('CELLS')}"
+                        )
+    except (zipfile.BadZipFile, zlib.error, KeyError, EOFError) as exc:
+        raise ImportSetupError(f"cannot read {path.name}: {exc}") from None
+
+
+_TAG_ATTRS = re.compile(r'([\w.:-]+)\s*=\s*"([^"]*)"')
+
+
+def _tags(xml: str, name: str) -> list[dict[str, str]]:
+    """The attributes of every ``<name …>`` (any namespace prefix) in a small XML part, unescaped; no XML
+    parser (no entity expansion, nothing to configure safely)."""
+    found = re.finditer(rf"<(?:[A-Za-z_][\w.-]*:)?{name}\b([^>]*)>", xml)
+    return [{key.split(":")[-1]: html.unescape(value) for key, value in _TAG_ATTRS.findall(m[1])} for m in found]
+
+
+def _sheet_member(book: zipfile.ZipFile, sheet: str | None) -> str | None:
+    """The zip member of the sheet named (or the first sheet), from the workbook and its relationships."""
+    names = set(book.namelist())
+    parts = ("xl/workbook.xml", "xl/_rels/workbook.xml.rels")
+    if not all(part in names for part in parts):
+        return None
+    if any(book.getinfo(part).file_size > 16 * _MB for part in parts):
+        raise ImportSetupError("the workbook's list of sheets is implausibly large")
+    workbook, rels = (book.read(part).decode("utf-8", "replace") for part in parts)
+    sheets = _tags(workbook, "sheet")
+    chosen = next((s.get("id") for s in sheets if sheet is None or s.get("name") == sheet), None)
+    target = next((r.get("Target", "") for r in _tags(rels, "Relationship") if r.get("Id") == chosen), None)
+    if chosen is None or not target:
+        return None  # no such sheet: the reader says so, with the sheet names
+    member = target.lstrip("/") if target.startswith("/") else posixpath.normpath(f"xl/{target}")
+    return member if member in names else None
 
 
 def _open_csv(path: Path, encoding: str | None) -> SourceTable:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import statistics
 import time as clock
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -12,7 +13,9 @@ from typing import Any
 
 from kakehashi.customers.importer.parsing import ParsedRow, RowError
 
-NOT_IMPORTED = "not imported: batch had errors"
+NOT_IMPORTED = "not imported: --strict and the file had errors"
+#: Warnings share the error report, each message starting with this (the row was imported).
+WARNING = "warning: "
 
 
 @dataclass
@@ -32,11 +35,16 @@ class ImportReport:
     skipped: int = 0
     failed_rows: int = 0
     not_imported: int = 0
+    warnings: int = 0
     batches_committed: int = 0
     batches_rejected: int = 0
+    strict: bool = False
     seconds: float = 0.0
     errors_path: str | None = None
     first_errors: list[RowError] = field(default_factory=list)
+    first_warnings: list[RowError] = field(default_factory=list)
+    #: Milliseconds in the database per batch (plan + write + commit), in file order.
+    batch_ms: list[float] = field(default_factory=list)
     #: Seconds spent reading the file, parsing/validating rows, and in the database (plan + write).
     phases: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "parse": 0.0, "database": 0.0})
 
@@ -59,14 +67,35 @@ class ImportReport:
             "skipped": self.skipped,
             "failed_rows": self.failed_rows,
             "not_imported": self.not_imported,
+            "warnings": self.warnings,
+            "strict": self.strict,
             "batches_committed": self.batches_committed,
             "batches_rejected": self.batches_rejected,
+            "batches_ms": batch_summary(self.batch_ms),
             "seconds": round(self.seconds, 3),
             "rows_per_s": round(self.rows_per_s, 1),
             "errors_path": self.errors_path,
             "phases_s": {k: round(v, 3) for k, v in self.phases.items()},
             "first_errors": [e._asdict() for e in self.first_errors],
+            "first_warnings": [e._asdict() for e in self.first_warnings],
         }
+
+
+def batch_summary(batch_ms: list[float]) -> dict[str, float | int | None]:
+    """Per-batch database time: the median of the first and of the last five batches, their ratio, the
+    median and the slowest batch. A flat import has ``last_over_first`` near 1 whatever its size."""
+    if not batch_ms:
+        return {"batches": 0, "first_ms": None, "last_ms": None, "last_over_first": None, "p50_ms": None,
+                "max_ms": None}  # fmt: skip
+    first, last = statistics.median(batch_ms[:5]), statistics.median(batch_ms[-5:])
+    return {
+        "batches": len(batch_ms),
+        "first_ms": round(first, 1),
+        "last_ms": round(last, 1),
+        "last_over_first": round(last / first, 2) if first else None,
+        "p50_ms": round(statistics.median(batch_ms), 1),
+        "max_ms": round(max(batch_ms), 1),
+    }
 
 
 @dataclass
@@ -77,6 +106,7 @@ class BatchResult:
     merged: int = 0
     skipped: int = 0
     new_ids: list[int] = field(default_factory=list)
+    transactions: int = 0  # committed (a batch the database refused is written in parts)
 
 
 class ErrorReport:
@@ -115,24 +145,35 @@ class ErrorReport:
 
 
 def account(report: ImportReport, parsed: list[ParsedRow], result: BatchResult, errors: ErrorReport) -> None:
+    """Add one batch to the report: its counts, its bad rows and its warnings (in the error report)."""
     report.total_rows += len(parsed)
-    if result.errors:
-        bad = {e.row for e in result.errors}
-        lost = [RowError(r.row, "", "", "", NOT_IMPORTED) for r in parsed if r.row not in bad]
-        report.failed_rows += len(bad)
-        report.not_imported += len(lost)
-        report.batches_rejected += 1
-        batch_errors = sorted(result.errors + lost, key=lambda e: e.row)
-        errors.write(batch_errors)
-        room = 20 - len(report.first_errors)
-        if room > 0:
-            report.first_errors.extend([e for e in batch_errors if e.message != NOT_IMPORTED][:room])
-    else:
-        report.inserted += result.inserted
-        report.updated += result.updated
-        report.merged += result.merged
-        report.skipped += result.skipped
+    report.inserted += result.inserted
+    report.updated += result.updated
+    report.merged += result.merged
+    report.skipped += result.skipped
+    report.failed_rows += len({e.row for e in result.errors})
+    if result.transactions:
         report.batches_committed += 1
+    else:
+        report.batches_rejected += 1
+    warnings = [w._replace(message=WARNING + w.message) for r in parsed for w in r.warnings]
+    report.warnings += len(warnings)
+    room = 20 - len(report.first_warnings)
+    if room > 0:
+        report.first_warnings.extend(warnings[:room])
+    lines = sorted(result.errors + warnings, key=lambda e: e.row)
+    errors.write(lines)
+    room = 20 - len(report.first_errors)
+    if room > 0:
+        report.first_errors.extend(result.errors[:room])
+
+
+def reject_all(report: ImportReport) -> None:
+    """``--strict`` and some row failed: nothing was written; every other row counts as not imported."""
+    report.not_imported = report.total_rows - report.failed_rows
+    report.inserted = report.updated = report.merged = report.skipped = 0
+    report.batches_rejected += report.batches_committed
+    report.batches_committed = 0
 
 
 class progress_bar:  # noqa: N801 - used like a function
