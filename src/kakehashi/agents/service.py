@@ -15,12 +15,14 @@ from kakehashi.agents.models import Agent, AgentSkill, AgentStateSpan, AuxCode
 from kakehashi.agents.repository import AgentRepository
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import utcnow
-from kakehashi.kit.errors import Conflict, NotFound, ValidationFailed, field_error
+from kakehashi.kit.errors import Conflict, NotFound, ValidationFailed, field_error, unavailable
 from kakehashi.kit.events import Event, publish_on_commit
 
 
 def create_agent(session: Session, actor: Actor, name: str, display_name: str, skills: dict[str, int]) -> Agent:
     """A new agent (``name`` is their login and the phone system's name for them)."""
+    if AgentRepository(session, actor.tenant_id).by_name(name) is not None:
+        raise Conflict(f"an agent named {name} already exists", errors=[field_error("name", "already taken")])
     agent = Agent(tenant_id=actor.tenant_id, name=name, display_name=display_name, state="logged_out",
                   state_since=utcnow())  # fmt: skip
     session.add(agent)
@@ -28,7 +30,9 @@ def create_agent(session: Session, actor: Actor, name: str, display_name: str, s
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise Conflict(f"an agent named {name} already exists") from None
+        # Agent names are unique across the center (they are SIP user names): the caller's own tenant's agent
+        # is named back above; another tenant's gets a message that confirms nothing.
+        raise unavailable("name") from None
     _set_skills(session, agent, skills)
     _config_changed(session, actor.tenant_id)
     return agent

@@ -16,7 +16,7 @@ from kakehashi.auth import repository as repo
 from kakehashi.auth.models import ApiToken, LoginThrottle, User, WebSession
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import utcnow
-from kakehashi.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error
+from kakehashi.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error, unavailable
 
 TOKEN_PREFIX = "kkh_"  # noqa: S105 - a public marker that makes leaked tokens findable, not a secret
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,59}$")
@@ -68,7 +68,10 @@ def create_user(
     errors += [field_error("password", p) for p in passwords.password_problems(password, name)]
     if errors:
         raise ValidationFailed("the user cannot be created", errors=errors)
-    if repo.user_by_username(session, name) is not None:
+    existing = repo.user_by_username(session, name)
+    if existing is not None:
+        if existing.tenant_id != tenant_id:  # user names are unique across the center: confirm nothing
+            raise unavailable("username", "user name")
         raise Conflict(f"user '{name}' already exists", errors=[field_error("username", "already taken")])
     user = User(
         username=name,

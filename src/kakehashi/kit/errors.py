@@ -87,3 +87,9 @@ class TooManyAttempts(DomainError):
 
 def field_error(field: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"field": field, "message": message, **extra}
+
+
+def unavailable(field: str, noun: str = "name") -> Conflict:
+    """A value unique across every tenant (not only the caller's) is taken: a 409 that names the field but
+    neither repeats the value nor says that another tenant uses it (docs/security.md, global names)."""
+    return Conflict(f"this {noun} cannot be used; choose another", errors=[field_error(field, "cannot be used")])

@@ -13,7 +13,7 @@ from kakehashi.agents.repository import AgentRepository
 from kakehashi.audit import service as audit
 from kakehashi.ivr import service as ivr
 from kakehashi.kit.context import Actor
-from kakehashi.kit.errors import Conflict, NotFound, ValidationFailed, field_error
+from kakehashi.kit.errors import Conflict, NotFound, ValidationFailed, field_error, unavailable
 from kakehashi.kit.events import Event, publish_on_commit
 from kakehashi.kit.phone import try_normalize_phone
 from kakehashi.routing.controller import TenantSetup
@@ -153,12 +153,16 @@ def add_number(session: Session, actor: Actor, number: str, *, flow: str | None,
         raise ValidationFailed("invalid number", errors=[field_error("number", "not a valid phone number")])
     row = InboundNumber(tenant_id=actor.tenant_id, number_e164=e164, flow=flow, queue=queue, label=label)
     _check_answer(session, actor, row)
+    if any(n.number_e164 == e164 for n in RoutingRepository(session, actor.tenant_id).numbers()):
+        raise Conflict(f"{e164} is already in use", errors=[field_error("number", "already in use")])
     session.add(row)
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise Conflict(f"{e164} is already in use") from None
+        # A number routes to one tenant, so it is unique across the center: only the caller's own is named back
+        # (above); another tenant's gets a message that confirms nothing.
+        raise unavailable("number", "number") from None
     return row
 
 
