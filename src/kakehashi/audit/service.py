@@ -4,7 +4,6 @@ transaction of their own, because the request's transaction is rolled back."""
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, cast
@@ -16,6 +15,7 @@ from kakehashi.audit.models import AuditEvent
 from kakehashi.audit.repository import AuditFilter, AuditRepository
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import utcnow
+from kakehashi.kit.export import csv_writer
 
 # Core insert into the table (not the ORM bulk path): the screen pop writes one of these per call.
 _AUDIT = cast(Table, AuditEvent.__table__)
@@ -154,8 +154,9 @@ def export_rows(session: Session, actor: Actor, flt: AuditFilter) -> Iterator[Au
 
 
 def write_csv(events: Iterable[AuditEvent], out: IO[str]) -> int:
-    """CSV with a header row; returns the number of rows written."""
-    writer = csv.writer(out)
+    """CSV with a header row (formula-safe cells: a user name starting with ``=`` stays text); returns the number
+    of rows written."""
+    writer = csv_writer(out)
     writer.writerow(EXPORT_COLUMNS)
     count = 0
     for e in events:

@@ -6,7 +6,6 @@ commits first (``end_transaction_early``; SQLite has one writer) and reads nothi
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Callable
 from datetime import datetime
@@ -38,7 +37,7 @@ from kakehashi.dispositions import service as dispositions
 from kakehashi.kit.api import MAX_OFFSET, IdPath, SessionDep, end_transaction_early, respond
 from kakehashi.kit.context import MANAGERS, Actor
 from kakehashi.kit.db import utcnow
-from kakehashi.kit.export import CSV_MEDIA_TYPE, Export, download, with_bom
+from kakehashi.kit.export import CSV_MEDIA_TYPE, Export, csv_bytes, download, with_bom
 from kakehashi.kit.masking import mask_phone
 from kakehashi.kit.phone import national_form
 from kakehashi.routing import service as routing
@@ -230,11 +229,9 @@ def costs_csv(
     group: Annotated[str, Query(pattern="^(total|campaign|agent|direction|day)$")] = "total",
 ) -> Response:
     rows = service.cost_summary(session, actor, month=month, group=group)
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=[group, "calls", "answered", "billed_seconds", "cost_yen"])
-    writer.writeheader()
-    writer.writerows(rows)
-    return _csv_download(out.getvalue(), f"costs-{month}-{group}.csv")
+    columns = [group, "calls", "answered", "billed_seconds", "cost_yen"]
+    content = csv_bytes(columns, ([row[c] for c in columns] for row in rows))
+    return download(Export(content, f"costs-{month}-{group}.csv", CSV_MEDIA_TYPE))
 
 
 @router.get("/cdrs.csv", response_class=Response)

@@ -4,7 +4,6 @@ final state gets its CDR in that transaction, so no CDR depends on anything kept
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from datetime import datetime
@@ -27,6 +26,7 @@ from kakehashi.kit.clock import BUSINESS_TZ
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.errors import Conflict, NotFound, ValidationFailed, field_error
 from kakehashi.kit.events import Event, publish_on_commit
+from kakehashi.kit.export import csv_writer
 from kakehashi.kit.phone import try_normalize_phone
 from kakehashi.telephony.port import (
     AgentRinging,
@@ -287,15 +287,20 @@ CDR_COLUMNS = (
 def export_cdrs(
     session: Session, actor: Actor, out: IO[str], *, since: datetime | None, until: datetime | None, agent: str | None
 ) -> int:
-    """CDRs as CSV (UTF-8, header row); the export is audited with its row count."""
-    writer = csv.writer(out)
+    """CDRs as CSV (UTF-8, header row, formula-safe cells). Audited like the JSON listing: one ``export`` row
+    per customer in the file (resource ``cdr``), plus one row for the export itself with its row count."""
+    writer = csv_writer(out)
     writer.writerow(CDR_COLUMNS)
     count = 0
+    customer_ids: dict[int, None] = {}
     for cdr in CallRepository(session, actor.tenant_id).stream_cdrs(since, until, agent):
-        writer.writerow(["" if (v := getattr(cdr, c)) is None else (v.isoformat() if isinstance(v, datetime) else v)
-                         for c in CDR_COLUMNS])  # fmt: skip
+        writer.writerow([getattr(cdr, c) for c in CDR_COLUMNS])
+        if cdr.customer_id is not None:
+            customer_ids[cdr.customer_id] = None
         count += 1
-    audit.record(session, actor, "export", resource="cdrs", detail={"rows": count})
+    detail = {"rows": count, "customers": len(customer_ids), "format": "csv"}
+    audit.record(session, actor, "export", resource="cdrs", detail=detail)
+    audit.record_customer_reads(session, actor, customer_ids, action="export", resource="cdr", detail={"format": "csv"})
     return count
 
 

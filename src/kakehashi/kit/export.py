@@ -1,5 +1,12 @@
-"""File exports for HTTP: CSV (UTF-8 with a BOM, so Japanese Excel opens it without garbling) and XLSX, and
-the download response that carries them."""
+"""File exports: CSV (UTF-8 with a BOM, so Japanese Excel opens it without garbling) and XLSX, and the
+download response that carries them.
+
+Every CSV the product writes goes through :class:`CsvWriter` (``csv_writer``/``csv_bytes``): a text cell that
+starts with ``= + - @``, a tab or a carriage return would run as a formula when a spreadsheet opens the file
+(CSV injection), so it is written with a leading ``'``. Only text is neutralised: a number (``int``,
+``float``, ``Decimal``) stays as it is, so ``-5`` in a numeric column is still -5, while the text ``"-5"``
+(typed by someone) becomes ``'-5``. ``tests/test_csv_exports.py`` checks every CSV route and that no other
+module writes CSV by itself."""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 from fastapi import Response
 from openpyxl import Workbook
@@ -31,13 +38,47 @@ def with_bom(text: str) -> bytes:
     return ("\ufeff" + text).encode("utf-8")
 
 
+#: What a spreadsheet reads as the start of a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell: ``None`` empty, times in ISO 8601 with their offset, text that would start a
+    formula prefixed with ``'``; numbers and everything else unchanged."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class CsvWriter:
+    """``csv.writer`` whose every cell (header included) goes through :func:`csv_cell`."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self._writer = csv.writer(out)
+
+    def writerow(self, row: Iterable[Any]) -> None:
+        self._writer.writerow([csv_cell(v) for v in row])
+
+    def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
+        for row in rows:
+            self.writerow(row)
+
+
+def csv_writer(out: IO[str]) -> CsvWriter:
+    """The one way to write CSV: formula-safe cells (see the module's docstring)."""
+    return CsvWriter(out)
+
+
 def csv_bytes(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    """A header row, then the rows; times in ISO 8601 with their offset, ``None`` as an empty cell."""
+    """A header row, then the rows, UTF-8 with a BOM; cells as :func:`csv_cell` writes them."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv_writer(out)
     writer.writerow(columns)
-    for row in rows:
-        writer.writerow(["" if v is None else v.isoformat() if isinstance(v, datetime) else v for v in row])
+    writer.writerows(rows)
     return with_bom(out.getvalue())
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import statistics
 import time as clock
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kakehashi.customers.importer.parsing import ParsedRow, RowError
+from kakehashi.kit.export import csv_writer
 
 NOT_IMPORTED = "not imported: --strict and the file had errors"
 #: Warnings share the error report, each message starting with this (the row was imported).
@@ -127,7 +127,7 @@ class ErrorReport:
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = self.path.open("w", encoding="utf-8-sig", newline="")
-        self._writer = csv.writer(self._fh)
+        self._writer = csv_writer(self._fh)  # the rejected values come from the file: formula-safe
         self._writer.writerow(self.HEADER)
 
     def write(self, errors: Iterable[RowError]) -> None:
