@@ -191,3 +191,23 @@ def test_cli_export_writes_csv_and_is_audited(tmp_path: Path, monkeypatch: pytes
         assert conn.execute(text("SELECT count(*) FROM audit_events WHERE action = 'export'")).scalar() == 1
     engine.dispose()
     get_settings.cache_clear()
+
+
+def test_a_cdr_export_is_audited_once_per_customer_in_the_file(client_as: ClientAs, session: Session) -> None:
+    """Like the JSON listing (one read row per customer), the CSV audits each customer it hands out."""
+    from test_metrics import add_cdr, jst
+
+    supervisor = client_as(Role.SUPERVISOR)
+    tenant_id = supervisor.user.tenant_id  # type: ignore[attr-defined]
+    a, b = (supervisor.post("/api/v1/customers", json={"name": n}).json()["id"] for n in ("輸出 一郎", "輸出 二郎"))
+    for day, customer in [(1, a), (2, a), (3, b), (4, None)]:  # the last caller is not a customer
+        add_cdr(session, tenant_id, "q", jst(day, 10), talk=60, agent="sato").customer_id = customer
+    session.flush()
+    r = supervisor.get("/api/v1/cdrs.csv")
+    assert r.status_code == 200 and len(r.text.strip().splitlines()) == 5
+    exports = session.query(AuditEvent).filter_by(username=supervisor.user.username, action="export").all()  # type: ignore[attr-defined]
+    per_customer = sorted((e.customer_id, e.resource, e.resource_id) for e in exports if e.customer_id is not None)
+    assert per_customer == sorted([(a, "cdr", a), (b, "cdr", b)])
+    (summary,) = [e for e in exports if e.customer_id is None]
+    assert summary.resource == "cdrs" and summary.detail == {"rows": 4, "customers": 2, "format": "csv"}
+    assert all(e.route == "GET /api/v1/cdrs.csv" and e.outcome == "ok" for e in exports)

@@ -186,3 +186,51 @@ def test_every_route_with_an_id_is_in_the_adversarial_suite(app_client: TestClie
     covered = {path.replace("{cid}", "{customer_id}") for _m, path, _p, _b in by_id_calls(ids)}
     with_ids = {path for _m, path, _r in api_routes(app_client.app) if "{" in path}  # type: ignore[arg-type]
     assert with_ids - covered - NOT_CUSTOMER_DATA == set()
+
+
+def denied_row(session: Session, client: TestClient) -> AuditEvent:
+    rows = denied_rows(session, client.user.username)  # type: ignore[attr-defined]
+    assert len(rows) == 1
+    return rows[0]
+
+
+def test_a_role_refusal_on_another_tenants_customer_does_not_record_its_id_as_ours(
+    client_as: ClientAs, b_data: dict[str, Any], session: Session
+) -> None:
+    """Tenant A's client viewer PATCHes B's customer: refused by role (403) before any lookup. A's audit row
+    must not name B's customer as one of A's: no customer_id, flagged cross_tenant, the id in the detail."""
+    viewer = client_as(Role.CLIENT_VIEWER, "tenant-a")
+    assert viewer.patch(f"/api/v1/customers/{b_data['customer_id']}", json={"notes": "x"}).status_code == 403
+    row = denied_row(session, viewer)
+    assert row.tenant_id == viewer.user.tenant_id  # type: ignore[attr-defined]
+    assert row.customer_id is None and row.resource_id is None
+    assert row.detail is not None and row.detail["status"] == 403
+    assert row.detail["cross_tenant"] is True and row.detail["attempted_customer_id"] == b_data["customer_id"]
+
+
+def test_a_role_refusal_on_the_tenants_own_customer_keeps_its_id(
+    client_as: ClientAs, b_data: dict[str, Any], session: Session
+) -> None:
+    viewer = client_as(Role.CLIENT_VIEWER, "tenant-b")
+    assert viewer.patch(f"/api/v1/customers/{b_data['customer_id']}", json={"notes": "x"}).status_code == 403
+    row = denied_row(session, viewer)
+    assert row.customer_id == row.resource_id == b_data["customer_id"]
+    assert row.detail is not None and row.detail["cross_tenant"] is False
+
+
+def test_a_refusal_on_an_id_that_does_not_exist_records_no_customer(a_admin: TestClient, session: Session) -> None:
+    assert a_admin.get("/api/v1/customers/987654321").status_code == 404
+    row = denied_row(session, a_admin)
+    assert row.customer_id is None and row.resource_id is None
+    assert row.detail is not None and row.detail["cross_tenant"] is False
+    assert row.detail["attempted_customer_id"] == 987654321
+
+
+def test_a_404_on_another_tenants_id_records_it_only_in_the_detail(
+    a_admin: TestClient, b_data: dict[str, Any], session: Session
+) -> None:
+    assert a_admin.get("/api/v1/screenpop", params={"customer_id": b_data["customer_id"]}).status_code == 404
+    row = denied_row(session, a_admin)
+    assert row.customer_id is None and row.resource_id is None
+    assert row.detail is not None and row.detail["cross_tenant"] is True
+    assert row.detail["attempted_customer_id"] == b_data["customer_id"]

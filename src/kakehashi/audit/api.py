@@ -48,8 +48,11 @@ def audit_log(
 def record_refusal(request: Request, exc: BaseException) -> None:
     """After-rollback hook: a 403, or a 404 on an id, by a logged-in user is written to the audit log.
 
-    A 404 for an id that exists in another tenant is flagged ``cross_tenant`` (the caller still only
-    saw "not found"): that is what an attacker probing ids looks like.
+    The customer id the request named is checked against the actor's tenant, for a 403 as for a 404: the
+    row's ``customer_id`` is set only when the customer is the tenant's own. An id that exists in another
+    tenant is flagged ``cross_tenant`` and kept only in the detail (``attempted_customer_id``): never recorded
+    as if it were one of the tenant's customers. That is what an attacker probing ids looks like (the caller
+    itself still only saw "not found" or "forbidden").
     """
     actor: Actor | None = getattr(request.state, "actor", None)
     if actor is None or not isinstance(exc, Forbidden | NotFound):
@@ -58,18 +61,21 @@ def record_refusal(request: Request, exc: BaseException) -> None:
     detail: dict[str, object] = {"status": exc.status, "path": params} if params else {"status": exc.status}
     if isinstance(exc, Forbidden):
         detail["reason"] = exc.detail[:200]
-    customer_id = _int(request.path_params.get("customer_id") or request.query_params.get("customer_id"))
+    attempted = _int(request.path_params.get("customer_id") or request.query_params.get("customer_id"))
     with unit_of_work(request.app.state.session_factory) as session:
-        if customer_id is not None and isinstance(exc, NotFound):
-            owner = customers.tenant_of_customer(session, customer_id)
-            detail["cross_tenant"] = owner is not None and owner != actor.tenant_id
+        owner = customers.tenant_of_customer(session, attempted) if attempted is not None else None
+        own = owner is not None and owner == actor.tenant_id
+        if attempted is not None:
+            detail["attempted_customer_id"] = attempted
+            detail["cross_tenant"] = owner is not None and not own
         service.record(
             session,
             actor,
             "read" if request.method == "GET" else "change",
-            customer_id=customer_id if isinstance(exc, Forbidden) else None,
-            resource_id=customer_id,
-            resource="customer" if customer_id is not None else None,
+            # A 404 showed nothing of the customer; a 403 on the tenant's own customer is about that customer.
+            customer_id=attempted if own and isinstance(exc, Forbidden) else None,
+            resource_id=attempted if own else None,
+            resource="customer" if attempted is not None else None,
             outcome="denied",
             detail=detail,
         )
