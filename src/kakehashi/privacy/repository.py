@@ -6,14 +6,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, func, insert, select, text
+from sqlalchemy.dialects import sqlite
 
+from kakehashi.kit.db import UTCDateTime
 from kakehashi.kit.repository import TenantRepository
 from kakehashi.privacy.models import CustomerSource, DataSource, PrivacyRequest
 
 #: Bound parameters per IN list; well under SQLite's limit, and keeps PostgreSQL plans simple.
 _CHUNK = 500
+#: The links of a list of customers in one statement (an array parameter), the new ones returned.
+_LINK_PG = text(
+    "INSERT INTO customer_sources (customer_id, source_id, tenant_id, linked_at)"
+    " SELECT unnest(CAST(:ids AS bigint[])), :source_id, :tenant_id, :at"
+    " ON CONFLICT DO NOTHING RETURNING customer_id"
+).bindparams(bindparam("at", type_=UTCDateTime()))
 
 
 class SourceRepository(TenantRepository):
@@ -56,21 +63,27 @@ class SourceRepository(TenantRepository):
             found.update(self.session.scalars(stmt))
         return found
 
-    def link(self, source_id: int, customer_ids: Sequence[int], at: datetime) -> None:
-        """Insert the pairs; a pair another transaction linked meanwhile is skipped, not an error."""
+    def link(self, source_id: int, customer_ids: Sequence[int], at: datetime) -> int:
+        """Insert the pairs not linked yet (also those another transaction linked meanwhile are skipped, not an
+        error); return how many are new. On PostgreSQL one statement whatever the number of customers."""
         if not customer_ids:
-            return
+            return 0
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "postgresql":
+            inserted = self.session.execute(
+                _LINK_PG, {"ids": list(customer_ids), "source_id": source_id, "tenant_id": self.tenant_id, "at": at}
+            )
+            return len(inserted.all())
+        already = self.linked(source_id, customer_ids)
         rows: list[dict[str, Any]] = [
             {"customer_id": cid, "source_id": source_id, "tenant_id": self.tenant_id, "linked_at": at}
             for cid in customer_ids
+            if cid not in already
         ]
-        dialect = self.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            self.session.execute(postgresql.insert(CustomerSource).on_conflict_do_nothing(), rows)
-        elif dialect == "sqlite":
-            self.session.execute(sqlite.insert(CustomerSource).on_conflict_do_nothing(), rows)
-        else:
-            self.session.execute(insert(CustomerSource), rows)
+        if rows:
+            insert_ = sqlite.insert(CustomerSource).on_conflict_do_nothing() if dialect == "sqlite" else None
+            self.session.execute(insert_ if insert_ is not None else insert(CustomerSource), rows)
+        return len(rows)
 
     def sources_of_customer(self, customer_id: int) -> list[tuple[DataSource, datetime]]:
         """The lists a customer came from, with when each link was made, oldest first."""

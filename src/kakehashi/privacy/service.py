@@ -120,13 +120,11 @@ def link_customers(session: Session, actor: Actor, source_id: int, customer_ids:
     if repo.get(source_id) is None:
         raise NotFound(f"list source {source_id} not found")
     wanted = list(dict.fromkeys(customer_ids))
-    already = repo.linked(source_id, wanted)
-    new = [cid for cid in wanted if cid not in already]
     # A link to another tenant's customer would leak it into this tenant's records: all must be ours.
-    missing = set(new) - customers.existing_ids(session, actor, new)
+    missing = set(wanted) - customers.existing_ids(session, actor, wanted)
     if missing:
         raise NotFound(f"customer {min(missing)} not found")
-    repo.link(source_id, new, utcnow())
+    new = repo.link(source_id, wanted, utcnow())
     if new:
         audit.record(
             session,
@@ -134,9 +132,9 @@ def link_customers(session: Session, actor: Actor, source_id: int, customer_ids:
             "update",
             resource="data_source",
             resource_id=source_id,
-            detail={"linked_customers": len(new)},
+            detail={"linked_customers": new},
         )
-    return len(new)
+    return new
 
 
 # --- requests of data subjects ------------------------------------------------------------------
