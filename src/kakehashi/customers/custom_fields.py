@@ -13,6 +13,10 @@ from kakehashi.kit.text import nfkc
 _TRUE = {"true", "1", "yes", "y", "はい", "有", "あり", "○", "〇"}
 _FALSE = {"false", "0", "no", "n", "いいえ", "無", "なし", "×"}
 MAX_TEXT = 2000
+#: Types whose values are stored as strings, which ``kit.masking`` hides (``***``) from a role that does not
+#: see personal data: text, dates and choices. Numbers and yes/no stay visible. A masked viewer may not
+#: filter on these (``customers.service.parse_filter``): a filter would confirm the hidden value.
+MASKED_TYPES = frozenset({"text", "date", "choice"})
 
 
 class BadValue(ValueError):

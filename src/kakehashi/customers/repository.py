@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BindParameter, Select, bindparam, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from kakehashi.customers.models import Customer, CustomerPhone, CustomFieldDef
@@ -43,6 +43,23 @@ def _card_by_id_statement() -> Select[Any]:
 
 
 _CARD_BY_ID = _card_by_id_statement()
+
+
+def _within_family(column: Any, prefix: str) -> ColumnElement[bool]:
+    """``column`` (a name or reading as stored: one half-width space between family and given name) starts
+    with ``prefix`` (which has no space) inside its family name. A name written without a space shows only its
+    first character when masked (``山＊＊``), so it matches only a one-character prefix."""
+    condition: ColumnElement[bool] = column.startswith(prefix, autoescape=True)
+    if len(prefix) > 1:
+        condition = condition & column.contains(" ")
+    return condition
+
+
+def _family_condition(family: tuple[str, str]) -> ColumnElement[bool]:
+    name, reading = family
+    return or_(_within_family(Customer.name, name), _within_family(Customer.name_kana, reading))
+
+
 _fd = CustomFieldDef.__table__
 _ACTIVE_LABELS = (
     select(_fd.c.key, _fd.c.label, _fd.c.type)
@@ -136,8 +153,11 @@ class CustomerRepository(TenantRepository):
         )
         return {e164: cid for e164, cid in self.session.execute(stmt)}
 
-    def suggest(self, key: str, limit: int) -> list[tuple[Customer, str | None]]:
-        """Customers whose name key or kana key starts with ``key``, with their primary number."""
+    def suggest(
+        self, key: str, limit: int, *, family: tuple[str, str] | None = None
+    ) -> list[tuple[Customer, str | None]]:
+        """Customers whose name key or kana key starts with ``key``, with their primary number; with
+        ``family`` (name, reading prefixes) only those whose family name or reading starts with them."""
         upper = key + _TOP
         ids_by_name = self.scoped(
             select(Customer.id, Customer.name_key.label("k"))
@@ -153,6 +173,9 @@ class CustomerRepository(TenantRepository):
             .limit(limit),
             Customer,
         )
+        if family is not None:
+            ids_by_name = ids_by_name.where(_within_family(Customer.name, family[0]))
+            ids_by_kana = ids_by_kana.where(_within_family(Customer.name_kana, family[1]))
         found: dict[int, str] = {}
         for cid, k in [*self.session.execute(ids_by_kana), *self.session.execute(ids_by_name)]:
             found.setdefault(cid, k)
@@ -174,10 +197,12 @@ class CustomerRepository(TenantRepository):
         self,
         *,
         name_key: str | None = None,
+        family: tuple[str, str] | None = None,
         filters: Sequence[Any] = (),
         limit: int = 50,
         offset: int = 0,
     ) -> tuple[list[Customer], int]:
+        """``family`` (name, reading prefixes): the name search of a masked viewer, inside the family name."""
         stmt: Select[Any] = self.scoped(select(Customer), Customer)
         if name_key:
             upper = name_key + _TOP
@@ -187,6 +212,8 @@ class CustomerRepository(TenantRepository):
                     (Customer.kana_key >= name_key) & (Customer.kana_key < upper),
                 )
             )
+            if family is not None:
+                stmt = stmt.where(_family_condition(family))
         for condition in filters:
             stmt = stmt.where(condition)
         total = self.session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()

@@ -23,7 +23,7 @@ from kakehashi.customers.schemas import (
 )
 from kakehashi.kit.clock import business_today
 from kakehashi.kit.context import Actor
-from kakehashi.kit.errors import Conflict, NotFound, ValidationFailed, field_error
+from kakehashi.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error
 from kakehashi.kit.events import Event, publish_on_commit
 from kakehashi.kit.phone import InvalidPhone, parse_phone
 from kakehashi.kit.text import clean, is_kana_reading, search_key, to_katakana
@@ -266,11 +266,13 @@ def find_customer_id_by_phone(session: Session, actor: Actor, e164: str) -> int 
 
 
 def suggest(session: Session, actor: Actor, q: str, limit: int = SUGGEST_LIMIT) -> list[tuple[Customer, str | None]]:
-    """Up to ``limit`` customers whose name or reading starts with ``q`` (kanji or any kana)."""
+    """Up to ``limit`` customers whose name or reading starts with ``q`` (kanji or any kana); for a masked
+    viewer, whose family name starts with ``q`` (see :func:`family_query`)."""
     key = search_key(q)
     if not key:
         return []
-    found = CustomerRepository(session, actor.tenant_id).suggest(key, min(limit, 50))
+    family = family_query(actor, q)
+    found = CustomerRepository(session, actor.tenant_id).suggest(key, min(limit, 50), family=family)
     audit.record_customer_reads(session, actor, [c.id for c, _ in found])
     return found
 
@@ -330,9 +332,36 @@ def mark_do_not_contact(session: Session, actor: Actor, customer_id: int, reason
 
 _OPS = {"eq", "ne", "gt", "gte", "lt", "lte", "contains"}
 
+MASKED_NAME_QUERY = (
+    "names are masked for your role (山田 ＊＊): search by the family name or its reading only, without the given name"
+)
 
-def parse_filter(defs: dict[str, CustomFieldDef], expr: str) -> ColumnElement[bool]:
-    """``key:op:value`` on a custom field (``children:gte:1``, ``married:eq:true``) → SQL condition."""
+
+def masked_field(field: str, message: str) -> Forbidden:
+    """The refusal of a search or filter on a value the actor sees masked: a filter would confirm it."""
+    return Forbidden(
+        f"{field}: searching or filtering on values masked for your role is not allowed",
+        errors=[field_error(field, message, code="masked")],
+        code="masked_field",
+    )
+
+
+def family_query(actor: Actor, q: str) -> tuple[str, str] | None:
+    """For an actor who sees names masked, the (name, reading) prefixes a name search may use, or None for an
+    actor who sees names in full. Only the family name shows (``山田 ＊＊``), so the search stays inside it:
+    ``q`` must be a prefix of the family name as written or of its reading. A ``q`` with a space would
+    reach into the given name: refused (403, field ``q``)."""
+    if actor.sees_personal_data:
+        return None
+    text = clean(q) or ""
+    if " " in text:
+        raise masked_field("q", MASKED_NAME_QUERY)
+    return text, to_katakana(text)
+
+
+def parse_filter(defs: dict[str, CustomFieldDef], expr: str, *, masked: bool = False) -> ColumnElement[bool]:
+    """``key:op:value`` on a custom field (``children:gte:1``, ``married:eq:true``) → SQL condition.
+    ``masked``: the actor sees text, date and choice values as ``***`` and may not filter on them (403)."""
     parts = expr.split(":", 2)
     if len(parts) != 3 or parts[1] not in _OPS:
         raise ValidationFailed(
@@ -342,6 +371,9 @@ def parse_filter(defs: dict[str, CustomFieldDef], expr: str) -> ColumnElement[bo
     defn = defs.get(key)
     if defn is None:
         raise ValidationFailed("bad filter", errors=[field_error("cf", f"unknown custom field '{key}'")])
+    if masked and defn.type in custom_fields.MASKED_TYPES:
+        raise masked_field("cf", f"{key}: {defn.type} values are masked for your role; only number and yes/no "
+                                 "fields can be filtered")  # fmt: skip
     try:
         value = custom_fields.coerce(defn, raw) if op != "contains" else raw
     except custom_fields.BadValue as exc:
@@ -386,10 +418,15 @@ def search_customers(
     offset: int = 0,
     today: date | None = None,
 ) -> tuple[list[Customer], int]:
-    """Customers matching every given condition (age from birthday, custom fields by type)."""
+    """Customers matching every given condition (age from birthday, custom fields by type).
+
+    A masked viewer (``actor.sees_personal_data`` false) searches only what it sees: ``q`` within the family
+    name (:func:`family_query`), custom filters on numbers and yes/no only; the other filters (rank,
+    prefecture, gender, age) are on values it sees in full."""
     today = today or business_today()
     defs = CustomFieldRepository(session, actor.tenant_id).by_key()
-    conditions: list[ColumnElement[bool]] = [parse_filter(defs, f) for f in custom_filters or []]
+    masked = not actor.sees_personal_data
+    conditions: list[ColumnElement[bool]] = [parse_filter(defs, f, masked=masked) for f in custom_filters or []]
     if rank:
         conditions.append(Customer.rank == rank.lower())
     if prefecture:
@@ -401,8 +438,9 @@ def search_customers(
     if age_max is not None:  # younger than age_max + 1
         conditions.append(Customer.birthday > _years_before(today, age_max + 1))
     key = search_key(q) if q else None
+    family = family_query(actor, q) if key and q else None
     items, total = CustomerRepository(session, actor.tenant_id).search(
-        name_key=key, filters=conditions, limit=limit, offset=offset
+        name_key=key, family=family, filters=conditions, limit=limit, offset=offset
     )
     audit.record_customer_reads(session, actor, [c.id for c in items])
     return items, total
