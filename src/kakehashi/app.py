@@ -28,6 +28,7 @@ from kakehashi.kit.api import install_problem_handlers
 from kakehashi.kit.body import BodyGuardMiddleware
 from kakehashi.kit.config import Settings, get_settings
 from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
+from kakehashi.kit.headers import SecurityHeadersMiddleware
 from kakehashi.orders.api import router as orders_router
 from kakehashi.postal.api import router as postal_router
 from kakehashi.privacy.api import router as privacy_router
@@ -40,6 +41,7 @@ from kakehashi.telephony.api import router as telephony_router
 from kakehashi.telephony.drivers.sim import demo_traffic
 from kakehashi.tenants import repository as tenants
 from kakehashi.tenants.api import router as tenants_router
+from kakehashi.web.apidocs import router as apidocs_router
 from kakehashi.web.pages import STATIC_DIR
 from kakehashi.web.pages import router as web_router
 from kakehashi.web.wallboard import router as wallboard_router
@@ -99,9 +101,14 @@ def create_app(
         version=__version__,
         description="CTI contact-center platform: customer master, screen pop, routing, campaigns.",
         lifespan=lifespan,
+        # Served by web/apidocs.py behind a login, with local assets (FastAPI's own are public and load a CDN).
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     install_problem_handlers(app)
     app.add_middleware(BodyGuardMiddleware, max_bytes=settings.max_body_bytes, limits=BODY_LIMITS)
+    app.add_middleware(SecurityHeadersMiddleware, cacheable=("/static/",))  # outermost: also on the 413s
     for router in (
         auth_router,
         tenants_router,
@@ -127,6 +134,8 @@ def create_app(
         wallboard_router,
     ):
         app.include_router(router)
+    if settings.api_docs:
+        app.include_router(apidocs_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/healthz", tags=["ops"], dependencies=[PUBLIC])

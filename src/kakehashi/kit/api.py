@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kakehashi.kit.context import Actor
 from kakehashi.kit.errors import DomainError
+from kakehashi.kit.headers import SECURITY_HEADERS
 from kakehashi.kit.masking import full_context
 
 PROBLEM_JSON = "application/problem+json"
@@ -137,7 +138,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _problem(500, "Internal error", "the request failed; nothing was saved", request.url.path)
+        response = _problem(500, "Internal error", "the request failed; nothing was saved", request.url.path)
+        # Starlette sends this one from its outermost middleware, outside SecurityHeadersMiddleware.
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

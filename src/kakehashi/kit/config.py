@@ -126,6 +126,11 @@ class Settings(BaseSettings):
         description="Largest request body a route takes unless it declares more (kit/body.py, app.BODY_LIMITS); "
         "a larger one is refused with 413 before it is read.",
     )
+    api_docs: bool = Field(
+        default=True,
+        description="Serve the API's documentation (/docs: Swagger UI from local files, /openapi.json) to "
+        "signed-in users; 0 turns both off.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     sql_echo: bool = False
