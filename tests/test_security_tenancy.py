@@ -129,6 +129,10 @@ def test_b_users_and_audit_are_invisible_to_a(client_as: ClientAs, a_admin: Test
     b_admin = client_as(Role.ADMIN, "tenant-b")
     b_user_id = b_admin.user.id  # type: ignore[attr-defined]
     assert a_admin.patch(f"/api/v1/users/{b_user_id}", json={"active": False}).status_code == 404
+    assert a_admin.get(f"/api/v1/users/{b_user_id}/tokens").status_code == 404
+    b_token = b_admin.get("/api/v1/auth/tokens").json()[0]["id"]
+    assert a_admin.delete(f"/api/v1/users/{b_user_id}/tokens/{b_token}").status_code == 404
+    assert b_admin.get("/api/v1/auth/me").status_code == 200  # B's token still works
     assert all(u["tenant_id"] == a_admin.user.tenant_id for u in a_admin.get("/api/v1/users").json())  # type: ignore[attr-defined]
     log = a_admin.get("/api/v1/audit", params={"customer_id": b_data["customer_id"]}).json()
     assert log["total"] == 0
@@ -142,6 +146,8 @@ def test_b_users_and_audit_are_invisible_to_a(client_as: ClientAs, a_admin: Test
 NOT_CUSTOMER_DATA = {
     "/api/v1/auth/tokens/{token_id}",  # your own tokens only: test_security_login.py
     "/api/v1/users/{user_id}",  # test_b_users_and_audit_are_invisible_to_a
+    "/api/v1/users/{user_id}/tokens",  # the same test, and test_security_login.py::TestTokensDieWithThePassword
+    "/api/v1/users/{user_id}/tokens/{token_id}",
     "/api/v1/tenants/{tenant_id}",  # center-wide admins only: test_security_routes.py
     "/api/v1/custom-fields/{key}",  # a key, looked up in the caller's tenant
     "/api/v1/postal/{code}",  # public postal data

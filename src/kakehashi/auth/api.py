@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from kakehashi.audit import service as audit
-from kakehashi.auth import service
-from kakehashi.auth.guard import PUBLIC, AdminActor, AnyRoleActor, Identity, client_origin, login_policy
+from kakehashi.auth import login, service
+from kakehashi.auth.guard import PUBLIC, AdminActor, AnyRoleActor, Identity
 from kakehashi.auth.schemas import (
     Me,
     NewToken,
@@ -24,7 +24,7 @@ from kakehashi.auth.schemas import (
 )
 from kakehashi.kit.api import IdPath, SessionDep, problem_response
 from kakehashi.kit.context import Actor, Role
-from kakehashi.kit.errors import Forbidden, TooManyAttempts, Unauthorized
+from kakehashi.kit.errors import DomainError, Forbidden, TooManyAttempts, Unauthorized
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -34,15 +34,31 @@ def identity_of(request: Request) -> Identity:
     return identity
 
 
+class LoginBusy(DomainError):
+    """Every password-hashing slot is taken (a login flood): try again shortly."""
+
+    status = 503
+    type_ = "/problems/login-busy"
+    title = "Busy"
+
+
 def login_refused(outcome: service.LoginOutcome, instance: str) -> JSONResponse:
-    """401 or 429 as a problem document — returned, not raised, so the failure count is committed."""
-    if outcome.retry_after is not None:
-        err: TooManyAttempts | Unauthorized = TooManyAttempts(
-            f"too many failed logins; try again in {outcome.retry_after} s",
+    """401, 429 or 503 as a problem document — returned, not raised, so the failure count is committed."""
+    err: DomainError
+    if outcome.retry_after is None:
+        err = Unauthorized("wrong user name or password")
+    elif outcome.reason == "busy":
+        err = LoginBusy(
+            "the server is checking too many logins; try again shortly",
             headers={"Retry-After": str(outcome.retry_after)},
         )
     else:
-        err = Unauthorized("wrong user name or password")
+        what = "failed logins" if outcome.reason == "locked" else "login attempts"
+        err = TooManyAttempts(
+            f"too many {what}; try again in {outcome.retry_after} s",
+            headers={"Retry-After": str(outcome.retry_after)},
+            reason=outcome.reason,
+        )
     return problem_response(err, instance)
 
 
@@ -51,17 +67,15 @@ def login_refused(outcome: service.LoginOutcome, instance: str) -> JSONResponse:
     response_model=NewToken,
     status_code=status.HTTP_201_CREATED,
     dependencies=[PUBLIC],
-    responses={401: {"description": "wrong credentials"}, 429: {"description": "locked after failures"}},
+    responses={
+        401: {"description": "wrong credentials"},
+        429: {"description": "locked after failures, or too many attempts (Retry-After)"},
+        503: {"description": "too many logins being checked at once (Retry-After)"},
+    },
 )
 def issue_token(request: Request, session: SessionDep, body: TokenRequest) -> Response:
     """Exchange a user name and password for a bearer token (integrations, scripts)."""
-    outcome = service.check_login(
-        session,
-        body.username,
-        body.password,
-        origin=client_origin(request),
-        policy=login_policy(request.app.state.settings),
-    )
+    outcome = login.attempt(request, session, body.username, body.password)
     if outcome.user is None:
         return login_refused(outcome, request.url.path)
     ttl = timedelta(hours=body.ttl_hours) if body.ttl_hours else None
@@ -93,11 +107,18 @@ def logout(request: Request, session: SessionDep, _: AnyRoleActor) -> Response:
 
 
 @router.post("/auth/password", status_code=status.HTTP_204_NO_CONTENT)
-def change_password(request: Request, session: SessionDep, _: AnyRoleActor, body: PasswordChange) -> Response:
-    """Change your own password; your other web sessions end."""
+def change_password(request: Request, session: SessionDep, actor: AnyRoleActor, body: PasswordChange) -> Response:
+    """Change your own password; your other web sessions end and your other tokens are revoked."""
     identity = identity_of(request)
-    keep = identity.web_session.id if identity.web_session else None
-    service.change_password(session, identity.user, body.current_password, body.new_password, keep_session_id=keep)
+    service.change_password(
+        session,
+        identity.user,
+        body.current_password,
+        body.new_password,
+        actor=actor,
+        keep_session_id=identity.web_session.id if identity.web_session else None,
+        keep_token_id=identity.token.id if identity.token else None,
+    )
     return Response(status_code=204)
 
 
@@ -114,8 +135,10 @@ def create_token(request: Request, session: SessionDep, _: AnyRoleActor, body: T
 
 
 @router.delete("/auth/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_token(request: Request, session: SessionDep, _: AnyRoleActor, token_id: IdPath) -> Response:
-    service.revoke_token(session, identity_of(request).user, token_id)
+def revoke_token(request: Request, session: SessionDep, actor: AnyRoleActor, token_id: IdPath) -> Response:
+    token = service.revoke_token(session, identity_of(request).user, token_id)
+    audit.record(session, actor, "token.revoke", resource="api_token", resource_id=token.id,
+                 detail={"user_id": actor.user_id, "name": token.name})  # fmt: skip
     return Response(status_code=204)
 
 
@@ -159,3 +182,16 @@ def update_user(session: SessionDep, actor: AdminActor, user_id: IdPath, body: U
 
 def _audit_user(session: Session, actor: Actor, action: str, user_id: int, role: Role) -> None:
     audit.record(session, actor, action, resource="user", resource_id=user_id, detail={"role": role.value})
+
+
+@router.get("/users/{user_id}/tokens", response_model=list[TokenOut], tags=["users"])
+def user_tokens(session: SessionDep, actor: AdminActor, user_id: IdPath) -> list[TokenOut]:
+    """A user's API tokens (live, expired and revoked), of the tenant you act in. Audited."""
+    return [TokenOut.model_validate(t) for t in service.tokens_of_user(session, actor, user_id)]
+
+
+@router.delete("/users/{user_id}/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["users"])
+def revoke_user_token(session: SessionDep, actor: AdminActor, user_id: IdPath, token_id: IdPath) -> Response:
+    """Revoke one of a user's tokens (of the tenant you act in). Audited."""
+    service.revoke_user_token(session, actor, user_id, token_id)
+    return Response(status_code=204)

@@ -84,7 +84,7 @@ def user_passwd(
     username: str,
     password_stdin: Annotated[bool, typer.Option(help="read the password from stdin")] = False,
 ) -> None:
-    """Set a new password (also unlocks the name and ends the user's sessions)."""
+    """Set a new password (also unlocks the name, ends the user's sessions and revokes their tokens)."""
     password = _read_password(password_stdin)
     with database() as engine, unit_of_work(make_session_factory(engine)) as session:
         user = users_repo.user_by_username(session, username)
@@ -92,13 +92,14 @@ def user_passwd(
             console.print(f"[red]no user {username}[/]")
             raise typer.Exit(1)
         try:
-            service.reset_password(session, user, password)
+            ended = service.reset_password(session, user, password)
         except DomainError as exc:
             raise fail(console, exc) from None
         actor = cli_actor(user.tenant_id or _center_id(session))
         audit.record(session, actor, "user.update", resource="user", resource_id=user.id,
-                     detail={"password_reset": True})  # fmt: skip
-    console.print(f"[green]password of {username} changed[/]")
+                     detail={"password_reset": True, **ended})  # fmt: skip
+    console.print(f"[green]password of {username} changed[/] (sessions ended: {ended['sessions_ended']}, "
+                  f"tokens revoked: {ended['tokens_revoked']})")  # fmt: skip
 
 
 @user_app.command("list")

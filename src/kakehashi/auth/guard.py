@@ -48,6 +48,7 @@ def login_policy(settings: Settings) -> service.LoginPolicy:
         max_failures=settings.login_max_failures,
         lockout_seconds=settings.lockout_seconds,
         lockout_max_seconds=settings.lockout_max_seconds,
+        name_max_failures=settings.login_name_max_failures,
         session_idle=timedelta(minutes=settings.session_idle_minutes),
         session_max_age=timedelta(hours=settings.session_max_hours),
     )

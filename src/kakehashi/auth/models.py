@@ -1,4 +1,4 @@
-"""Users, their API tokens and web sessions, and the per-username login throttle."""
+"""Users, their API tokens and web sessions, and the login throttle (per name and address, and per name)."""
 
 from __future__ import annotations
 
@@ -58,11 +58,20 @@ class WebSession(IdMixin, Base):
 
 
 class LoginThrottle(Base):
-    """Failed logins per username — known or not, so a lockout does not reveal who exists."""
+    """Failed logins per (user name, source address) — known names or not, so a lockout does not reveal who
+    exists — and one name-wide row per name (``origin`` = ``NAME_WIDE``) that counts failures from everywhere.
+    A row also remembers the last successful login from its address (``last_success_at``): the name-wide lock
+    spares addresses the user really logged in from (ADR 0018)."""
 
     __tablename__ = "login_throttle"
 
     username: Mapped[str] = mapped_column(String(60), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+#: ``LoginThrottle.origin`` of the row that counts a name's failures from every address.
+NAME_WIDE = "*"

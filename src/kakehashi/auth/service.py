@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from kakehashi.audit import service as audit
 from kakehashi.auth import passwords
 from kakehashi.auth import repository as repo
-from kakehashi.auth.models import ApiToken, LoginThrottle, User, WebSession
+from kakehashi.auth.models import NAME_WIDE, ApiToken, LoginThrottle, User, WebSession
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import utcnow
 from kakehashi.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error, unavailable
@@ -29,19 +29,24 @@ def digest(secret: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class LoginPolicy:
-    max_failures: int = 5
+    max_failures: int = 5  # in a row from one address, per name: locks that (name, address)
     lockout_seconds: int = 30
     lockout_max_seconds: int = 900
+    name_max_failures: int = 20  # from every address, per name: locks the name except at its known addresses
+    known_origin_days: int = 90
     session_idle: timedelta = timedelta(minutes=60)
     session_max_age: timedelta = timedelta(hours=12)
 
 
 @dataclass(frozen=True, slots=True)
 class LoginOutcome:
-    """``user`` on success; otherwise ``retry_after`` (seconds) when the name is locked."""
+    """``user`` on success; otherwise ``retry_after`` (seconds) when the attempt must wait, and why: ``locked``
+    (failures), ``rate_limited`` (too many attempts from the address or for the name) or ``busy`` (every
+    hashing slot taken: a 503)."""
 
     user: User | None
     retry_after: int | None = None
+    reason: str | None = None
 
 
 # -- users -------------------------------------------------------------------------------------------
@@ -108,7 +113,8 @@ def update_user(
     display_name: str | None = None,
     new_password: str | None = None,
 ) -> User:
-    """Admin changes to a user; disabling or a new password ends the user's sessions and unlocks the name."""
+    """Admin changes to a user. A new password or disabling ends the user's sessions and revokes their tokens
+    (enabling them again brings none back); a new password also unlocks the name; a role change ends sessions."""
     user = user_in_tenant(session, actor, user_id)
     now = utcnow()
     if user.id == actor.user_id and (active is False or (role is not None and role is not Role.ADMIN)):
@@ -122,8 +128,11 @@ def update_user(
         _clear_throttle(session, user.username)
     if active is not None:
         user.active = active
+    sessions_ended = tokens_revoked = 0
     if active is False or new_password is not None or role is not None:
-        repo.revoke_sessions(session, user.id, now)
+        sessions_ended = repo.revoke_sessions(session, user.id, now)
+    if active is False or new_password is not None:
+        tokens_revoked = repo.revoke_tokens(session, user.id, now)
     session.flush()
     audit.record(
         session,
@@ -131,18 +140,29 @@ def update_user(
         "user.update",
         resource="user",
         resource_id=user.id,
-        detail={"role": role.value if role else None, "active": active, "password_reset": new_password is not None},
+        detail={
+            "role": role.value if role else None,
+            "active": active,
+            "password_reset": new_password is not None,
+            "sessions_ended": sessions_ended,
+            "tokens_revoked": tokens_revoked,
+        },
     )
     return user
 
 
-def reset_password(session: Session, user: User, password: str) -> None:
-    """Set a password from the shell (no current password): unlocks the name, ends the user's sessions."""
+def reset_password(session: Session, user: User, password: str) -> dict[str, int]:
+    """Set a password from the shell (no current password): unlocks the name, ends the user's sessions and
+    revokes their tokens. Returns what was ended (for the caller's audit row)."""
     now = utcnow()
     _set_password(user, password, now)
     _clear_throttle(session, user.username)
-    repo.revoke_sessions(session, user.id, now)
+    ended = {
+        "sessions_ended": repo.revoke_sessions(session, user.id, now),
+        "tokens_revoked": repo.revoke_tokens(session, user.id, now),
+    }
     session.flush()
+    return ended
 
 
 def _set_password(user: User, password: str, now: datetime) -> None:
@@ -154,9 +174,17 @@ def _set_password(user: User, password: str, now: datetime) -> None:
 
 
 def change_password(
-    session: Session, user: User, current: str, new: str, *, keep_session_id: int | None = None
+    session: Session,
+    user: User,
+    current: str,
+    new: str,
+    *,
+    actor: Actor | None = None,
+    keep_session_id: int | None = None,
+    keep_token_id: int | None = None,
 ) -> None:
-    """The user's own change: needs the current password; ends every other session of the user."""
+    """The user's own change: needs the current password; ends every other session of the user and revokes
+    every other token (the session or token making the change stays). Audited."""
     if not passwords.verify_password(user.password_hash, current):
         raise ValidationFailed(
             "the current password is wrong", errors=[field_error("current_password", "wrong password")]
@@ -165,41 +193,131 @@ def change_password(
         raise ValidationFailed("choose a new password", errors=[field_error("new_password", "same as the current one")])
     now = utcnow()
     _set_password(user, new, now)
-    repo.revoke_sessions(session, user.id, now, keep=keep_session_id)
+    sessions_ended = repo.revoke_sessions(session, user.id, now, keep=keep_session_id)
+    tokens_revoked = repo.revoke_tokens(session, user.id, now, keep=keep_token_id)
     session.flush()
+    audit.record(
+        session,
+        actor or _self_actor(user),
+        "user.password_change",
+        resource="user",
+        resource_id=user.id,
+        detail={"sessions_ended": sessions_ended, "tokens_revoked": tokens_revoked},
+    )
+
+
+def _self_actor(user: User) -> Actor:
+    """The user acting on their own account outside a request (their home tenant; none if center-wide)."""
+    return Actor(tenant_id=user.tenant_id, username=user.username, user_id=user.id, role=Role(user.role))  # type: ignore[arg-type]
 
 
 # -- login -------------------------------------------------------------------------------------------
+#
+# In three steps, so that no transaction is open while the password is hashed (argon2id: ~64 MiB and tens of ms
+# of CPU; on SQLite a transaction holds the process's one writer lock): ``begin_login`` reads (short
+# transaction, ended by the caller), ``verify_attempt`` hashes (no database), ``finish_login`` writes (short
+# transaction). ``auth.login`` runs them for the two doors, with the rate limits; ``check_login`` runs them in
+# one transaction for the shell and the tests. ADR 0018.
 
 
-def check_login(
-    session: Session,
-    username: str,
-    password: str,
-    *,
-    origin: str,
-    policy: LoginPolicy,
-    now: datetime | None = None,
-) -> LoginOutcome:
-    """Verify a password with a per-username lockout that doubles with each further failure.
+def login_name(username: str) -> str:
+    return username.strip().lower()[:60]
 
-    Unknown names are throttled and timed like real ones, so neither the answer nor the lockout nor the
-    time taken tells an attacker which names exist. While locked, even the right password is refused.
-    """
+
+@dataclass(frozen=True, slots=True)
+class LoginAttempt:
+    """What the check before the hash found. ``locked_for``: seconds the attempt must wait (not hashed)."""
+
+    name: str
+    origin: str
+    user_id: int | None
+    password_hash: str | None
+    known_origin: bool
+    locked_for: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    ok: bool
+    new_hash: str | None = None  # the password hashed with today's parameters, when the stored hash is older
+
+
+def begin_login(
+    session: Session, username: str, *, origin: str, policy: LoginPolicy, now: datetime | None = None
+) -> LoginAttempt:
+    """Read the user and the throttle rows. A (name, address) lock always applies; the name-wide lock spares
+    addresses the user logged in from successfully in the last ``known_origin_days`` (so an attacker elsewhere
+    cannot keep them out). Unknown names are read the same way and hashed against a dummy hash later."""
     now = now or utcnow()
-    name = username.strip().lower()[:60]
-    throttle = repo.throttle(session, name)
-    if throttle and throttle.locked_until and throttle.locked_until > now:
-        retry = max(1, int((throttle.locked_until - now).total_seconds() + 0.999))
-        audit.record_login(session, username=name, origin=origin, outcome="locked")
-        return LoginOutcome(None, retry_after=retry)
+    name = login_name(username)
+    origin = origin[:64]
+    here, wide = repo.throttles(session, name, origin)
     user = repo.user_by_username(session, name)
-    ok = passwords.verify_password(user.password_hash if user else None, password)
-    if ok and user is not None and user.active:
-        if throttle is not None:
-            session.delete(throttle)
-        if passwords.needs_rehash(user.password_hash):
-            user.password_hash = passwords.hash_password(password)
+    known = bool(
+        here is not None
+        and here.last_success_at is not None
+        and now - here.last_success_at <= timedelta(days=policy.known_origin_days)
+    )
+    locked = _locked_for(here, now) or (None if known else _locked_for(wide, now))
+    return LoginAttempt(
+        name=name,
+        origin=origin,
+        user_id=user.id if user else None,
+        password_hash=user.password_hash if user else None,
+        known_origin=known,
+        locked_for=locked,
+    )
+
+
+def _locked_for(row: LoginThrottle | None, now: datetime) -> int | None:
+    if row is None or row.locked_until is None or row.locked_until <= now:
+        return None
+    return max(1, int((row.locked_until - now).total_seconds() + 0.999))
+
+
+def verify_attempt(attempt: LoginAttempt, password: str) -> Verdict:
+    """The password check — CPU only, no database. An unknown name costs the same (a dummy hash)."""
+    ok = passwords.verify_password(attempt.password_hash, password)
+    if ok and attempt.password_hash is not None and passwords.needs_rehash(attempt.password_hash):
+        return Verdict(True, passwords.hash_password(password))
+    return Verdict(ok)
+
+
+def refuse_locked(session: Session, attempt: LoginAttempt) -> LoginOutcome:
+    """A locked (name, address) or name: audited, refused without hashing, even with the right password."""
+    audit.record_login(session, username=attempt.name, origin=attempt.origin, outcome="locked")
+    return LoginOutcome(None, retry_after=attempt.locked_for, reason="locked")
+
+
+def record_rate_limited(session: Session, username: str, origin: str, *, limit: str, retry_after: int) -> None:
+    """The first refusal of a rate-limit episode (the rest of a flood is not written, see ``auth.login``)."""
+    audit.record_login(
+        session,
+        username=login_name(username),
+        origin=origin[:64],
+        outcome="limited",  # audit outcomes are at most 10 characters
+        detail={"limit": limit, "retry_after": retry_after},
+    )
+
+
+def finish_login(
+    session: Session, attempt: LoginAttempt, verdict: Verdict, *, policy: LoginPolicy, now: datetime | None = None
+) -> LoginOutcome:
+    """Record the outcome: on success the (name, address) row is reset and remembers the success; on failure
+    both rows count it and lock from the next attempt when over their limit."""
+    now = now or utcnow()
+    name, origin = attempt.name, attempt.origin
+    user = repo.user_by_id(session, attempt.user_id) if attempt.user_id is not None else None
+    # A password changed between the check and now was verified against the old hash: not a success.
+    current = user is not None and user.password_hash == attempt.password_hash
+    if verdict.ok and user is not None and user.active and current:
+        here = repo.throttle_for_update(session, name, origin)
+        here.failures, here.locked_until, here.last_success_at = 0, None, now
+        wide = repo.throttle_for_update(session, name, NAME_WIDE)
+        if wide.locked_until is None or wide.locked_until <= now:  # an attack under way keeps its lock
+            wide.failures, wide.locked_until = 0, None
+        if verdict.new_hash is not None:
+            user.password_hash = verdict.new_hash
         user.last_login_at = now
         session.flush()
         audit.record_login(
@@ -212,7 +330,9 @@ def check_login(
             role=user.role,
         )
         return LoginOutcome(user)
-    throttle = _count_failure(session, throttle, name, now, policy)
+    here = _count_failure(repo.throttle_for_update(session, name, origin), now, policy.max_failures, policy)
+    wide = _count_failure(repo.throttle_for_update(session, name, NAME_WIDE), now, policy.name_max_failures, policy)
+    session.flush()
     audit.record_login(
         session,
         username=name,
@@ -220,31 +340,44 @@ def check_login(
         outcome="failed",
         user_id=user.id if user else None,
         tenant_id=user.tenant_id if user else None,
-        detail={"failures": throttle.failures, "inactive": bool(user and ok and not user.active)},
+        detail={
+            "failures": here.failures,
+            "name_failures": wide.failures,
+            "inactive": bool(user and verdict.ok and not user.active),
+        },
     )
     return LoginOutcome(None)  # the lock, if this failure set one, applies from the next attempt
 
 
-def _count_failure(
-    session: Session, throttle: LoginThrottle | None, name: str, now: datetime, policy: LoginPolicy
-) -> LoginThrottle:
-    if throttle is None:
-        throttle = LoginThrottle(username=name, failures=0)
-        session.add(throttle)
+def check_login(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    origin: str,
+    policy: LoginPolicy,
+    now: datetime | None = None,
+) -> LoginOutcome:
+    """The three steps in the caller's one transaction, without the rate limits (the shell, tests). HTTP logins
+    go through ``auth.login.attempt``, which hashes outside any transaction."""
+    attempt = begin_login(session, username, origin=origin, policy=policy, now=now)
+    if attempt.locked_for is not None:
+        return refuse_locked(session, attempt)
+    return finish_login(session, attempt, verify_attempt(attempt, password), policy=policy, now=now)
+
+
+def _count_failure(throttle: LoginThrottle, now: datetime, limit: int, policy: LoginPolicy) -> LoginThrottle:
     throttle.failures += 1
     throttle.last_failure_at = now
-    over = throttle.failures - policy.max_failures
+    over = throttle.failures - limit
     if over >= 0:
         seconds = min(policy.lockout_seconds * 2 ** min(over, 20), policy.lockout_max_seconds)
         throttle.locked_until = now + timedelta(seconds=seconds)
-    session.flush()
     return throttle
 
 
 def _clear_throttle(session: Session, name: str) -> None:
-    throttle = repo.throttle(session, name)
-    if throttle is not None:
-        session.delete(throttle)
+    repo.delete_throttles(session, name)
 
 
 # -- web sessions ------------------------------------------------------------------------------------
@@ -344,4 +477,26 @@ def revoke_token(session: Session, user: User, token_id: int) -> ApiToken:
         raise NotFound(f"token {token_id} not found")
     token.revoked_at = token.revoked_at or utcnow()
     session.flush()
+    return token
+
+
+def tokens_of_user(session: Session, actor: Actor, user_id: int) -> list[ApiToken]:
+    """An admin's view of a user's tokens (of the admin's tenant; another tenant's user is a 404). Audited."""
+    user = user_in_tenant(session, actor, user_id)
+    audit.record(session, actor, "token.list", resource="user", resource_id=user.id)
+    return repo.tokens_of(session, user.id)
+
+
+def revoke_user_token(session: Session, actor: Actor, user_id: int, token_id: int) -> ApiToken:
+    """An admin revokes one of a user's tokens (of the admin's tenant). Audited."""
+    user = user_in_tenant(session, actor, user_id)
+    token = revoke_token(session, user, token_id)
+    audit.record(
+        session,
+        actor,
+        "token.revoke",
+        resource="api_token",
+        resource_id=token.id,
+        detail={"user_id": user.id, "username": user.username, "name": token.name},
+    )
     return token

@@ -32,6 +32,31 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, description="Failed logins in a row before a username is locked.")
     lockout_seconds: int = Field(default=30, description="First lockout; doubles with each further failure.")
     lockout_max_seconds: int = Field(default=900, description="Longest lockout.")
+    login_name_max_failures: int = Field(
+        default=20,
+        ge=1,
+        description="Failed logins for one name from every address before the name is locked (30 s doubling), "
+        "except at addresses its user logged in from (login_max_failures locks one name at one address).",
+    )
+    login_attempts_per_address_minute: float = Field(
+        default=30,
+        ge=0,
+        description="Login attempts a source address may make a minute (a burst of as many, then evenly); a "
+        "success gives its attempt back. 0: no limit. Counted in this process's memory.",
+    )
+    login_attempts_per_name_minute: float = Field(
+        default=10,
+        ge=0,
+        description="Login attempts for one user name a minute, from addresses its user never logged in from; "
+        "a success gives its attempt back. 0: no limit. Counted in this process's memory.",
+    )
+    login_hash_slots: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="Password hashes (argon2id, 64 MiB each) computed at once; a login that finds them taken for "
+        "0.25 s gets 503 with Retry-After. 0: half the CPU cores.",
+    )
     telephony_driver: str = Field(
         default="sim",
         pattern="^(sim|sip|none)$",

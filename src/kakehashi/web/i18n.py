@@ -74,6 +74,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ユーザー名またはパスワードが違います": "Wrong user name or password",
         "ログインの失敗が続いたため、しばらくお待ちください": "Too many failed logins; please wait",
         "秒後に再試行できます": "seconds until you can try again",
+        "ログインが混み合っています": "Too many logins are being checked right now",
+        "ログインの試行が多すぎます": "Too many login attempts; please wait",
         "フォームの有効期限が切れました。もう一度お試しください": "The form expired; please try again",
         "役割": "Role",
         "role.operator": "Operator",

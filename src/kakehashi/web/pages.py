@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from kakehashi import __version__
 from kakehashi.agents import service as agents
 from kakehashi.analytics import service as analytics
+from kakehashi.auth import login as logins
 from kakehashi.auth import service as auth
 from kakehashi.auth.guard import PUBLIC, SESSION_COOKIE, Access, Identity, PageActor, client_origin, login_policy
 from kakehashi.dispositions import service as dispositions
@@ -160,12 +161,15 @@ def login(
         )
     settings = request.app.state.settings
     policy = login_policy(settings)
-    outcome = auth.check_login(session, username, password, origin=client_origin(request), policy=policy)
+    outcome = logins.attempt(request, session, username, password)
     if outcome.user is None:
         if outcome.retry_after is not None:
             wait = f"{outcome.retry_after} {t('秒後に再試行できます')}"
-            error = f"{t('ログインの失敗が続いたため、しばらくお待ちください')} ({wait})"
-            page = _login_form(request, next_url=target, error=error, username=username, status_code=429)
+            why = {"busy": "ログインが混み合っています", "rate_limited": "ログインの試行が多すぎます"}
+            reason = why.get(outcome.reason or "", "ログインの失敗が続いたため、しばらくお待ちください")
+            code = 503 if outcome.reason == "busy" else 429
+            page = _login_form(request, next_url=target, error=f"{t(reason)} ({wait})", username=username,
+                               status_code=code)  # fmt: skip
             page.headers["Retry-After"] = str(outcome.retry_after)
             return page
         error = t("ユーザー名またはパスワードが違います")
@@ -221,7 +225,7 @@ def password_page(request: Request, _: PageActor) -> HTMLResponse:
 def change_password(
     request: Request,
     session: SessionDep,
-    _: PageActor,
+    actor: PageActor,
     current_password: Annotated[str, Form(max_length=256)],
     new_password: Annotated[str, Form(max_length=256)],
     csrf_token: Annotated[str, Form(max_length=100)] = "",
@@ -235,6 +239,7 @@ def change_password(
             identity.user,
             current_password,
             new_password,
+            actor=actor,
             keep_session_id=identity.web_session.id if identity.web_session else None,
         )
     except ValidationFailed as exc:

@@ -1,0 +1,138 @@
+"""What a login may cost the server: rate limits per source address and per user name, and a bounded number of
+password hashes at once (ADR 0018).
+
+Both live in this process's memory: with several app processes each counts its own (the database lockout in
+``service`` is shared). A shared store (Redis) is the step for several nodes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    at: float
+    refused: bool = False  # refused since the last token was taken (one audit row per episode)
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """``ok``: a token was taken. Otherwise ``retry_after`` seconds until one is back, and whether this is the
+    first refusal of an episode (worth an audit row; the rest of the flood is not)."""
+
+    ok: bool
+    retry_after: int = 0
+    first_refusal: bool = False
+
+
+class RateLimiter:
+    """Token buckets per key: ``capacity`` attempts at once, refilled at ``per_minute`` a minute. A success gives
+    its token back (``give_back``), so only failures and refusals use the budget — people behind one NAT address
+    (a whole call center) log in as often as they need."""
+
+    def __init__(
+        self,
+        per_minute: float,
+        *,
+        capacity: float | None = None,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = float(capacity if capacity is not None else per_minute)
+        self.max_keys = max_keys
+        self.clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate > 0 and self.capacity >= 1
+
+    def take(self, key: str) -> Taken:
+        if not self.enabled:
+            return Taken(True)
+        now = self.clock()
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                if len(self._buckets) >= self.max_keys:
+                    self._prune(now)
+                bucket = self._buckets[key] = _Bucket(self.capacity, now)
+            else:
+                bucket.tokens = min(self.capacity, bucket.tokens + (now - bucket.at) * self.rate)
+                bucket.at = now
+            if bucket.tokens >= 1:
+                bucket.tokens -= 1
+                bucket.refused = False
+                return Taken(True)
+            first = not bucket.refused
+            bucket.refused = True
+            return Taken(False, max(1, math.ceil((1 - bucket.tokens) / self.rate)), first)
+
+    def give_back(self, key: str) -> None:
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is not None:
+                bucket.tokens = min(self.capacity, bucket.tokens + 1)
+
+    def _prune(self, now: float) -> None:
+        """Forget buckets that are full again (they behave as new ones); if none, the oldest half."""
+        full = [k for k, b in self._buckets.items() if b.tokens + (now - b.at) * self.rate >= self.capacity]
+        for key in full:
+            del self._buckets[key]
+        if len(self._buckets) >= self.max_keys:
+            oldest = sorted(self._buckets, key=lambda k: self._buckets[k].at)[: len(self._buckets) // 2]
+            for key in oldest:
+                del self._buckets[key]
+
+
+class HashBusy(Exception):
+    """Every hashing slot stayed taken for the whole wait: answer 503 with ``retry_after``."""
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__("the server is busy checking other logins")
+        self.retry_after = retry_after
+
+
+def default_hash_slots() -> int:
+    """Half the cores (at least one): logins may never take the CPU the calls and the agents' screens need."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+class HashGate:
+    """At most ``slots`` password hashes at once (argon2id: ~64 MiB and tens of ms of CPU each). A request waits
+    at most ``max_wait_s`` for a slot — a short wait, because it holds one of the server's worker threads
+    meanwhile — and is then refused (:class:`HashBusy`) instead of queueing."""
+
+    def __init__(self, slots: int | None = None, *, max_wait_s: float = 0.25) -> None:
+        self.slots = slots or default_hash_slots()
+        self.max_wait_s = max_wait_s
+        self._sem = threading.BoundedSemaphore(self.slots)
+
+    def run(self, fn: Callable[[], T]) -> T:
+        if not self._sem.acquire(timeout=self.max_wait_s):
+            raise HashBusy()
+        try:
+            return fn()
+        finally:
+            self._sem.release()
+
+
+@dataclass
+class LoginLimits:
+    """The limits of one app process (``app.state.login_limits``)."""
+
+    per_address: RateLimiter
+    per_name: RateLimiter
+    hashing: HashGate
