@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
@@ -539,11 +539,13 @@ def test_cli_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         get_settings.cache_clear()
 
 
-def test_totals_add_up(session_factory: sessionmaker[Session], session: Session, actor: Actor) -> None:
+def test_totals_add_up(tmp_path: Path, session_factory: sessionmaker[Session], session: Session, actor: Actor) -> None:
     """The totals add up: every row is inserted, updated, merged, skipped, failed or not imported."""
     parts = ("inserted", "updated", "merged", "skipped", "failed_rows", "not_imported")
     for strict in (False, True):
-        report = run(session_factory, FIXTURES / "customers_errors.csv", batch_size=3, strict=strict)
+        report = run(
+            session_factory, FIXTURES / "customers_errors.csv", batch_size=3, strict=strict, errors_path=tmp_path / "e"
+        )
         d = report.as_dict()
         assert sum(d[k] for k in parts) == d["total_rows"] == 7, d
         assert (d["inserted"], d["failed_rows"], d["not_imported"]) == ((0, 6, 1) if strict else (1, 6, 0))
@@ -595,3 +597,271 @@ def test_rows_merged_in_a_batch_and_rejected_batches_leave_the_database_consiste
     repo = CustomerRepository(session, actor.tenant_id)
     assert repo.find_id_by_phone("+81351000004") is not None and count_customers(session, actor) == 4
     assert repo.find_id_by_phone("+81351000005") is None
+
+
+# --- issue 15: good rows kept, database refusals narrowed, addresses split, caps, NUL ------------------------
+
+
+def _messy_list(path: Path, rows: int, bad_every: int) -> tuple[Path, set[int]]:
+    """A Shift_JIS list whose every ``bad_every``-th row has a bad number: a bad row in every batch."""
+    lines = [["氏名", "電話番号", "郵便番号"]]
+    bad: set[int] = set()
+    for i in range(rows):
+        number = f"03-6200-{i:04d}"
+        if i % bad_every == 3:
+            number = f"03-62{i:03d}"  # too short: not a phone number
+            bad.add(i + 2)  # the sheet's row number (header is row 1)
+        lines.append([f"顧客 {i}号", number, "100-0001"])
+    return write_csv(path, lines, encoding="cp932"), bad
+
+
+def test_a_bad_row_in_every_batch_keeps_all_the_good_rows(
+    tmp_path: Path, session_factory: sessionmaker[Session], session: Session, actor: Actor
+) -> None:
+    """The messy list of issue 15: before, every batch held a bad row and nothing was imported."""
+    path, bad = _messy_list(tmp_path / "messy.csv", 300, 13)
+    report = run(session_factory, path, batch_size=50)
+    assert report.encoding == "cp932"
+    assert (report.total_rows, report.inserted, report.failed_rows, report.not_imported) == (
+        300,
+        300 - len(bad),
+        len(bad),
+        0,
+    )
+    assert (report.batches_committed, report.batches_rejected) == (6, 0)
+    assert count_customers(session, actor) == 300 - len(bad)
+    lines = read_errors(tmp_path / "messy.errors.csv")
+    assert {int(r["row"]) for r in lines} == bad
+    assert {(r["column"], r["field"]) for r in lines} == {("電話番号", "phone")}
+    assert len(report.as_dict()["batches_ms"]) and report.as_dict()["batches_ms"]["batches"] == 6
+
+
+def test_strict_imports_nothing_and_reports_every_bad_row(
+    tmp_path: Path, session_factory: sessionmaker[Session], session: Session, actor: Actor
+) -> None:
+    seen: list[Event] = []
+    unsubscribe = bus.subscribe("import.*", seen.append)
+    try:
+        path, bad = _messy_list(tmp_path / "messy.csv", 120, 40)
+        report = run(session_factory, path, batch_size=50, strict=True)
+    finally:
+        unsubscribe()
+    assert (report.inserted, report.failed_rows, report.not_imported) == (0, len(bad), 120 - len(bad))
+    assert (report.batches_committed, report.batches_rejected, report.strict) == (0, 3, True)
+    assert count_customers(session, actor) == 0 and seen == []  # nothing written, no event
+    assert {int(r["row"]) for r in read_errors(tmp_path / "messy.errors.csv")} == bad
+    clean = write_csv(tmp_path / "clean.csv", [["氏名", "電話"], ["a", "03-6300-0001"], ["b", "03-6300-0002"]])
+    report = run(session_factory, clean, batch_size=1, strict=True)
+    assert (report.inserted, report.failed_rows, report.batches_committed) == (2, 0, 2)
+    assert count_customers(session, actor) == 2
+
+
+def test_a_batch_the_database_refuses_is_narrowed_to_its_bad_row(
+    tmp_path: Path,
+    session_factory: sessionmaker[Session],
+    session: Session,
+    actor: Actor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A number another writer takes between the batch's lookup and its write (validation cannot see it):
+    the database refuses the batch; the other rows are written, the refused one is reported."""
+    from kakehashi.customers.importer.batches import BatchWriter
+    from kakehashi.kit.db import utcnow
+
+    other = customers.create_customer(
+        session, actor, CustomerCreate(name="先客", phones=[PhoneIn(number="03-6400-9999")])
+    )
+    session.commit()
+    taken = "+81364000007"
+    write = BatchWriter._write
+
+    def racing_write(self: BatchWriter, session: Session, new: list[Any], updates: list[Any]) -> list[int]:
+        if any(p.e164 == taken for plan in new for p in plan.phones):  # the other writer, just before us
+            session.execute(
+                insert(CustomerPhone).values(
+                    tenant_id=actor.tenant_id, customer_id=other.id, e164=taken, national="03-6400-0007",
+                    kind="fixed", is_primary=False, created_at=utcnow(),
+                )
+            )  # fmt: skip
+        return write(self, session, new, updates)
+
+    monkeypatch.setattr(BatchWriter, "_write", racing_write)
+    rows = [["氏名", "電話"]] + [[f"客 {i}", f"03-6400-{i:04d}"] for i in range(1, 21)]
+    report = run(session_factory, write_csv(tmp_path / "race.csv", rows))
+    assert (report.inserted, report.failed_rows, report.not_imported) == (19, 1, 0)
+    (error,) = report.first_errors
+    assert (error.row, error.column, error.field, error.value) == (8, "電話", "phone", "03-6400-0007")
+    assert "taken by another customer meanwhile" in error.message
+    assert count_customers(session, actor) == 1 + 19
+    assert CustomerRepository(session, actor.tenant_id).find_id_by_phone(taken) is None  # rolled back with it
+
+
+def test_nul_in_a_cell_refuses_that_row_with_its_column(
+    tmp_path: Path, session_factory: sessionmaker[Session], session: Session, actor: Actor
+) -> None:
+    rows = [["氏名", "電話", "備考"], ["一", "03-6500-0001", "ok"], ["二", "03-6500-0002", "a\x00b"]]
+    rows += [["三", "03-6500-0003", ""]]
+    report = run(session_factory, write_csv(tmp_path / "nul.csv", rows))
+    assert (report.inserted, report.failed_rows) == (2, 1)
+    (error,) = report.first_errors
+    assert (error.row, error.column, error.field, error.value) == (3, "備考", "notes", "a\\0b")
+    assert "NUL" in error.message
+    assert count_customers(session, actor) == 2
+
+
+def _xlsx_bomb(path: Path, rows: int, cols: int = 1) -> Path:
+    """A valid XLSX of ``rows`` × ``cols`` tiny cells: megabytes of XML in a few hundred KB."""
+    import zipfile
+
+    ns = 'xmlns="http://schemas.openxmlformats.org/package/2006/relationships"'
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+            '<Override PartName="/xl/worksheets/sheet1.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>',
+        )
+        z.writestr(
+            "_rels/.rels",
+            f'<?xml version="1.0"?><Relationships {ns}><Relationship Id="rId1" Type="{rel}/officeDocument" '
+            'Target="xl/workbook.xml"/></Relationships>',
+        )
+        z.writestr(
+            "xl/workbook.xml",
+            f'<?xml version="1.0"?><workbook xmlns="{main}" xmlns:r="{rel}"><sheets>'
+            '<sheet name="顧客" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        )
+        z.writestr(
+            "xl/_rels/workbook.xml.rels",
+            f'<?xml version="1.0"?><Relationships {ns}><Relationship Id="rId1" Type="{rel}/worksheet" '
+            'Target="worksheets/sheet1.xml"/></Relationships>',
+        )
+        with z.open("xl/worksheets/sheet1.xml", "w") as sheet:
+            sheet.write(f'<?xml version="1.0"?><worksheet xmlns="{main}"><sheetData>'.encode())
+            sheet.write(b'<row r="1"><c r="A1" t="inlineStr"><is><t>tel</t></is></c></row>')
+            row = b"<row>" + b"<c><v>312345678</v></c>" * cols + b"</row>"
+            for _ in range(rows // 10_000):
+                sheet.write(row * 10_000)
+            sheet.write(row * (rows % 10_000) + b"</sheetData></worksheet>")
+    return path
+
+
+def test_xlsx_bomb_refused_before_loading(tmp_path: Path, session_factory: sessionmaker[Session], actor: Actor) -> None:
+    """1.1M rows in ~1 MB: over Excel's row limit (the default cap), refused in bounded time and memory."""
+    import time
+    import tracemalloc
+
+    from kakehashi.kit.config import Settings
+
+    bomb = _xlsx_bomb(tmp_path / "bomb.xlsx", 1_100_000)
+    assert bomb.stat().st_size < 2_000_000
+    started = time.perf_counter()
+    with pytest.raises(importer.ImportSetupError, match=r"more than 1,048,576 rows in its first sheet"):
+        run(session_factory, bomb)
+    assert time.perf_counter() - started < 15  # ~0.3 s quiet (the loader took > 100 s for 3M rows)
+    tracemalloc.start()
+    try:
+        with pytest.raises(importer.ImportSetupError, match="rows"):
+            run(session_factory, bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 1024 * 1024  # the sheet is streamed 1 MB at a time (the loader held ~900 MB for 3M rows)
+    small = _xlsx_bomb(tmp_path / "small.xlsx", 2_000, cols=3)
+    limits = importer.XlsxLimits.from_settings(Settings(import_max_cells=5_000))
+    with pytest.raises(importer.ImportSetupError, match=r"more than 5,000 cells in its first sheet.*MAX_CELLS"):
+        run(session_factory, small, limits=limits)
+    limits = importer.XlsxLimits.from_settings(Settings(import_max_unpacked_bytes=64 * 1024))
+    with pytest.raises(importer.ImportSetupError, match=r"unpacks to .* MB, more than .*UNPACKED_BYTES"):
+        run(session_factory, small, limits=limits)
+    limits = importer.XlsxLimits.from_settings(Settings(import_max_rows=1_000))
+    with pytest.raises(importer.ImportSetupError, match=r"more than 1,000 rows in sheet '顧客'"):
+        run(session_factory, small, sheet="顧客", limits=limits)
+
+
+@pytest.mark.parametrize(
+    ("written", "postal", "expected"),
+    [
+        ("大阪府大阪市北区梅田3-4-5", "530-0001", ("大阪府", "大阪市北区", "梅田", "3-4-5", None)),
+        (  # full-width digits, 丁目番号, a building after the number
+            "大阪府大阪市北区梅田３丁目４番５号　梅田ビル５Ｆ",
+            None,
+            ("大阪府", "大阪市北区", "梅田", "3丁目4番5号", "梅田ビル5F"),
+        ),
+        (
+            "東京都千代田区丸の内1-9-1 グラントウキョウ 10階",
+            None,
+            ("東京都", "千代田区", "丸の内", "1-9-1", "グラントウキョウ 10階"),
+        ),
+        ("北海道札幌市中央区北一条西2丁目", "060-0001", ("北海道", "札幌市中央区", "北一条西", "2丁目", None)),
+        ("神奈川県横浜市西区みなとみらい2-2-1", None, ("神奈川県", "横浜市西区", "みなとみらい", "2-2-1", None)),
+        ("北海道石狩郡当別町青山123番地の4", None, ("北海道", "石狩郡当別町", "青山", "123番地の4", None)),
+        ("北海道当別町青山１２３", None, ("北海道", "石狩郡当別町", "青山", "123", None)),  # 郡 left out
+        ("長野県北佐久郡軽井沢町大字軽井沢1323-1", None, ("長野県", "北佐久郡軽井沢町", "軽井沢", "1323-1", None)),
+        (  # Kyoto: the street directions come before the town and stay with it
+            "京都府京都市中京区河原町通三条上る恵比須町123",
+            "604-8005",
+            ("京都府", "京都市中京区", "河原町通三条上る恵比須町", "123", None),
+        ),
+        (
+            "京都市中京区寺町通御池下ル下本能寺前町492-1",
+            None,
+            ("京都府", "京都市中京区", "寺町通御池下ル下本能寺前町", "492-1", None),
+        ),
+        (
+            "福岡県福岡市博多区博多駅前2丁目1-1-201号室",
+            None,
+            ("福岡県", "福岡市博多区", "博多駅前", "2丁目1-1", "201号室"),
+        ),
+        ("沖縄県那覇市泉崎1-2-2", None, ("沖縄県", "那覇市", "泉崎", "1-2-2", None)),
+        ("渋谷2-1", "150-0002", ("東京都", "渋谷区", "渋谷", "2-1", None)),  # the rest from the postal code
+    ],
+)
+def test_split_address(written: str, postal: str | None, expected: tuple[str | None, ...]) -> None:
+    from kakehashi.postal.address import split_address
+
+    split = split_address(written, postal_code=postal)
+    assert (split.prefecture, split.city, split.town, split.street, split.building) == expected
+    assert split.warnings == []
+
+
+def test_split_address_warnings() -> None:
+    from kakehashi.postal.address import split_address
+
+    mismatch = split_address("神奈川県横浜市西区みなとみらい2-2-1", postal_code="100-0001")
+    assert mismatch.city == "横浜市西区"  # split all the same
+    assert mismatch.warnings == [
+        "the address (神奈川県横浜市西区みなとみらい) does not match the postal code: "
+        "〒100-0001 is 東京都千代田区千代田"
+    ]
+    unknown = split_address("どこか1-2")
+    assert (unknown.prefecture, unknown.town) == (None, "どこか1-2") and "not split" in unknown.warnings[0]
+    assert "not in Japan Post's data" in split_address("大阪府大阪市北区梅田1", postal_code="999-9999").warnings[0]
+
+
+def test_one_column_address_is_split_and_a_mismatch_is_a_warning(
+    tmp_path: Path, session_factory: sessionmaker[Session], session: Session, actor: Actor
+) -> None:
+    rows = [
+        ["氏名", "電話", "郵便番号", "住所", "建物名"],
+        ["梅田 一", "06-6300-0001", "530-0001", "大阪府大阪市北区梅田３－４－５ 梅田ビル", "501号室"],
+        ["横浜 二", "045-630-0002", "100-0001", "神奈川県横浜市西区みなとみらい2-2-1", ""],  # wrong postal code
+    ]
+    report = run(session_factory, write_csv(tmp_path / "addr.csv", rows))
+    assert (report.inserted, report.failed_rows, report.warnings) == (2, 0, 1)
+    assert report.columns["住所"] == "address"
+    umeda = by_phone(session, actor, "+81663000001")
+    address = (umeda.postal_code, umeda.prefecture, umeda.city, umeda.town, umeda.street, umeda.building)
+    assert address == ("5300001", "大阪府", "大阪市北区", "梅田", "3-4-5", "梅田ビル 501号室")
+    assert by_phone(session, actor, "+81456300002").city == "横浜市西区"  # imported, with a warning
+    (warning,) = report.first_warnings
+    assert (warning.row, warning.column, warning.field) == (3, "住所", "address")
+    lines = read_errors(tmp_path / "addr.errors.csv")
+    assert [(r["row"], r["message"][:38]) for r in lines] == [
+        ("3", "warning: the address (神奈川県横浜市西区みなとみらい)")
+    ]

@@ -93,6 +93,7 @@ class BatchWriter:
         self.batch_no = 0
         #: ``--strict``: the whole file in this one session's transaction, each batch in a savepoint.
         self.file_session: Session | None = None
+        self.pending_events: list[Event] = []
 
     def run_batch(self, rows: list[ParsedRow]) -> BatchResult:
         """Write the valid rows of one batch; the invalid ones come back as errors.
@@ -168,7 +169,7 @@ class BatchWriter:
             result.transactions = 1
             touched = result.new_ids + [p.customer_id for p in updates if p.customer_id]
             self._record(session, rows, result, touched)
-            publish_on_commit(
+            self._publish(
                 session,
                 Event(
                     "import.completed",
@@ -188,10 +189,23 @@ class BatchWriter:
         self.created.update(result.new_ids)
         return result
 
+    def _publish(self, session: Session, event: Event) -> None:
+        if self.file_session is not None:  # --strict: only when the whole file commits (see publish_pending)
+            self.pending_events.append(event)
+        else:
+            publish_on_commit(session, event)
+
+    def publish_pending(self) -> None:
+        """``--strict``: queue the batches' events on the file's transaction, just before it commits."""
+        assert self.file_session is not None
+        for event in self.pending_events:
+            publish_on_commit(self.file_session, event)
+        self.pending_events.clear()
+
     def _refused(self, row: ParsedRow, exc: BaseException) -> RowError:
         """The database's refusal of one row, on the row's number when that is what it refused."""
         message = _first_line(exc)
-        if "uq_customer_phones_tenant_e164" in message and row.phones:
+        if ("uq_customer_phones_tenant_e164" in message or "customer_phones.e164" in message) and row.phones:
             return RowError(
                 row.row,
                 " / ".join(p.column for p in row.phones),

@@ -107,6 +107,7 @@ def import_customers(
                     file_session.rollback()
                     reject_all(report)
                 else:
+                    importer.publish_pending()
                     file_session.commit()
         finally:
             if file_session is not None:
