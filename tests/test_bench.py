@@ -18,7 +18,8 @@ from kakehashi.kit.dbadmin import recreate_database
 BACKENDS = [b.strip() for b in os.environ.get("KAKEHASHI_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 KEYS = {
     "customers", "lookups", "database", "p50_ms", "p95_ms", "p99_ms", "http_p50_ms", "http_p99_ms", "sql_p50_ms",
-    "sql_p99_ms", "sql_payload_p99_ms", "ratio_p99", "ratio_payload_p99", "queries_per_pop",
+    "sql_p99_ms", "sql_payload_p99_ms", "ratio_p99", "ratio_payload_p99", "queries_per_pop", "floor_p99_ms",
+    "ratio_floor_p99",
 }  # fmt: skip
 
 
@@ -50,6 +51,10 @@ def test_bench_tiny(database_url: str, tmp_path: Path) -> None:
     assert result["database"] == make_url(database_url).get_backend_name()
     assert 0 < result["sql_p99_ms"] <= result["p99_ms"]
     assert result["queries_per_pop"] >= 1 and result["seed_rows_per_s"] > 0
+    if result["database"] == "postgresql":  # the same audited statement on a raw prepared cursor
+        assert 0 < result["floor_p50_ms"] <= result["floor_p99_ms"] and result["ratio_floor_p99"] > 0
+    else:
+        assert result["floor_p99_ms"] is None and result["ratio_floor_p99"] is None
     # A second run reuses the customers instead of seeding again.
     again = screenpop.run(customers=100, lookups=20, settings=settings, http=False)
     assert again["customers"] == 150 and again["seed_rows_per_s"] is None and again["http_p99_ms"] is None

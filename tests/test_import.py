@@ -566,6 +566,9 @@ def test_bench_import_smoke(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> 
         recreate_database(url, create=False)
     assert (result["rows"], result["inserted"], result["failed"], result["customers_stored"]) == (300, 300, 0, 300)
     assert result["ratio"] > 0 and result["copy_rows_per_s"] > result["rows_per_s"] > 0
+    # The fair floor: the stored rows COPYd back into the same indexed tables; per-batch database times.
+    assert result["floor_rows_per_s"] > 0 and result["ratio_floor"] > 0
+    assert result["batches_ms"]["batches"] == 1 and result["batches_ms"]["last_over_first"] == 1.0
 
 
 def test_text_with_tabs_backslashes_and_line_breaks_is_stored_as_written(

@@ -14,7 +14,10 @@ caller numbers (about 10% unknown) are looked up four ways:
 (c) ``sql``: the bare indexed lookup ``customer_phones (tenant_id, e164)`` on a raw DBAPI cursor;
 (d) ``sql_payload``: the same five statements as the screen pop, written by hand on a raw cursor
     (customer with numbers, 20 newest orders with lines, open cases, 10 contacts, field labels),
-    rows fetched and nothing built from them: the floor for the whole card.
+    rows fetched and nothing built from them: the floor for the whole card;
+(e) ``floor`` (PostgreSQL): the service's own audited statement on a raw prepared psycopg cursor, in the
+    same transaction shape, timed call by call with (a) and the generic path: ``ratio_floor_p99`` is what
+    the Python side (number parsing, SQLAlchemy, pydantic, serialization) adds to the server's own work.
 
 Every method is warmed up first. Times are per call, in milliseconds.
 """
@@ -38,15 +41,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from kakehashi.auth import repository as users
 from kakehashi.auth import service as auth
 from kakehashi.bench.stats import percentile
+from kakehashi.complaints.service import SCREENPOP_OPEN_LIMIT
+from kakehashi.contacts.service import SCREENPOP_CONTACTS
 from kakehashi.customers import seed as seeding
 from kakehashi.customers.models import Customer
 from kakehashi.kit import migrate
 from kakehashi.kit.api import relax_commit
 from kakehashi.kit.config import Settings, get_settings
 from kakehashi.kit.context import Actor, Role
-from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
+from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work, utcnow
 from kakehashi.kit.masking import full_context
 from kakehashi.kit.phone import normalize_phone
+from kakehashi.orders.service import SCREENPOP_ORDERS
 from kakehashi.screenpop import service as screenpop
 from kakehashi.tenants import repository as tenants
 
@@ -71,15 +77,72 @@ def _timed_pair(
     first: Callable[[str], object], second: Callable[[str], object], numbers: Sequence[str]
 ) -> tuple[list[float], list[float]]:
     """Both functions on every number, alternating which goes first, so drifting load hits both alike."""
-    a: list[float] = []
-    b: list[float] = []
+    a, b = _timed_together((first, second), numbers)
+    return a, b
+
+
+def _timed_together(fns: Sequence[Callable[[str], object]], numbers: Sequence[str]) -> list[list[float]]:
+    """Every function on every number, the order rotating number by number, so drifting load hits all alike."""
+    out: list[list[float]] = [[] for _ in fns]
     clock = time.perf_counter
     for i, number in enumerate(numbers):
-        for fn, out in ((first, a), (second, b)) if i % 2 == 0 else ((second, b), (first, a)):
+        for k in range(len(fns)):
+            j = (i + k) % len(fns)
             t0 = clock()
-            fn(number)
-            out.append(clock() - t0)
-    return a, b
+            fns[j](number)
+            out[j].append(clock() - t0)
+    return out
+
+
+class _Floor:
+    """PostgreSQL: the service's own statement (the card as JSON + the audit row, ADR 0014) on a raw psycopg
+    connection, prepared, in the same transaction shape (BEGIN, ``SET LOCAL synchronous_commit``, the
+    statement, COMMIT): what the screen pop costs the server and the wire, without Python, SQLAlchemy or
+    pydantic. ``floor_*`` in the result; ``ratio_floor_p99`` = service p99 / this p99."""
+
+    def __init__(self, engine: Engine, tenant_id: int, actor: Actor, e164_of: dict[str, str | None]) -> None:
+        import psycopg
+        from psycopg.types.json import Jsonb
+
+        from kakehashi.screenpop.repository import _BY_PHONE  # the very statement the service sends
+
+        self.sql = str(_BY_PHONE.compile(dialect=engine.dialect))
+        dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.conn = psycopg.connect(dsn)
+        self.e164_of = e164_of
+        self.jsonb = Jsonb
+        self.base: dict[str, Any] = {
+            "tenant_id": tenant_id,
+            "orders": SCREENPOP_ORDERS,
+            "open_cases": SCREENPOP_OPEN_LIMIT,
+            "contacts": SCREENPOP_CONTACTS,
+            "user_id": actor.user_id,
+            "username": actor.username,
+            "role": actor.role.value if actor.role else None,
+            "route": actor.route,
+            "origin": actor.origin,
+            "detail": Jsonb(None),
+        }
+
+    def pop(self, number: str) -> object:
+        e164 = self.e164_of[number]
+        if e164 is None:  # withheld / garbled: the service answers a blank card without the database
+            return None
+        params = {
+            **self.base,
+            "e164": e164,
+            "at": utcnow(),
+            "unknown_detail": self.jsonb({"e164": e164, "known": False}),
+        }
+        with self.conn.cursor() as cur:
+            cur.execute("SET LOCAL synchronous_commit TO OFF", prepare=False)
+            cur.execute(self.sql, params, prepare=True)
+            row = cur.fetchone()
+        self.conn.commit()
+        return row
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 def _written_forms(e164: str, national: str, rng: random.Random) -> str:
@@ -340,9 +403,15 @@ def _run(
     _timed(service_pop, warm)
     generic: list[float] = []
     event.listen(engine, "before_cursor_execute", count)
+    floor_times: list[float] = []
     if compare:
-        _timed(generic_pop, warm)
-        service, generic = _timed_pair(service_pop, generic_pop, numbers)
+        floor = _Floor(engine, tenant_id, actor, dict(zip(numbers, e164s, strict=True)))
+        try:
+            _timed(generic_pop, warm)
+            _timed(floor.pop, warm)
+            service, generic, floor_times = _timed_together((service_pop, generic_pop, floor.pop), numbers)
+        finally:
+            floor.close()
     else:
         service = _timed(service_pop, numbers)
     event.remove(engine, "before_cursor_execute", count)
@@ -382,6 +451,7 @@ def _run(
 
     p99, sql_p99, payload_p99 = percentile(service, 99), percentile(sql, 99), percentile(payload, 99)
     generic_p99 = percentile(generic, 99)
+    floor_p99 = percentile(floor_times, 99)
     result: dict[str, Any] = {
         "customers": have,
         "lookups": len(numbers),
@@ -399,6 +469,10 @@ def _run(
         "sql_payload_p99_ms": _ms(payload_p99),
         "ratio_p99": round(p99 / sql_p99, 1) if sql_p99 else None,
         "ratio_payload_p99": round(p99 / payload_p99, 2) if payload_p99 else None,
+        # PostgreSQL: the same audited statement on a raw prepared cursor, timed call by call with the service.
+        "floor_p50_ms": _ms(percentile(floor_times, 50)) if compare else None,
+        "floor_p99_ms": _ms(floor_p99) if compare else None,
+        "ratio_floor_p99": round(p99 / floor_p99, 2) if compare and floor_p99 else None,
         "queries_per_pop": per_pop(None, True),
         "queries_per_unknown_pop": per_pop(None, False),
         # The generic path (five reads + audit insert) in the same run, PostgreSQL only (None on SQLite).
