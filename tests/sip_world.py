@@ -415,12 +415,12 @@ class SipWorld:
         """``who`` does not hear ``hz`` now (three frames out of four of the last second)."""
         return bool(np.quantile(self.hears(who, hz), 0.75) < UNHEARD)
 
-    def talking(self, call_ref: str, agent: str, timeout: float = 5.0) -> bool:
+    def talking(self, call_ref: str, agent: str, timeout: float = 15.0) -> bool:
         """Whether the caller of ``call_ref`` and ``agent`` hear each other (within ``timeout``)."""
         return self.until(lambda: self.heard(agent, CUSTOMER_TONE_HZ) and self.heard(call_ref, AGENT_TONE_HZ),
                           timeout)  # fmt: skip
 
-    def holding(self, call_ref: str, timeout: float = 5.0) -> bool:
+    def holding(self, call_ref: str, timeout: float = 15.0) -> bool:
         """Whether the caller of ``call_ref`` hears the hold music and no agent (within ``timeout``)."""
 
         def music() -> bool:
@@ -429,7 +429,7 @@ class SipWorld:
 
         return self.until(lambda: not self.heard(call_ref, AGENT_TONE_HZ) and music(), timeout)
 
-    def consulting(self, agent: str, colleague: str, timeout: float = 5.0) -> bool:
+    def consulting(self, agent: str, colleague: str, timeout: float = 15.0) -> bool:
         """Whether ``agent`` and ``colleague`` hear each other, and not the caller (within ``timeout``)."""
         return self.until(lambda: all(self.heard(who, AGENT_TONE_HZ) and self.unheard(who, CUSTOMER_TONE_HZ)
                                       for who in (agent, colleague)), timeout)  # fmt: skip

@@ -125,7 +125,7 @@ class Harness:
     def wait(self, seconds: float) -> None:
         self.world.wait(seconds)
 
-    def settle(self, check: Callable[[], bool], timeout: float = 5.0) -> None:
+    def settle(self, check: Callable[[], bool], timeout: float = 15.0) -> None:
         """Give events time to arrive, on a real clock only (the simulator's are synchronous, and on its virtual
         clock what is due has happened): what a command caused, or what the world did at the time waited for.
         Does not assert (a check that raises counts as not yet): the assertions that follow say what is wrong."""
