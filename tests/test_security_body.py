@@ -230,11 +230,11 @@ def read_response(sock: socket.socket) -> tuple[int, dict[str, str], dict[str, A
 
 
 def test_a_200_mib_content_length_is_answered_413_without_sending_the_body(server: tuple[str, int]) -> None:
-    """Before: the server waited for (and buffered) the 200 MiB; the client here sends 1 byte of it."""
+    """Before: the server waited for (and buffered) the 200 MiB; the client here sends none of it."""
     with socket.create_connection(server, timeout=TIMEOUT) as sock:
         sock.sendall(
             b"POST /api/v1/auth/token HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 209715200\r\n\r\n{"
+            b"Content-Length: 209715200\r\n\r\n"
         )
         status, headers, problem = read_response(sock)
     assert status == 413 and headers["content-type"] == "application/problem+json"
@@ -242,21 +242,21 @@ def test_a_200_mib_content_length_is_answered_413_without_sending_the_body(serve
 
 
 def test_a_chunked_body_is_cut_off_soon_after_the_limit(server: tuple[str, int]) -> None:
-    """The client streams up to 200 MiB with Transfer-Encoding: chunked; the 413 comes after about the limit
-    and the server closes the connection (it does not read, or keep, the rest)."""
+    """The client streams up to 200 MiB with Transfer-Encoding: chunked; the server answers 413 after about the
+    limit and closes the connection: it does not read, or keep, the rest. (Closing with bytes still in flight
+    resets the connection, which may drop the 413 before the client reads it: the ASGI tests above check it.)"""
     piece = b"%x\r\n%s\r\n" % (CHUNK, b"x" * CHUNK)
-    sent = 0
+    sent, response = 0, None
     with socket.create_connection(server, timeout=TIMEOUT) as sock:
-        sock.sendall(b"POST /api/v1/customers HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n")
-        while sent < 200 * MiB:
-            readable, _, _ = select.select([sock], [], [], 0)
-            if readable:
-                break
-            try:
+        try:
+            sock.sendall(b"POST /api/v1/customers HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n")
+            while sent < 200 * MiB and not select.select([sock], [], [], 0)[0]:
                 sock.sendall(piece)
-            except (BrokenPipeError, ConnectionResetError):
-                break
-            sent += CHUNK
-        status, _, problem = read_response(sock)
-    assert status == 413 and problem["type"] == "/problems/too-large"
-    assert sent < 20 * MiB, f"sent {sent / MiB:.0f} MiB before the answer"
+                sent += CHUNK
+            response = read_response(sock)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+    assert sent < 20 * MiB, f"sent {sent / MiB:.0f} MiB before the server stopped reading"
+    if response is not None:
+        status, _, problem = response
+        assert status == 413 and problem["type"] == "/problems/too-large"
