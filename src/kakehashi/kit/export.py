@@ -3,15 +3,17 @@ download response that carries them.
 
 Every CSV the product writes goes through :class:`CsvWriter` (``csv_writer``/``csv_bytes``): a text cell that
 starts with ``= + - @``, a tab or a carriage return would run as a formula when a spreadsheet opens the file
-(CSV injection), so it is written with a leading ``'``. Only text is neutralised: a number (``int``,
-``float``, ``Decimal``) stays as it is, so ``-5`` in a numeric column is still -5, while the text ``"-5"``
-(typed by someone) becomes ``'-5``. ``tests/test_csv_exports.py`` checks every CSV route and that no other
-module writes CSV by itself."""
+(CSV injection), so it is written with a leading ``'``. Numbers stay as they are: ``int``, ``float`` and
+``Decimal`` values, and text that is nothing but a signed number (``-5``, an E.164 number ``+81312345678``),
+which no spreadsheet can run — a formula needs an operator or a function after the sign (``-2-3``,
+``+cmd|…``, ``=HYPERLINK(…)`` are prefixed). Integrators reading ``cdrs.csv`` get numbers unchanged.
+``tests/test_csv_exports.py`` checks every CSV route and that no other module writes CSV by itself."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +42,7 @@ def with_bom(text: str) -> bytes:
 
 #: What a spreadsheet reads as the start of a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 
 
 def csv_cell(value: Any) -> Any:
@@ -49,7 +52,7 @@ def csv_cell(value: Any) -> Any:
         return ""
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
 
