@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from kakehashi.kit.events import Event, publish_on_commit
 
 _CUSTOMERS = cast(Table, Customer.__table__)
 _PHONES = cast(Table, CustomerPhone.__table__)
+_ALLOCATE = text("SELECT nextval(pg_get_serial_sequence('customers', 'id')) FROM generate_series(1, :n)")
 # --- planning and writing (one transaction per batch) ---------------------------------------
 
 
@@ -94,6 +96,7 @@ class BatchWriter:
         #: ``--strict``: the whole file in this one session's transaction, each batch in a savepoint.
         self.file_session: Session | None = None
         self.pending_events: list[Event] = []
+        self._spare_ids: deque[int] = deque()
 
     def run_batch(self, rows: list[ParsedRow]) -> BatchResult:
         """Write the valid rows of one batch; the invalid ones come back as errors.
@@ -360,6 +363,15 @@ class BatchWriter:
             plan.custom = {**(row.custom or {}), **plan.custom}
             plan.phones = [p for p in plan.phones if p.e164 not in owners]
 
+    def _allocate_ids(self, session: Session, n: int) -> list[int]:
+        """``n`` new customer ids from the sequence (PostgreSQL), drawn ten batches at a time: one round trip
+        less per batch. Sequences are not transactional: ids drawn and not used are gaps, as after any
+        rollback."""
+        if len(self._spare_ids) < n:
+            more = max(n - len(self._spare_ids), 10 * n, 1000)
+            self._spare_ids.extend(session.connection().execute(_ALLOCATE, {"n": more}).scalars())
+        return [self._spare_ids.popleft() for _ in range(n)]
+
     def _write(self, session: Session, new: list[_Plan], updates: list[_Plan]) -> list[int]:
         """Insert the new customers and all new numbers, update the existing customers; return new ids."""
         now = utcnow()
@@ -368,8 +380,7 @@ class BatchWriter:
         cols = CUSTOMER_COLS
         ids: list[int] = []
         if postgres and new:
-            allocate = text("SELECT nextval(pg_get_serial_sequence('customers', 'id')) FROM generate_series(1, :n)")
-            ids = list(conn.execute(allocate, {"n": len(new)}).scalars())
+            ids = self._allocate_ids(session, len(new))
             tid, stamp = self.tenant_id, copy_value(now)
             lines = [
                 f"{cid}\t{tid}\t{plan.copy_text or customer_text(plan.fields, plan.custom)}\t{stamp}\t{stamp}\n"

@@ -82,14 +82,17 @@ class ImportReport:
 
 
 def batch_summary(batch_ms: list[float]) -> dict[str, float | int | None]:
-    """Per-batch database time: the median of the first and of the last five batches, their ratio, the
-    median and the slowest batch. A flat import has ``last_over_first`` near 1 whatever its size."""
+    """Per-batch database time: the median of the first and of the last tenth of the batches (at least five),
+    their ratio, the median and the slowest batch. A flat import has ``last_over_first`` near 1 whatever its
+    size; medians over many batches, because single batches jump with the machine's load."""
     if not batch_ms:
-        return {"batches": 0, "first_ms": None, "last_ms": None, "last_over_first": None, "p50_ms": None,
+        return {"batches": 0, "compared": 0, "first_ms": None, "last_ms": None, "last_over_first": None, "p50_ms": None,
                 "max_ms": None}  # fmt: skip
-    first, last = statistics.median(batch_ms[:5]), statistics.median(batch_ms[-5:])
+    tenth = max(5, len(batch_ms) // 10)
+    first, last = statistics.median(batch_ms[:tenth]), statistics.median(batch_ms[-tenth:])
     return {
         "batches": len(batch_ms),
+        "compared": min(tenth, len(batch_ms)),
         "first_ms": round(first, 1),
         "last_ms": round(last, 1),
         "last_over_first": round(last / first, 2) if first else None,
