@@ -17,6 +17,7 @@ from kakehashi.audit.api import record_refusal
 from kakehashi.audit.api import router as audit_router
 from kakehashi.auth.api import router as auth_router
 from kakehashi.auth.guard import PUBLIC, check_routes
+from kakehashi.auth.login import LoginFloodMiddleware
 from kakehashi.billing.api import router as billing_router
 from kakehashi.calls.api import router as calls_router
 from kakehashi.complaints.api import router as complaints_router
@@ -79,11 +80,12 @@ def create_app(
                 app.state.session_factory = session_factory
             app.state.settings = settings
             app.state.after_rollback = [record_refusal]
-            app.state.telephony = telephony.start(settings, app.state.session_factory)
+            # The call pipeline's own connections (PostgreSQL): web traffic cannot starve it (ADR 0018).
+            calls_factory, app.state.calls_engine = telephony.pipeline_database(own_engine, app.state.session_factory)
+            app.state.telephony = telephony.start(settings, calls_factory)
             app.state.default_tenant_id = ensure_default_tenant(app.state.session_factory, settings.default_tenant)
             app.state.demo_traffic = demo_traffic.start(
-                app.state.telephony, app.state.session_factory, app.state.default_tenant_id,
-                settings.demo_traffic_per_hour,
+                app.state.telephony, calls_factory, app.state.default_tenant_id, settings.demo_traffic_per_hour,
             )  # fmt: skip
             app.state.own_engine = own_engine
         try:
@@ -93,6 +95,8 @@ def create_app(
             if app.state.lifespans == 0:
                 demo_traffic.stop(app.state.demo_traffic)  # before the driver's clock stops
                 telephony.stop(app.state.telephony)
+                if app.state.calls_engine is not None:
+                    app.state.calls_engine.dispose()
                 if app.state.own_engine is not None and engine is None:
                     app.state.own_engine.dispose()
 
@@ -107,6 +111,7 @@ def create_app(
         openapi_url=None,
     )
     install_problem_handlers(app)
+    app.add_middleware(LoginFloodMiddleware)  # a spent address's logins: 429 before routing (ADR 0018)
     app.add_middleware(BodyGuardMiddleware, max_bytes=settings.max_body_bytes, limits=BODY_LIMITS)
     app.add_middleware(SecurityHeadersMiddleware, cacheable=("/static/",))  # outermost: also on the 413s
     for router in (

@@ -330,5 +330,27 @@ def bench_desk(
     typer.echo(json.dumps(result, ensure_ascii=False))
 
 
+@bench_app.command("login-flood")
+def bench_login_flood(
+    threads: Annotated[int, typer.Option(help="parallel anonymous clients posting logins", min=1, max=200)] = 40,
+    seconds: Annotated[float, typer.Option(help="how long the flood lasts", min=1)] = 20.0,
+    addresses: Annotated[
+        int | None, typer.Option(help="loopback source addresses the clients use (default: one each)", min=1)
+    ] = None,
+    postgres: Annotated[
+        bool, typer.Option("--postgres", help="on PostgreSQL (a database of its own, dropped after), not SQLite")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
+) -> None:
+    """Anonymous logins flood the app while simulated calls run: a signed-in supervisor's reads (p50/p99 against
+    a baseline without the flood), the flood's answers, every call recorded (issue 15, ADR 0018)."""
+    from kakehashi.bench import login_flood
+
+    database_url = login_flood.POSTGRES_URL if postgres else None
+    with console.status(f"{threads} clients flooding the login…", spinner="dots") if not json_out else nullcontext():
+        result = login_flood.run(threads=threads, seconds=seconds, addresses=addresses, database_url=database_url)
+    typer.echo(json.dumps(result, ensure_ascii=False))
+
+
 def main() -> None:
     app()

@@ -7,6 +7,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from kakehashi.audit import service as audit
 from kakehashi.auth import login, service
@@ -73,13 +74,13 @@ def login_refused(outcome: service.LoginOutcome, instance: str) -> JSONResponse:
         503: {"description": "too many logins being checked at once (Retry-After)"},
     },
 )
-def issue_token(request: Request, session: SessionDep, body: TokenRequest) -> Response:
+async def issue_token(request: Request, session: SessionDep, body: TokenRequest) -> Response:
     """Exchange a user name and password for a bearer token (integrations, scripts)."""
-    outcome = login.attempt(request, session, body.username, body.password)
+    outcome = await login.attempt(request, session, body.username, body.password)
     if outcome.user is None:
         return login_refused(outcome, request.url.path)
     ttl = timedelta(hours=body.ttl_hours) if body.ttl_hours else None
-    secret, token = service.issue_token(session, outcome.user, body.name, ttl=ttl)
+    secret, token = await run_in_threadpool(service.issue_token, session, outcome.user, body.name, ttl=ttl)
     out = NewToken(token=secret, id=token.id, name=token.name, expires_at=token.expires_at)
     return Response(out.model_dump_json(), status_code=201, media_type="application/json")
 

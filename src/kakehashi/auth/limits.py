@@ -11,9 +11,12 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
+
+import anyio
 
 T = TypeVar("T")
 
@@ -80,6 +83,19 @@ class RateLimiter:
             bucket.refused = True
             return Taken(False, max(1, math.ceil((1 - bucket.tokens) / self.rate)), first)
 
+    def spent(self, key: str) -> int:
+        """Seconds until ``key`` has a token again, if its bucket is empty *and* a refusal was already given (so
+        recorded) in this episode; else 0. Does not take: the cheap check in front of the login routes."""
+        if not self.enabled:
+            return 0
+        now = self.clock()
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None or not bucket.refused:
+                return 0
+            tokens = min(self.capacity, bucket.tokens + (now - bucket.at) * self.rate)
+            return 0 if tokens >= 1 else max(1, math.ceil((1 - tokens) / self.rate))
+
     def give_back(self, key: str) -> None:
         with self._lock:
             bucket = self._buckets.get(key)
@@ -111,22 +127,46 @@ def default_hash_slots() -> int:
 
 
 class HashGate:
-    """At most ``slots`` password hashes at once (argon2id: ~64 MiB and tens of ms of CPU each). A request waits
-    at most ``max_wait_s`` for a slot — a short wait, because it holds one of the server's worker threads
-    meanwhile — and is then refused (:class:`HashBusy`) instead of queueing."""
+    """At most ``slots`` password hashes at once (argon2id: ~64 MiB and tens to hundreds of ms of CPU each). A
+    login waits at most ``max_wait_s`` for a slot and is then refused (:class:`HashBusy`) instead of queueing.
+    ``slot`` waits on the event loop (polling every ``poll_s``): a waiting login holds none of the server's worker
+    threads, which the other requests need."""
 
-    def __init__(self, slots: int | None = None, *, max_wait_s: float = 0.25) -> None:
+    def __init__(self, slots: int | None = None, *, max_wait_s: float = 0.25, poll_s: float = 0.02) -> None:
         self.slots = slots or default_hash_slots()
         self.max_wait_s = max_wait_s
+        self.poll_s = poll_s
         self._sem = threading.BoundedSemaphore(self.slots)
 
     def run(self, fn: Callable[[], T]) -> T:
+        """In the calling thread (blocking wait)."""
         if not self._sem.acquire(timeout=self.max_wait_s):
             raise HashBusy()
         try:
             return fn()
         finally:
             self._sem.release()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold a slot for the block; waiting for it happens on the event loop."""
+        deadline = time.monotonic() + self.max_wait_s
+        while not self._sem.acquire(blocking=False):
+            if time.monotonic() >= deadline:
+                raise HashBusy()
+            await anyio.sleep(self.poll_s)
+        try:
+            yield
+        finally:
+            self._sem.release()
+
+    @staticmethod
+    async def in_thread(fn: Callable[[], T]) -> T:
+        """Run the hash in a worker thread (inside :meth:`slot`); a client gone away does not cut it short, so
+        the slot is given back only when the hash is over."""
+        with anyio.CancelScope(shield=True):
+            result = await anyio.to_thread.run_sync(fn)
+        return result
 
 
 @dataclass

@@ -112,8 +112,8 @@ class _SqliteWriters:
         self.end(connection_record)
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """Create an engine with the settings each backend needs."""
+def make_engine(url: str, *, echo: bool = False, pool_size: int = 10, max_overflow: int = 20) -> Engine:
+    """Create an engine with the settings each backend needs (the pool's size: PostgreSQL only)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
@@ -126,7 +126,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         return engine
     # No pre-ping: it costs a round trip per request (a third of a screen pop). A connection broken by a
     # server restart fails one request and SQLAlchemy then invalidates the pool; recycle bounds idle age.
-    return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_recycle=1800)
+    return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -9,12 +9,13 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from kakehashi.calls import service as calls
 from kakehashi.calls.sink import CallEventSink
 from kakehashi.kit.config import Settings
-from kakehashi.kit.db import unit_of_work, utcnow
+from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work, utcnow
 from kakehashi.kit.errors import Conflict
 from kakehashi.kit.events import Event, bus
 from kakehashi.kit.phone import try_normalize_phone
@@ -73,6 +74,27 @@ def refused_as_conflict() -> Iterator[None]:
 def agent_states(telephony: Telephony | None) -> LiveAgentStates | None:
     """Who decides agent states now: the running controller, or nobody (the agents domain records them)."""
     return None if telephony is None else LiveAgentStates(telephony.controller)
+
+
+#: The call pipeline's own pool on PostgreSQL (pool_size, max_overflow): its writers are the driver's event
+#: thread, the controller's listener and the SIP driver's lookups — a handful at a time.
+PIPELINE_POOL = (4, 8)
+
+
+def pipeline_database(
+    web_engine: Engine | None, web_factory: sessionmaker[Session]
+) -> tuple[sessionmaker[Session], Engine | None]:
+    """The call pipeline's database access, apart from web requests' (ADR 0018). On PostgreSQL an engine with a
+    pool of its own: however many connections web traffic takes, a call event never waits for one (nor times
+    out and is lost). On SQLite the web's engine: its writer lock is the one for the whole process, and web
+    requests hold it only briefly (no password is hashed inside a transaction). Returns the factory and the
+    engine to dispose of (None when shared)."""
+    if web_engine is None or web_engine.dialect.name != "postgresql":
+        return web_factory, None
+    pool_size, overflow = PIPELINE_POOL
+    url = web_engine.url.render_as_string(hide_password=False)
+    engine = make_engine(url, echo=bool(web_engine.echo), pool_size=pool_size, max_overflow=overflow)
+    return make_session_factory(engine), engine
 
 
 def start(settings: Settings, factory: sessionmaker[Session]) -> Telephony | None:

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from kakehashi import __version__
 from kakehashi.agents import service as agents
@@ -26,6 +27,7 @@ from kakehashi.analytics import service as analytics
 from kakehashi.auth import login as logins
 from kakehashi.auth import service as auth
 from kakehashi.auth.guard import PUBLIC, SESSION_COOKIE, Access, Identity, PageActor, client_origin, login_policy
+from kakehashi.auth.models import User
 from kakehashi.dispositions import service as dispositions
 from kakehashi.ivr import service as ivr
 from kakehashi.ivr.flow import Flow
@@ -139,7 +141,7 @@ def _login_form(
 
 
 @router.post("/login", response_class=HTMLResponse, dependencies=[PUBLIC])
-def login(
+async def login(
     request: Request,
     session: SessionDep,
     username: Annotated[str, Form(max_length=60)],
@@ -147,33 +149,36 @@ def login(
     csrf_token: Annotated[str, Form(max_length=100)] = "",
     next: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
-    """Check the password (with lockout) and start a fresh session; any earlier session cookie is replaced."""
+    """Check the password (with lockout and rate limits, the hash outside any transaction: ``auth.login``) and
+    start a fresh session; any earlier session cookie is replaced."""
     t = translator(pick_language(request))
     target = _safe_next(next)
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not hmac.compare_digest(cookie.encode(), csrf_token.encode()):
-        return _login_form(
-            request,
-            next_url=target,
-            error=t("フォームの有効期限が切れました。もう一度お試しください"),
-            username=username,
-            status_code=403,
-        )
-    settings = request.app.state.settings
-    policy = login_policy(settings)
-    outcome = logins.attempt(request, session, username, password)
+        error = t("フォームの有効期限が切れました。もう一度お試しください")
+        return await run_in_threadpool(_login_form, request, next_url=target, error=error, username=username,
+                                       status_code=403)  # fmt: skip
+    outcome = await logins.attempt(request, session, username, password)
     if outcome.user is None:
         if outcome.retry_after is not None:
             wait = f"{outcome.retry_after} {t('秒後に再試行できます')}"
             why = {"busy": "ログインが混み合っています", "rate_limited": "ログインの試行が多すぎます"}
             reason = why.get(outcome.reason or "", "ログインの失敗が続いたため、しばらくお待ちください")
             code = 503 if outcome.reason == "busy" else 429
-            page = _login_form(request, next_url=target, error=f"{t(reason)} ({wait})", username=username,
-                               status_code=code)  # fmt: skip
+            page = await run_in_threadpool(_login_form, request, next_url=target, error=f"{t(reason)} ({wait})",
+                                           username=username, status_code=code)  # fmt: skip
             page.headers["Retry-After"] = str(outcome.retry_after)
             return page
         error = t("ユーザー名またはパスワードが違います")
-        return _login_form(request, next_url=target, error=error, username=username, status_code=401)
+        return await run_in_threadpool(_login_form, request, next_url=target, error=error, username=username,
+                                       status_code=401)  # fmt: skip
+    return await run_in_threadpool(_signed_in, request, session, outcome.user, target)
+
+
+def _signed_in(request: Request, session: Session, user: User, target: str) -> Response:
+    """A fresh session for the user who just proved their password (the browser's previous one ends)."""
+    settings = request.app.state.settings
+    policy = login_policy(settings)
     old = request.cookies.get(SESSION_COOKIE)
     if old:  # whatever session the browser had ends here
         previous = auth.resolve_session(session, old, policy=policy)
@@ -181,12 +186,12 @@ def login(
             auth.end_session(previous[1])
     secret, _web = auth.start_session(
         session,
-        outcome.user,
+        user,
         origin=client_origin(request),
         user_agent=request.headers.get("user-agent"),
         policy=policy,
     )
-    if target == "/" and outcome.user.role == Role.OPERATOR.value:
+    if target == "/" and user.role == Role.OPERATOR.value:
         target = "/desk"  # an operator's day starts at the agent desktop
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
