@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from conftest import PG_URL
 from kakehashi.app import create_app
 from kakehashi.auth import service as auth
 from kakehashi.auth.limits import HashGate, LoginLimits, RateLimiter
 from kakehashi.bench import login_flood
+from kakehashi.calls.models import Call
 from kakehashi.kit import migrate
 from kakehashi.kit.config import Settings
 from kakehashi.kit.context import Role
@@ -115,3 +117,39 @@ def test_no_database_connection_is_held_while_a_password_is_hashed(own_url: str,
             form = {"username": "flood.op", "password": password, "csrf_token": token.group(1)}
             assert c.post("/login", data=form, follow_redirects=False).status_code in (303, 401)
     assert gate.seen == [0, 0, 0, 0]
+
+
+def test_calls_are_recorded_while_web_requests_hold_every_pooled_connection(own_url: str, tmp_path: Path) -> None:
+    """The call pipeline's connections are its own (PostgreSQL): web traffic that takes the whole web pool
+    cannot make a call event wait for one, time out and be lost. On SQLite the engine is shared on purpose (one
+    writer lock per process; web requests hold it only briefly)."""
+    db = make_engine(own_url)
+    migrate.upgrade(db)
+    with unit_of_work(make_session_factory(db)) as s:
+        tenant_id = tenants.ensure(s, "center").id
+    app = create_app(Settings(data_dir=tmp_path, database_url=own_url, default_tenant="center"))
+    try:
+        with TestClient(app):
+            web = app.state.session_factory.kw["bind"]
+            if web.dialect.name == "sqlite":
+                assert app.state.calls_engine is None
+                return
+            assert app.state.calls_engine is not None and app.state.calls_engine is not web
+            held = [web.connect() for _ in range(web.pool.size() + web.pool._max_overflow)]  # the web pool, all of it
+            try:
+                driver = app.state.telephony.driver
+                placed: list[str] = []
+                driver.clock.call_later(0, lambda: placed.append(
+                    driver.incoming(ani="090-1234-0000", dnis="0120-000-999", tenant_id=tenant_id)))  # fmt: skip
+                deadline = time.monotonic() + 20  # well under the web pool's 30-s time-out
+                recorded = 0
+                while time.monotonic() < deadline and not recorded:
+                    with db.connect() as conn:
+                        recorded = conn.scalar(select(func.count()).select_from(Call)) or 0
+                    time.sleep(0.1)  # polling the database from outside the app
+                assert recorded == 1 and len(placed) == 1
+            finally:
+                for conn in held:
+                    conn.close()
+    finally:
+        db.dispose()
