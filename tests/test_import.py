@@ -868,3 +868,27 @@ def test_one_column_address_is_split_and_a_mismatch_is_a_warning(
     assert [(r["row"], r["message"][:38]) for r in lines] == [
         ("3", "warning: the address (神奈川県横浜市西区みなとみらい)")
     ]
+
+
+def test_import_links_new_and_updated_customers_to_the_list_source(
+    tmp_path: Path, session_factory: sessionmaker[Session], session: Session, actor: Actor
+) -> None:
+    """New customers are linked in bulk (no checks: created in the batch), updated ones after the tenant check."""
+    from kakehashi.privacy import service as privacy
+    from kakehashi.privacy.schemas import SourceCreate
+
+    def source() -> int:
+        data = SourceCreate(
+            provider_name="提供元", acquisition_method="同意", received_on=date(2026, 11, 1), items=["氏名"]
+        )
+        source_id = privacy.record_source(session, actor, data).id
+        session.commit()
+        return source_id
+
+    first, second = source(), source()
+    rows = [["氏名", "電話"], ["一", "03-6600-0001"], ["二", "03-6600-0002"]]
+    assert run(session_factory, write_csv(tmp_path / "a.csv", rows), source_id=first).inserted == 2
+    rows += [["三", "03-6600-0003"]]
+    report = run(session_factory, write_csv(tmp_path / "b.csv", rows), source_id=second)
+    assert (report.inserted, report.updated) == (1, 2)
+    assert [privacy.get_source(session, actor, s)[1] for s in (first, second)] == [2, 3]

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.dialects import sqlite
 
@@ -84,6 +85,25 @@ class SourceRepository(TenantRepository):
             insert_ = sqlite.insert(CustomerSource).on_conflict_do_nothing() if dialect == "sqlite" else None
             self.session.execute(insert_ if insert_ is not None else insert(CustomerSource), rows)
         return len(rows)
+
+    def link_created(self, source_id: int, customer_ids: Sequence[int], at: datetime) -> int:
+        """Link customers created in this transaction (none linked yet): on PostgreSQL one ``COPY``."""
+        if not customer_ids:
+            return 0
+        if self.session.get_bind().dialect.name != "postgresql":
+            rows = [
+                {"customer_id": cid, "source_id": source_id, "tenant_id": self.tenant_id, "linked_at": at}
+                for cid in customer_ids
+            ]
+            self.session.execute(insert(CustomerSource), rows)
+            return len(rows)
+        raw = self.session.connection().connection.driver_connection
+        assert isinstance(raw, psycopg.Connection)
+        tail = f"\t{source_id}\t{self.tenant_id}\t{at.isoformat()}\n"
+        sql = "COPY customer_sources (customer_id, source_id, tenant_id, linked_at) FROM STDIN"
+        with raw.cursor() as cur, cur.copy(sql) as copy:
+            copy.write("".join(f"{cid}{tail}" for cid in customer_ids))
+        return len(customer_ids)
 
     def sources_of_customer(self, customer_id: int) -> list[tuple[DataSource, datetime]]:
         """The lists a customer came from, with when each link was made, oldest first."""

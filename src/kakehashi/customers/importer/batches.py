@@ -223,7 +223,7 @@ class BatchWriter:
         if self.source_id is not None and touched:
             from kakehashi.privacy import service as privacy  # privacy reads customers: import late
 
-            privacy.link_customers(session, self.actor, self.source_id, touched)
+            privacy.link_customers(session, self.actor, self.source_id, touched, created=result.new_ids)
         audit.record(
             session,
             self.actor,
