@@ -33,7 +33,8 @@ def upgrade() -> None:
     # Disabling a user now revokes their tokens and sessions; those of users disabled before must not come
     # back when they are enabled again.
     now = sa.func.current_timestamp()
-    inactive = sa.select(sa.column("id")).select_from(sa.table("users")).where(sa.column("active") == sa.false())
+    users = sa.table("users", sa.column("id"), sa.column("active"))
+    inactive = sa.select(users.c.id).where(users.c.active == sa.false())
     for name in ("api_tokens", "web_sessions"):
         table = sa.table(name, sa.column("user_id"), sa.column("revoked_at"))
         op.execute(
