@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,18 +17,25 @@ from typing import TypeVar
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session, sessionmaker
 
 from conftest import PG_URL
 from kakehashi.app import create_app
 from kakehashi.auth import service as auth
 from kakehashi.auth.limits import HashGate, LoginLimits, RateLimiter
 from kakehashi.bench import login_flood
+from kakehashi.calls import service as calls_service
 from kakehashi.calls.models import Call
+from kakehashi.calls.sink import CallEventSink
 from kakehashi.kit import migrate
 from kakehashi.kit.config import Settings
-from kakehashi.kit.context import Role
-from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
+from kakehashi.kit.context import Actor, Role
+from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work, utcnow
 from kakehashi.kit.dbadmin import recreate_database
+from kakehashi.telephony.drivers.sim.clock import VirtualClock
+from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.tenants import repository as tenants
 
 T = TypeVar("T")
@@ -153,3 +161,28 @@ def test_calls_are_recorded_while_web_requests_hold_every_pooled_connection(own_
                     conn.close()
     finally:
         db.dispose()
+
+
+def test_a_call_event_that_meets_a_busy_database_is_stored_on_a_later_try(
+    session_factory: sessionmaker[Session], session: Session, actor: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lock that stayed taken or a pool that stayed empty fails the event's transaction whole: the sink applies
+    the event again instead of dropping the call (the failures are injected; the pauses shortened)."""
+    monkeypatch.setattr(CallEventSink, "RETRY_PAUSES_S", (0.01, 0.01, 0.01))
+    real = calls_service.apply_event
+    busy: list[Exception] = [
+        OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked")),
+        PoolTimeout("QueuePool limit of size 10 overflow 20 reached, connection timed out"),
+    ]
+
+    def busy_first(*args: object, **kwargs: object) -> object:
+        if busy:
+            raise busy.pop(0)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(calls_service, "apply_event", busy_first)
+    sim = SimDriver(VirtualClock(utcnow()))
+    CallEventSink.attach(sim, session_factory)
+    ref = sim.incoming(ani="090-1111-2222", dnis="0120-000-999", tenant_id=actor.tenant_id)
+    assert not busy
+    assert session.scalars(select(Call).where(Call.ref == ref)).one().direction == "inbound"
