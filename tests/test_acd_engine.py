@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from kakehashi.routing.engine import AgentState, AgentStateError, Assignment, Engine, QueueRules
@@ -182,3 +184,62 @@ def test_queue_length_and_longest_waiting_order() -> None:
     assert [w.ref for w in eng.waiting_in("q")] == ["c1", "c3", "c0", "c2", "c4"]
     eng.remove("c3")
     assert eng.waiting_count("q") == 4
+
+
+def test_the_ringing_index_and_member_counts_match_a_scan_of_the_floor() -> None:
+    """Who rings for whom and each queue's members per state are kept as things happen (a call's work must
+    not scan the floor); after a random day of calls, ring-all, misses, hang-ups, breaks, transfers' reserves
+    and membership changes they equal what a scan of every agent says."""
+    rng = random.Random(7)
+    queues = [QueueRules("q0"), QueueRules("q1", strategy="ring_all"), QueueRules("q2", strategy="fewest_calls")]
+    eng = engine(*queues, agents={f"a{i}": {f"q{k}": 1 for k in range(3) if (i + k) % 2} for i in range(12)})
+    names = [f"a{i}" for i in range(12)]
+    ringing: dict[str, str] = {}  # ref → queue, for callers being offered now
+    now = 0.0
+
+    def check() -> None:
+        for q in ("q0", "q1", "q2"):
+            members = [rec for rec in eng.agents() if q in rec.queues]
+            scanned: dict[str, int] = {}
+            for rec in members:
+                scanned[rec.state.value] = scanned.get(rec.state.value, 0) + 1
+            assert eng.member_states(q) == scanned
+        for ref in {rec.ringing_for for rec in eng.agents() if rec.ringing_for}:
+            assert set(eng.ringing(ref)) == {rec.name for rec in eng.agents() if rec.ringing_for == ref}
+
+    for step in range(3000):
+        now += 1
+        roll = rng.random()
+        name = rng.choice(names)
+        rec = eng.agent(name)
+        try:
+            if roll < 0.25:
+                eng.choose_state(name, rng.choice([AV, AV, BR, A.LOGGED_OUT]), now, "lunch")
+            elif roll < 0.5:
+                ref = f"c{step}"
+                found = eng.offer(ref, rng.choice(["q0", "q1", "q2"]), now)
+                ringing[ref] = found.waiting.queue if found else ""
+            elif roll < 0.6 and rec.ringing_for:
+                eng.answered(rec.ringing_for, name, now)
+            elif roll < 0.7 and rec.ringing_for:
+                eng.ring_ended(rec.ringing_for, now, missed=rng.random() < 0.5)
+            elif roll < 0.75 and rec.ringing_for:
+                eng.remove(rec.ringing_for)
+                eng.ring_ended(rec.ringing_for, now, missed=False)
+            elif roll < 0.85 and rec.state is A.ON_CALL:
+                eng.call_finished(name, now)
+            elif roll < 0.92 and rec.state is A.WRAP_UP:
+                eng.wrap_up_done(name, now)
+            elif roll < 0.95 and rec.state is AV:
+                eng.reserve(name, f"t{step}", "q0", now)
+            elif roll < 0.98:
+                queue = rng.choice(["q0", "q1", "q2"])
+                if queue in rec.queues:
+                    eng.remove_member(name, queue)
+                else:
+                    eng.set_member(name, queue, 1)
+        except AgentStateError:
+            pass
+        if step % 50 == 0:
+            check()
+    check()

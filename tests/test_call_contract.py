@@ -40,7 +40,7 @@ from kakehashi.kit.context import Actor
 from kakehashi.kit.db import Base, make_session_factory, unit_of_work
 from kakehashi.kit.events import Event, bus
 from kakehashi.kit.phone import try_normalize_phone
-from kakehashi.routing import controller as routing_controller
+from kakehashi.routing import deflections as routing_deflections
 from kakehashi.routing.controller import CALLBACK_CONFIRMED, VOICEMAIL_PROMPT, CallController, Clock, NumberRoute
 from kakehashi.routing.directory import StaticDirectory
 from kakehashi.routing.engine import AgentState, QueueRules
@@ -787,7 +787,7 @@ def test_an_agent_who_lets_it_ring_goes_missed_and_the_next_agent_rings(rig: Har
 def test_a_caller_who_waits_too_long_overflows_to_voicemail(
     rig: Harness, open_center: OpenCenter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(routing_controller, "MAX_MESSAGE_S", 2.0)  # the longest message (60 s in service)
+    monkeypatch.setattr(routing_deflections, "MAX_MESSAGE_S", 2.0)  # the longest message (60 s in service)
     orders = QueueRules("orders", max_wait_s=1, overflow_action="voicemail")
     center = open_center(orders, members={"sato": {"orders": 1}})
     ref = center.dial()  # nobody is logged in

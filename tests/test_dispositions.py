@@ -9,11 +9,13 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from conftest import ClientAs
+from kakehashi.calls import service as calls
 from kakehashi.calls.models import Call
 from kakehashi.calls.sink import CallEventSink
-from kakehashi.dispositions.service import DEFAULTS
-from kakehashi.kit.context import Role
+from kakehashi.dispositions.service import AUTO_CLOSE, DEFAULTS, SYSTEM_CODES
+from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import utcnow
+from kakehashi.kit.errors import ValidationFailed
 from kakehashi.telephony.drivers.sim.clock import VirtualClock
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 
@@ -130,3 +132,38 @@ def test_the_desk_offers_the_centers_codes_as_text(client_as: ClientAs) -> None:
     assert "<b>成約</b>" not in page and "受注" not in page
     english = sato.get("/desk?lang=en").text
     assert "&lt;i&gt;Won&lt;/i&gt;</option>" in english and ">資料送付</option>" in english  # no label: the code
+
+
+def test_the_automatic_close_has_a_system_code_no_agent_may_choose(
+    client_as: ClientAs, in_wrap_up: tuple[Any, int]
+) -> None:
+    """自動完了 is listed beside the defaults, never among them; even a center that names it cannot offer it."""
+    assert AUTO_CLOSE.code == "自動完了" and AUTO_CLOSE in SYSTEM_CODES
+    assert AUTO_CLOSE.code not in {d.code for d in DEFAULTS}
+    sato, call_id = in_wrap_up
+    r = sato.post(f"/api/v1/calls/{call_id}/wrap-up", json={"disposition": "自動完了"})
+    assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["disposition"]
+    client_as(Role.ADMIN).put("/api/v1/dispositions", json={"dispositions": [OWN[0], {"code": "自動完了"}]})
+    assert sato.post(f"/api/v1/calls/{call_id}/wrap-up", json={"disposition": "自動完了"}).status_code == 422
+
+
+def test_the_wrap_up_service_checks_the_code_without_http(
+    session_factory: sessionmaker[Session], in_wrap_up: tuple[Any, int]
+) -> None:
+    """The check is the calls service's (the route only maps errors); the system's own closers are trusted."""
+    sato, call_id = in_wrap_up
+    operator = Actor(tenant_id=sato.user.tenant_id, username="sato", role=Role.OPERATOR)
+    with session_factory() as session:
+        with pytest.raises(ValidationFailed) as refused:
+            calls.finish_wrap_up(session, operator, call_id, "成約", utcnow())  # not in the defaults
+        assert [e["field"] for e in refused.value.errors] == ["disposition"]
+        call = calls.finish_wrap_up(session, operator, call_id, " 受注 ", utcnow(), notes="メモ")
+        assert (call.state, call.disposition) == ("ended", "受注")
+        session.rollback()
+        system = Actor(tenant_id=sato.user.tenant_id, username="bench")
+        assert calls.finish_wrap_up(session, system, call_id, "完了", utcnow()).disposition == "完了"
+        session.rollback()
+        ref = session.get(Call, call_id).ref  # type: ignore[union-attr]
+        closed = calls.close_wrap_up_automatically(session, sato.user.tenant_id, ref, "sim", utcnow())
+        assert closed is not None and closed.disposition == AUTO_CLOSE.code
+        assert calls.close_wrap_up_automatically(session, sato.user.tenant_id, ref, "sim", utcnow()) is None

@@ -14,7 +14,7 @@ from kakehashi.ivr.flow import Flow
 from kakehashi.ivr.runner import CallerFacts, Exit
 from kakehashi.routing.controller import CallController, Caller, NumberRoute, RoutingListener
 from kakehashi.routing.directory import StaticDirectory
-from kakehashi.routing.engine import AgentState, QueueRules
+from kakehashi.routing.engine import AgentState, Engine, QueueRules
 from kakehashi.telephony.drivers.sim.clock import VirtualClock
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.telephony.port import Bridged, DriverEvent, Ended, Offered
@@ -354,3 +354,38 @@ def test_no_offered_call_is_ever_dropped_by_the_system(
     open_callbacks = {key for key, status in last.items() if status not in ("done", "failed")}
     still_waiting = {w.ref for q in ("orders", "support") for w in engine.waiting_in(q)}
     assert still_waiting == open_callbacks
+
+
+def test_a_call_neither_scans_the_floor_nor_asks_about_the_caller_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per-call work does not grow with the number of agents (issue 16: 2,000 agents routed at half the speed
+    of 500), and the caller is asked of the directory once per call, for the IVR and the queue together."""
+    r = rig(
+        QueueRules("orders", strategy="ring_all", max_length=1, overflow_action="callback", wrap_up_s=5),
+        QueueRules("support", wrap_up_s=5),
+        members={"a": {"orders": 1}, "b": {"orders": 1}, "c": {"support": 1}},
+        flow=MENU_FLOW,
+    )
+    asked: list[tuple[str, tuple[str, str] | None]] = []
+    plain = r.directory.caller
+
+    def caller(tenant_id: int, ani: str, call: tuple[str, str] | None = None) -> Caller:
+        asked.append((ani, call))
+        return plain(tenant_id, ani, call)
+
+    r.directory.caller = caller  # type: ignore[method-assign]
+    r.login("a", "b", "c")
+    r.sim.set_number("03-5555-0003", "answer", ring_seconds=5, talk_s=20)
+
+    def no_scan(self: object) -> None:
+        raise AssertionError("a call's work scanned every agent")
+
+    monkeypatch.setattr(Engine, "agents", no_scan)
+    first = call(r, "03-5555-0001", presses="1", talk_s=30)  # ring-all: a and b ring, one answers
+    second = call(r, "03-5555-0002", presses="2", talk_s=30)
+    r.wait(1)
+    third = call(r, "03-5555-0003", presses="1", talk_s=30)  # orders is full: a callback
+    r.wait(600)
+    assert r.bridged(first) in ("a", "b") and r.bridged(second) == "c"
+    assert r.log.deflections.get(third) == "callback" and ("cb-" + third, "done") in r.log.callbacks
+    assert sorted(ani for ani, _ in asked) == ["03-5555-0001", "03-5555-0002", "03-5555-0003"]
+    assert {ref for _, (_, ref) in asked} == {first, second, third}  # type: ignore[misc]

@@ -14,10 +14,13 @@ from kakehashi.agents import service as agents
 from kakehashi.agents.models import AgentStateSpan
 from kakehashi.calls.models import Call, Cdr
 from kakehashi.calls.sink import CallEventSink
+from kakehashi.customers import service as customers
+from kakehashi.customers.schemas import CustomerCreate
 from kakehashi.ivr import service as ivr
 from kakehashi.ivr.schemas import FlowCreate
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import unit_of_work
+from kakehashi.routing import persist
 from kakehashi.routing import service as routing
 from kakehashi.routing.controller import CallController
 from kakehashi.routing.engine import AgentState
@@ -221,3 +224,22 @@ def test_a_busy_agent_without_a_call_left_is_recorded_free_after_a_restart(
     # recorded at start-up, not at the tenant's first call: the wallboard does not show "ringing" until then
     assert [s.state for s in c.rows(AgentStateSpan)][-1] == "available"
     assert controller.engine(tenant).agent("sato").state is AgentState.AVAILABLE
+
+
+def test_the_directory_uses_the_customer_matched_at_the_offer(center: Center, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caller's number is parsed and the customer found once, by ``calls`` when the call is offered; the
+    routing directory reads that match (issue 16) and looks nothing up by number again."""
+    c, tenant = center, center.actor.tenant_id
+    with unit_of_work(c.factory) as s:
+        customers.create_customer(s, c.actor, CustomerCreate(name="山田 花子", rank="VIP",
+                                                             phones=[{"number": "03-1111-2222"}]))  # fmt: skip
+    looked_up: list[str] = []
+    monkeypatch.setattr(persist.customers, "find_customer_by_phone", lambda *a: looked_up.append(a[-1]))
+    c.controller.choose_state(tenant, "sato", AgentState.AVAILABLE)
+    ref = c.sim.incoming(ani="(03) 1111-2222", dnis=NUMBER, tenant_id=tenant, presses="1", talk_s=5)
+    c.sim.clock.advance(60)
+    assert c.cdr(ref).agent == "sato" and looked_up == []
+    directory = DbDirectory(c.factory)
+    known = directory.caller(tenant, "whatever the switch sent", (c.sim.name, ref))
+    assert (known.facts.known, known.facts.rank, known.last_agent) == (True, "vip", "sato")
+    assert directory.caller(tenant, "withheld", (c.sim.name, "no-such-call")) == persist.Caller()

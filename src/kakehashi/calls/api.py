@@ -33,7 +33,6 @@ from kakehashi.calls.schemas import (
     TransitionOut,
     WrapUp,
 )
-from kakehashi.dispositions import service as dispositions
 from kakehashi.kit.api import MAX_OFFSET, IdPath, SessionDep, end_transaction_early, respond
 from kakehashi.kit.context import MANAGERS, Actor
 from kakehashi.kit.db import utcnow
@@ -187,9 +186,8 @@ def get_recording(request: Request, session: SessionDep, actor: ManagerActor, ca
 def finish_wrap_up(session: SessionDep, actor: StaffActor, call_id: IdPath, body: WrapUp) -> Response:
     """The agent closes the call with one of the center's result codes (後処理完了, ``GET /dispositions``); its
     CDR is written."""
-    service.get_call(session, actor, call_id)  # an operator may only close their own calls
-    disposition = dispositions.check_choice(session, actor, body.disposition)
-    call = service.finish_wrap_up(session, actor, call_id, disposition, utcnow(), notes=body.notes,
+    # The service checks the operator's right to the call (404) and the code (422 with the field).
+    call = service.finish_wrap_up(session, actor, call_id, body.disposition, utcnow(), notes=body.notes,
                                   customer_id=body.customer_id)  # fmt: skip
     return respond(CallOut.model_validate(call), actor)
 

@@ -22,6 +22,7 @@ from kakehashi.calls.repository import CallRepository
 from kakehashi.calls.states import DEFLECTED, FINAL, CallState, check
 from kakehashi.contacts import service as contacts
 from kakehashi.customers import service as customers
+from kakehashi.dispositions import service as dispositions
 from kakehashi.kit.clock import BUSINESS_TZ
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.errors import Conflict, NotFound, ValidationFailed, field_error
@@ -126,10 +127,40 @@ def finish_wrap_up(
     customer_id: int | None = None,
 ) -> Call:  # fmt: skip
     """The agent closes the call with a result code and notes (後処理の完了): the call ends and its CDR is
-    written; a call from an unknown number may name the customer it was about (registered during the call)."""
-    call = CallRepository(session, actor.tenant_id).get(call_id)
-    if call is None:
-        raise NotFound(f"call {call_id} not found")
+    written; a call from an unknown number may name the customer it was about (registered during the call).
+
+    An operator closes only their own calls (others: 404). A person's code must be one of the center's active
+    result codes (``dispositions.check_choice``: 422 with the field ``disposition``); the system's own closers
+    (role None: simulated agents, benchmarks) are trusted, as everywhere. The wrap-up time running out is
+    :func:`close_wrap_up_automatically`."""
+    call = get_call(session, actor, call_id)
+    if actor.role is not None:
+        disposition = dispositions.check_choice(session, actor, disposition)
+    return _close_wrap_up(session, actor, call, disposition, at, notes=notes, customer_id=customer_id)
+
+
+def close_wrap_up_automatically(session: Session, tenant_id: int, ref: str, driver: str, at: datetime) -> Call | None:
+    """The queue's wrap-up time ran out before the agent closed the call: it closes with the system's code
+    (``dispositions.AUTO_CLOSE``). Nothing happens to a call the agent closed already (or never saw)."""
+    call = repository.call_by_ref(session, driver, ref)
+    if call is None or call.state != CallState.WRAP_UP:
+        return None
+    actor = Actor(tenant_id=tenant_id, username="routing", origin="system")
+    return _close_wrap_up(session, actor, call, dispositions.AUTO_CLOSE.code, at)
+
+
+def matched_caller(session: Session, driver: str, ref: str) -> tuple[int | None, str | None] | None:
+    """(customer id, caller's E.164) as matched when the call was offered, so the routing layer does not parse
+    the number and look the customer up again; None for a call not stored."""
+    call = repository.call_by_ref(session, driver, ref)
+    return None if call is None else (call.customer_id, call.ani_e164)
+
+
+def _close_wrap_up(
+    session: Session, actor: Actor, call: Call, disposition: str, at: datetime, *, notes: str | None = None,
+    customer_id: int | None = None,
+) -> Call:  # fmt: skip
+    call_id = call.id
     if call.state != CallState.WRAP_UP:
         raise Conflict(f"call {call_id} is {call.state}, not in wrap-up")
     if customer_id is not None and call.customer_id is None:

@@ -1,7 +1,8 @@
 """The tenant's result codes: the list agents choose from at wrap-up, and the check of a choice.
 
 A tenant that has not set its own list gets ``DEFAULTS``. Setting the list replaces it as a whole (its order
-is the drop-down's); codes left out are retired, not deleted, since calls keep their text.
+is the drop-down's); codes left out are retired, not deleted, since calls keep their text. ``SYSTEM_CODES``
+are written by the system only (``AUTO_CLOSE``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ DEFAULTS: tuple[DispositionIn, ...] = tuple(
         ("その他", "Other", "other"),
     )
 )
+#: The code the system writes when the queue's wrap-up time runs out before the agent closed the call. It is
+#: never offered to agents (not in :data:`DEFAULTS`, refused by :func:`check_choice`), so reports can tell an
+#: agent's result from a time-out.
+AUTO_CLOSE = DispositionIn(code="自動完了", label_en="Closed automatically (wrap-up time ran out)", kind="other")
+#: Every code only the system writes.
+SYSTEM_CODES: tuple[DispositionIn, ...] = (AUTO_CLOSE,)
 
 
 def list_dispositions(session: Session, actor: Actor, *, retired: bool = False) -> list[DispositionOut]:
@@ -63,7 +70,8 @@ def replace_dispositions(session: Session, actor: Actor, items: list[Disposition
 def check_choice(session: Session, actor: Actor, code: str) -> str:
     """The code as stored, if the agent may close a call with it (one of the tenant's active codes)."""
     chosen = code.strip()
-    if chosen not in {d.code for d in list_dispositions(session, actor)}:
+    system = {d.code for d in SYSTEM_CODES}
+    if chosen in system or chosen not in {d.code for d in list_dispositions(session, actor)}:
         raise ValidationFailed(
             "not one of this center's result codes",
             errors=[field_error("disposition", f"{chosen} is not a result code here (GET /api/v1/dispositions)")],

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kakehashi.kit.phone import try_normalize_phone
-from kakehashi.routing.controller import Caller, NumberRoute, TenantSetup
 from kakehashi.routing.engine import AgentState, QueueRules
+from kakehashi.routing.live_types import Caller, NumberRoute, TenantSetup
 
 
 @dataclass
@@ -24,7 +24,8 @@ class StaticDirectory:
     def number(self, dnis: str) -> NumberRoute | None:
         return self.numbers.get(try_normalize_phone(dnis) or dnis)
 
-    def caller(self, tenant_id: int, ani: str) -> Caller:
+    def caller(self, tenant_id: int, ani: str, call: tuple[str, str] | None = None) -> Caller:
+        """The caller set for (tenant, number), or an unknown caller; ``call`` is not needed here."""
         return self.callers.get((tenant_id, try_normalize_phone(ani) or ani), Caller())
 
     def setup(self, tenant_id: int) -> TenantSetup:

@@ -136,6 +136,7 @@ class _Queue:
     waiting: dict[int, list[tuple[int, int, int, Waiting]]] = field(default_factory=dict)  # level → heap
     last_rr: int = -1
     count: int = 0
+    states: dict[AgentState, int] = field(default_factory=lambda: dict.fromkeys(AgentState, 0))  # members per state
 
 
 class Engine:
@@ -145,6 +146,10 @@ class Engine:
         self._queues: dict[str, _Queue] = {}
         self._agents: dict[str, AgentRec] = {}
         self._waiting: dict[str, Waiting] = {}
+        # Who rings for which caller: answering and giving up look here instead of scanning every agent, so a
+        # call's work does not grow with the floor (2,000 agents route as fast as 500).
+        self._ringing: dict[str, set[str]] = {}
+        self._seq: dict[str, int] = {}  # agent → order added: ring-all partners are reported in that order
         self._places = itertools.count()
         self._tokens = itertools.count(1)
         self._rr = itertools.count()
@@ -179,7 +184,11 @@ class Engine:
         return list(self._queues)
 
     def add_agent(self, name: str) -> AgentRec:
-        return self._agents.setdefault(name, AgentRec(name))
+        rec = self._agents.get(name)
+        if rec is None:
+            rec = self._agents[name] = AgentRec(name)
+            self._seq[name] = len(self._seq)
+        return rec
 
     def agent(self, name: str) -> AgentRec:
         try:
@@ -190,11 +199,26 @@ class Engine:
     def agents(self) -> Iterable[AgentRec]:
         return self._agents.values()
 
+    def has_agent(self, name: str) -> bool:
+        """Whether the engine knows the agent (a member of a queue, or restored from their stored state)."""
+        return name in self._agents
+
+    def ringing(self, ref: str) -> tuple[str, ...]:
+        """The agents whose phones ring for ``ref`` now (several under ring-all), in the order they were added."""
+        return tuple(self._in_order(self._ringing.get(ref, ())))
+
+    def member_states(self, queue: str) -> dict[str, int]:
+        """How many of the queue's members are in each state (for live views). Counted as states change (a
+        few queues per agent), so asking costs nothing per call however many members the queue has."""
+        return {state.value: n for state, n in self._queues[queue].states.items() if n}
+
     def set_member(self, agent: str, queue: str, level: int = 1) -> None:
         rec, q = self.add_agent(agent), self._queues[queue]
         if not 1 <= level <= MAX_LEVEL:
             raise ValueError(f"level must be 1..{MAX_LEVEL}")
         self._unfree_in(rec, q)
+        if agent not in q.members:
+            q.states[rec.state] += 1
         q.members[agent] = level
         q.order.setdefault(agent, next(self._rr))
         rec.queues[queue] = level
@@ -204,7 +228,8 @@ class Engine:
     def remove_member(self, agent: str, queue: str) -> None:
         rec, q = self._agents[agent], self._queues[queue]
         self._unfree_in(rec, q)
-        q.members.pop(agent, None)
+        if q.members.pop(agent, None) is not None:
+            q.states[rec.state] -= 1
         rec.queues.pop(queue, None)
 
     # -- callers ----------------------------------------------------------------------------------------
@@ -290,13 +315,13 @@ class Engine:
     def answered(self, ref: str, agent: str, now: float) -> list[Assignment]:
         """``agent`` picked up ``ref``: they are on the call; ring-all partners are free again."""
         rec = self.agent(agent)
-        others = [a for a in self._agents.values() if a.ringing_for == ref and a is not rec]
+        others = [self._agents[name] for name in self._in_order(self._ringing.pop(ref, ())) if name != agent]
         waiting = self._waiting.pop(ref, None)
         if waiting is not None:
             waiting.token, waiting.ringing = 0, False
             self._queues[waiting.queue].count -= 1
             rec.call_queue = waiting.queue
-        rec.ringing_for = None
+        self._unring(rec)
         rec.calls_taken += 1
         self._set(rec, AgentState.ON_CALL, now)
         out: list[Assignment] = []
@@ -310,7 +335,7 @@ class Engine:
         go to MISSED and the caller, still waiting, goes to the next agent in their old place. Otherwise the
         caller hung up (call :meth:`remove` first): the agents are free again and may take other callers.
         Returns the agents who were ringing and the new assignments."""
-        ringing = [a for a in self._agents.values() if a.ringing_for == ref]
+        ringing = [self._agents[name] for name in self._in_order(self._ringing.pop(ref, ()))]
         out: list[Assignment] = []
         for rec in ringing:
             rec.ringing_for = None
@@ -331,7 +356,8 @@ class Engine:
         rec = self.agent(agent)
         if rec.state is not AgentState.AVAILABLE:
             raise AgentStateError(f"{agent} is {rec.state.value}, not available")
-        rec.ringing_for, rec.call_queue = ref, queue
+        self._ring(rec, ref)
+        rec.call_queue = queue
         self._set(rec, AgentState.RINGING, now)
 
     def wrap_up_s(self, queue: str | None) -> float:
@@ -350,7 +376,8 @@ class Engine:
         rec = self.agent(agent)
         if rec.state is not AgentState.AVAILABLE:
             rec.pending = (rec.state, rec.reason)
-        rec.ringing_for, rec.call_queue = None, queue
+        self._unring(rec)
+        rec.call_queue = queue
         self._set(rec, AgentState.WRAP_UP, now)
         return self.wrap_up_s(queue)
 
@@ -385,6 +412,12 @@ class Engine:
     def _set(self, rec: AgentRec, state: AgentState, now: float, reason: str | None = None) -> None:
         if state is not AgentState.AVAILABLE:
             self._unfree(rec)
+        if state is not rec.state:
+            before = rec.state
+            for queue in rec.queues:
+                counts = self._queues[queue].states
+                counts[before] -= 1
+                counts[state] += 1
         rec.state, rec.reason, rec.since = state, reason if state is AgentState.BREAK else None, now
 
     def _key(self, rec: AgentRec, q: _Queue) -> tuple[Any, ...]:
@@ -480,6 +513,24 @@ class Engine:
     def _assign(self, waiting: Waiting, agents: list[AgentRec], now: float) -> Assignment:
         waiting.token, waiting.ringing = 0, True  # out of the heaps until answered or back in line
         for rec in agents:
-            rec.ringing_for = waiting.ref
+            self._ring(rec, waiting.ref)
             self._set(rec, AgentState.RINGING, now)
         return Assignment(waiting, tuple(a.name for a in agents))
+
+    def _ring(self, rec: AgentRec, ref: str) -> None:
+        self._unring(rec)
+        rec.ringing_for = ref
+        self._ringing.setdefault(ref, set()).add(rec.name)
+
+    def _unring(self, rec: AgentRec) -> None:
+        ref, rec.ringing_for = rec.ringing_for, None
+        if ref is None:
+            return
+        names = self._ringing.get(ref)
+        if names is not None:
+            names.discard(rec.name)
+            if not names:
+                del self._ringing[ref]
+
+    def _in_order(self, names: Iterable[str]) -> list[str]:
+        return sorted(names, key=self._seq.__getitem__)

@@ -1,10 +1,15 @@
 """The call controller's database side: configuration read from the tables (:class:`DbDirectory`) and every
-decision written, each in its own transaction, with events sent after commit (:class:`DbListener`)."""
+decision written, each in its own transaction, with events sent after commit (:class:`DbListener`).
+
+What is committed when (ADR 0019): ``calls.sink`` commits each driver event first; each decision the
+controller takes on it is then one transaction here. Two events describe live memory only and are sent
+straight away: ``call.ivr_done`` and ``queue.stats``."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import datetime
 from typing import TypeVar
 
@@ -22,11 +27,12 @@ from kakehashi.ivr import service as ivr
 from kakehashi.ivr.runner import CallerFacts, Exit
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import unit_of_work
+from kakehashi.kit.errors import NotFound
 from kakehashi.kit.events import Event, bus
 from kakehashi.kit.phone import try_normalize_phone
 from kakehashi.routing import repository, service
-from kakehashi.routing.controller import Caller, NumberRoute, RoutingListener, TenantSetup
 from kakehashi.routing.engine import AgentState
+from kakehashi.routing.live_types import Caller, NumberRoute, RoutingListener, TenantSetup
 from kakehashi.routing.models import Callback, Voicemail
 
 T = TypeVar("T")
@@ -58,14 +64,24 @@ class DbDirectory:
 
         return self._read(read)
 
-    def caller(self, tenant_id: int, ani: str) -> Caller:
-        e164 = try_normalize_phone(ani)
-        if e164 is None:
-            return Caller()
+    def caller(self, tenant_id: int, ani: str, call: tuple[str, str] | None = None) -> Caller:
+        """Rank, open complaint and last agent of the caller. With ``call`` (driver, ref) of a stored call, the
+        customer ``calls`` matched at the offer is used; the number is parsed and looked up only without one."""
 
         def read(session: Session) -> Caller:
             actor = _system(tenant_id)
-            customer = customers.find_customer_by_phone(session, actor, e164)
+            matched = calls.matched_caller(session, *call) if call is not None else None
+            if matched is not None:
+                customer_id, e164 = matched
+                customer = None
+                if customer_id is not None:
+                    with suppress(NotFound):  # deleted since the offer: an unknown caller, as by number
+                        customer = customers.get_customer(session, actor, customer_id)
+            else:
+                e164 = try_normalize_phone(ani)
+                customer = customers.find_customer_by_phone(session, actor, e164) if e164 else None
+            if e164 is None:
+                return Caller()
             last = session.execute(
                 select(Cdr.agent, Cdr.ended_at)
                 .where(Cdr.tenant_id == tenant_id, Cdr.ani_e164 == e164, Cdr.agent.is_not(None))
@@ -147,17 +163,17 @@ class DbListener(RoutingListener):
                 row.done_at = at
 
     def wrap_up_over(self, tenant_id: int, ref: str, at: datetime) -> None:
-        def work(session: Session, call: Call) -> None:
-            if call.state == CallState.WRAP_UP:
-                calls.finish_wrap_up(session, _system(tenant_id), call.id, "自動完了", at)
-
-        self._call(ref, work)
+        with unit_of_work(self.factory) as session:
+            calls.close_wrap_up_automatically(session, tenant_id, ref, self.driver, at)
 
     def ivr_exit(self, tenant_id: int, ref: str, path: list[str], exit: Exit, at: datetime) -> None:
+        # A named exception to "events after commit" (ADR 0019): the IVR's path is kept in memory, no row records
+        # it, so there is no transaction to wait for (a transaction just to send it would take SQLite's writer lock).
         bus.send(Event("call.ivr_done", tenant_id, {"call_ref": ref, "path": path, "exit": exit.kind,
                                                     "queue": exit.queue}))  # fmt: skip
 
     def queue_changed(self, tenant_id: int, queue: str, waiting: int, agents: dict[str, int], at: datetime) -> None:
+        # The other named exception (ADR 0019): a throttled snapshot of the engine's memory, not a stored fact.
         now = time.monotonic()
         key = (tenant_id, queue)
         if now - self._stats_sent.get(key, 0.0) < STATS_EVERY_S:

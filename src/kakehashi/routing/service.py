@@ -16,8 +16,8 @@ from kakehashi.kit.context import Actor
 from kakehashi.kit.errors import Conflict, NotFound, ValidationFailed, field_error, unavailable
 from kakehashi.kit.events import Event, publish_on_commit
 from kakehashi.kit.phone import try_normalize_phone
-from kakehashi.routing.controller import TenantSetup
 from kakehashi.routing.engine import AgentState, QueueRules
+from kakehashi.routing.live_types import TenantSetup
 from kakehashi.routing.models import Callback, InboundNumber, Queue, QueueMember, Voicemail
 from kakehashi.routing.repository import RoutingRepository
 
