@@ -252,7 +252,7 @@ def bench_import(
     rows: Annotated[int, typer.Option(help="rows in the generated CSV")] = 10000,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
 ) -> None:
-    """Import throughput against a raw PostgreSQL COPY of the same rows."""
+    """Import throughput against the same rows COPYd into the same indexed tables (ratio_floor) and a raw COPY."""
     from kakehashi.bench import importing
 
     result = importing.run(rows=rows, console=None if json_out else console)
