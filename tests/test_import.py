@@ -526,6 +526,12 @@ def test_cli_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         )
         assert bad.exit_code == 1
         assert json.loads(bad.stdout)["failed_rows"] == 6 and len(read_errors(errors_out)) == 7
+        strict_args = ["--strict", "--errors", str(errors_out), *sourced]
+        strict = runner.invoke(app, ["import", "customers", str(FIXTURES / "customers_errors.csv"), *strict_args])
+        assert strict.exit_code == 1
+        assert {k: json.loads(strict.stdout)[k] for k in ("strict", "inserted", "updated", "failed_rows")} == {
+            "strict": True, "inserted": 0, "updated": 0, "failed_rows": 6,
+        }  # fmt: skip
         again = runner.invoke(
             app, ["import", "customers", str(FIXTURES / "customers_sjis.csv"), "--on-duplicate", "skip", *sourced]
         )
