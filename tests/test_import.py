@@ -797,10 +797,10 @@ def test_xlsx_bomb_refused_before_loading(tmp_path: Path, session_factory: sessi
     ("written", "postal", "expected"),
     [
         ("大阪府大阪市北区梅田3-4-5", "530-0001", ("大阪府", "大阪市北区", "梅田", "3-4-5", None)),
-        (  # full-width digits, 丁目番号, a building after the number
+        (  # full-width digits (folded in the place and number), 丁目番号, a building after the number
             "大阪府大阪市北区梅田３丁目４番５号　梅田ビル５Ｆ",
             None,
-            ("大阪府", "大阪市北区", "梅田", "3丁目4番5号", "梅田ビル5F"),
+            ("大阪府", "大阪市北区", "梅田", "3丁目4番5号", "梅田ビル５Ｆ"),  # the building as written
         ),
         (
             "東京都千代田区丸の内1-9-1 グラントウキョウ 10階",
@@ -898,3 +898,21 @@ def test_import_links_new_and_updated_customers_to_the_list_source(
     report = run(session_factory, write_csv(tmp_path / "b.csv", rows), source_id=second)
     assert (report.inserted, report.updated) == (1, 2)
     assert [privacy.get_source(session, actor, s)[1] for s in (first, second)] == [2, 3]
+
+
+def test_split_address_of_generated_people_from_all_over_japan() -> None:
+    """Real Japan Post rows (every prefecture, 政令市 wards, 郡, Hokkaido's 条/線 towns written with full-width
+    digits in the data) written as one column, with street numbers and buildings: all come back as they were."""
+    from kakehashi.customers.synthetic import generate_people
+    from kakehashi.postal.address import split_address
+
+    people = list(generate_people(3000, seed=11))
+    assert len({p.prefecture for p in people}) == 47
+    wrong = []
+    for p in people:
+        written = f"{p.prefecture}{p.city}{p.town}{p.street or ''}" + (f" {p.building}" if p.building else "")
+        split = split_address(written, postal_code=p.postal_code)
+        got = (split.prefecture, split.city, split.town, split.street, split.building, split.warnings)
+        if got != (p.prefecture, p.city, p.town or None, p.street or None, p.building or None, []):
+            wrong.append((written, got))
+    assert wrong == []

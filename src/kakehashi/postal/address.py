@@ -39,6 +39,11 @@ def _key(text: str) -> str:
     return text.replace("ヶ", "ケ").replace("ヵ", "カ")
 
 
+def _data_key(name: str) -> str:
+    """Key of a name in Japan Post's data, which writes some digits full width (春光台３条, ９線)."""
+    return _key(nfkc(name))
+
+
 @dataclass
 class SplitAddress:
     prefecture: str | None = None
@@ -70,12 +75,12 @@ class _Data:
             town = town or ""
             if pref not in self.cities:
                 self.prefectures.append(pref)
-            self.cities[pref][_key(city)] = city
+            self.cities[pref][_data_key(city)] = city
             if "郡" in city[:-1]:
-                self.cities[pref].setdefault(_key(city.split("郡", 1)[1]), city)
-            self.city_prefectures[_key(city)].add(pref)
+                self.cities[pref].setdefault(_data_key(city.split("郡", 1)[1]), city)
+            self.city_prefectures[_data_key(city)].add(pref)
             if town:
-                self.towns[(pref, city)][_key(town)] = town
+                self.towns[(pref, city)][_data_key(town)] = town
             self.by_code[code].append((pref, city, town))
         self.longest_city = max(len(k) for c in self.cities.values() for k in c)
         self.longest_town = max(len(k) for t in self.towns.values() for k in t)
@@ -152,7 +157,7 @@ def split_address(
         if room is not None and room.start() > 0:  # 1-1-201号室: the room number goes with the building
             rest = out.street[room.start() :].lstrip("-‐‑–—−ー―の") + rest
             out.street = out.street[: room.start()]
-    out.building = rest.strip(" 　,、") or None
+    out.building = _as_written(text, rest.strip(" 　,、")) or None
     _check_postal(code, candidates, out, postal_code)
     return out
 
@@ -205,6 +210,18 @@ def _town(data: _Data, rest: str, pref: str, out: SplitAddress) -> int:
     end = digit.start() if digit else len(rest)
     out.town = rest[:end].strip() or None
     return end
+
+
+def _as_written(text: str, tail: str) -> str:
+    """``tail`` (a building name, folded to half width for matching) as the address wrote it: a building's name
+    is the customer's own spelling (``メゾン東７``), only the place names and numbers are normalized."""
+    if not tail:
+        return tail
+    written = text.rstrip()
+    for start in range(len(written) - 1, -1, -1):
+        if nfkc(written[start:]).strip(" 　,、") == tail:
+            return written[start:].strip(" 　,、")
+    return tail
 
 
 def _check_postal(code: str | None, candidates: list[tuple[str, str, str]], out: SplitAddress, raw: str | None) -> None:
