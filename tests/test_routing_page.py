@@ -24,7 +24,7 @@ from kakehashi.routing import demo
 from kakehashi.routing import service as routing
 from kakehashi.routing.models import Callback, Voicemail
 from kakehashi.web.i18n import problem_text
-from kakehashi.web.pages import _elapsed, _number_shown
+from kakehashi.web.pages.routing import _elapsed, _number_shown
 
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from kakehashi import __version__
 from kakehashi.auth.guard import AnyRoleActor, Identity, PageActor
-from kakehashi.web.pages import SECURITY_HEADERS, templates
+from kakehashi.web.render import SECURITY_HEADERS, templates
 
 OPENAPI_URL = "/openapi.json"
 

@@ -17,7 +17,7 @@ from kakehashi.analytics import service as analytics
 from kakehashi.auth.guard import Access
 from kakehashi.kit.api import SessionDep
 from kakehashi.kit.context import MANAGERS, Actor
-from kakehashi.web.pages import render_page
+from kakehashi.web.render import render_page
 
 router = APIRouter(include_in_schema=False)
 
