@@ -14,7 +14,7 @@ from kakehashi.audit.models import AuditEvent
 from kakehashi.calls.sink import CallEventSink
 from kakehashi.kit.context import Role
 from kakehashi.kit.db import utcnow
-from kakehashi.telephony.drivers.sim.clock import VirtualClock
+from kakehashi.kit.timers import VirtualClock
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 
 

@@ -35,11 +35,11 @@ from kakehashi.kit.context import Actor
 from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
 from kakehashi.kit.dbadmin import recreate_database
 from kakehashi.kit.events import Event, bus
+from kakehashi.kit.timers import VirtualClock
 from kakehashi.routing import demo
 from kakehashi.routing import service as routing
 from kakehashi.routing.controller import CallController
 from kakehashi.routing.persist import DbDirectory, DbListener
-from kakehashi.telephony.drivers.sim.clock import VirtualClock
 from kakehashi.telephony.drivers.sim.demo_traffic import DemoTraffic, TrafficOptions
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.tenants import repository as tenants
@@ -103,7 +103,7 @@ class Center:
 @pytest.fixture
 def center(session_factory: sessionmaker[Session], actor: Actor) -> Iterator[Center]:
     """The demo routing behind the real pipeline (sink, controller, database listener) on a virtual clock, wired
-    like ``telephony.runtime.start`` (a closed wrap-up frees the agent)."""
+    like ``kakehashi.pipeline.start`` (a closed wrap-up frees the agent)."""
     with unit_of_work(session_factory) as s:
         demo.ensure(s, actor)
         vip = CustomerCreate(name="山田 花子", rank="vip", phones=[PhoneIn(number=SHOWCASE_NUMBERS["山田 花子"])])

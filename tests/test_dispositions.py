@@ -16,7 +16,7 @@ from kakehashi.dispositions.service import AUTO_CLOSE, DEFAULTS, SYSTEM_CODES
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import utcnow
 from kakehashi.kit.errors import ValidationFailed
-from kakehashi.telephony.drivers.sim.clock import VirtualClock
+from kakehashi.kit.timers import VirtualClock
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 
 OWN = [

@@ -34,7 +34,7 @@ from kakehashi.kit.config import Settings
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work, utcnow
 from kakehashi.kit.dbadmin import recreate_database
-from kakehashi.telephony.drivers.sim.clock import VirtualClock
+from kakehashi.kit.timers import VirtualClock
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.tenants import repository as tenants
 

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from kakehashi.ivr.flow import Flow
 from kakehashi.ivr.runner import CallerFacts, Exit
+from kakehashi.kit.timers import VirtualClock
 from kakehashi.routing.controller import CallController, Caller, NumberRoute, RoutingListener
 from kakehashi.routing.directory import StaticDirectory
 from kakehashi.routing.engine import AgentState, Engine, QueueRules
-from kakehashi.telephony.drivers.sim.clock import VirtualClock
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.telephony.port import Bridged, DriverEvent, Ended, Offered
 

@@ -117,7 +117,7 @@ def test_queue_without_agents_overflows_to_voicemail(
 def test_a_pending_callback_survives_a_restart_with_its_place_and_caller_id(
     session_factory: sessionmaker[Session], center: Center
 ) -> None:
-    from kakehashi.telephony.runtime import reload_callbacks
+    from kakehashi.pipeline import reload_callbacks
 
     c, tenant = center, center.actor.tenant_id
     c.controller.choose_state(tenant, "sato", AgentState.AVAILABLE)
@@ -148,11 +148,11 @@ def test_a_pending_callback_survives_a_restart_with_its_place_and_caller_id(
 
 
 def restart(session_factory: sessionmaker[Session], prefix: str) -> tuple[SimDriver, CallController]:
-    """What ``telephony.runtime.start`` does after a restart: calls the new driver does not have are ended (a
+    """What ``kakehashi.pipeline.start`` does after a restart: calls the new driver does not have are ended (a
     talking agent's go to wrap-up), pending callbacks and open wrap-ups are restored."""
     from kakehashi.calls import service as calls
     from kakehashi.kit.db import utcnow
-    from kakehashi.telephony.runtime import restore_floor
+    from kakehashi.pipeline import restore_floor
 
     sim = SimDriver(prefix=prefix)
     sim.set_agent("sato", answer_after=1)

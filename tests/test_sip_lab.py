@@ -469,7 +469,7 @@ def test_the_calls_a_media_worker_takes_is_a_setting(monkeypatch: pytest.MonkeyP
     from pydantic import ValidationError
 
     from kakehashi.kit.config import Settings
-    from kakehashi.telephony.runtime import sip_options
+    from kakehashi.pipeline import sip_options
 
     assert sip_options(Settings(data_dir=tmp_path, telephony_driver="sip")).calls_per_worker == 2
     monkeypatch.setenv("KAKEHASHI_SIP_CALLS_PER_WORKER", "1")

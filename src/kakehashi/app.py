@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from kakehashi import __version__
+from kakehashi import pipeline as telephony
 from kakehashi.agents.api import router as agents_router
 from kakehashi.analytics.api import router as analytics_router
 from kakehashi.audit.api import record_refusal
@@ -34,10 +35,10 @@ from kakehashi.orders.api import router as orders_router
 from kakehashi.postal.api import router as postal_router
 from kakehashi.privacy.api import router as privacy_router
 from kakehashi.routing.api import router as routing_router
+from kakehashi.routing.control_api import router as call_control_router
 from kakehashi.screenpop.api import router as screenpop_router
 from kakehashi.staffing.api import router as staffing_router
 from kakehashi.stream.api import router as stream_router
-from kakehashi.telephony import runtime as telephony
 from kakehashi.telephony.api import router as telephony_router
 from kakehashi.telephony.drivers.sim import demo_traffic
 from kakehashi.tenants import repository as tenants
@@ -120,6 +121,7 @@ def create_app(
         audit_router,
         screenpop_router,
         stream_router,
+        call_control_router,  # before calls_router: /calls/live is not a call id
         calls_router,
         dispositions_router,
         billing_router,

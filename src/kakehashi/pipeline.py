@@ -1,13 +1,19 @@
-"""Starting and stopping the configured telephony driver with the app, and the call controller on top of it."""
+"""The call pipeline's assembly, beside ``app.py``: the configured telephony driver, the calls domain's sink and
+the call controller on top of it, started and stopped with the app.
+
+This is the one module that wires ``telephony`` (a driver), ``calls`` (the sink, recovery) and ``routing`` (the
+controller, its directory and listener) together; routes reach what it starts through ``app.state.telephony``
+(``routing.live.LivePipeline``), never by importing it. At start-up it also puts back what the database says:
+calls the driver no longer has end (``calls.recover``), pending callbacks return to their queues
+(:func:`reload_callbacks`), agents and calls left in wrap-up come back (:func:`restore_floor`). On PostgreSQL the
+pipeline has a connection pool of its own (:func:`pipeline_database`, ADR 0018)."""
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from contextlib import suppress
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,15 +22,14 @@ from kakehashi.calls import service as calls
 from kakehashi.calls.sink import CallEventSink
 from kakehashi.kit.config import Settings
 from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work, utcnow
-from kakehashi.kit.errors import Conflict
 from kakehashi.kit.events import Event, bus
 from kakehashi.kit.phone import try_normalize_phone
+from kakehashi.kit.timers import RealTimeClock
 from kakehashi.routing import service as routing
-from kakehashi.routing.controller import CallControlError, CallController, Clock
-from kakehashi.routing.engine import AgentState, AgentStateError
+from kakehashi.routing.controller import CallController, Clock
+from kakehashi.routing.live import LivePipeline
 from kakehashi.routing.persist import DbDirectory, DbListener
 from kakehashi.routing.repository import number_by_e164, pending_callbacks
-from kakehashi.telephony.drivers.sim.clock import RealTimeClock
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.telephony.port import TelephonyDriver
 from kakehashi.tenants.repository import all_tenants
@@ -33,47 +38,6 @@ if TYPE_CHECKING:
     from kakehashi.telephony.drivers.sip.driver import SipOptions
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Telephony:
-    driver: TelephonyDriver
-    controller: CallController
-    unsubscribe: list[Any] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class LiveAgentStates:
-    """The controller as the agents API uses it: states as strings, refusals as domain errors."""
-
-    controller: CallController
-
-    def choose_state(self, tenant_id: int, agent: str, state: str, reason: str | None = None) -> str:
-        try:
-            return self.controller.choose_state(tenant_id, agent, AgentState(state), reason).value
-        except AgentStateError as exc:
-            raise Conflict(str(exc)) from None
-
-
-def call_control(telephony: Telephony | None) -> CallController:
-    """The controller that carries out the desktop's call commands (409 when no phone system runs)."""
-    if telephony is None:
-        raise Conflict("no telephony is running: calls cannot be controlled")
-    return telephony.controller
-
-
-@contextmanager
-def refused_as_conflict() -> Iterator[None]:
-    """A command that does not fit the call now is a 409 with the controller's reason."""
-    try:
-        yield
-    except CallControlError as exc:
-        raise Conflict(str(exc)) from None
-
-
-def agent_states(telephony: Telephony | None) -> LiveAgentStates | None:
-    """Who decides agent states now: the running controller, or nobody (the agents domain records them)."""
-    return None if telephony is None else LiveAgentStates(telephony.controller)
 
 
 #: The call pipeline's own pool on PostgreSQL (pool_size, max_overflow): its writers are the driver's event
@@ -97,7 +61,7 @@ def pipeline_database(
     return make_session_factory(engine), engine
 
 
-def start(settings: Settings, factory: sessionmaker[Session]) -> Telephony | None:
+def start(settings: Settings, factory: sessionmaker[Session]) -> LivePipeline | None:
     """Build the driver, connect its events to the calls domain (first) and the call controller (second),
     and reconcile calls left by a previous process: those the driver no longer has are ended and get their
     CDR (ADR 0010). Pending callbacks go back into their queues at their old place."""
@@ -131,7 +95,7 @@ def start(settings: Settings, factory: sessionmaker[Session]) -> Telephony | Non
             controller.wrap_up_finished(event.tenant_id, str(event.payload.get("call_ref")))
 
     unsubscribe = [bus.subscribe("routing.config_changed", config_changed), bus.subscribe("call.ended", call_closed)]
-    return Telephony(driver, controller, unsubscribe)
+    return LivePipeline(driver, controller, unsubscribe)
 
 
 def sip_options(settings: Settings) -> SipOptions:
@@ -185,7 +149,8 @@ def restore_floor(controller: CallController, factory: sessionmaker[Session], dr
     controller.restore(tenant_ids, open_wrap_ups)
 
 
-def stop(telephony: Telephony | None) -> None:
+def stop(telephony: LivePipeline | None) -> None:
+    """Undo the subscriptions and stop the driver (the simulator's real-time clock, the SIP media worker)."""
     if telephony is None:
         return
     while telephony.unsubscribe:  # idempotent: a test app may run its lifespan more than once

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from kakehashi.agents import service
+from kakehashi.agents.live import live_agent_states, required_live_agent_states
 from kakehashi.agents.models import Agent
 from kakehashi.agents.repository import AgentRepository
 from kakehashi.agents.schemas import (
@@ -26,7 +27,6 @@ from kakehashi.kit.api import IdPath, SessionDep, end_transaction_early, respond
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import utcnow
 from kakehashi.kit.errors import NotFound
-from kakehashi.telephony.runtime import agent_states, call_control, refused_as_conflict
 
 router = APIRouter(prefix="/api/v1", tags=["agents"])
 HistoryLimit = Annotated[int, Query(ge=1, le=1000)]
@@ -50,7 +50,7 @@ def _own_agent(session: SessionDep, actor: Actor) -> Agent:
 
 
 def _choose(request: Request, session: SessionDep, actor: Actor, agent: Agent, body: StateChange) -> Response:
-    live = agent_states(request.app.state.telephony)
+    live = live_agent_states(request)
     reason = service.check_choice(session, actor, agent, body.state, body.reason, telephony=live is not None)
     if live is None:
         now = service.record_choice(session, actor, agent, body.state, reason)
@@ -99,10 +99,9 @@ def finish_my_handoff(request: Request, session: SessionDep, actor: StaffActor) 
     """After transferring a call: your notes are done, end your wrap-up now (the call itself is closed by the
     agent who has it). 409 when you have no transferred call in wrap-up."""
     agent = _own_agent(session, actor).name
-    controller = call_control(request.app.state.telephony)
+    live = required_live_agent_states(request)
     end_transaction_early(session)
-    with refused_as_conflict():
-        controller.finish_handoff(actor.tenant_id, agent)
+    live.finish_handoff(actor.tenant_id, agent)
 
 
 @router.get("/agents/{agent_id}", response_model=AgentOut)

@@ -21,11 +21,11 @@ import time
 from collections import Counter
 from typing import Any
 
+from kakehashi.kit.timers import VirtualClock
 from kakehashi.routing.controller import CallController, NumberRoute, RoutingListener
 from kakehashi.routing.directory import StaticDirectory
 from kakehashi.routing.engine import AgentState, QueueRules
 from kakehashi.staffing.erlang import erlang_a
-from kakehashi.telephony.drivers.sim.clock import VirtualClock
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.telephony.drivers.sim.traffic import CallerModel
 from kakehashi.telephony.port import Bridged, DriverEvent, Ended, Offered

@@ -23,7 +23,7 @@ from kakehashi.calls.sink import CallEventSink
 from kakehashi.kit import migrate
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import make_session_factory, unit_of_work
-from kakehashi.telephony.drivers.sim.clock import VirtualClock
+from kakehashi.kit.timers import VirtualClock
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.telephony.drivers.sim.traffic import ArrivalProfile, CallerModel, Spike, plan_inbound, schedule_inbound
 from kakehashi.telephony.port import Bridged, DriverEvent, Ended, Offered

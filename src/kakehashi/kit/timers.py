@@ -1,5 +1,6 @@
-"""Time for the simulator: a virtual clock (hours of traffic in seconds, for benchmarks and tests)
-or real time (demos). Both schedule actions on a heap; only how "now" advances differs."""
+"""Clocks that schedule actions: a virtual clock (hours of traffic in seconds, for benchmarks and tests) or
+real time (the simulator in a demo, the SIP driver's timers). Both schedule actions on a heap; only how "now"
+advances differs. In ``kit`` so that every driver can use them without importing another driver."""
 
 from __future__ import annotations
 

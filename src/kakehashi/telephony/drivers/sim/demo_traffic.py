@@ -16,7 +16,7 @@ Threads: everything is scheduled on the driver's clock (the app's ``RealTimeCloc
 its thread). Agent state choices go through ``CallController.choose_state``, which serializes with the calls'
 events (its lock and inbox). Driver and bus handlers here only record and schedule. :meth:`DemoTraffic.stop` sets a
 flag every pending action checks, so nothing new happens after it; the clock itself is closed by
-``telephony.runtime.stop``.
+``kakehashi.pipeline.stop``.
 """
 
 from __future__ import annotations
@@ -43,10 +43,10 @@ from kakehashi.routing import demo
 from kakehashi.routing import service as routing
 from kakehashi.routing.controller import CallController
 from kakehashi.routing.engine import AgentState, AgentStateError
+from kakehashi.routing.live import LivePipeline
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.telephony.drivers.sim.traffic import ArrivalProfile, CallerModel, PlannedCall, Spike, plan_inbound
 from kakehashi.telephony.port import AgentRinging, Bridged, DriverEvent
-from kakehashi.telephony.runtime import Telephony
 
 log = logging.getLogger(__name__)
 
@@ -301,7 +301,7 @@ class DemoTraffic:
 
 
 def start(
-    telephony: Telephony | None, factory: sessionmaker[Session], tenant_id: int, calls_per_hour: float
+    telephony: LivePipeline | None, factory: sessionmaker[Session], tenant_id: int, calls_per_hour: float
 ) -> DemoTraffic | None:
     """Start the demo traffic in the tenant when ``calls_per_hour`` > 0, the driver is the simulator and the demo
     routing exists (``kakehashi demo`` makes it); else None. Only the demo's own numbers and agents take part."""

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kakehashi.telephony.drivers.sim.clock import VirtualClock
+from kakehashi.kit.timers import VirtualClock
 from kakehashi.telephony.port import (
     AgentRinging,
     Answered,

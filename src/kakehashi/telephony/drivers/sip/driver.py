@@ -38,7 +38,7 @@ from typing import IO, Any
 
 from kakehashi.kit.db import utcnow
 from kakehashi.kit.phone import try_normalize_phone
-from kakehashi.telephony.drivers.sim.clock import RealTimeClock
+from kakehashi.kit.timers import RealTimeClock
 from kakehashi.telephony.drivers.sip.prompts import PromptCache, hold_music, wav_seconds
 from kakehashi.telephony.port import (
     AgentRinging,
