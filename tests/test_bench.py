@@ -49,7 +49,9 @@ def test_bench_tiny(database_url: str, tmp_path: Path) -> None:
     assert result.keys() >= KEYS
     assert result["customers"] == 150 and result["lookups"] == 30
     assert result["database"] == make_url(database_url).get_backend_name()
-    assert 0 < result["sql_p99_ms"] <= result["p99_ms"]
+    # The bare lookup is cheaper than a pop: compared at the median (a p99 of 30 samples on a busy machine is
+    # one outlier, and failed once so: bare lookup p99 7.7 ms against the service's 5.2 ms).
+    assert result["sql_p99_ms"] > 0 and 0 < result["sql_p50_ms"] <= result["p50_ms"]
     assert result["queries_per_pop"] >= 1 and result["seed_rows_per_s"] > 0
     if result["database"] == "postgresql":  # the same audited statement on a raw prepared cursor
         assert 0 < result["floor_p50_ms"] <= result["floor_p99_ms"] and result["ratio_floor_p99"] > 0

@@ -1,11 +1,11 @@
-"""The inbound routing page (/routing and its live part) and the IVR page's problems in Japanese."""
+"""The inbound routing page (/routing and its live part) and the IVR page's problems in the page's language
+(the problems themselves: tests/test_ivr_problems.py)."""
 
 from __future__ import annotations
 
 import copy
 import json
 import re
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,15 +15,13 @@ from sqlalchemy.orm import Session
 from conftest import TEST_PASSWORD, MakeUser
 from kakehashi.agents import service as agents
 from kakehashi.audit.models import AuditEvent
+from kakehashi.demo import routing as demo
 from kakehashi.ivr import service as ivr
 from kakehashi.ivr.templates import ORDER_DESK_EXAMPLE
-from kakehashi.ivr.validate import problems
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import utcnow
-from kakehashi.routing import demo
 from kakehashi.routing import service as routing
 from kakehashi.routing.models import Callback, Voicemail
-from kakehashi.web.i18n import problem_text
 from kakehashi.web.pages.routing import _elapsed, _number_shown
 
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
@@ -156,144 +154,6 @@ def test_the_page_script_and_style_are_local(app_client: TestClient) -> None:
         assert body.status_code == 200 and body.text
         assert not re.search(r"https?://", body.text) and "@import" not in body.text
         assert "innerHTML" not in body.text and "insertAdjacentHTML" not in body.text
-
-
-# --- the IVR page says what is wrong in Japanese -----------------------------------------------------------
-
-
-def _flows_with_every_problem() -> list[Any]:
-    def flow(nodes: dict[str, Any], start: str = "a") -> dict[str, Any]:
-        return {"start": start, "nodes": nodes}
-
-    example = copy.deepcopy(ORDER_DESK_EXAMPLE)
-    example["nodes"]["main_menu"]["options"]["3"] = "gone"
-    example["nodes"]["to_orders"]["queue"] = "sales"
-    return [
-        example,
-        flow({"a": {"type": "menuu"}, "b": {"prompt": "x"}, "c": "x", "d e": {"type": "hangup", "colour": 1}}),
-        flow(
-            {"a": {"type": "menu", "prompt": "", "options": {"12": "a"}, "timeout_s": 0, "retries": 9, "on_fail": "a"}}
-        ),
-        flow(
-            {
-                "a": {
-                    "type": "collect",
-                    "prompt": "x" * 600,
-                    "var": "Bad",
-                    "min_digits": "x",
-                    "max_digits": 31,
-                    "next": "b",
-                    "on_fail": "b",
-                    "sensitive": "maybe",
-                },
-                "b": {"type": "hangup"},
-            }
-        ),
-        flow(
-            {
-                "a": {
-                    "type": "collect",
-                    "prompt": "p",
-                    "var": "n",
-                    "min_digits": 5,
-                    "max_digits": 2,
-                    "next": "b",
-                    "on_fail": "b",
-                },
-                "b": {"type": "branch", "when": {"var": "m", "known": True, "equals": "x"}, "then": "c", "else": "c"},
-                "c": {"type": "branch", "when": {"rank_in": [""]}, "then": "d", "else": "d"},
-                "d": {"type": "branch", "when": {"rank_in": []}, "then": "e", "else": "e"},
-                "e": {"type": "branch", "when": {"equals": "1"}, "then": "f", "else": "f"},
-                "f": {"type": "set", "next": "g"},
-                "g": {"type": "queue"},
-            }
-        ),
-        flow(
-            {
-                "a": {
-                    "type": "hours",
-                    "schedule": {
-                        "weekly": {"mon": [["18:00", "09:00"]]},
-                        "closed_dates": ["2026-05-04"],
-                        "open_dates": ["2026-05-04", "2026-05-05"],
-                    },
-                    "open": "b",
-                    "closed": "b",
-                },
-                "b": {"type": "hangup"},
-            }
-        ),
-        flow(
-            {
-                "a": {
-                    "type": "hours",
-                    "schedule": {"weekly": {"mon": [["9:00", "10:00"]], "xyz": []}, "closed_dates": ["2026-13-01"]},
-                    "open": "b",
-                    "closed": "b",
-                },
-                "b": {"type": "play"},
-            }
-        ),
-        flow(
-            {
-                "a": {"type": "play", "prompt": "p", "next": "m"},
-                "m": {"type": "menu", "prompt": "p", "options": {"1": "m"}, "on_fail": "x"},
-                "x": {"type": "play", "prompt": "p", "next": "m"},
-                "c": {"type": "hangup"},
-            }
-        ),
-        flow({"a": {"type": "play", "prompt": "p", "next": "nowhere"}}, start="zz"),
-        flow({"a": {"type": "play", "prompt": 5, "next": ["b"]}}),
-        {"start": "a", "nodes": {}},
-        flow(
-            {
-                "a": {"type": "set", "priority": 200, "next": "b"},
-                "b": {"type": "menu", "prompt": "p", "options": {"1": "c"}, "on_fail": "c"},
-                "c": {"type": "queue"},
-            }
-        ),
-        flow(
-            {
-                "a": {"type": "set", "queue": "orders", "skill": "inquiry", "next": "b"},
-                "b": {"type": "set", "skill": "nope", "next": "c"},
-                "c": {"type": "collect", "prompt": "p", "var": "pin", "sensitive": True, "next": "d", "on_fail": "d"},
-                "d": {"type": "branch", "when": {"var": "pin", "equals": "1"}, "then": "e", "else": "e"},
-                "e": {"type": "queue"},
-            }
-        ),
-        {"start": 3, "nodes": []},
-        {"start": "a", "nodes": {f"n{i}": {"type": "hangup"} for i in range(501)}},
-    ]
-
-
-def test_every_problem_of_a_flow_reads_in_japanese() -> None:
-    messages = {
-        e["message"]
-        for definition in _flows_with_every_problem()
-        for e in problems(definition, known_queues={"orders", "support"})
-    }
-    assert len(messages) > 40
-    untranslated = {m for m in messages if not JAPANESE.search(problem_text("ja", m))}
-    assert untranslated == set()
-    assert all(problem_text("en", m) == m for m in messages)
-
-
-@pytest.mark.parametrize(
-    ("message", "japanese"),
-    [
-        ("no node 'gone'", "「gone」というノードはありません"),
-        ("no queue named 'sales' in this tenant (queues: a, b and 3 more)",
-         "「sales」というキューはありません（キュー: a, b ほか 3 個）"),
-        ("2026-05-03 is a sun, which has no hours in weekly: the center would stay closed",
-         "2026-05-03 は日曜で、weekly にその曜日の時間がないため休みのままです"),
-        ("not a valid key: one key: 0–9, * or #", "キーが正しくありません: キーは 0〜9・*・# の1文字です"),
-        ("version 3 was saved after version 2, which this edit started from: look at it first",
-         "編集を始めたバージョン 2 のあとに、バージョン 3 が保存されました。まずその内容を確認してください"),
-        ("something new", "something new"),  # a message we do not know yet stays as it is
-    ],
-)  # fmt: skip
-def test_problems_keep_their_names_and_numbers(message: str, japanese: str) -> None:
-    assert problem_text("ja", message) == japanese
 
 
 def test_the_ivr_page_shows_problems_in_the_pages_language(

@@ -30,12 +30,13 @@ from kakehashi.ivr.flow import (
     VoicemailNode,
 )
 from kakehashi.ivr.models import IvrFlow, IvrFlowVersion
+from kakehashi.ivr.problems import problem
 from kakehashi.ivr.repository import IvrFlowRepository
 from kakehashi.ivr.schemas import FlowCreate, RestoreIn, VersionCreate
 from kakehashi.ivr.validate import EXIT_TYPES, links, problems, validate_flow
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import utcnow
-from kakehashi.kit.errors import Conflict, NotFound, ValidationFailed, field_error
+from kakehashi.kit.errors import Conflict, NotFound, ValidationFailed
 
 #: Flow names are what numbers point at (``inbound_numbers.flow``) and what the CLI takes: plain ids.
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,59}$")
@@ -67,7 +68,7 @@ def stored(flow: Flow) -> dict[str, Any]:
 
 def _name_errors(name: str) -> list[dict[str, Any]]:
     if not NAME.match(name):
-        return [field_error("name", "1–60 letters, digits, _ or -, starting with a letter or digit")]
+        return [problem("name", "flow_name")]
     return []
 
 
@@ -82,7 +83,7 @@ def create_flow(session: Session, actor: Actor, data: FlowCreate) -> Saved:
         raise ValidationFailed(f"{len(errors)} problem(s)", errors=errors)
     parsed = Flow.model_validate(data.definition)
     if repo.by_name(name) is not None:
-        raise Conflict(f"a flow named '{name}' already exists", errors=[field_error("name", "already taken")])
+        raise Conflict(f"a flow named '{name}' already exists", errors=[problem("name", "name_taken")])
     flow = repo.add(IvrFlow(name=name, current_version=1))
     version = repo.add_version(
         IvrFlowVersion(
@@ -143,6 +144,7 @@ def save_version(session: Session, actor: Actor, flow_id: int, data: VersionCrea
         raise Conflict(
             f"version {flow.current_version} was saved after version {data.base_version}, which this edit started"
             " from: look at it first",
+            errors=[problem("", "version_conflict", saved=flow.current_version, base=data.base_version)],
             current_version=flow.current_version,
         )
     parsed = check(session, actor, data.definition)

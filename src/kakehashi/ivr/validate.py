@@ -1,8 +1,10 @@
 """Checking an IVR flow before it is saved: every problem at once, each at the place it is.
 
 ``validate_flow`` answers a :class:`~kakehashi.ivr.flow.Flow` or raises ``ValidationFailed`` whose
-``errors`` are ``{"field": "nodes.menu1.options.3", "message": "..."}`` — the field is the path into the
-flow's JSON (node ids and keys as the admin wrote them, ``else`` for a branch's other way).
+``errors`` are ``{"field": "nodes.menu1.options.3", "message": "...", "code": "link_unknown", "params": {…}}`` —
+the field is the path into the flow's JSON (node ids and keys as the admin wrote them, ``else`` for a branch's
+other way); the code and its parameters are listed in :mod:`kakehashi.ivr.problems`, which makes the English
+message (pages render their own language from the code).
 
 The rules, in the order they are checked:
 
@@ -54,7 +56,8 @@ from kakehashi.ivr.flow import (
     ToQueue,
     successors,
 )
-from kakehashi.kit.errors import ValidationFailed, field_error
+from kakehashi.ivr.problems import problem
+from kakehashi.kit.errors import ValidationFailed
 
 MAX_NODES = 500
 #: Node types that end the IVR part of a call (a callback offer does when the caller accepts).
@@ -114,17 +117,44 @@ def _failed(errors: Errors) -> ValidationFailed:
 def _size_errors(definition: Any) -> Errors:
     nodes = definition.get("nodes") if isinstance(definition, Mapping) else None
     if isinstance(nodes, Mapping) and len(nodes) > MAX_NODES:
-        return [field_error("nodes", f"at most {MAX_NODES} nodes (this flow has {len(nodes)})")]
+        return [problem("nodes", "too_many_nodes", max=MAX_NODES, count=len(nodes))]
     return []
 
 
 # --- 1. shape ---------------------------------------------------------------------------------------------
 
 _PATTERNS = {
-    r"^[A-Za-z0-9_\-]+$": "node ids are 1–40 letters, digits, _ or -",
-    r"^[0-9*#]$": "one key: 0–9, * or #",
-    r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$": "a time HH:MM from 00:00 to 24:00",
-    r"^[a-z][a-z0-9_]{0,29}$": "lower-case letters, digits and _, starting with a letter (at most 30)",
+    r"^[A-Za-z0-9_\-]+$": "node_id_pattern",
+    r"^[0-9*#]$": "key_pattern",
+    r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$": "time_pattern",
+    r"^[a-z][a-z0-9_]{0,29}$": "var_pattern",
+}
+#: pydantic's error types → our codes for a wrong value (its English message is kept as ``detail``).
+_VALUE_CODES = {
+    "string_type": "value.string",
+    "int_type": "value.integer",
+    "int_parsing": "value.integer",
+    "int_from_float": "value.integer",
+    "float_type": "value.number",
+    "float_parsing": "value.number",
+    "finite_number": "value.number",
+    "bool_type": "value.boolean",
+    "bool_parsing": "value.boolean",
+    "list_type": "value.list",
+    "date_type": "value.date",
+    "date_parsing": "value.date",
+    "date_from_datetime_parsing": "value.date",
+    "date_from_datetime_inexact": "value.date",
+    "greater_than_equal": "value.ge",
+    "greater_than": "value.gt",
+    "less_than_equal": "value.le",
+    "less_than": "value.lt",
+    "literal_error": "value.choice",
+    "enum": "value.choice",
+    "string_too_short": "value.too_short",
+    "string_too_long": "value.too_long",
+    "too_short": "value.too_few",
+    "too_long": "value.too_many",
 }
 
 
@@ -139,23 +169,27 @@ def _shape_error(err: ErrorDetails) -> dict[str, Any]:
     field = ".".join(str(part) for part in loc)
     kind = err["type"]
     ctx = err.get("ctx") or {}
+    code: str
+    params: dict[str, Any] = {}
     if kind == "missing":
-        message = "required"
+        code = "required"
     elif kind == "extra_forbidden":
-        message = f"unknown field '{loc[-1]}'" if loc else "unknown field"
+        code, params = ("unknown_field", {"name": str(loc[-1])}) if loc else ("unknown_field_here", {})
     elif kind == "union_tag_invalid":
-        message = f"unknown node type '{ctx.get('tag', '')}' (one of: {', '.join(NODE_TYPES)})"
+        code, params = "unknown_node_type", {"type": str(ctx.get("tag", "")), "types": ", ".join(NODE_TYPES)}
     elif kind == "union_tag_not_found":
-        message = f'every node needs a "type" (one of: {", ".join(NODE_TYPES)})'
+        code, params = "node_type_missing", {"types": ", ".join(NODE_TYPES)}
     elif kind == "string_pattern_mismatch" and str(ctx.get("pattern")) in _PATTERNS:
-        message = _PATTERNS[str(ctx["pattern"])]
+        code = _PATTERNS[str(ctx["pattern"])]
     elif kind in {"model_type", "model_attributes_type", "dict_type"}:
-        message = "must be a JSON object {…}"
+        code = "object"
     else:
-        message = err["msg"]
+        # JSON-safe context only (pydantic may put an exception or a pattern object there).
+        safe = {k: v if isinstance(v, int | float | str) else str(v) for k, v in ctx.items()}
+        code, params = _VALUE_CODES.get(kind, "value.invalid"), {**safe, "detail": err["msg"]}
     if is_key:
-        message = f"not a valid key: {message}"
-    return field_error(field, message)
+        params["in_key"] = True
+    return problem(field, code, **params)
 
 
 # --- 2. each node on its own ------------------------------------------------------------------------------
@@ -168,40 +202,39 @@ def _node_errors(flow: Flow, known_queues: set[str], known_skills: Set[str]) -> 
         at = f"nodes.{node_id}"
         queue = getattr(node, "queue", None)
         if queue is not None and queue not in known_queues:
-            yield field_error(f"{at}.queue", f"no queue named '{queue}' in this tenant ({_known(known_queues)})")
+            yield _unknown_queue(f"{at}.queue", queue, known_queues)
         match node:
             case Collect() if node.min_digits > node.max_digits:
-                yield field_error(
-                    f"{at}.min_digits", f"min_digits ({node.min_digits}) is more than max_digits ({node.max_digits})"
-                )
+                yield problem(f"{at}.min_digits", "digits_min_over_max", min=node.min_digits, max=node.max_digits)
             case Hours():
                 yield from _schedule_errors(f"{at}.schedule", node)
             case Branch():
                 yield from _condition_errors(f"{at}.when", node, collected, masked)
             case SetRoute() if node.queue is None and node.priority is None and node.skill is None:
-                yield field_error(at, "a set node must set a queue, a priority or a skill")
+                yield problem(at, "set_nothing")
             case SetRoute() if node.skill is not None:
                 if node.queue is not None:
-                    yield field_error(f"{at}.skill", "set a queue or a skill, not both: a skill chooses its queue")
+                    yield problem(f"{at}.skill", "set_queue_and_skill")
                 elif node.skill not in known_skills:
-                    known = _skills(known_skills)
-                    yield field_error(f"{at}.skill", f"no queue takes the skill '{node.skill}' ({known})")
+                    yield _unknown_skill(f"{at}.skill", node.skill, known_skills)
             case _:
                 pass
 
 
-def _known(queues: set[str]) -> str:
+def _unknown_queue(at: str, queue: str, queues: set[str]) -> dict[str, Any]:
+    """A queue the tenant does not have, with the ones it has (the first ten)."""
     if not queues:
-        return "it has no queues yet"
+        return problem(at, "queue_unknown_none", queue=queue)
     names = sorted(queues)
-    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-    return f"queues: {shown}"
+    if len(names) > 10:
+        return problem(at, "queue_unknown_more", queue=queue, queues=", ".join(names[:10]), more=len(names) - 10)
+    return problem(at, "queue_unknown", queue=queue, queues=", ".join(names))
 
 
-def _skills(skills: Set[str]) -> str:
+def _unknown_skill(at: str, skill: str, skills: Set[str]) -> dict[str, Any]:
     if not skills:
-        return "no queue of this tenant takes its members by skill"
-    return f"skills of queues: {', '.join(sorted(skills))}"
+        return problem(at, "skill_unknown_none", skill=skill)
+    return problem(at, "skill_unknown", skill=skill, skills=", ".join(sorted(skills)))
 
 
 def _schedule_errors(at: str, node: Hours) -> Iterator[dict[str, Any]]:
@@ -209,20 +242,14 @@ def _schedule_errors(at: str, node: Hours) -> Iterator[dict[str, Any]]:
     for day, ranges in schedule.weekly.items():
         for index, (opens, closes) in enumerate(ranges):
             if minutes(opens) >= minutes(closes):
-                yield field_error(
-                    f"{at}.weekly.{day}.{index}",
-                    f"opens at {opens} but closes at {closes}: the close must be later (24:00 for midnight)",
-                )
+                yield problem(f"{at}.weekly.{day}.{index}", "hours_close_before_open", opens=opens, closes=closes)
     closed = set(schedule.closed_dates)
     for index, extra in enumerate(schedule.open_dates):
         weekday = WEEKDAYS[extra.weekday()]
         if extra in closed:
-            yield field_error(f"{at}.open_dates.{index}", f"{extra} is in closed_dates too")
+            yield problem(f"{at}.open_dates.{index}", "open_date_closed", date=str(extra))
         elif not schedule.weekly.get(weekday):
-            yield field_error(
-                f"{at}.open_dates.{index}",
-                f"{extra} is a {weekday}, which has no hours in weekly: the center would stay closed",
-            )
+            yield problem(f"{at}.open_dates.{index}", "open_date_no_hours", date=str(extra), weekday=weekday)
 
 
 def _condition_errors(at: str, node: Branch, collected: set[str], masked: set[str]) -> Iterator[dict[str, Any]]:
@@ -238,24 +265,25 @@ def _condition_errors(at: str, node: Branch, collected: set[str], masked: set[st
         if present
     ]
     if len(tests) != 1:
-        found = f" (found: {', '.join(tests)})" if tests else ""
-        yield field_error(at, f"give exactly one test: known, rank_in, open_complaint or var + equals{found}")
+        yield problem(at, "branch_one_test_found", found=", ".join(tests)) if tests else problem(at, "branch_one_test")
     if when.rank_in is not None:
         if not when.rank_in:
-            yield field_error(f"{at}.rank_in", "list at least one rank")
+            yield problem(f"{at}.rank_in", "rank_list_empty")
         for index, rank in enumerate(when.rank_in):
             if not rank.strip() or len(rank) > 20:
-                yield field_error(f"{at}.rank_in.{index}", "a rank is 1–20 characters")
+                yield problem(f"{at}.rank_in.{index}", "rank_length")
     if (when.var is None) != (when.equals is None):
         missing = "equals" if when.equals is None else "var"
-        yield field_error(f"{at}.{missing}", "var and equals go together: the collected variable and its value")
+        yield problem(f"{at}.{missing}", "var_equals_pair")
     if when.var is not None and when.var not in collected:
-        known = f"collected: {', '.join(sorted(collected))}" if collected else "no collect node in this flow"
-        yield field_error(f"{at}.var", f"no collect node stores '{when.var}' ({known})")
+        if collected:
+            yield problem(f"{at}.var", "var_not_collected", var=when.var, collected=", ".join(sorted(collected)))
+        else:
+            yield problem(f"{at}.var", "var_not_collected_none", var=when.var)
     elif when.var in masked:
-        yield field_error(f"{at}.var", f"'{when.var}' is collected as sensitive: kept masked, it cannot be tested")
+        yield problem(f"{at}.var", "var_sensitive", var=when.var)
     if when.equals is not None and not _DIGITS.match(when.equals):
-        yield field_error(f"{at}.equals", f"'{when.equals}' can never match: collected values are digits")
+        yield problem(f"{at}.equals", "equals_not_digits", value=when.equals)
 
 
 # --- 3. links ---------------------------------------------------------------------------------------------
@@ -286,11 +314,11 @@ def links(node: Node) -> list[tuple[str, str, bool]]:
 
 def _link_errors(flow: Flow) -> Iterator[dict[str, Any]]:
     if flow.start not in flow.nodes:
-        yield field_error("start", f"no node '{flow.start}' (start must name one of the nodes)")
+        yield problem("start", "start_unknown", node=flow.start)
     for node_id, node in flow.nodes.items():
         for field, target, _waits in links(node):
             if target not in flow.nodes:
-                yield field_error(f"nodes.{node_id}.{field}", f"no node '{target}'")
+                yield problem(f"nodes.{node_id}.{field}", "link_unknown", node=target)
 
 
 # --- 4. the graph -----------------------------------------------------------------------------------------
@@ -299,7 +327,7 @@ def _link_errors(flow: Flow) -> Iterator[dict[str, Any]]:
 def _graph_errors(flow: Flow) -> Errors:
     nodes = flow.nodes
     reachable = _reach(flow.start, lambda n: successors(nodes[n]))
-    errors = [field_error(f"nodes.{n}", "not reachable from start") for n in nodes if n not in reachable]
+    errors = [problem(f"nodes.{n}", "unreachable") for n in nodes if n not in reachable]
     live = [n for n in nodes if n in reachable]  # definition order
     loops = _loop_errors(flow, live)
     errors += [error for error, _members in loops]
@@ -311,9 +339,7 @@ def _graph_errors(flow: Flow) -> Errors:
             preds[target].append(n)
     can_exit = _reach_all(exits, lambda n: preds[n])
     errors += [
-        field_error(
-            f"nodes.{n}", "no way from here to an exit (queue, transfer, voicemail, hangup or a callback offer)"
-        )
+        problem(f"nodes.{n}", "no_exit")
         for n in live
         if n not in can_exit and n not in looping  # a loop's own nodes: its error says it all
     ]
@@ -347,11 +373,8 @@ def _loop_errors(flow: Flow, live: list[str]) -> list[tuple[dict[str, Any], set[
         if len(component) == 1 and first not in quick[first]:
             continue
         cycle = _cycle_through(first, quick, members)
-        message = (
-            f"loops without waiting for a key press: {' → '.join(cycle)} (a caller who presses nothing would "
-            "never leave; send a failure or decline path to an exit)"
-        )
-        errors.append((live.index(first), field_error(f"nodes.{first}", message), members))
+        error = problem(f"nodes.{first}", "loop", cycle=" → ".join(cycle))
+        errors.append((live.index(first), error, members))
     return [(error, members) for _at, error, members in sorted(errors, key=lambda found: found[0])]
 
 
@@ -461,13 +484,7 @@ def _queue_choice_errors(flow: Flow, live: list[str], preds: dict[str, list[str]
         if chosen_in[n]:
             continue
         path = _unchosen_path(flow, n)
-        errors.append(
-            field_error(
-                f"nodes.{n}.queue",
-                f"no queue chosen before node {n} (e.g. {' → '.join(path)}): name a queue here, or a queue or a "
-                "skill in a set node on the way",
-            )
-        )
+        errors.append(problem(f"nodes.{n}.queue", "queue_not_chosen", node=n, path=" → ".join(path)))
     return errors
 
 

@@ -7,12 +7,14 @@ JSON, so the JS never holds text of its own.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from fastapi import Request
 
+from kakehashi.ivr import problems as ivr_problems
 from kakehashi.web import strings
+from kakehashi.web.strings import ivr as ivr_strings
 
 LANGUAGES = ("ja", "en")
 LANGUAGE_NAMES = {"ja": "日本語", "en": "English"}
@@ -474,149 +476,24 @@ def js_strings(lang: str) -> dict[str, str]:
     return dict(JS_STRINGS)
 
 
-# --- IVR flow problems in Japanese ------------------------------------------------------------------------
-# ``ivr.validate`` (and the flow service and page) say what is wrong in English; the /ivr page shows them in
-# Japanese when the page is. Each pattern matches a whole message; ``{0}``, ``{1}``… are the parts that vary
-# (node ids, queue names, numbers). A message not listed is shown as it is.
-
-_DAYS_JA = {"mon": "月曜", "tue": "火曜", "wed": "水曜", "thu": "木曜", "fri": "金曜", "sat": "土曜", "sun": "日曜"}
-Rewrite = str | Callable[[re.Match[str]], str]
+# --- IVR flow problems ------------------------------------------------------------------------------------
+# ``ivr.validate``, the flow service and the /ivr page report each problem with a code and its parameters
+# (``ivr.problems``); the page renders its language from the code: Japanese from ``strings/ivr.py``, English from
+# the domain's own catalogue (the same words as the API's ``message``).
 
 
-def _queues_ja(found: re.Match[str]) -> str:
-    name, known = found.group(1), found.group(2)
-    if known == "it has no queues yet":
-        return f"「{name}」というキューはありません（このテナントにはまだキューがありません）"
-    listed = re.fullmatch(r"queues: (.+?)(?: and (\d+) more)?", known)
-    if listed is None:
-        return f"「{name}」というキューはありません（{known}）"
-    more = f" ほか {listed.group(2)} 個" if listed.group(2) else ""
-    return f"「{name}」というキューはありません（キュー: {listed.group(1)}{more}）"
-
-
-def _skills_ja(found: re.Match[str]) -> str:
-    skill, known = found.group(1), found.group(2)
-    if known.startswith("skills of queues: "):
-        known = "スキルで担当者を決めるキュー: " + known.removeprefix("skills of queues: ")
-    elif known.startswith("no queue"):
-        known = "スキルで担当者を決めるキューがありません"
-    return f"スキル「{skill}」を受け持つキューがありません（{known}）"
-
-
-def _one_test_ja(found: re.Match[str]) -> str:
-    listed = f"（書かれているもの: {found.group(1)}）" if found.group(1) else ""
-    return f"テストはちょうど1つ書いてください: known, rank_in, open_complaint, または var と equals{listed}"
-
-
-def _collected_ja(found: re.Match[str]) -> str:
-    known = found.group(2)
-    if known.startswith("collected: "):
-        known = "collect の変数: " + known.removeprefix("collected: ")
-    elif known == "no collect node in this flow":
-        known = "このフローに collect ノードはありません"
-    return f"「{found.group(1)}」を入れる collect ノードがありません（{known}）"
-
-
-_PROBLEMS_JA: tuple[tuple[str, Rewrite], ...] = (
-    # shape (ivr.validate._shape_error, pydantic)
-    ("required", "入力してください（必須の項目です）"),
-    ("unknown field '(.*)'", "「{0}」という項目はありません"),
-    ("unknown field", "知らない項目があります"),
-    (r"unknown node type '(.*)' \(one of: (.+)\)", "ノードの種類「{0}」はありません（{1} のいずれか）"),
-    (r'every node needs a "type" \(one of: (.+)\)', "どのノードにも \"type\" が必要です（{0} のいずれか）"),
-    ("node ids are 1–40 letters, digits, _ or -", "ノード ID は英数字・_・- の 1〜40 文字です"),
-    (r"one key: 0–9, \* or #", "キーは 0〜9・*・# の1文字です"),
-    ("a time HH:MM from 00:00 to 24:00", "時刻は HH:MM（00:00〜24:00）で書いてください"),
-    (r"lower-case letters, digits and _, starting with a letter \(at most 30\)",
-     "英小文字・数字・_ で、英小文字で始めてください（30文字まで）"),
-    (r"must be a JSON object \{…\}", "JSON のオブジェクト {…} にしてください"),
-    (r"at most (\d+) nodes \(this flow has (\d+)\)", "ノードは {0} 個までです（このフローは {1} 個）"),
-    # pydantic's own messages for types and limits
-    ("Input should be a valid string", "文字列にしてください"),
-    ("Input should be a valid integer.*", "整数にしてください"),
-    ("Input should be a valid number.*", "数値にしてください"),
-    ("Input should be a finite number", "数値にしてください"),
-    ("Input should be a valid boolean.*", "true か false にしてください"),
-    ("Input should be a valid list", "リスト […] にしてください"),
-    ("Input should be a valid dictionary.*", "JSON のオブジェクト {…} にしてください"),
-    ("Input should be a valid date.*", "日付（YYYY-MM-DD）にしてください"),
-    (r"Input should be greater than or equal to (\S+)", "{0} 以上にしてください"),
-    (r"Input should be greater than (\S+)", "{0} より大きくしてください"),
-    (r"Input should be less than or equal to (\S+)", "{0} 以下にしてください"),
-    (r"Input should be less than (\S+)", "{0} より小さくしてください"),
-    ("Input should be ('.+)", lambda m: m.group(1).replace(" or ", ", ") + " のいずれかにしてください"),
-    (r"String should have at least (\d+) characters?", "{0} 文字以上にしてください"),
-    (r"String should have at most (\d+) characters?", "{0} 文字以内にしてください"),
-    (r"(?:List|Dictionary) should have at least (\d+) items? after validation, not (\d+)",
-     "{0} 個以上必要です（今は {1} 個）"),
-    (r"(?:List|Dictionary) should have at most (\d+) items? after validation, not (\d+)",
-     "{0} 個までです（今は {1} 個）"),
-    # each node (ivr.validate._node_errors and the checks it calls)
-    (r"no queue named '(.+)' in this tenant \((.+)\)", _queues_ja),
-    (r"min_digits \((\d+)\) is more than max_digits \((\d+)\)",
-     "min_digits（{0}）が max_digits（{1}）より大きくなっています"),
-    ("a set node must set a queue, a priority or a skill",
-     "set ノードでは、キュー・優先度・スキルのどれかを設定してください"),
-    ("set a queue or a skill, not both: a skill chooses its queue",
-     "キューとスキルはどちらか一方にしてください（スキルがキューを決めます）"),
-    (r"no queue takes the skill '(.+)' \((.+)\)", _skills_ja),
-    (r"opens at (\S+) but closes at (\S+): the close must be later \(24:00 for midnight\)",
-     "開始 {0}・終了 {1} になっています。終了は開始より後にしてください（深夜0時は 24:00）"),
-    (r"(\S+) is in closed_dates too", "{0} は closed_dates（休業日）にも入っています"),
-    (r"(\S+) is a (mon|tue|wed|thu|fri|sat|sun), which has no hours in weekly: the center would stay closed",
-     lambda m: f"{m.group(1)} は{_DAYS_JA[m.group(2)]}で、weekly にその曜日の時間がないため休みのままです"),
-    (r"give exactly one test: known, rank_in, open_complaint or var \+ equals(?: \(found: (.+)\))?", _one_test_ja),
-    ("list at least one rank", "ランクを1つ以上書いてください"),
-    ("a rank is 1–20 characters", "ランクは 1〜20 文字です"),
-    ("var and equals go together: the collected variable and its value",
-     "var と equals は組で書いてください（collect の変数とその値）"),
-    (r"no collect node stores '(.+)' \((.+)\)", _collected_ja),
-    (r"'(.+)' is collected as sensitive: kept masked, it cannot be tested",
-     "「{0}」は sensitive の collect で入力され、伏せて保存されるため、分岐の条件にできません"),
-    (r"'(.*)' can never match: collected values are digits", "「{0}」には一致しません（入力される値は数字です）"),
-    # links and the graph
-    (r"no node '(.*)' \(start must name one of the nodes\)",
-     "「{0}」というノードはありません（start にはノードの ID を書きます）"),
-    ("no node '(.*)'", "「{0}」というノードはありません"),
-    ("not reachable from start", "start からたどり着けません"),
-    (r"loops without waiting for a key press: (.+?) \(a caller who presses nothing would never leave; .*\)",
-     "キー入力を待たずに回り続ける輪があります: {0}"
-     "（何も押さないお客様が抜け出せません。失敗時・辞退時の行き先を出口にしてください）"),
-    (r"no way from here to an exit \(.*\)",
-     "ここから出口（キュー・転送・留守番電話・終話・コールバック案内）に行けません"),
-    (r"no queue chosen before node (\S+) \(e\.g\. (.+?)\): name a queue here.*",
-     "ノード {0} の前でキューが決まらない道があります（例: {1}）。"
-     "ここか、途中の set ノードでキュー（またはスキル）を指定してください"),
-    # the flow service and the page
-    ("1–60 letters, digits, _ or -, starting with a letter or digit",
-     "英数字・_・- の 1〜60 文字で、英数字で始めてください"),
-    ("already taken", "この名前はすでに使われています"),
-    ("a flow named '(.+)' already exists", "「{0}」というフローはすでにあります"),
-    (r"version (\d+) was saved after version (\d+), which this edit started from: look at it first",
-     "編集を始めたバージョン {1} のあとに、バージョン {0} が保存されました。まずその内容を確認してください"),
-    (r"not valid JSON: (.+) \(line (\d+), column (\d+)\)", "JSON として読めません: {0}（{1} 行 {2} 文字目）"),
-    ("nested too deep", "入れ子が深すぎます"),
-    (r'the flow must be a JSON object: \{"start": …, "nodes": \{…\}\}',
-     'フローは JSON のオブジェクト {"start": …, "nodes": {…}} にしてください'),
-)  # fmt: skip
-_SLOT = re.compile(r"\{(\d)\}")
-_PROBLEMS = tuple((re.compile(pattern), rewrite) for pattern, rewrite in _PROBLEMS_JA)
-
-
-def _fill(template: str, found: re.Match[str]) -> str:
-    """``{0}``, ``{1}``… of ``template`` replaced by the match's groups (not ``str.format``: ``{…}`` is text)."""
-    parts = [g or "" for g in found.groups()]
-    return _SLOT.sub(lambda slot: parts[int(slot.group(1))], template)
-
-
-def problem_text(lang: str, message: str) -> str:
-    """An IVR flow problem (English from ``ivr.validate``, the flow service or the page) in ``lang``."""
+def problem_text(lang: str, error: Mapping[str, Any]) -> str:
+    """An IVR flow problem (``{"message", "code", "params"}``) in ``lang``. A problem without a known code (a
+    CSRF refusal the page wrote in the page's language already) is shown as its message."""
+    code = error.get("code")
+    params: dict[str, Any] = dict(error.get("params") or {})
+    if not isinstance(code, str) or code not in ivr_problems.ENGLISH:
+        return str(error.get("message", ""))
     if lang != "ja":
-        return message
-    if message.startswith("not a valid key: "):
-        return "キーが正しくありません: " + problem_text(lang, message.removeprefix("not a valid key: "))
-    for pattern, rewrite in _PROBLEMS:
-        found = pattern.fullmatch(message)
-        if found is not None:
-            return rewrite(found) if callable(rewrite) else _fill(rewrite, found)
-    return message
+        return ivr_problems.english(code, params)
+    template = ivr_strings.PROBLEMS_JA[code]
+    try:
+        text = template(params) if callable(template) else template.format(**params)
+    except (KeyError, IndexError):  # a parameter missing (e.g. pydantic's context changed): the English is right
+        return str(error.get("message", ""))
+    return ivr_strings.KEY_PREFIX_JA + text if params.get("in_key") else text

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from kakehashi.auth.guard import Access
 from kakehashi.ivr import service as ivr
 from kakehashi.ivr.flow import Flow
+from kakehashi.ivr.problems import problem
 from kakehashi.ivr.schemas import FlowCreate, VersionCreate
 from kakehashi.ivr.templates import MINIMAL_EXAMPLE
 from kakehashi.kit.api import IdPath, SessionDep
@@ -39,14 +40,14 @@ def _flow_json(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        problem = f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-        raise ValidationFailed(problem, errors=[field_error("definition", problem)]) from None
+        found = problem("definition", "json_invalid", reason=exc.msg, line=exc.lineno, column=exc.colno)
     except RecursionError:
-        raise ValidationFailed("nested too deep", errors=[field_error("definition", "nested too deep")]) from None
-    if not isinstance(value, dict):
-        problem = 'the flow must be a JSON object: {"start": …, "nodes": {…}}'
-        raise ValidationFailed(problem, errors=[field_error("definition", problem)])
-    return value
+        found = problem("definition", "json_too_deep")
+    else:
+        if isinstance(value, dict):
+            return value
+        found = problem("definition", "flow_not_object")
+    raise ValidationFailed(found["message"], errors=[found])
 
 
 def _problems(exc: ValidationFailed | Conflict) -> list[dict[str, Any]]:
@@ -54,13 +55,13 @@ def _problems(exc: ValidationFailed | Conflict) -> list[dict[str, Any]]:
 
 
 def _in_language(request: Request, errors: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """The flow's problems in the page's language; ``original``: the service's English words when translated
-    (the API and the user guide use them)."""
+    """The flow's problems in the page's language, rendered from their codes; ``original``: the service's English
+    words when translated (the API and the user guide use them)."""
     lang = pick_language(request)
     shown = []
     for error in errors or []:
         message = str(error.get("message", ""))
-        text = problem_text(lang, message)
+        text = problem_text(lang, error)
         shown.append({**error, "message": text, "original": message if text != message else None})
     return shown
 
