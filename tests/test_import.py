@@ -696,7 +696,11 @@ def test_a_batch_the_database_refuses_is_narrowed_to_its_bad_row(
 
     monkeypatch.setattr(BatchWriter, "_write", racing_write)
     rows = [["氏名", "電話"]] + [[f"客 {i}", f"03-6400-{i:04d}"] for i in range(1, 21)]
-    report = run(session_factory, write_csv(tmp_path / "race.csv", rows))
+    path = write_csv(tmp_path / "race.csv", rows)
+    strict = run(session_factory, path, strict=True)  # the savepoints narrow it too; then nothing is kept
+    assert (strict.inserted, strict.failed_rows, strict.not_imported) == (0, 1, 19)
+    assert strict.first_errors[0].row == 8 and count_customers(session, actor) == 1
+    report = run(session_factory, path)
     assert (report.inserted, report.failed_rows, report.not_imported) == (19, 1, 0)
     (error,) = report.first_errors
     assert (error.row, error.column, error.field, error.value) == (8, "電話", "phone", "03-6400-0007")
@@ -903,7 +907,7 @@ def test_import_links_new_and_updated_customers_to_the_list_source(
 def test_split_address_of_generated_people_from_all_over_japan() -> None:
     """Real Japan Post rows (every prefecture, 政令市 wards, 郡, Hokkaido's 条/線 towns written with full-width
     digits in the data) written as one column, with street numbers and buildings: all come back as they were."""
-    from kakehashi.customers.synthetic import generate_people
+    from kakehashi.demo.synthetic import generate_people
     from kakehashi.postal.address import split_address
 
     people = list(generate_people(3000, seed=11))
