@@ -1,7 +1,7 @@
 """The supervisors' wallboard (/wallboard) in a real browser (Debian's chromium through Playwright).
 
 A real uvicorn server runs the app with the simulated phone system (real time) in a background thread, on the
-demo's routing (``routing.demo``) plus today's history of calls; each test makes its own queue and dials simulated
+demo's routing (``demo.routing``) plus today's history of calls; each test makes its own queue and dials simulated
 callers into it, so the tests do not see each other's calls. Waits are on page conditions (``expect``) and on
 events, never sleeps. The last test runs the demo's simulated traffic and, with ``KAKEHASHI_SCREENSHOTS=1``, writes
 ``docs/img/wallboard.png`` (1440×900, Japanese).
@@ -31,12 +31,12 @@ from sqlalchemy.orm import Session
 from kakehashi.agents import service as agents
 from kakehashi.app import create_app
 from kakehashi.auth import service as auth
+from kakehashi.demo import routing as demo
+from kakehashi.demo.traffic import DemoTraffic, TrafficOptions
 from kakehashi.kit import migrate
 from kakehashi.kit.config import Settings
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work, utcnow
-from kakehashi.routing import demo
-from kakehashi.telephony.drivers.sim.demo_traffic import DemoTraffic, TrafficOptions
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.tenants import repository as tenants
 from test_browser import IMG_DIR, SCREENSHOTS, Watched

@@ -21,8 +21,10 @@ from kakehashi.app import create_app
 from kakehashi.calls.models import Call, Cdr
 from kakehashi.calls.sink import CallEventSink
 from kakehashi.customers import service as customers
-from kakehashi.customers.demo import SHOWCASE_NUMBERS
 from kakehashi.customers.schemas import CustomerCreate, PhoneIn
+from kakehashi.demo import routing as demo
+from kakehashi.demo.customers import SHOWCASE_NUMBERS
+from kakehashi.demo.traffic import DemoTraffic, TrafficOptions
 from kakehashi.dispositions import service as dispositions
 from kakehashi.dispositions.schemas import DispositionIn
 from kakehashi.ivr import service as ivr
@@ -36,11 +38,9 @@ from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
 from kakehashi.kit.dbadmin import recreate_database
 from kakehashi.kit.events import Event, bus
 from kakehashi.kit.timers import VirtualClock
-from kakehashi.routing import demo
 from kakehashi.routing import service as routing
 from kakehashi.routing.controller import CallController
 from kakehashi.routing.persist import DbDirectory, DbListener
-from kakehashi.telephony.drivers.sim.demo_traffic import DemoTraffic, TrafficOptions
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.tenants import repository as tenants
 

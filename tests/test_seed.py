@@ -14,11 +14,12 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session
 
 from kakehashi.complaints.models import Complaint
-from kakehashi.customers import demo, service
-from kakehashi.customers import seed as seeding
+from kakehashi.customers import service
 from kakehashi.customers.models import Customer, CustomerPhone
 from kakehashi.customers.schemas import CustomerCreate, PhoneIn
-from kakehashi.customers.synthetic import (
+from kakehashi.demo import customers as demo
+from kakehashi.demo import seed as seeding
+from kakehashi.demo.synthetic import (
     REFERENCE_DATE,
     Person,
     fixed_number,
@@ -276,8 +277,8 @@ def test_demo_data_once_with_showcase(scratch: tuple[Engine, Settings]) -> None:
 
 def test_demo_logins_one_per_role_kept_private_and_stable(scratch: tuple[Engine, Settings]) -> None:
     from kakehashi.auth import repository as users
-    from kakehashi.auth.demo import DEMO_USERS, ensure_demo_users
     from kakehashi.auth.passwords import verify_password
+    from kakehashi.demo.users import DEMO_USERS, ensure_demo_users
 
     engine, settings = scratch
     path, first = ensure_demo_users(engine, settings)

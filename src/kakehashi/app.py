@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -40,13 +41,15 @@ from kakehashi.screenpop.api import router as screenpop_router
 from kakehashi.staffing.api import router as staffing_router
 from kakehashi.stream.api import router as stream_router
 from kakehashi.telephony.api import router as telephony_router
-from kakehashi.telephony.drivers.sim import demo_traffic
 from kakehashi.tenants import repository as tenants
 from kakehashi.tenants.api import router as tenants_router
 from kakehashi.web.apidocs import router as apidocs_router
 from kakehashi.web.pages import STATIC_DIR
 from kakehashi.web.pages import router as web_router
 from kakehashi.web.wallboard import router as wallboard_router
+
+if TYPE_CHECKING:
+    from kakehashi.demo.traffic import DemoTraffic
 
 #: Path prefixes whose routes take a larger request body than ``KAKEHASHI_MAX_BODY_BYTES`` (bytes; the longest
 #: matching prefix wins), e.g. ``{"/api/v1/imports": 200 * MiB}`` for list uploads. kit/body.py.
@@ -56,6 +59,16 @@ BODY_LIMITS: dict[str, int] = {}
 def ensure_default_tenant(factory: sessionmaker[Session], code: str) -> int:
     with unit_of_work(factory) as session:
         return tenants.ensure(session, code).id
+
+
+def start_demo_traffic(state: Any, settings: Settings, factory: sessionmaker[Session]) -> DemoTraffic | None:
+    """Simulated customers and agents in the default tenant (``kakehashi.demo.traffic``), when switched on: the
+    demo wing is imported only then."""
+    if settings.demo_traffic_per_hour <= 0:
+        return None
+    from kakehashi.demo import traffic
+
+    return traffic.start(state.telephony, factory, state.default_tenant_id, settings.demo_traffic_per_hour)
 
 
 def create_app(
@@ -85,16 +98,15 @@ def create_app(
             calls_factory, app.state.calls_engine = telephony.pipeline_database(own_engine, app.state.session_factory)
             app.state.telephony = telephony.start(settings, calls_factory)
             app.state.default_tenant_id = ensure_default_tenant(app.state.session_factory, settings.default_tenant)
-            app.state.demo_traffic = demo_traffic.start(
-                app.state.telephony, calls_factory, app.state.default_tenant_id, settings.demo_traffic_per_hour,
-            )  # fmt: skip
+            app.state.demo_traffic = start_demo_traffic(app.state, settings, calls_factory)
             app.state.own_engine = own_engine
         try:
             yield
         finally:
             app.state.lifespans -= 1
             if app.state.lifespans == 0:
-                demo_traffic.stop(app.state.demo_traffic)  # before the driver's clock stops
+                if app.state.demo_traffic is not None:
+                    app.state.demo_traffic.stop()  # before the driver's clock stops
                 telephony.stop(app.state.telephony)
                 if app.state.calls_engine is not None:
                     app.state.calls_engine.dispose()

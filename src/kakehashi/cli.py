@@ -94,11 +94,11 @@ def demo(
     import uvicorn
 
     from kakehashi.app import create_app
-    from kakehashi.auth.demo import DEMO_USERS, ensure_demo_users
-    from kakehashi.customers import demo as demo_data
+    from kakehashi.demo import customers as demo_data
+    from kakehashi.demo import routing as routing_demo
+    from kakehashi.demo.traffic import DEMO_CALLS_PER_HOUR
+    from kakehashi.demo.users import DEMO_USERS, ensure_demo_users
     from kakehashi.kit import migrate
-    from kakehashi.routing import demo as routing_demo
-    from kakehashi.telephony.drivers.sim.demo_traffic import DEMO_CALLS_PER_HOUR
 
     settings = get_settings()
     with _database() as engine:
@@ -157,7 +157,7 @@ def seed(
     ] = None,
 ) -> None:
     """Generate realistic Japanese customers with phones, orders, complaints, custom fields."""
-    from kakehashi.customers import seed as seeding
+    from kakehashi.demo import seed as seeding
 
     settings = get_settings()
     with _database() as engine:

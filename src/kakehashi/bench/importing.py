@@ -29,7 +29,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from kakehashi.customers import importer
-from kakehashi.customers.synthetic import generate_people
+from kakehashi.demo.synthetic import generate_people
 from kakehashi.kit import migrate
 from kakehashi.kit.clock import business_today
 from kakehashi.kit.context import Actor

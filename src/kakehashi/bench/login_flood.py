@@ -338,10 +338,10 @@ def _serving(app: FastAPI) -> Iterator[str]:
 def _seed(settings: Settings) -> None:
     """The demo's routing (numbers, IVR, queues, simulated agents) and a supervisor who signs in."""
     from kakehashi.auth import service as auth
+    from kakehashi.demo import routing as demo
     from kakehashi.kit import migrate
     from kakehashi.kit.context import Actor, Role
     from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
-    from kakehashi.routing import demo
     from kakehashi.tenants import repository as tenants
 
     engine = make_engine(settings.effective_database_url)

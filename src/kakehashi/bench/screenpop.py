@@ -43,8 +43,8 @@ from kakehashi.auth import service as auth
 from kakehashi.bench.stats import percentile
 from kakehashi.complaints.service import SCREENPOP_OPEN_LIMIT
 from kakehashi.contacts.service import SCREENPOP_CONTACTS
-from kakehashi.customers import seed as seeding
 from kakehashi.customers.models import Customer
+from kakehashi.demo import seed as seeding
 from kakehashi.kit import migrate
 from kakehashi.kit.api import relax_commit
 from kakehashi.kit.config import Settings, get_settings

@@ -2,7 +2,7 @@
 
 The showcase customers are created through the real services (validation, caution rule, events)
 in one unit of work; their numbers are in ranges the generator never uses
-(:func:`kakehashi.customers.synthetic.is_reserved`), so they can be quoted in the README:
+(:func:`kakehashi.demo.synthetic.is_reserved`), so they can be quoted in the README:
 
 ==================  ==============  =================================================
 山田 花子            03-1234-5678    VIP, married, five orders, a resolved return
@@ -30,10 +30,10 @@ from kakehashi.complaints import service as complaints
 from kakehashi.complaints.schemas import ComplaintCreate, Kind, Severity
 from kakehashi.contacts import service as contacts
 from kakehashi.contacts.schemas import Channel, ContactCreate
-from kakehashi.customers import seed as seeding
 from kakehashi.customers import service as customer_service
 from kakehashi.customers.models import Customer
 from kakehashi.customers.schemas import CustomerCreate, PhoneIn
+from kakehashi.demo import seed as seeding
 from kakehashi.kit.config import Settings
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import make_session_factory, unit_of_work

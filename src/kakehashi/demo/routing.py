@@ -10,7 +10,7 @@ number               what answers                                 notes
 ===================  ==========================================  ===========================================
 
 The agent named ``operator`` is the demo operator user (an agent is matched to a user by name = username);
-the other agents are simulated by ``telephony/drivers/sim/demo_traffic.py`` while the demo server runs.
+the other agents are simulated by ``demo/traffic.py`` while the demo server runs.
 
 Running it again changes nothing: each aux code, agent, queue, flow and number is made only when missing, and
 the result codes only while the center has none of its own, so an admin's later edits stay.

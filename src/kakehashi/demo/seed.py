@@ -1,6 +1,6 @@
 """``kakehashi seed``: millions of realistic customers with their history, fast.
 
-Customers come from :mod:`kakehashi.customers.synthetic`; each gets phones, 0–30 orders of
+Customers come from :mod:`kakehashi.demo.synthetic`; each gets phones, 0–30 orders of
 TV-shopping products, some returns and complaints, contact history and answers to a mailed
 questionnaire (custom fields, defined here when missing).
 
@@ -49,7 +49,7 @@ from kakehashi.customers import service as customer_service
 from kakehashi.customers.models import Customer, CustomerPhone
 from kakehashi.customers.repository import CustomFieldRepository
 from kakehashi.customers.schemas import CustomFieldCreate, FieldType
-from kakehashi.customers.synthetic import CAPACITY, REFERENCE_DATE, Person, generate_people
+from kakehashi.demo.synthetic import CAPACITY, REFERENCE_DATE, Person, generate_people
 from kakehashi.kit.context import Actor
 from kakehashi.tenants import repository as tenants
 

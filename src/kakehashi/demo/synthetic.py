@@ -239,7 +239,7 @@ class _Tables:
         for area, places in _PREFECTURES[self.prefs[pref]][1]:
             width = 6 - len(area)
             candidates = [f"{area}{e:0{width}d}" for e in range(10**width)]
-            random.Random(area).shuffle(candidates)  # noqa: S311 - a fixed order, not a secret
+            random.Random(area).shuffle(candidates)
             for prefix in candidates:
                 if area == "03" and prefix[2] == "1":
                     continue  # reserved for hand-made customers
@@ -327,7 +327,7 @@ def generate_people(n: int, seed: int = 1, start: int = 0) -> Iterator[Person]:
     end = start + n
     index = start - start % _BLOCK
     while index < end:
-        rng = random.Random(seed * 1_000_003 + index // _BLOCK)  # noqa: S311 - reproducible data
+        rng = random.Random(seed * 1_000_003 + index // _BLOCK)
         r = rng.random
         block_end = min(index + _BLOCK, end)
         for i in range(index, block_end):

@@ -3,7 +3,7 @@ simulated agents answer them, through the real pipeline (driver → calls → ca
 
 The outside world only, as a phone system and its users would be:
 
-* **Customers** dial the demo numbers (``routing.demo.NUMBERS``) at ``calls_per_hour`` — a Poisson process with a
+* **Customers** dial the demo numbers (``demo.routing.NUMBERS``) at ``calls_per_hour`` — a Poisson process with a
   TV-shopping spike in every window (``traffic.plan_inbound``) — from numbers of the demo customers (showcase and
   generated) or unknown numbers; they press IVR keys, wait with an exponential patience, talk (lognormal) and hang
   up. A customer called back answers (or not) like a person.
@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kakehashi.agents import service as agents
 from kakehashi.calls import service as calls
+from kakehashi.demo import routing as demo
 from kakehashi.dispositions import service as dispositions
 from kakehashi.dispositions.service import DEFAULTS as DEFAULT_DISPOSITIONS
 from kakehashi.kit.context import Actor
@@ -39,7 +40,6 @@ from kakehashi.kit.db import unit_of_work
 from kakehashi.kit.errors import Conflict, NotFound
 from kakehashi.kit.events import Event, bus
 from kakehashi.kit.phone import try_normalize_phone
-from kakehashi.routing import demo
 from kakehashi.routing import service as routing
 from kakehashi.routing.controller import CallController
 from kakehashi.routing.engine import AgentState, AgentStateError
@@ -228,8 +228,8 @@ class DemoTraffic:
         (those ``kakehashi demo`` seeded; with fewer customers some are simply unknown callers)."""
         if self._known is None:
             # Imported here: the generator's tables are heavy, and only a running demo needs them.
-            from kakehashi.customers.demo import SHOWCASE_NUMBERS
-            from kakehashi.customers.synthetic import mobile_number
+            from kakehashi.demo.customers import SHOWCASE_NUMBERS
+            from kakehashi.demo.synthetic import mobile_number
 
             showcase = list(SHOWCASE_NUMBERS.values())
             self._known = showcase * 8 + [mobile_number(i).national for i in range(300)]
