@@ -7,12 +7,14 @@ Both live in this process's memory: with several app processes each counts its o
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -121,6 +123,15 @@ class HashBusy(Exception):
         self.retry_after = retry_after
 
 
+#: The hashing threads' nice value (Linux: per thread): they run when the other threads leave a core free.
+HASH_NICE = 10
+
+
+def _nice() -> None:
+    with suppress(AttributeError, OSError):  # not Linux, or not allowed: the hash runs at normal priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICE)
+
+
 def default_hash_slots() -> int:
     """Half the cores (at least one): logins may never take the CPU the calls and the agents' screens need."""
     return max(1, (os.cpu_count() or 2) // 2)
@@ -129,14 +140,17 @@ def default_hash_slots() -> int:
 class HashGate:
     """At most ``slots`` password hashes at once (argon2id: ~64 MiB and tens to hundreds of ms of CPU each). A
     login waits at most ``max_wait_s`` for a slot and is then refused (:class:`HashBusy`) instead of queueing.
-    ``slot`` waits on the event loop (polling every ``poll_s``): a waiting login holds none of the server's worker
-    threads, which the other requests need."""
+    ``slot`` waits on the event loop (polling from every ``poll_s``, doubling up to 0.2 s): a waiting login holds
+    none of the server's worker threads, which the other requests need — and a client flooding the login waits
+    a second for each refusal instead of sending another request at once."""
 
-    def __init__(self, slots: int | None = None, *, max_wait_s: float = 0.25, poll_s: float = 0.02) -> None:
+    def __init__(self, slots: int | None = None, *, max_wait_s: float = 1.0, poll_s: float = 0.01) -> None:
         self.slots = slots or default_hash_slots()
         self.max_wait_s = max_wait_s
         self.poll_s = poll_s
         self._sem = threading.BoundedSemaphore(self.slots)
+        # Threads of their own, at a lower CPU priority: a hash takes what the calls and the screens leave.
+        self._threads = ThreadPoolExecutor(self.slots, thread_name_prefix="kakehashi-hash", initializer=_nice)
 
     def run(self, fn: Callable[[], T]) -> T:
         """In the calling thread (blocking wait)."""
@@ -151,21 +165,23 @@ class HashGate:
     async def slot(self) -> AsyncIterator[None]:
         """Hold a slot for the block; waiting for it happens on the event loop."""
         deadline = time.monotonic() + self.max_wait_s
+        pause = self.poll_s
         while not self._sem.acquire(blocking=False):
-            if time.monotonic() >= deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise HashBusy()
-            await anyio.sleep(self.poll_s)
+            await anyio.sleep(min(pause, left))
+            pause = min(pause * 2, 0.2)  # a few wake-ups per waiting login, not one every few ms
         try:
             yield
         finally:
             self._sem.release()
 
-    @staticmethod
-    async def in_thread(fn: Callable[[], T]) -> T:
-        """Run the hash in a worker thread (inside :meth:`slot`); a client gone away does not cut it short, so
-        the slot is given back only when the hash is over."""
+    async def in_thread(self, fn: Callable[[], T]) -> T:
+        """Run the hash in one of the gate's own threads (inside :meth:`slot`); a client gone away does not cut
+        it short, so the slot is given back only when the hash is over."""
         with anyio.CancelScope(shield=True):
-            result = await anyio.to_thread.run_sync(fn)
+            result = await asyncio.wrap_future(self._threads.submit(fn))
         return result
 
 

@@ -110,8 +110,9 @@ def measure(
             r.raise_for_status()
             client.headers["Authorization"] = f"Bearer {r.json()['token']}"
             client.get(probe).raise_for_status()  # warm: statements compiled, code loaded
+            flood = _Flood(base, threads, seconds, addresses or threads)  # its start-up before the measures
             baseline = _probe(client, probe, time.monotonic() + baseline_s, probe_interval_s)
-            flood = _start_flood(base, threads, seconds, addresses or threads)
+            flood.go()
             short = _ShortCalls(app, seconds, short_calls_per_s)
             during = _probe(client, probe, time.monotonic() + seconds, probe_interval_s)
             codes = flood.result(timeout=seconds + 120)
@@ -243,8 +244,20 @@ class _ShortCalls:
 
 
 class _Flood:
-    def __init__(self, process: Any, queue: Any) -> None:
-        self.process, self.queue = process, queue
+    """The child process, started and ready (interpreter up, clients made) before the measured phases."""
+
+    def __init__(self, base: str, threads: int, seconds: float, addresses: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.queue = ctx.Queue()
+        self.ready, self.start = ctx.Event(), ctx.Event()
+        args = (base, threads, seconds, addresses, self.queue, self.ready, self.start)
+        self.process = ctx.Process(target=flood, args=args, daemon=True)
+        self.process.start()
+        if not self.ready.wait(timeout=120):
+            raise RuntimeError("the flood's clients did not get ready")
+
+    def go(self) -> None:
+        self.start.set()
 
     def result(self, timeout: float) -> Counter[int | str]:
         codes: Counter[int | str] = self.queue.get(timeout=timeout)
@@ -252,27 +265,26 @@ class _Flood:
         return codes
 
 
-def _start_flood(base: str, threads: int, seconds: float, addresses: int) -> _Flood:
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    process = ctx.Process(target=flood, args=(base, threads, seconds, addresses, queue), daemon=True)
-    process.start()
-    return _Flood(process, queue)
-
-
-def flood(base: str, threads: int, seconds: float, addresses: int, queue: Any) -> None:
-    """The child process: ``threads`` anonymous clients posting logins with random names until the time is up
-    (each at most 100,000 requests), each bound to loopback address 127.0.0.(10 + i % addresses)."""
+def flood(base: str, threads: int, seconds: float, addresses: int, queue: Any, ready: Any, start: Any) -> None:
+    """The child process: ``threads`` anonymous clients posting logins with random names from ``start`` until the
+    time is up (each at most 100,000 requests), each bound to loopback address 127.0.0.(10 + i % addresses)."""
     import httpx
 
     codes: Counter[int | str] = Counter()
     lock = threading.Lock()
+    # No TLS context: plain HTTP on loopback, and loading the CA bundle forty times takes CPU the server needs.
+    no_tls = False
+    clients = []
+    for i in range(threads):
+        transport = httpx.HTTPTransport(local_address=f"127.0.0.{10 + i % addresses}", verify=no_tls)
+        clients.append(httpx.Client(base_url=base, timeout=60, verify=no_tls, transport=transport))
+    ready.set()
+    start.wait()
     deadline = time.monotonic() + seconds
 
-    def client(i: int) -> None:
+    def client(http: httpx.Client) -> None:
         mine: Counter[int | str] = Counter()
-        transport = httpx.HTTPTransport(local_address=f"127.0.0.{10 + i % addresses}")
-        with httpx.Client(base_url=base, transport=transport, timeout=60) as http:
+        with http:
             for _ in range(100_000):
                 if time.monotonic() >= deadline:
                     break
@@ -284,7 +296,7 @@ def flood(base: str, threads: int, seconds: float, addresses: int, queue: Any) -
         with lock:
             codes.update(mine)
 
-    workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+    workers = [threading.Thread(target=client, args=(c,)) for c in clients]
     for w in workers:
         w.start()
     for w in workers:
