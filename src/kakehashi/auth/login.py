@@ -4,7 +4,7 @@
    after its first refusal even before routing (``LoginFloodMiddleware``).
 2. A short transaction reads the user and the lockout rows; a lock is refused there (audited). The transaction
    ends before the hash: on SQLite it holds the process's one writer lock, on PostgreSQL a pooled connection.
-   This and the next step run in one of a few hashing slots (``HashGate``): when they stay taken for 0.25 s,
+   This and the next step run in one of a few hashing slots (``HashGate``): when they stay taken for 1 s,
    503 with Retry-After instead of a queue (and no database work).
 3. The user name's rate limit (not for addresses the user logged in from before), then the hash.
 4. A short transaction records the outcome; the caller goes on in it (issues the token or the session).

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
         ge=0,
         le=256,
         description="Password hashes (argon2id, 64 MiB each) computed at once; a login that finds them taken for "
-        "0.25 s gets 503 with Retry-After. 0: half the CPU cores.",
+        "1 s gets 503 with Retry-After. 0: half the CPU cores.",
     )
     telephony_driver: str = Field(
         default="sim",
