@@ -132,6 +132,11 @@ def _nice() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICE)
 
 
+#: The hashing threads, shared by every gate of the process (each gate bounds its own hashes with its slots) and
+#: made only as needed; at a lower CPU priority: a hash takes what the calls and the screens leave.
+_HASH_THREADS = ThreadPoolExecutor(64, thread_name_prefix="kakehashi-hash", initializer=_nice)
+
+
 def default_hash_slots() -> int:
     """Half the cores (at least one): logins may never take the CPU the calls and the agents' screens need."""
     return max(1, (os.cpu_count() or 2) // 2)
@@ -149,8 +154,6 @@ class HashGate:
         self.max_wait_s = max_wait_s
         self.poll_s = poll_s
         self._sem = threading.BoundedSemaphore(self.slots)
-        # Threads of their own, at a lower CPU priority: a hash takes what the calls and the screens leave.
-        self._threads = ThreadPoolExecutor(self.slots, thread_name_prefix="kakehashi-hash", initializer=_nice)
 
     def run(self, fn: Callable[[], T]) -> T:
         """In the calling thread (blocking wait)."""
@@ -178,10 +181,10 @@ class HashGate:
             self._sem.release()
 
     async def in_thread(self, fn: Callable[[], T]) -> T:
-        """Run the hash in one of the gate's own threads (inside :meth:`slot`); a client gone away does not cut
-        it short, so the slot is given back only when the hash is over."""
+        """Run the hash in a hashing thread (inside :meth:`slot`); a client gone away does not cut it short, so
+        the slot is given back only when the hash is over."""
         with anyio.CancelScope(shield=True):
-            result = await asyncio.wrap_future(self._threads.submit(fn))
+            result = await asyncio.wrap_future(_HASH_THREADS.submit(fn))
         return result
 
 
