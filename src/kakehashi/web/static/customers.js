@@ -1,46 +1,12 @@
 // Customer master: phone lookup → customer card; unknown caller → fast new-customer entry.
-// Rule: data from the API is only ever put into the page as text (h() below), never as HTML.
+// Rule: data from the API is only ever put into the page as text (h() of lib.js), never as HTML.
 // The agent desktop (desk.js) reuses this module on its own page: it imports the exports at the end and
 // listens for the "customer:shown" / "customer:form" events on document (detail: the screen pop / the number).
 
-const S = JSON.parse(document.getElementById("strings").textContent);
-const $ = (id) => document.getElementById(id);
+import { $, S, api, h, status } from "/static/lib.js";
 
-/** Build an element; string children become text nodes, so they can never be markup. */
-function h(tag, props = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (value == null || value === false) continue;
-    if (key === "class") el.className = value;
-    else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
-    else el.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children.flat()) {
-    if (child != null && child !== false) el.append(child instanceof Node ? child : String(child));
-  }
-  return el;
-}
-
-const CSRF = document.querySelector('meta[name="csrf-token"]')?.content || "";
 // Recordings are served to supervisors and admins only (the API checks; the page does not offer what fails).
 const CAN_PLAY = ["supervisor", "admin"].includes(document.querySelector('meta[name="user-role"]')?.content);
-
-async function api(path, options = {}) {
-  const headers = { Accept: "application/json" };
-  if (options.body) headers["Content-Type"] = "application/json";
-  if (options.method && options.method !== "GET") headers["X-CSRF-Token"] = CSRF;
-  try {
-    const res = await fetch(path, { ...options, headers, credentials: "same-origin" });
-    if (res.status === 401) {  // the session ended (idle, logout elsewhere): log in again, then come back
-      location.assign(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
-    }
-    const hasJson = res.status !== 204 && (res.headers.get("content-type") || "").includes("json");
-    const json = hasJson ? await res.json() : null;
-    return { ok: res.ok, status: res.status, body: json };
-  } catch {
-    return { ok: false, status: 0, body: { detail: S.networkError } };
-  }
-}
 
 // ---- formatting -----------------------------------------------------------------------------
 const TZ = "Asia/Tokyo";
@@ -81,12 +47,6 @@ function parseDate(text) {
 }
 
 // ---- page state ------------------------------------------------------------------------------
-function status(text, kind = "info") {
-  const el = $("status");
-  el.className = `status ${text ? kind : ""}`;
-  el.textContent = text;
-}
-
 function show(view) {
   $("card").hidden = view !== "card";
   $("new").hidden = view !== "new";
@@ -575,4 +535,4 @@ loadCustomFields();
 setUrl(new URL(location.href).searchParams.get("phone") || "");
 if ($("phone").value.trim()) lookupPhone($("phone").value);
 
-export { $, S, api, h, lookupPhone, openCustomer, openForm, showPop, status, yen };
+export { lookupPhone, openCustomer, openForm, showPop, yen };

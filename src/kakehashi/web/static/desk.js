@@ -3,7 +3,9 @@
 // that needs a result code and notes. The customer card and the new-customer form are customers.js's.
 // Rule as everywhere: data from the API goes into the page as text (h()), never as HTML.
 
-import { $, S, api, h, openCustomer, showPop, status, yen } from "/static/customers.js";
+import { openCustomer, showPop, yen } from "/static/customers.js";
+import { connectEvents } from "/static/events.js";
+import { $, S, api, duration, h, status } from "/static/lib.js";
 
 const ME = $("deskbar").dataset.agent; // "" when the user is not an agent
 const state = {
@@ -24,14 +26,8 @@ const stateLabel = (s) => S[`desk.state.${s}`] || s;
 const callLabel = (s) => S[`desk.call.${s}`] || s;
 const now = () => performance.timeOrigin + performance.now();
 
-function elapsed(iso) {
-  if (!iso) return "";
-  const secs = Math.max(0, Math.floor((Date.now() - Date.parse(iso)) / 1000));
-  const hh = Math.floor(secs / 3600);
-  const mm = Math.floor((secs % 3600) / 60);
-  const ss = String(secs % 60).padStart(2, "0");
-  return hh ? `${hh}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
-}
+/** Time since ``iso`` (a state's or call's start), "" when there is none. */
+const elapsed = (iso) => (iso ? duration((Date.now() - Date.parse(iso)) / 1000) : "");
 
 async function command(path, body) {
   const r = await api(path, { method: "POST", body: body ? JSON.stringify(body) : undefined });
@@ -137,29 +133,15 @@ function tick() {
 }
 
 // ---- live events ------------------------------------------------------------------------------------
-let socket = null;
-let retry = 500;
-let lastId = null;
 let refreshTimer = 0;
 
 function connect() {
   if (!ME) return;
-  const url = new URL("/api/v1/events", location.href);
-  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  if (lastId != null) url.searchParams.set("last_event_id", lastId);
-  socket = new WebSocket(url);
-  socket.addEventListener("open", () => { retry = 500; });
-  socket.addEventListener("message", (e) => onMessage(JSON.parse(e.data)));
-  socket.addEventListener("close", () => {
-    setTimeout(connect, retry);
-    retry = Math.min(retry * 2, 10_000);
-  });
+  // A ringing phone must reach the agent fast: reconnect sooner than the wallboard does (events.js).
+  connectEvents({ onEvent, onResync: refresh, initialDelay: 500, maxDelay: 10_000 });
 }
 
-function onMessage(m, received = now()) {
-  if (m.type === "resync") return refresh();
-  if (m.type !== "event") return;
-  lastId = m.id ?? lastId;
+function onEvent(m, received = now()) {
   if (m.screen_pop) {
     showPop(m.screen_pop);
     window.kakehashiDesk.pops.push({ call_id: m.payload.call_id, received, at: now() });

@@ -3,26 +3,16 @@
 // API data. Updates: on every call or agent event of the live stream (at most one refresh every 2 s), and every
 // 15 s anyway; the "time in state" and "longest wait" clocks tick every second in between.
 
-const S = JSON.parse(document.getElementById("strings").textContent);
-const CSRF = document.querySelector('meta[name="csrf-token"]')?.content || "";
-const $ = (id) => document.getElementById(id);
+import { connectEvents } from "/static/events.js";
+import { $, S, api, duration, problem, status } from "/static/lib.js";
 
 // ---- clocks ---------------------------------------------------------------------------------------
-const pad = (n) => String(n).padStart(2, "0");
-
-function elapsed(seconds) {
-  const s = Math.max(0, Math.floor(seconds));
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  return h ? `${h}:${pad(m)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
-}
-
 let skew = 0; // server clock − browser clock, from the live part's data-at
 
 function tick() {
   const now = Date.now() + skew;
   for (const el of document.querySelectorAll("[data-since]")) {
-    el.textContent = elapsed((now - Date.parse(el.dataset.since)) / 1000);
+    el.textContent = duration((now - Date.parse(el.dataset.since)) / 1000);
   }
 }
 
@@ -72,57 +62,24 @@ async function refresh() {
   if (updated) updated.textContent = `${S["routing.updated"]} ${new Date(Date.now() + skew).toLocaleTimeString("ja-JP", { timeZone: "Asia/Tokyo" })}`;
 }
 
-// ---- the live stream: any call or agent event means the figures moved -------------------------------
-let backoff = 1000;
-
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  let ws;
-  try {
-    ws = new WebSocket(`${scheme}://${location.host}/api/v1/events`);
-  } catch {
-    return;
-  }
-  ws.addEventListener("open", () => { backoff = 1000; });
-  ws.addEventListener("message", (msg) => {
-    let data;
-    try { data = JSON.parse(msg.data); } catch { return; }
-    if (data.type === "event" || data.type === "resync") refreshSoon();
-  });
-  ws.addEventListener("close", () => {
-    setTimeout(connect, backoff);
-    backoff = Math.min(backoff * 2, 60000);
-  });
-}
-
 // ---- changing an agent's state ----------------------------------------------------------------------
-function status(text, kind) {
-  const el = $("status");
-  el.className = `status ${kind}`;
-  el.textContent = text;
-}
-
 async function choose(button) {
   const select = $(button.dataset.choice);
   if (!select) return;
   const [state, reason] = select.value.split(":");
   button.disabled = true;
   try {
-    const res = await fetch(`/api/v1/agents/${encodeURIComponent(button.dataset.agent)}/state`, {
+    const res = await api(`/api/v1/agents/${encodeURIComponent(button.dataset.agent)}/state`, {
       method: "POST",
-      credentials: "same-origin",
-      headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRF-Token": CSRF },
-      body: JSON.stringify(reason ? { state, reason } : { state }),
+      body: reason ? { state, reason } : { state },
     });
-    const body = (res.headers.get("content-type") || "").includes("json") ? await res.json() : null;
     if (res.ok) {
-      status(body && body.state !== state ? S["routing.changedLater"] : S["routing.changed"], "ok");
+      status(res.body && res.body.state !== state ? S["routing.changedLater"] : S["routing.changed"], "ok");
+    } else if (res.status === 0) {
+      status(S.networkError, "error");
     } else {
-      const detail = body?.errors?.[0]?.message || body?.detail || res.status;
-      status(`${S["routing.failed"]}: ${detail}`, "error");
+      status(`${S["routing.failed"]}: ${problem(res.body, res.status)}`, "error");
     }
-  } catch {
-    status(S.networkError, "error");
   } finally {
     button.disabled = false;
     refreshSoon(0);
@@ -137,4 +94,5 @@ document.addEventListener("click", (event) => {
 syncClock();
 setInterval(tick, 1000);
 setInterval(() => refreshSoon(0), 15000);
-connect();
+// Any call or agent event means the figures moved (events.js resumes after a dropped socket).
+connectEvents({ onEvent: () => refreshSoon(), onResync: () => refreshSoon() });

@@ -4,16 +4,16 @@
 // Data: the floor's snapshot (GET /api/v1/wallboard; the first one is embedded in the page), the calls in progress
 // (GET /api/v1/calls/live) and the calls per 15 minutes (GET /api/v1/reports/queues?interval=15min).
 // Live: the event stream (/api/v1/events). An agent's state applies at once; any call, agent or queue event fetches
-// a fresh snapshot (at most every 1.5 s, and every 15 s anyway). The socket reconnects with backoff and resumes
+// a fresh snapshot (at most every 1.5 s, and every 15 s anyway). The socket (events.js) reconnects with backoff and resumes
 // after the last event id it saw; a "resync" (the server no longer holds what was missed) refetches everything.
 // Clocks (time in state, longest wait, call time) and the wait alerts tick every second between snapshots.
 // Safety: every value from the server reaches the page as text (textContent, DOM properties), never as HTML.
 // Accessibility: alerts and the results of actions are announced through polite live regions; alerts and states
 // are words (with an icon), never colour alone; rows are updated in place, so focus stays where it was.
 
-const $ = (id) => document.getElementById(id);
-const S = JSON.parse($("strings").textContent);
-const CSRF = document.querySelector('meta[name="csrf-token"]')?.content || "";
+import { connectEvents } from "/static/events.js";
+import { $, S, api, duration, h, problem, setText, status, text } from "/static/lib.js";
+
 const TZ = "Asia/Tokyo";
 const STATES = ["available", "ringing", "on_call", "wrap_up", "break", "missed", "logged_out"];
 
@@ -23,16 +23,7 @@ let callsAvailable = true;
 let skew = 0; // server clock − browser clock (from the snapshot's "at")
 
 // ---- small helpers --------------------------------------------------------------------------------------------
-const text = (id, values = {}) => (S[id] ?? id).replace(/\{(\w+)\}/g, (slot, key) => (key in values ? String(values[key]) : slot));
 const serverNow = () => Date.now() + skew;
-const pad = (n) => String(n).padStart(2, "0");
-
-function elapsed(seconds) {
-  const s = Math.max(0, Math.floor(seconds));
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  return h ? `${h}:${pad(m)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
-}
 
 function percent(value, digits = 0) {
   return value === null || value === undefined ? "—" : `${(value * 100).toFixed(digits)}%`;
@@ -46,59 +37,16 @@ function hhmm(ms) {
   return new Date(ms).toLocaleTimeString("ja-JP", { timeZone: TZ, hour: "2-digit", minute: "2-digit" });
 }
 
-/** An element with properties (``class``, ``dataset``, ``aria-*``/``role``/``for`` as attributes) and children
- * (strings become text nodes: nothing is ever parsed as HTML). */
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key.startsWith("aria-") || key === "role" || key === "for") node.setAttribute(key, value === true ? "true" : String(value));
-    else node[key] = value;
-  }
-  node.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
-  return node;
-}
-
-function setText(node, value) {
-  const wanted = String(value);
-  if (node.textContent !== wanted) node.textContent = wanted;
-}
-
 const stateLabel = (state) => S[`wb.state.${state}`] || state;
 const queueLabel = (name) => board.queues.find((q) => q.queue === name)?.label || name;
 const agentLabel = (name) => board.agents.find((a) => a.name === name)?.display_name || name;
 const auxLabel = (code) => board.aux_codes.find((c) => c.code === code)?.label || code;
 
-// ---- messages: the visible status line and the screen reader's polite announcements -----------------------------
-function status(message, kind) {
-  const node = $("status");
-  node.className = `status ${kind}`;
-  node.textContent = message;
-}
-
+// ---- the screen reader's polite announcements -------------------------------------------------------------------
 function announce(messages) {
   const region = $("announce");
-  for (const message of messages) region.append(el("p", {}, message)); // each addition is read out
+  for (const message of messages) region.append(h("p", {}, message)); // each addition is read out
   while (region.childElementCount > 3) region.firstElementChild.remove();
-}
-
-function problem(body, code) {
-  return body?.errors?.[0]?.message || body?.detail || body?.title || String(code);
-}
-
-async function api(path, { method = "GET", body } = {}) {
-  const headers = { Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (method !== "GET") headers["X-CSRF-Token"] = CSRF;
-  const res = await fetch(path, { method, credentials: "same-origin", headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  if (res.status === 401) {
-    location.reload(); // the session ended: the page itself sends to the login
-    throw new Error("logged out");
-  }
-  const json = (res.headers.get("content-type") || "").includes("json") ? await res.json().catch(() => null) : null;
-  return { ok: res.ok, status: res.status, body: json };
 }
 
 // ---- queues ---------------------------------------------------------------------------------------------------
@@ -115,16 +63,16 @@ function longestWait(q) {
 }
 
 function figure(label, valueClass) {
-  const value = el("span", { class: `fig-value ${valueClass}` });
-  const note = el("span", { class: "fig-note" });
-  return { row: el("div", {}, el("dt", {}, label), el("dd", {}, value, note)), value, note };
+  const value = h("span", { class: `fig-value ${valueClass}` });
+  const note = h("span", { class: "fig-note" });
+  return { row: h("div", {}, h("dt", {}, label), h("dd", {}, value, note)), value, note };
 }
 
 function makeTile(q) {
   const id = `wbq-${++tileSerial}`;
-  const title = el("span", { class: "q-label" });
-  const code = el("code", {});
-  const flag = el("p", { class: "tile-flag" });
+  const title = h("span", { class: "q-label" });
+  const code = h("code", {});
+  const flag = h("p", { class: "tile-flag" });
   const waiting = figure(S["wb.waiting"], "big waiting");
   const longest = figure(S["wb.longestWait"], "big longest");
   const sl = figure(S["wb.serviceLevel"], "big sl");
@@ -136,13 +84,13 @@ function makeTile(q) {
     abandoned: figure(S["wb.abandoned"], "small-fig"),
     asa: figure(S["wb.asa"], "small-fig"),
   };
-  const node = el(
+  const node = h(
     "article",
     { class: "queue-tile", dataset: { queue: q.queue }, "aria-labelledby": `${id}-h` },
-    el("h3", { id: `${id}-h` }, title, " ", code),
+    h("h3", { id: `${id}-h` }, title, " ", code),
     flag,
-    el("dl", { class: "big-figs" }, waiting.row, longest.row, sl.row, abandon.row),
-    el("dl", { class: "small-figs" }, Object.values(small).map((f) => f.row)),
+    h("dl", { class: "big-figs" }, waiting.row, longest.row, sl.row, abandon.row),
+    h("dl", { class: "small-figs" }, Object.values(small).map((f) => f.row)),
   );
   return { node, title, code, flag, waiting, longest, sl, abandon, small };
 }
@@ -169,7 +117,7 @@ function renderQueues() {
     setText(tile.small.offered.value, q.offered);
     setText(tile.small.answered.value, q.answered);
     setText(tile.small.abandoned.value, q.abandoned);
-    setText(tile.small.asa.value, q.asa_s === null ? "—" : elapsed(q.asa_s));
+    setText(tile.small.asa.value, q.asa_s === null ? "—" : duration(q.asa_s));
     const expected = previous ? previous.node.nextSibling : grid.firstChild;
     if (expected !== tile.node) grid.insertBefore(tile.node, expected);
     previous = tile;
@@ -192,8 +140,8 @@ function tickQueues() {
     const wait = longestWait(q);
     const late = wait !== null && wait > q.wait_limit_s;
     const low = q.service_level !== null && q.service_level < q.sl_target;
-    setText(tile.longest.value, wait === null ? "—" : elapsed(wait));
-    setText(tile.longest.note, late ? `⚠ ${text("wb.overLimit")} · ${text("wb.waitLimit", { limit: elapsed(q.wait_limit_s) })}` : text("wb.waitLimit", { limit: elapsed(q.wait_limit_s) }));
+    setText(tile.longest.value, wait === null ? "—" : duration(wait));
+    setText(tile.longest.note, late ? `⚠ ${text("wb.overLimit")} · ${text("wb.waitLimit", { limit: duration(q.wait_limit_s) })}` : text("wb.waitLimit", { limit: duration(q.wait_limit_s) }));
     setText(tile.sl.note, `${low ? `▼ ${text("wb.belowTarget")} · ` : ""}${text("wb.slTarget", { target: percent(q.sl_target), seconds: q.threshold_s })}`);
     tile.longest.row.classList.toggle("alarm", late);
     tile.sl.row.classList.toggle("alarm", low);
@@ -214,7 +162,7 @@ function currentAlerts() {
     }
     const wait = longestWait(q);
     if (wait !== null && wait > q.wait_limit_s) {
-      found.push({ key: `${q.queue}:wait`, kind: "wait", message: text("wb.alert.wait", { queue: q.label, value: elapsed(wait), limit: elapsed(q.wait_limit_s) }) });
+      found.push({ key: `${q.queue}:wait`, kind: "wait", message: text("wb.alert.wait", { queue: q.label, value: duration(wait), limit: duration(q.wait_limit_s) }) });
     }
   }
   return found;
@@ -235,8 +183,8 @@ function renderAlerts() {
   for (const alert of now) {
     let shown = shownAlerts.get(alert.key);
     if (!shown) {
-      const words = el("span", { class: "alert-text" });
-      shown = { li: el("li", { class: `alert alert-${alert.kind}`, dataset: { alert: alert.key } }, el("span", { class: "alert-icon", "aria-hidden": "true" }, "⚠"), " ", words), words, message: alert.message };
+      const words = h("span", { class: "alert-text" });
+      shown = { li: h("li", { class: `alert alert-${alert.kind}`, dataset: { alert: alert.key } }, h("span", { class: "alert-icon", "aria-hidden": "true" }, "⚠"), " ", words), words, message: alert.message };
       shownAlerts.set(alert.key, shown);
       list.append(shown.li);
       spoken.push(text("wb.alertRaised", { text: alert.message }));
@@ -257,32 +205,32 @@ let auxSignature = "";
 function fillChoices(select) {
   const keep = select.value;
   select.replaceChildren(
-    el("option", { value: "available" }, S["wb.makeAvailable"]),
-    board.aux_codes.length ? el("optgroup", { label: S["wb.breakGroup"] }, board.aux_codes.map((c) => el("option", { value: `break:${c.code}` }, c.label))) : null,
-    el("option", { value: "logged_out" }, S["wb.logOut"]),
+    h("option", { value: "available" }, S["wb.makeAvailable"]),
+    board.aux_codes.length ? h("optgroup", { label: S["wb.breakGroup"] }, board.aux_codes.map((c) => h("option", { value: `break:${c.code}` }, c.label))) : null,
+    h("option", { value: "logged_out" }, S["wb.logOut"]),
   );
   if ([...select.options].some((o) => o.value === keep)) select.value = keep;
 }
 
 function makeRow(agent) {
-  const select = el("select", { class: "choice" });
+  const select = h("select", { class: "choice" });
   fillChoices(select);
-  const change = el("button", { type: "button", class: "secondary", dataset: { action: "state", agent: agent.id } }, S["wb.change"]);
-  const queues = el("button", { type: "button", class: "secondary", dataset: { action: "queues", agent: agent.id }, "aria-haspopup": "dialog" }, S["wb.queues"]);
-  const name = el("span", { class: "agent-name" });
-  const login = el("code", {});
-  const badge = el("span", { class: "state" });
-  const reason = el("span", { class: "reason" });
-  const since = el("span", { class: "since" });
-  const tags = el("span", { class: "tags" });
-  const tr = el(
+  const change = h("button", { type: "button", class: "secondary", dataset: { action: "state", agent: agent.id } }, S["wb.change"]);
+  const queues = h("button", { type: "button", class: "secondary", dataset: { action: "queues", agent: agent.id }, "aria-haspopup": "dialog" }, S["wb.queues"]);
+  const name = h("span", { class: "agent-name" });
+  const login = h("code", {});
+  const badge = h("span", { class: "state" });
+  const reason = h("span", { class: "reason" });
+  const since = h("span", { class: "since" });
+  const tags = h("span", { class: "tags" });
+  const tr = h(
     "tr",
     { dataset: { agentRow: agent.name } },
-    el("th", { scope: "row" }, name, " ", login),
-    el("td", { class: "nowrap" }, badge, reason),
-    el("td", { class: "num" }, since),
-    el("td", {}, el("span", { class: "actions" }, select, change)),
-    el("td", {}, el("span", { class: "queue-cell" }, tags, queues)),
+    h("th", { scope: "row" }, name, " ", login),
+    h("td", { class: "nowrap" }, badge, reason),
+    h("td", { class: "num" }, since),
+    h("td", {}, h("span", { class: "actions" }, select, change)),
+    h("td", {}, h("span", { class: "queue-cell" }, tags, queues)),
   );
   return { tr, select, change, queues, name, login, badge, reason, since, tags };
 }
@@ -301,8 +249,8 @@ function updateRow(row, agent) {
     row.tags.dataset.signature = signature;
     row.tags.replaceChildren(
       ...(agent.queues.length
-        ? agent.queues.map((m) => el("span", { class: m.by_skill ? "tag skill" : "tag" }, queueLabel(m.queue), m.by_skill ? ` (${S["wb.bySkill"]})` : ""))
-        : [el("span", { class: "muted" }, S["wb.noQueue"])]),
+        ? agent.queues.map((m) => h("span", { class: m.by_skill ? "tag skill" : "tag" }, queueLabel(m.queue), m.by_skill ? ` (${S["wb.bySkill"]})` : ""))
+        : [h("span", { class: "muted" }, S["wb.noQueue"])]),
     );
   }
 }
@@ -339,7 +287,7 @@ function renderAgents() {
   const counts = Object.fromEntries(STATES.map((s) => [s, 0]));
   for (const agent of board.agents) counts[agent.state] = (counts[agent.state] || 0) + 1;
   $("agent-summary").replaceChildren(
-    ...STATES.filter((s) => counts[s]).map((s) => el("li", { dataset: { state: s } }, el("span", { class: `state state-${s}` }, stateLabel(s)), " ", el("strong", {}, String(counts[s])))),
+    ...STATES.filter((s) => counts[s]).map((s) => h("li", { dataset: { state: s } }, h("span", { class: `state state-${s}` }, stateLabel(s)), " ", h("strong", {}, String(counts[s])))),
   );
   tickClocks();
 }
@@ -347,7 +295,7 @@ function renderAgents() {
 function tickClocks() {
   const now = serverNow();
   for (const node of document.querySelectorAll("[data-since]")) {
-    setText(node, elapsed((now - Date.parse(node.dataset.since)) / 1000));
+    setText(node, duration((now - Date.parse(node.dataset.since)) / 1000));
   }
 }
 
@@ -390,25 +338,25 @@ function openMembers(agentId, opener) {
       const id = `member-q${i}`;
       if (q.skill) {
         const note = text(skilled.has(q.queue) ? "wb.skillMember" : "wb.skillNotMember", { skill: q.skill });
-        return el(
+        return h(
           "li",
           { class: "by-skill" },
-          el("input", { type: "checkbox", id, checked: skilled.has(q.queue), disabled: true, "aria-describedby": `${id}-note` }),
-          el("label", { for: id }, q.label, " ", el("code", {}, q.queue)),
-          el("span", { id: `${id}-note`, class: "hint" }, note),
+          h("input", { type: "checkbox", id, checked: skilled.has(q.queue), disabled: true, "aria-describedby": `${id}-note` }),
+          h("label", { for: id }, q.label, " ", h("code", {}, q.queue)),
+          h("span", { id: `${id}-note`, class: "hint" }, note),
         );
       }
       const level = listed.get(q.queue);
-      const box = el("input", { type: "checkbox", id, checked: level !== undefined, dataset: { queue: q.queue, queueId: q.queue_id } });
-      const choose = el(
+      const box = h("input", { type: "checkbox", id, checked: level !== undefined, dataset: { queue: q.queue, queueId: q.queue_id } });
+      const choose = h(
         "select",
         { id: `${id}-level`, disabled: level === undefined, "aria-label": text("wb.levelOf", { queue: q.label }) },
-        [1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => el("option", { value: String(n), selected: n === (level ?? 1) }, String(n))),
+        [1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => h("option", { value: String(n), selected: n === (level ?? 1) }, String(n))),
       );
       box.addEventListener("change", () => {
         choose.disabled = !box.checked;
       });
-      return el("li", {}, box, el("label", { for: id }, q.label, " ", el("code", {}, q.queue)), choose);
+      return h("li", {}, box, h("label", { for: id }, q.label, " ", h("code", {}, q.queue)), choose);
     }),
   );
   $("member-dialog").showModal();
@@ -473,26 +421,26 @@ function renderCalls() {
   body.replaceChildren(
     ...list.map((call) => {
       const listening = monitoring.has(call.call_id);
-      const state = el(
+      const state = h(
         "td",
         {},
         S[`wb.call.${call.state}`] || call.state,
-        call.on_hold ? el("span", { class: "tag hold" }, S["wb.onHold"]) : null,
-        call.recording ? el("span", { class: "tag" }, S["wb.recording"]) : null,
-        call.direction === "outbound" ? el("span", { class: "tag" }, S["wb.outbound"]) : null,
+        call.on_hold ? h("span", { class: "tag hold" }, S["wb.onHold"]) : null,
+        call.recording ? h("span", { class: "tag" }, S["wb.recording"]) : null,
+        call.direction === "outbound" ? h("span", { class: "tag" }, S["wb.outbound"]) : null,
       );
       const listen = call.can_monitor
-        ? el("button", { type: "button", class: "secondary", dataset: { action: "listen", call: call.call_id }, "aria-pressed": listening ? "true" : "false", "aria-label": text("wb.listenFor", { agent: agentLabel(call.agent || "") }) }, listening ? S["wb.listenStop"] : S["wb.listen"])
+        ? h("button", { type: "button", class: "secondary", dataset: { action: "listen", call: call.call_id }, "aria-pressed": listening ? "true" : "false", "aria-label": text("wb.listenFor", { agent: agentLabel(call.agent || "") }) }, listening ? S["wb.listenStop"] : S["wb.listen"])
         : null;
-      return el(
+      return h(
         "tr",
         { dataset: { callRow: call.call_id } },
-        el("td", {}, call.queue ? queueLabel(call.queue) : "—"),
+        h("td", {}, call.queue ? queueLabel(call.queue) : "—"),
         state,
-        el("td", { class: "nowrap" }, call.ani_masked ?? ""),
-        el("td", {}, call.agent ? agentLabel(call.agent) : "—", call.consult_agent ? el("span", { class: "tag" }, text("wb.consulting", { agent: agentLabel(call.consult_agent) })) : null),
-        el("td", { class: "num" }, call.since ? el("span", { dataset: { since: call.since } }) : "—"),
-        el("td", {}, listen),
+        h("td", { class: "nowrap" }, call.ani_masked ?? ""),
+        h("td", {}, call.agent ? agentLabel(call.agent) : "—", call.consult_agent ? h("span", { class: "tag" }, text("wb.consulting", { agent: agentLabel(call.consult_agent) })) : null),
+        h("td", { class: "num" }, call.since ? h("span", { dataset: { since: call.since } }) : "—"),
+        h("td", {}, listen),
       );
     }),
   );
@@ -570,7 +518,7 @@ function renderChart() {
   const series = chartSeries();
   if (!series) return;
   $("chart-rows").replaceChildren(
-    ...series.labels.map((label, i) => el("tr", {}, el("th", { scope: "row" }, label), el("td", { class: "num" }, String(series.offered[i])), el("td", { class: "num" }, String(series.answered[i])), el("td", { class: "num" }, String(series.abandoned[i])))),
+    ...series.labels.map((label, i) => h("tr", {}, h("th", { scope: "row" }, label), h("td", { class: "num" }, String(series.offered[i])), h("td", { class: "num" }, String(series.answered[i])), h("td", { class: "num" }, String(series.abandoned[i])))),
   );
   const Chart = window.Chart;
   if (!Chart) {
@@ -638,7 +586,7 @@ function fillChartQueues() {
   const keep = select.value;
   const wanted = ["", ...board.queues.map((q) => q.queue)].join("\n");
   if ([...select.options].map((o) => o.value).join("\n") === wanted) return;
-  select.replaceChildren(select.options[0], ...board.queues.map((q) => el("option", { value: q.queue }, q.label)));
+  select.replaceChildren(select.options[0], ...board.queues.map((q) => h("option", { value: q.queue }, q.label)));
   select.value = [...select.options].some((o) => o.value === keep) ? keep : "";
 }
 
@@ -698,8 +646,6 @@ function chartSoon(delay = 5000) {
 }
 
 // ---- the live stream ------------------------------------------------------------------------------------------------------
-let lastEventId = null;
-let backoff = 1000;
 
 function setLive(on) {
   const node = $("live-state");
@@ -727,48 +673,6 @@ function apply(event) {
   }
   if (name.startsWith("call.") || name.startsWith("agent.") || name.startsWith("queue.")) refreshSoon();
   if (name === "call.ended" || name === "call.hangup") chartSoon();
-}
-
-function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const resume = lastEventId === null ? "" : `?last_event_id=${encodeURIComponent(lastEventId)}`;
-  let ws;
-  try {
-    ws = new WebSocket(`${scheme}://${location.host}/api/v1/events${resume}`);
-  } catch {
-    setTimeout(connect, backoff);
-    return;
-  }
-  ws.addEventListener("message", (message) => {
-    let data;
-    try {
-      data = JSON.parse(message.data);
-    } catch {
-      return;
-    }
-    if (data.type === "hello") {
-      backoff = 1000;
-      setLive(true);
-      if (lastEventId === null) refreshSoon(0); // nothing to resume from: what happened before is in a snapshot
-    } else if (data.type === "resync") {
-      refreshSoon(0);
-      loadChart();
-    } else if (data.type === "event") {
-      if (typeof data.id === "number") lastEventId = data.id;
-      apply(data);
-    }
-  });
-  ws.addEventListener("close", (closed) => {
-    setLive(false);
-    if (closed.code === 4401) {
-      location.reload(); // logged out: the page sends to the login
-      return;
-    }
-    if (closed.code === 4403) return; // not for this role: nothing to retry
-    const wait = backoff * (0.75 + Math.random() / 2);
-    backoff = Math.min(backoff * 2, 30000);
-    setTimeout(connect, wait);
-  });
 }
 
 // ---- wiring ---------------------------------------------------------------------------------------------------------------
@@ -806,7 +710,16 @@ adopt(board);
 renderCalls();
 loadCalls();
 loadChart();
-connect();
+connectEvents({
+  onEvent: apply,
+  onLive: setLive,
+  // Nothing to resume from (the first connection): what happened before is in a fresh snapshot.
+  onHello: ({ resumed }) => { if (!resumed) refreshSoon(0); },
+  onResync: () => {
+    refreshSoon(0);
+    loadChart();
+  },
+});
 setInterval(() => {
   tickClocks();
   tickQueues();
