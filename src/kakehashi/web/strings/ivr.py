@@ -1,4 +1,4 @@
-"""Strings of the IVR flow page (/ivr): each problem of a flow in Japanese, by its code.
+"""Strings of the IVR flow page (/ivr): its text, and each problem of a flow in Japanese by its code.
 
 The codes and their English are :data:`kakehashi.ivr.problems.ENGLISH`; a template here fills the same
 parameters (``{queue}``, ``{line}``…). A template is a ``str.format`` string, or a function of the parameters
@@ -14,6 +14,90 @@ from typing import Any
 _DAYS_JA = {"mon": "月曜", "tue": "火曜", "wed": "水曜", "thu": "木曜", "fri": "金曜", "sat": "土曜", "sun": "日曜"}
 
 Template = str | Callable[[dict[str, Any]], str]
+
+#: Japanese (the template's text) → English: ivr.html, and the node and link labels of ``ivr.service.outline``.
+EN: dict[str, str] = {
+    "IVRフロー": "IVR flows",
+    "IVRフロー一覧": "All IVR flows",
+    "名前": "Name",
+    "現在のバージョン": "Current version",
+    "更新日時": "Updated",
+    "フローはまだありません": "No flows yet",
+    "新しいフロー": "New flow",
+    "英数字・_・- （着信番号から参照する名前）": "Letters, digits, _ and - (the name inbound numbers refer to)",
+    "フロー定義 (JSON)": "Flow definition (JSON)",
+    "コメント": "Comment",
+    "作成": "Create",
+    "保存しました": "Saved",
+    "保存できませんでした。次の点を直してください": "Not saved: please fix these problems",
+    "使用中": "live",
+    "過去のバージョン": "older version",
+    "種類": "Type",
+    "内容": "Settings",
+    "行き先": "Goes to",
+    "開始": "start",
+    "出口": "exit",
+    "新しいバージョンとして保存": "Save as a new version",
+    "過去のバージョンを表示中です。保存すると使用中になります（ロールバック）": (
+        "Showing an older version: saving it makes it live again (a rollback)"
+    ),
+    "何を変えたか": "What changed",
+    "保存": "Save",
+    "バージョン履歴": "Versions",
+    "バージョン": "Version",
+    "保存日時": "Saved at",
+    "保存した人": "Saved by",
+    "音声再生": "Play prompt",
+    "録音告知": "Recording notice",
+    "メニュー": "Menu",
+    "番号入力": "Collect digits",
+    "営業時間判定": "Business hours",
+    "発信者で分岐": "Branch on caller",
+    "振り分け設定": "Set routing",
+    "キューへ接続": "To queue",
+    "転送": "Transfer",
+    "留守番電話": "Voicemail",
+    "コールバック案内": "Callback offer",
+    "終話": "Hang up",
+    "次へ": "Next",
+    "失敗時": "On failure",
+    "営業中": "Open",
+    "時間外": "Closed",
+    "該当": "Then",
+    "非該当": "Else",
+    "辞退時": "Declined",
+    "キー": "Key",
+    "録音": "Recording",
+    "録音開始": "starts here",
+    "録音しない": "not recorded",
+    "再入力": "Retries / timeout",
+    "変数": "Variable",
+    "桁数": "Digits",
+    "機密（録音停止・マスク）": "Sensitive (recording paused, masked)",
+    "はい": "yes",
+    "いいえ": "no",
+    "祝日": "Public holidays",
+    "休業": "closed",
+    "営業": "open",
+    "休業日": "Closed dates",
+    "特別営業日": "Open dates",
+    "登録済みの顧客": "Known customer",
+    "未解決のクレームあり": "Open complaint",
+    "優先度": "Priority",
+    "スキル": "Skill",
+    "キュー": "Queue",
+    "振り分け設定のキュー": "the queue set earlier",
+    "転送先": "Target",
+    "受付キー": "Accept key",
+    "共通": "shared mailbox",
+    "月曜": "Mon",
+    "火曜": "Tue",
+    "水曜": "Wed",
+    "木曜": "Thu",
+    "金曜": "Fri",
+    "土曜": "Sat",
+    "日曜": "Sun",
+}
 
 
 def _no_hours(p: dict[str, Any]) -> str:
