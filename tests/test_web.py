@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -118,3 +119,29 @@ class TestStrings:
         leftovers = {m for m in re.findall(r"[\u3040-\u30ff\u4e00-\u9fff]+", visible)}
         assert leftovers <= {"架", "日本語"}, leftovers
         assert MESSAGES["en"]["顧客マスター"] == "Customer master"
+
+
+class TestOneKit:
+    """Every page's script uses the web kit (static/lib.js, static/events.js) instead of a copy of its own."""
+
+    STATIC = Path(__file__).parent.parent / "src" / "kakehashi" / "web" / "static"
+    # Not page scripts on the kit: the kit itself, the JsSIP wrapper and Swagger UI's interceptor (a classic script).
+    OUTSIDE = frozenset({"lib.js", "events.js", "softphone.js", "apidocs.js"})
+
+    def scripts(self) -> dict[str, str]:
+        return {p.name: p.read_text(encoding="utf-8") for p in self.STATIC.glob("*.js") if p.name not in self.OUTSIDE}
+
+    def test_page_scripts_import_the_kit_and_keep_no_copies(self) -> None:
+        scripts = self.scripts()
+        assert {"customers.js", "desk.js", "routing.js", "wallboard.js"} <= set(scripts)
+        for name, source in scripts.items():
+            assert 'from "/static/lib.js"' in source, name
+            assert "new WebSocket" not in source, name  # the stream: static/events.js
+            assert "X-CSRF-Token" not in source and "csrf-token" not in source, name  # api() sends it
+            assert not re.search(r"function (h|el|api|status|elapsed|duration)\(", source), name
+            assert "/3600" not in source.replace(" ", ""), name  # durations: lib.js's duration()
+
+    def test_pages_that_follow_the_stream_use_the_one_client(self) -> None:
+        scripts = self.scripts()
+        for name in ("desk.js", "routing.js", "wallboard.js"):
+            assert "connectEvents(" in scripts[name], name
