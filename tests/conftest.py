@@ -26,7 +26,7 @@ from kakehashi.kit.config import Settings
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import make_engine
 from kakehashi.kit.dbadmin import recreate_database
-from kakehashi.tenants import repository as tenants
+from kakehashi.tenants import service as tenants
 
 BACKENDS = [b.strip() for b in os.environ.get("KAKEHASHI_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 # One database per test run, so two runs on one machine never drop each other's schema.

@@ -41,7 +41,7 @@ from kakehashi.screenpop.api import router as screenpop_router
 from kakehashi.staffing.api import router as staffing_router
 from kakehashi.stream.api import router as stream_router
 from kakehashi.telephony.api import router as telephony_router
-from kakehashi.tenants import repository as tenants
+from kakehashi.tenants import service as tenants
 from kakehashi.tenants.api import router as tenants_router
 from kakehashi.web.apidocs import router as apidocs_router
 from kakehashi.web.pages import STATIC_DIR

@@ -29,10 +29,9 @@ from kakehashi.routing import service as routing
 from kakehashi.routing.controller import CallController, Clock
 from kakehashi.routing.live import LivePipeline
 from kakehashi.routing.persist import DbDirectory, DbListener
-from kakehashi.routing.repository import number_by_e164, pending_callbacks
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.telephony.port import TelephonyDriver
-from kakehashi.tenants.repository import all_tenants
+from kakehashi.tenants.service import all_tenants
 
 if TYPE_CHECKING:
     from kakehashi.telephony.drivers.sip.driver import SipOptions
@@ -113,15 +112,14 @@ def tenant_of_number(factory: sessionmaker[Session], dnis: str) -> int | None:
     if e164 is None:
         return None
     with factory() as session:
-        row = number_by_e164(session, e164)
-        return None if row is None else row.tenant_id
+        return routing.tenant_of_number(session, e164)
 
 
 def reload_callbacks(controller: CallController, factory: sessionmaker[Session]) -> None:
     """Pending callbacks go back into their queues at their old place, with the caller ID they were promised;
     those whose queue is gone end as failed."""
     with factory() as session:
-        pending = pending_callbacks(session)
+        pending = routing.pending_callbacks(session)
     orphans = []
     for cb in sorted(pending, key=lambda c: c.place_at):
         try:

@@ -91,6 +91,16 @@ def list_agents(session: Session, actor: Actor) -> list[Agent]:
     return AgentRepository(session, actor.tenant_id).all()
 
 
+def tenant_agents(session: Session, tenant_id: int) -> list[Agent]:
+    """A tenant's agents by name, for the system (the call controller's set-up), not an actor."""
+    return AgentRepository(session, tenant_id).all()
+
+
+def agents_with_skill(session: Session, tenant_id: int, skill: str) -> list[tuple[str, int]]:
+    """(agent name, level) of the tenant's agents who have ``skill`` (a skill queue's members)."""
+    return AgentRepository(session, tenant_id).with_skill(skill)
+
+
 def skills_of(session: Session, actor: Actor, agent_id: int) -> dict[str, int]:
     return {s.skill: s.level for s in AgentRepository(session, actor.tenant_id).skills(agent_id)}
 

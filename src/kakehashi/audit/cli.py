@@ -16,7 +16,7 @@ from kakehashi.auth.cli import cli_actor
 from kakehashi.kit.clitools import database
 from kakehashi.kit.config import get_settings
 from kakehashi.kit.db import make_session_factory, unit_of_work
-from kakehashi.tenants import repository as tenants
+from kakehashi.tenants import service as tenants
 
 audit_app = typer.Typer(help="The audit log of personal-data access.", no_args_is_help=True)
 console = Console(stderr=True)

@@ -20,7 +20,7 @@ from kakehashi.kit.config import get_settings
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import make_session_factory, unit_of_work
 from kakehashi.kit.errors import DomainError
-from kakehashi.tenants import repository as tenants
+from kakehashi.tenants import service as tenants
 
 user_app = typer.Typer(help="Users: create the first admin, reset passwords.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants: client companies (委託元) and the center.", no_args_is_help=True)
@@ -125,13 +125,12 @@ def tenant_create(
     name: str,
     client_sees_personal_data: Annotated[bool, typer.Option(help="client viewers see unmasked data")] = False,
 ) -> None:
-    from kakehashi.tenants import service as tenant_service
     from kakehashi.tenants.schemas import TenantCreate
 
     with database() as engine, unit_of_work(make_session_factory(engine)) as session:
         try:
             data = TenantCreate(code=code, name=name, client_sees_personal_data=client_sees_personal_data)
-            tenant = tenant_service.create_tenant(session, cli_actor(_center_id(session)), data)
+            tenant = tenants.create_tenant(session, cli_actor(_center_id(session)), data)
         except DomainError as exc:
             raise fail(console, exc) from None
     console.print(f"[green]tenant {tenant.code}[/] ({tenant.name}) created")

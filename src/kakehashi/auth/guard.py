@@ -26,7 +26,7 @@ from kakehashi.kit.api import SessionDep
 from kakehashi.kit.config import Settings
 from kakehashi.kit.context import ALL_ROLES, MANAGERS, STAFF, Actor, Role
 from kakehashi.kit.errors import DomainError, Forbidden, Unauthorized
-from kakehashi.tenants import repository as tenants
+from kakehashi.tenants import service as tenants
 
 WsEndpoint = Callable[..., Awaitable[None]]
 SESSION_COOKIE = "kkh_session"

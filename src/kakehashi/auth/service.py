@@ -91,6 +91,11 @@ def create_user(
     return user
 
 
+def user_named(session: Session, username: str) -> User | None:
+    """The user with this login name, for the system (set-up jobs, the demo, benchmarks), not an actor."""
+    return repo.user_by_username(session, username)
+
+
 def users_visible_to(session: Session, actor: Actor) -> list[User]:
     return repo.users_of_tenant(session, actor.tenant_id)
 

@@ -27,7 +27,7 @@ from kakehashi.kit.timers import VirtualClock
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.telephony.drivers.sim.traffic import ArrivalProfile, CallerModel, Spike, plan_inbound, schedule_inbound
 from kakehashi.telephony.port import Bridged, DriverEvent, Ended, Offered
-from kakehashi.tenants import repository as tenants
+from kakehashi.tenants import service as tenants
 
 
 class FirstFreeAgent:

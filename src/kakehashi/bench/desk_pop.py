@@ -188,7 +188,7 @@ def _seed(settings: Any) -> None:
     from kakehashi.kit.context import Actor, Role
     from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
     from kakehashi.routing import service as routing
-    from kakehashi.tenants import repository as tenants
+    from kakehashi.tenants import service as tenants
 
     engine = make_engine(settings.effective_database_url)
     migrate.upgrade(engine)

@@ -37,7 +37,7 @@ from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
 from kakehashi.kit.dbadmin import recreate_database
 from kakehashi.privacy import service as privacy
 from kakehashi.privacy.schemas import SourceCreate
-from kakehashi.tenants import repository as tenants
+from kakehashi.tenants import service as tenants
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/kakehashi_bench_import"
 HEADERS = ("氏名", "フリガナ", "電話番号", "携帯電話", "郵便番号", "都道府県", "市区町村", "町域", "番地",

@@ -354,7 +354,7 @@ def _seed(settings: Settings) -> None:
     from kakehashi.kit import migrate
     from kakehashi.kit.context import Actor, Role
     from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
-    from kakehashi.tenants import repository as tenants
+    from kakehashi.tenants import service as tenants
 
     engine = make_engine(settings.effective_database_url)
     try:

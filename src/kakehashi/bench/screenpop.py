@@ -38,7 +38,6 @@ from rich.console import Console
 from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from kakehashi.auth import repository as users
 from kakehashi.auth import service as auth
 from kakehashi.bench.stats import percentile
 from kakehashi.complaints.service import SCREENPOP_OPEN_LIMIT
@@ -54,7 +53,7 @@ from kakehashi.kit.masking import full_context
 from kakehashi.kit.phone import normalize_phone
 from kakehashi.orders.service import SCREENPOP_ORDERS
 from kakehashi.screenpop import service as screenpop
-from kakehashi.tenants import repository as tenants
+from kakehashi.tenants import service as tenants
 
 UNKNOWN_SHARE = 0.1
 
@@ -300,7 +299,7 @@ class _RawPayload:
 def _bench_token(factory: sessionmaker[Session], tenant_id: int) -> str:
     """A short-lived token of a bench operator (created once, with a random password nobody knows)."""
     with unit_of_work(factory) as session:
-        user = users.user_by_username(session, "bench-operator") or auth.create_user(
+        user = auth.user_named(session, "bench-operator") or auth.create_user(
             session,
             username="bench-operator",
             password=secrets.token_urlsafe(24),

@@ -149,6 +149,12 @@ def close_wrap_up_automatically(session: Session, tenant_id: int, ref: str, driv
     return _close_wrap_up(session, actor, call, dispositions.AUTO_CLOSE.code, at)
 
 
+def call_by_ref(session: Session, driver: str, ref: str) -> Call | None:
+    """The call a driver event (or a decision on it) is about, locked for this transaction, so the events and
+    decisions of one call apply in order; None for a call not stored."""
+    return repository.call_by_ref(session, driver, ref)
+
+
 def matched_caller(session: Session, driver: str, ref: str) -> tuple[int | None, str | None] | None:
     """(customer id, caller's E.164) as matched when the call was offered, so the routing layer does not parse
     the number and look the customer up again; None for a call not stored."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -379,7 +380,7 @@ def parse_filter(defs: dict[str, CustomFieldDef], expr: str, *, masked: bool = F
     except custom_fields.BadValue as exc:
         raise ValidationFailed("bad filter", errors=[field_error("cf", f"{key}: {exc}")]) from None
     element = Customer.custom[key]
-    column: Any
+    column: ColumnElement[Any]
     if defn.type == "number":
         column = element.as_float()
     elif defn.type == "boolean":
@@ -393,7 +394,7 @@ def parse_filter(defs: dict[str, CustomFieldDef], expr: str, *, masked: bool = F
     return _COMPARE[op](column, value)
 
 
-_COMPARE = {
+_COMPARE: dict[str, Callable[[ColumnElement[Any], Any], ColumnElement[bool]]] = {
     "eq": operator.eq,
     "ne": operator.ne,
     "gt": operator.gt,

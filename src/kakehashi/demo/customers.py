@@ -39,7 +39,7 @@ from kakehashi.kit.context import Actor
 from kakehashi.kit.db import make_session_factory, unit_of_work
 from kakehashi.orders import service as orders
 from kakehashi.orders.schemas import OrderCreate, OrderLineIn
-from kakehashi.tenants import repository as tenants
+from kakehashi.tenants import service as tenants
 
 #: Numbers quoted in the README / demo (national form).
 SHOWCASE_NUMBERS = {

@@ -37,7 +37,7 @@ from kakehashi.kit.context import Actor
 from kakehashi.kit.db import make_session_factory, unit_of_work
 from kakehashi.kit.phone import try_normalize_phone
 from kakehashi.routing import service as routing
-from kakehashi.tenants import repository as tenants
+from kakehashi.tenants import service as tenants
 
 #: Break reasons (離席理由): code → label.
 AUX_CODES = {"lunch": "昼休憩", "training": "研修", "meeting": "会議", "away": "離席"}

@@ -47,11 +47,10 @@ from sqlalchemy.orm import Session
 from kakehashi.complaints.service import caution_reason
 from kakehashi.customers import service as customer_service
 from kakehashi.customers.models import Customer, CustomerPhone
-from kakehashi.customers.repository import CustomFieldRepository
 from kakehashi.customers.schemas import CustomFieldCreate, FieldType
 from kakehashi.demo.synthetic import CAPACITY, REFERENCE_DATE, Person, generate_people
 from kakehashi.kit.context import Actor
-from kakehashi.tenants import repository as tenants
+from kakehashi.tenants import service as tenants
 
 BATCH = 5000
 
@@ -426,7 +425,7 @@ class _Generator:
 
 def ensure_custom_fields(session: Session, actor: Actor) -> list[str]:
     """Define the questionnaire fields (:data:`CUSTOM_FIELDS`) the tenant lacks; return their keys."""
-    existing = CustomFieldRepository(session, actor.tenant_id).by_key()
+    existing = {d.key for d in customer_service.list_custom_fields(session, actor)}
     defined = []
     for spec in CUSTOM_FIELDS:
         if spec.key not in existing:
@@ -439,8 +438,9 @@ def _prepare(conn: Connection, tenant_code: str) -> tuple[int, list[str], dict[s
     """Tenant and custom fields through the services; returns (tenant id, fields defined, types, count)."""
     with Session(bind=conn, join_transaction_mode="create_savepoint", autoflush=False) as session:
         tenant = tenants.ensure(session, tenant_code)
-        defined = ensure_custom_fields(session, Actor(tenant_id=tenant.id, username="seed"))
-        types = {d.key: d.type for d in CustomFieldRepository(session, tenant.id).all(active_only=True)}
+        actor = Actor(tenant_id=tenant.id, username="seed")
+        defined = ensure_custom_fields(session, actor)
+        types = {key: kind for key, _label, kind in customer_service.active_field_labels(session, actor)}
         count = session.execute(
             select(func.count()).select_from(Customer).where(Customer.tenant_id == tenant.id)
         ).scalar_one()

@@ -8,12 +8,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from kakehashi.auth import repository as users
 from kakehashi.auth import service
 from kakehashi.kit.config import Settings
 from kakehashi.kit.context import Role
 from kakehashi.kit.db import make_session_factory, unit_of_work
-from kakehashi.tenants import repository as tenants
+from kakehashi.tenants import service as tenants
 
 #: username, role, display name. The admin is center-wide, the others work in the default tenant.
 DEMO_USERS = (
@@ -41,7 +40,7 @@ def ensure_demo_users(engine: Engine, settings: Settings) -> tuple[Path, dict[st
         code = settings.default_tenant
         home = tenants.ensure(session, code)
         for username, role, display in DEMO_USERS:
-            user = users.user_by_username(session, username)
+            user = service.user_named(session, username)
             password = known.get(username) if user is not None else None
             if password is None:
                 password = secrets.token_urlsafe(12)

@@ -22,7 +22,7 @@ from kakehashi.kit.db import make_session_factory, unit_of_work
 from kakehashi.kit.errors import DomainError
 from kakehashi.privacy import export, service
 from kakehashi.privacy.schemas import Channel, SourceCreate
-from kakehashi.tenants import repository as tenants
+from kakehashi.tenants import service as tenants
 
 privacy_app = typer.Typer(help="APPI (個人情報保護法): list sources, disclosure exports.", no_args_is_help=True)
 console = Console(stderr=True)

@@ -17,7 +17,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kakehashi.agents import service as agents
-from kakehashi.calls import repository as calls_repo
 from kakehashi.calls import service as calls
 from kakehashi.calls.models import Call, Cdr
 from kakehashi.calls.states import CallState
@@ -107,7 +106,7 @@ class DbListener(RoutingListener):
 
     def _call(self, ref: str, work: Callable[[Session, Call], None]) -> None:
         with unit_of_work(self.factory) as session:
-            call = calls_repo.call_by_ref(session, self.driver, ref)
+            call = calls.call_by_ref(session, self.driver, ref)
             if call is not None:
                 work(session, call)
 
@@ -142,7 +141,7 @@ class DbListener(RoutingListener):
     ) -> None:  # fmt: skip
         with unit_of_work(self.factory) as session:
             e164 = try_normalize_phone(number) or number
-            origin = calls_repo.call_by_ref(session, self.driver, ref)
+            origin = calls.call_by_ref(session, self.driver, ref)
             dialled = try_normalize_phone(origin.dnis) if origin else None
             session.add(Callback(tenant_id=tenant_id, queue=queue, number_e164=e164, origin_call_ref=ref,
                                  caller_id=dialled, priority=priority, place_at=place_at, requested_at=at))  # fmt: skip

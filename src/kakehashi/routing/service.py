@@ -9,13 +9,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kakehashi.agents import service as agents
-from kakehashi.agents.repository import AgentRepository
 from kakehashi.audit import service as audit
 from kakehashi.ivr import service as ivr
 from kakehashi.kit.context import Actor
 from kakehashi.kit.errors import Conflict, NotFound, ValidationFailed, field_error, unavailable
 from kakehashi.kit.events import Event, publish_on_commit
 from kakehashi.kit.phone import try_normalize_phone
+from kakehashi.routing import repository
 from kakehashi.routing.engine import AgentState, QueueRules
 from kakehashi.routing.live_types import TenantSetup
 from kakehashi.routing.models import Callback, InboundNumber, Queue, QueueMember, Voicemail
@@ -49,19 +49,30 @@ def rules_of(queue: Queue) -> QueueRules:
 def setup(session: Session, tenant_id: int) -> TenantSetup:
     """Queues, members (listed and by skill) and the agents' last states, for the controller."""
     repo = RoutingRepository(session, tenant_id)
-    agent_repo = AgentRepository(session, tenant_id)
-    everyone = agent_repo.all()
+    everyone = agents.tenant_agents(session, tenant_id)
     names = {a.id: a.name for a in everyone}
     queues = repo.queues()
     members: list[tuple[str, str, int]] = []
     for queue in queues:
         if queue.skill:
-            members += [(name, queue.name, level) for name, level in agent_repo.with_skill(queue.skill)]
+            skilled = agents.agents_with_skill(session, tenant_id, queue.skill)
+            members += [(name, queue.name, level) for name, level in skilled]
         else:
             members += [(names[m.agent_id], queue.name, m.level) for m in repo.members(queue.id) if m.agent_id in names]
     states = tuple((a.name, AgentState(a.state), a.state_reason) for a in everyone)
     skill_queues = tuple((q.skill, q.name) for q in queues if q.skill)  # queues come in name order
     return TenantSetup(tuple(rules_of(q) for q in queues), tuple(members), states, skill_queues)
+
+
+def tenant_of_number(session: Session, e164: str) -> int | None:
+    """Which tenant a dialled number (E.164) belongs to: not tenant-scoped, this is how the tenant is found."""
+    row = repository.number_by_e164(session, e164)
+    return None if row is None else row.tenant_id
+
+
+def pending_callbacks(session: Session) -> list[Callback]:
+    """Every tenant's callbacks still to be made, oldest place first, detached (reloaded at start-up)."""
+    return repository.pending_callbacks(session)
 
 
 def create_queue(session: Session, actor: Actor, name: str, data: dict[str, Any]) -> Queue:
@@ -142,7 +153,7 @@ def set_members(session: Session, actor: Actor, queue_id: int, members: dict[str
 
 def members_of(session: Session, actor: Actor, queue_id: int) -> dict[str, int]:
     queue = get_queue(session, actor, queue_id)
-    names = {a.id: a.name for a in AgentRepository(session, actor.tenant_id).all()}
+    names = {a.id: a.name for a in agents.list_agents(session, actor)}
     return {names[m.agent_id]: m.level for m in RoutingRepository(session, actor.tenant_id).members(queue.id)}
 
 

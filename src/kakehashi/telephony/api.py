@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from kakehashi.agents.repository import AgentRepository
+from kakehashi.agents import service as agents
 from kakehashi.audit import service as audit
 from kakehashi.auth.guard import StaffActor
 from kakehashi.kit.api import SessionDep, respond
@@ -90,7 +90,7 @@ def my_softphone(request: Request, session: SessionDep, actor: StaffActor) -> Re
     ws_url, secret = settings.softphone_ws_url, settings.softphone_secret
     if not ws_url or secret is None or not softphone_configured(settings):
         raise NotFound("no browser softphone is configured (KAKEHASHI_SOFTPHONE_WS_URL, KAKEHASHI_SOFTPHONE_SECRET)")
-    agent = AgentRepository(session, actor.tenant_id).by_name(actor.username)
+    agent = agents.own_agent(session, actor)
     if agent is None:
         raise NotFound(f"{actor.username} is not an agent in this tenant")
     expires_at = utcnow().replace(microsecond=0) + timedelta(seconds=settings.softphone_credential_ttl_s)

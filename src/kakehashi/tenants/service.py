@@ -11,6 +11,35 @@ from kakehashi.tenants import repository
 from kakehashi.tenants.models import Tenant
 from kakehashi.tenants.schemas import TenantCreate, TenantUpdate
 
+# --- lookups for the rest of the house (other domains, the wiring, the CLI, the demo wing, benchmarks) -----
+# Nobody outside ``tenants`` imports its repository (import contract, ADR 0021); these are its front.
+
+
+def get_by_code(session: Session, code: str) -> Tenant | None:
+    return repository.get_by_code(session, code)
+
+
+def get_by_id(session: Session, tenant_id: int) -> Tenant | None:
+    return repository.get_by_id(session, tenant_id)
+
+
+def all_tenants(session: Session) -> list[Tenant]:
+    """Every tenant, by code (center-wide jobs: the pipeline's start-up, ``kakehashi user list``)."""
+    return repository.all_tenants(session)
+
+
+def ensure(session: Session, code: str) -> Tenant:
+    """The tenant with this code, created on first use (the center's own is named コールセンター)."""
+    return repository.ensure(session, code)
+
+
+def get_or_create(session: Session, code: str, name: str) -> Tenant:
+    """The tenant with this code, created with ``name`` on first use (set-up jobs, tests, benchmarks)."""
+    return repository.get_or_create(session, code, name)
+
+
+# --- the admin's changes -------------------------------------------------------------------------------------
+
 
 def visible_tenants(session: Session, actor: Actor, *, center_wide: bool) -> list[Tenant]:
     """All tenants for a center-wide admin; otherwise only the actor's own."""

@@ -20,7 +20,7 @@ from kakehashi.customers.importer.workers import POOL_MIN_ROWS, parse_stage
 from kakehashi.customers.repository import CustomFieldRepository
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import make_session_factory
-from kakehashi.tenants import repository as tenants
+from kakehashi.tenants import service as tenants
 
 # --- entry points --------------------------------------------------------------------------
 

@@ -139,13 +139,11 @@ def check_spreadsheet(path: Path, sheet: str | None, limits: XlsxLimits) -> None
                     cells += sum(data.count(tag) for tag in _CELL_TAGS)
                     if rows > limits.max_rows:
                         raise ImportSetupError(
-                            f"{path.name} has more than {limits.max_rows:,} rows in {where}: "
-                            f"{fix.format('ROWS')}"
+                            f"{path.name} has more than {limits.max_rows:,} rows in {where}: {fix.format('ROWS')}"
                         )
                     if cells > limits.max_cells:
                         raise ImportSetupError(
-                            f"{path.name} has more than {limits.max_cells:,} cells in {where}: "
-                            f"{fix.format('CELLS')}"
+                            f"{path.name} has more than {limits.max_cells:,} cells in {where}: {fix.format('CELLS')}"
                         )
     except (zipfile.BadZipFile, zlib.error, KeyError, EOFError) as exc:
         raise ImportSetupError(f"cannot read {path.name}: {exc}") from None

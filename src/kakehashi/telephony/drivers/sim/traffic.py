@@ -71,8 +71,7 @@ class CallerModel:
     repeat_share: float = 0.3  # callers already in the customer master
 
     def choice(self, rng: random.Random) -> str:
-        digits, weights = zip(*self.ivr_choices.items(), strict=True)
-        return rng.choices(digits, weights=weights)[0]
+        return rng.choices(list(self.ivr_choices), weights=list(self.ivr_choices.values()))[0]
 
     def patience(self, rng: random.Random) -> float:
         return rng.expovariate(1.0 / self.mean_patience_s)

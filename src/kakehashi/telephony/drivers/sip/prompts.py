@@ -20,8 +20,9 @@ _TAPS = 95  # low-pass before keeping one sample in six (48 kHz → 8 kHz)
 
 def _low_pass(cutoff: float, taps: int) -> np.ndarray:
     n = np.arange(taps) - (taps - 1) / 2
-    kernel = np.sinc(2 * cutoff * n) * np.hamming(taps)
-    return kernel / kernel.sum()
+    kernel: np.ndarray = np.sinc(2 * cutoff * n) * np.hamming(taps)
+    normalized: np.ndarray = kernel / kernel.sum()
+    return normalized
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int = RATE) -> None:
