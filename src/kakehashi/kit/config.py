@@ -29,7 +29,9 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(
         default=False, description="Send cookies only over HTTPS (turn on behind TLS; off for http://127.0.0.1)."
     )
-    login_max_failures: int = Field(default=5, description="Failed logins in a row before a username is locked.")
+    login_max_failures: int = Field(
+        default=5, description="Failed logins in a row for a name from one address before the name is locked there."
+    )
     lockout_seconds: int = Field(default=30, description="First lockout; doubles with each further failure.")
     lockout_max_seconds: int = Field(default=900, description="Longest lockout.")
     login_name_max_failures: int = Field(
