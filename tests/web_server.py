@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
+
+from kakehashi.bench.serving import serving as bench_serving
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -47,22 +45,13 @@ def chromium(args: list[str] = CHROMIUM_ARGS) -> Iterator[Browser]:
 
 
 @contextmanager
-def serving(app: FastAPI, *, start_timeout: float = 20) -> Iterator[str]:
-    """Serve ``app`` (its lifespan runs) until the block ends; yields the base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + start_timeout
-    while not server.started:  # server start-up, not a page condition
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.02)
+def serving(app: FastAPI, *, start_timeout: float = 60) -> Iterator[str]:
+    """Serve ``app`` (its lifespan runs) until the block ends; yields the base URL (``kakehashi.bench.serving``,
+    a failure to start fails the test)."""
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+        with bench_serving(app, start_timeout=start_timeout) as url:
+            yield url
+    except RuntimeError as exc:
+        if "did not start" not in str(exc):
+            raise
+        pytest.fail(f"uvicorn did not start: {exc}")

@@ -16,14 +16,13 @@ ringing event with the screen pop (an audited read), the WebSocket and the brows
 
 from __future__ import annotations
 
-import socket
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kakehashi.bench.serving import serving
 from kakehashi.bench.stats import percentile
 
 if TYPE_CHECKING:
@@ -135,7 +134,6 @@ def run(calls: int = 100, database_url: str | None = None) -> dict[str, Any]:
 
 def _measure(calls: int, database_url: str, data_dir: Path) -> dict[str, Any]:
     """Seed the database, serve the app on a free port, sign the operator in at /desk and measure."""
-    import uvicorn
     from playwright.sync_api import sync_playwright
 
     from kakehashi.app import create_app
@@ -143,19 +141,8 @@ def _measure(calls: int, database_url: str, data_dir: Path) -> dict[str, Any]:
 
     settings = Settings(database_url=database_url, data_dir=data_dir)
     _seed(settings)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:  # server start-up
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the app did not start")
-        time.sleep(0.02)
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    try:
+    with serving(app, start_timeout=30) as url:
         sim = app.state.telephony.driver
         sim.set_agent(USER, answers=False)
         with sync_playwright() as pw:
@@ -172,10 +159,6 @@ def _measure(calls: int, database_url: str, data_dir: Path) -> dict[str, Any]:
             page.wait_for_selector("#state-badge[data-state=available]")
             result = measure_pops(page, sim, ani=CALLER, dnis=CENTER, calls=calls)
             browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
     return result
 
 

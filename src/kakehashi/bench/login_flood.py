@@ -23,16 +23,14 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import secrets
-import socket
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kakehashi.bench.serving import serving
 from kakehashi.bench.stats import percentile
 
 if TYPE_CHECKING:
@@ -105,7 +103,7 @@ def measure(
     errors = _ErrorLog()
     logging.getLogger().addHandler(errors)
     try:
-        with _serving(app) as base, httpx.Client(base_url=base, timeout=60) as client:
+        with serving(app) as base, httpx.Client(base_url=base, timeout=60) as client:
             r = client.post("/api/v1/auth/token", json={"username": USER, "password": PASSWORD})
             r.raise_for_status()
             client.headers["Authorization"] = f"Bearer {r.json()['token']}"
@@ -322,29 +320,6 @@ def _calls(database_url: str, placed: int) -> dict[str, int]:
     finally:
         engine.dispose()
     return {"placed": placed, "recorded": int(inbound or 0), "final": int(final or 0), "cdrs": int(cdrs or 0)}
-
-
-@contextmanager
-def _serving(app: FastAPI) -> Iterator[str]:
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:  # server start-up
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the app did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
-        sock.close()
 
 
 def _seed(settings: Settings) -> None:
