@@ -163,8 +163,8 @@ class ScreenPopRepository(TenantRepository):
     """PostgreSQL only: the card as JSON text plus the audit row, in one statement.
 
     The statement runs on the session's DBAPI connection (same transaction) as a prepared statement,
-    without SQLAlchemy's execution machinery: that machinery cost ~0.3 ms a pop, as much as half of
-    what the server spends on the statement. The engine's ``before_cursor_execute`` listeners are still
+    without SQLAlchemy's execution machinery: that machinery added 0.08 ms a pop on a quiet machine and
+    0.3 ms at load ~8 (docs/benchmarks.md). The engine's ``before_cursor_execute`` listeners are still
     told (statement counts in tests and ``bench screenpop``)."""
 
     def card_by_phone(self, actor: Actor, e164: str) -> str | None:
