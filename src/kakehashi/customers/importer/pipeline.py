@@ -150,12 +150,17 @@ def _frozen_heap() -> Iterator[None]:
     often, and each of its full passes walked the whole heap (~90 ms): 40 % of the main process's CPU on a
     100k-row import (``gc.callbacks``, 0.66 of 1.58 CPU-s at 30k rows; 0.16 frozen). Garbage is still freed
     by reference counting, and cycles made during the import are still collected; afterwards everything is
-    back under the collector (``gc.unfreeze``).
+    back under the collector (``gc.unfreeze``). The youngest generation is also collected every 20,000
+    allocations instead of 700 (a batch's rows are garbage as a whole once written): the main process's
+    collector time at 100k rows 0.43–0.45 → 0.06–0.18 s. Both settings are restored afterwards.
     """
+    thresholds = gc.get_threshold()
     gc.freeze()
+    gc.set_threshold(20_000, 20, 10)
     try:
         yield
     finally:
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
 
 
