@@ -233,13 +233,39 @@ def test_the_directory_uses_the_customer_matched_at_the_offer(center: Center, mo
     with unit_of_work(c.factory) as s:
         customers.create_customer(s, c.actor, CustomerCreate(name="山田 花子", rank="VIP",
                                                              phones=[{"number": "03-1111-2222"}]))  # fmt: skip
-    looked_up: list[str] = []
-    monkeypatch.setattr(persist.customers, "find_customer_by_phone", lambda *a: looked_up.append(a[-1]))
+    parsed: list[str] = []
+    real_parse = persist.try_normalize_phone
+    monkeypatch.setattr(persist, "try_normalize_phone", lambda raw: parsed.append(raw) or real_parse(raw))
     c.controller.choose_state(tenant, "sato", AgentState.AVAILABLE)
     ref = c.sim.incoming(ani="(03) 1111-2222", dnis=NUMBER, tenant_id=tenant, presses="1", talk_s=5)
     c.sim.clock.advance(60)
-    assert c.cdr(ref).agent == "sato" and looked_up == []
+    assert c.cdr(ref).agent == "sato" and "(03) 1111-2222" not in parsed  # only the dialled numbers
     directory = DbDirectory(c.factory)
     known = directory.caller(tenant, "whatever the switch sent", (c.sim.name, ref))
     assert (known.facts.known, known.facts.rank, known.last_agent) == (True, "vip", "sato")
     assert directory.caller(tenant, "withheld", (c.sim.name, "no-such-call")) == persist.Caller()
+
+
+def test_the_offers_match_is_carried_to_the_directory_in_memory(
+    center: Center, session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sink that stored the offer keeps its match (customer, number) for the routing layer: no read of the
+    call, no parse of the number; a call it does not know (another process's) is read from the database."""
+    c, tenant = center, center.actor.tenant_id
+    with unit_of_work(c.factory) as s:
+        cid = customers.create_customer(s, c.actor, CustomerCreate(name="山田 花子", rank="VIP",
+                                                                   phones=[{"number": "03-1111-2222"}])).id  # fmt: skip
+    sim = SimDriver()  # a line of its own: offers stored by this sink, no controller answering them
+    sink = CallEventSink.attach(sim, session_factory)
+    ref = sim.incoming(ani="(03) 1111-2222", dnis=NUMBER, tenant_id=tenant)
+    assert sink.matched_caller(sim.name, ref) == (cid, "+81311112222")
+    assert sink.matched_caller("another-driver", ref) is None
+    read_back: list[str] = []
+    real = persist.calls.matched_caller
+    monkeypatch.setattr(persist.calls, "matched_caller", lambda s, d, r: read_back.append(r) or real(s, d, r))
+    directory = DbDirectory(c.factory, matched=sink.matched_caller)
+    known = directory.caller(tenant, "whatever the switch sent", (sim.name, ref))
+    assert (known.facts.known, known.facts.rank, read_back) == (True, "vip", [])
+    other = sim.incoming(ani="03-1111-2222", dnis=NUMBER, tenant_id=tenant)
+    sink._matched.pop(other)  # as if another process had stored this offer
+    assert directory.caller(tenant, "x", (sim.name, other)).facts.rank == "vip" and read_back == [other]

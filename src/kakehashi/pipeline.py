@@ -79,8 +79,9 @@ def start(settings: Settings, factory: sessionmaker[Session]) -> LivePipeline | 
         sim = SimDriver(RealTimeClock(), prefix=f"sim-{secrets.token_hex(4)}",
                         tenant_of=lambda dnis: tenant_of_number(factory, dnis))  # fmt: skip
         driver, clock = sim, sim.clock
-    CallEventSink.attach(driver, factory)
-    controller = CallController(driver, clock, DbDirectory(factory), DbListener(factory, driver.name)).attach()
+    sink = CallEventSink.attach(driver, factory)
+    directory = DbDirectory(factory, matched=sink.matched_caller)  # the offer's match, carried forward in memory
+    controller = CallController(driver, clock, directory, DbListener(factory, driver.name)).attach()
     with unit_of_work(factory) as session:
         calls.recover(session, driver.name, driver.live_calls(), utcnow())
     reload_callbacks(controller, factory)

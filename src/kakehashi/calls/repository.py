@@ -20,6 +20,13 @@ def call_by_ref(session: Session, driver: str, ref: str) -> Call | None:
     return session.scalars(stmt).one_or_none()
 
 
+def customer_and_caller_of(session: Session, driver: str, ref: str) -> tuple[int | None, str | None] | None:
+    """(customer id, caller's E.164) of a stored call, read without loading or locking the row."""
+    stmt = select(Call.customer_id, Call.ani_e164).where(Call.driver == driver, Call.ref == ref)
+    row = session.execute(stmt).first()
+    return None if row is None else (row.customer_id, row.ani_e164)
+
+
 def open_calls(session: Session, driver: str) -> list[Call]:
     """Calls of a driver that have not reached a final state (for recovery after a restart)."""
     over = and_(Call.state.in_([s.value for s in DEFLECTED]), Call.ended_at.is_not(None))

@@ -158,8 +158,7 @@ def call_by_ref(session: Session, driver: str, ref: str) -> Call | None:
 def matched_caller(session: Session, driver: str, ref: str) -> tuple[int | None, str | None] | None:
     """(customer id, caller's E.164) as matched when the call was offered, so the routing layer does not parse
     the number and look the customer up again; None for a call not stored."""
-    call = repository.call_by_ref(session, driver, ref)
-    return None if call is None else (call.customer_id, call.ani_e164)
+    return repository.customer_and_caller_of(session, driver, ref)
 
 
 def _close_wrap_up(

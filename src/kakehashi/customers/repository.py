@@ -75,6 +75,10 @@ class CustomerRepository(TenantRepository):
             stmt = stmt.options(selectinload(Customer.phones))
         return self.session.scalars(self.scoped(stmt, Customer)).one_or_none()
 
+    def rank_of(self, customer_id: int) -> str | None:
+        """The customer's rank, or None when the tenant has no such customer (one narrow read)."""
+        return self.session.scalar(self.scoped(select(Customer.rank).where(Customer.id == customer_id), Customer))
+
     @staticmethod
     def owner_tenant(session: Session, customer_id: int) -> int | None:
         """Unscoped on purpose (see ``customers.service.tenant_of_customer``)."""

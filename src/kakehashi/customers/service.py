@@ -230,6 +230,11 @@ def get_customer(session: Session, actor: Actor, customer_id: int) -> Customer:
     return customer
 
 
+def rank_of(session: Session, actor: Actor, customer_id: int) -> str | None:
+    """The customer's rank for routing (not audited: nothing personal), or None for no such customer."""
+    return CustomerRepository(session, actor.tenant_id).rank_of(customer_id)
+
+
 def existing_ids(session: Session, actor: Actor, customer_ids: list[int]) -> set[int]:
     """Which of these ids are customers of the actor's tenant (one query per 1,000 ids)."""
     return CustomerRepository(session, actor.tenant_id).existing_ids(customer_ids)

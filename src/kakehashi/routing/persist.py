@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from datetime import datetime
 from typing import TypeVar
 
@@ -26,7 +25,6 @@ from kakehashi.ivr import service as ivr
 from kakehashi.ivr.runner import CallerFacts, Exit
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import unit_of_work
-from kakehashi.kit.errors import NotFound
 from kakehashi.kit.events import Event, bus
 from kakehashi.kit.phone import try_normalize_phone
 from kakehashi.routing import repository, service
@@ -42,9 +40,14 @@ def _system(tenant_id: int) -> Actor:
     return Actor(tenant_id=tenant_id, username="routing", origin="system")
 
 
+#: ``(driver, ref) → (customer id, caller's E.164)`` of an offered call, known in memory (``CallEventSink``).
+MatchedCaller = Callable[[str, str], "tuple[int | None, str | None] | None"]
+
+
 class DbDirectory:
-    def __init__(self, factory: sessionmaker[Session]) -> None:
+    def __init__(self, factory: sessionmaker[Session], matched: MatchedCaller | None = None) -> None:
         self.factory = factory
+        self.matched = matched
 
     def _read(self, work: Callable[[Session], T]) -> T:
         with self.factory() as session:
@@ -69,18 +72,18 @@ class DbDirectory:
 
         def read(session: Session) -> Caller:
             actor = _system(tenant_id)
-            matched = calls.matched_caller(session, *call) if call is not None else None
+            matched = None
+            if call is not None:
+                matched = (self.matched and self.matched(*call)) or calls.matched_caller(session, *call)
             if matched is not None:
                 customer_id, e164 = matched
-                customer = None
-                if customer_id is not None:
-                    with suppress(NotFound):  # deleted since the offer: an unknown caller, as by number
-                        customer = customers.get_customer(session, actor, customer_id)
             else:
                 e164 = try_normalize_phone(ani)
-                customer = customers.find_customer_by_phone(session, actor, e164) if e164 else None
+                customer_id = customers.find_customer_id_by_phone(session, actor, e164) if e164 else None
             if e164 is None:
                 return Caller()
+            # None also for a customer deleted since the offer: an unknown caller, as by number.
+            rank = customers.rank_of(session, actor, customer_id) if customer_id is not None else None
             last = session.execute(
                 select(Cdr.agent, Cdr.ended_at)
                 .where(Cdr.tenant_id == tenant_id, Cdr.ani_e164 == e164, Cdr.agent.is_not(None))
@@ -88,9 +91,9 @@ class DbDirectory:
                 .limit(1)
             ).first()
             facts = CallerFacts()
-            if customer is not None:
-                open_complaint = bool(complaints.open_for_customer(session, actor, customer.id))
-                facts = CallerFacts(known=True, rank=customer.rank, open_complaint=open_complaint)
+            if customer_id is not None and rank is not None:
+                open_complaint = bool(complaints.open_for_customer(session, actor, customer_id))
+                facts = CallerFacts(known=True, rank=rank, open_complaint=open_complaint)
             return Caller(facts, last[0] if last else None, last[1] if last else None)
 
         return self._read(read)
