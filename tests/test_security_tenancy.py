@@ -144,6 +144,16 @@ def test_b_users_and_audit_are_invisible_to_a(client_as: ClientAs, a_admin: Test
 
 # Routes taking an id that are checked elsewhere or hold no other-tenant data.
 NOT_CUSTOMER_DATA = {
+    # Campaigns: tests/test_campaigns_api.py::test_given_another_tenants_campaign_dnc_and_refusal_when_called_then_404
+    "/api/v1/campaigns/{campaign_id}",
+    "/api/v1/campaigns/{campaign_id}/start",
+    "/api/v1/campaigns/{campaign_id}/pause",
+    "/api/v1/campaigns/{campaign_id}/stop",
+    "/api/v1/campaigns/{campaign_id}/leads",
+    "/api/v1/campaigns/{campaign_id}/leads/{lead_id}/outcome",
+    "/api/v1/campaigns/{campaign_id}/reserve",
+    "/api/v1/campaigns/dnc/{dnc_id}",
+    "/api/v1/campaigns/refusals/{refusal_id}/lift",
     "/api/v1/auth/tokens/{token_id}",  # your own tokens only: test_security_login.py
     "/api/v1/users/{user_id}",  # test_b_users_and_audit_are_invisible_to_a
     "/api/v1/users/{user_id}/tokens",  # the same test, and test_security_login.py::TestTokensDieWithThePassword

@@ -22,6 +22,7 @@ from kakehashi.auth.guard import PUBLIC, check_routes
 from kakehashi.auth.login import LoginFloodMiddleware
 from kakehashi.billing.api import router as billing_router
 from kakehashi.calls.api import router as calls_router
+from kakehashi.campaigns.api import router as campaigns_router
 from kakehashi.complaints.api import router as complaints_router
 from kakehashi.contacts.api import router as contacts_router
 from kakehashi.customers.api import router as customers_router
@@ -143,6 +144,7 @@ def create_app(
         telephony_router,
         routing_router,
         customers_router,
+        campaigns_router,
         orders_router,
         complaints_router,
         contacts_router,

@@ -5,6 +5,7 @@ from kakehashi.audit.models import AuditEvent
 from kakehashi.auth.models import ApiToken, LoginThrottle, User, WebSession
 from kakehashi.billing.models import Rate, RatePlan
 from kakehashi.calls.models import Call, CallTransition, Cdr
+from kakehashi.campaigns.models import Campaign, DncNumber, Lead, Refusal
 from kakehashi.complaints.models import Complaint
 from kakehashi.contacts.models import Contact
 from kakehashi.customers.models import Customer, CustomerPhone, CustomFieldDef
@@ -27,6 +28,7 @@ __all__ = [
     "Call",
     "CallTransition",
     "Callback",
+    "Campaign",
     "Cdr",
     "Complaint",
     "Contact",
@@ -36,9 +38,11 @@ __all__ = [
     "CustomerSource",
     "DataSource",
     "Disposition",
+    "DncNumber",
     "InboundNumber",
     "IvrFlow",
     "IvrFlowVersion",
+    "Lead",
     "LoginThrottle",
     "Order",
     "OrderLine",
@@ -47,6 +51,7 @@ __all__ = [
     "QueueMember",
     "Rate",
     "RatePlan",
+    "Refusal",
     "Tenant",
     "User",
     "Voicemail",

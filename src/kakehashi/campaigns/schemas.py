@@ -1,0 +1,195 @@
+"""Campaigns, leads, the do-not-call list and refusals over the API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from kakehashi.kit.masking import PhoneText
+
+Kind = Literal["appointment", "research", "marketing", "sales"]
+DialMode = Literal["preview", "progressive"]
+Status = Literal["draft", "running", "paused", "stopped"]
+LeadStatus = Literal["new", "in_progress", "callback", "done", "unworkable", "excluded"]
+#: What the line said (from the dialler or the agent).
+Result = Literal["answered", "busy", "no_answer", "machine", "invalid", "failed"]
+#: Outcomes that may be tried again after a delay (``RetryRules.delays``).
+RetryOutcome = Literal["no_answer", "busy", "machine", "invalid", "failed"]
+#: Why a number may not be dialled.
+ScrubReason = Literal["do_not_contact", "outbound_excluded", "refused", "dnc", "duplicate", "invalid"]
+
+Line = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100, pattern=r"^[^\x00-\x1f\x7f]*$")]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+Text = Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\x00]*$")]
+Clock = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")]
+PhoneIn = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[^\x00]*$")]
+
+
+def clock_minutes(clock: str) -> int:
+    hours, mins = clock.split(":")
+    return int(hours) * 60 + int(mins)
+
+
+class Window(BaseModel):
+    weekday: int = Field(ge=0, le=6, description="0 Monday … 6 Sunday")
+    start: Clock = Field(examples=["10:00"], description="Japan time, inclusive")
+    end: Clock = Field(examples=["20:00"], description="Japan time, exclusive (24:00: midnight)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if clock_minutes(self.start) >= clock_minutes(self.end):
+            raise ValueError("start must be before end")
+        return self
+
+
+DEFAULT_DELAYS: dict[str, int | None] = {"no_answer": 60, "busy": 10, "machine": 120, "invalid": None, "failed": 30}
+
+
+class RetryRules(BaseModel):
+    delays: dict[RetryOutcome, Annotated[int, Field(ge=0, le=60 * 24 * 30)] | None] = Field(
+        default_factory=lambda: dict(DEFAULT_DELAYS),  # type: ignore[arg-type]
+        description="minutes before the next try per outcome; null: no more tries (the lead is unworkable)",
+    )
+    max_attempts: int = Field(default=5, ge=1, le=50)
+    max_per_day: int = Field(default=3, ge=1, le=50)
+
+    def delay(self, outcome: str) -> int | None:
+        return self.delays.get(outcome, DEFAULT_DELAYS.get(outcome))  # type: ignore[call-overload,no-any-return]
+
+
+class CampaignCreate(BaseModel):
+    name: Name
+    kind: Kind
+    caller_id: PhoneIn = Field(examples=["03-1234-5678"], description="the number shown to the called party")
+    dial_mode: DialMode = "preview"
+    goal: int | None = Field(default=None, ge=0, le=10_000_000)
+    owner: Line | None = Field(default=None, description="who runs it (default: the creator)")
+    opening_statement: Text = Field(
+        default="", description="特定商取引法 Art.16: the company, the caller, that it is a sales call and what for"
+    )
+    windows: list[Window] = Field(default_factory=list, max_length=70)
+    holidays_off: bool = True
+    night_reason: Text | None = Field(default=None, description="required for any window inside 21:00–08:00")
+    retry_rules: RetryRules = Field(default_factory=RetryRules)
+
+
+class CampaignUpdate(BaseModel):
+    name: Name | None = None
+    kind: Kind | None = None
+    caller_id: PhoneIn | None = None
+    dial_mode: DialMode | None = None
+    goal: int | None = Field(default=None, ge=0, le=10_000_000)
+    owner: Line | None = None
+    opening_statement: Text | None = None
+    windows: list[Window] | None = Field(default=None, max_length=70)
+    holidays_off: bool | None = None
+    night_reason: Text | None = None
+    retry_rules: RetryRules | None = None
+
+
+class CampaignOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    kind: str
+    caller_id: str
+    dial_mode: str
+    status: str
+    goal: int | None
+    owner: str
+    opening_statement: str
+    windows: list[Window]
+    holidays_off: bool
+    night_reason: str | None
+    retry_rules: RetryRules
+    created_at: datetime
+    updated_at: datetime
+
+
+class LeadsIn(BaseModel):
+    phones: list[PhoneIn] = Field(min_length=1, max_length=10_000, description="numbers in any written form")
+    customer_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)] | None] | None = Field(
+        default=None, max_length=10_000, description="the customer of each number, in the same order (optional)"
+    )
+
+
+class Scrubbed(BaseModel):
+    phone: PhoneText
+    reason: ScrubReason
+
+
+class LeadsAdded(BaseModel):
+    added: int
+    scrubbed: list[Scrubbed]
+
+
+class LeadOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    campaign_id: int
+    customer_id: int | None
+    phone: PhoneText
+    status: str
+    attempts: int
+    attempts_today: int
+    attempts_day: date | None
+    last_result: str | None
+    next_call_at: datetime | None
+    callback_agent: str | None
+    reserved_by: str | None
+    reserved_at: datetime | None
+
+
+class Reservation(BaseModel):
+    lead: LeadOut | None
+    reason: str | None = Field(default=None, description="why no lead was handed out")
+
+
+class OutcomeIn(BaseModel):
+    result: Result
+    refusal: bool = Field(default=False, description="the person asked not to be called again (Art.17)")
+    callback_at: AwareDatetime | None = Field(default=None, description="call again at this time")
+    callback_personal: bool = Field(default=True, description="the callback is this agent's (else anyone's)")
+    final: bool = Field(default=False, description="no more calls to this lead")
+    success: bool = False
+
+
+class DncIn(BaseModel):
+    phone: PhoneIn
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=r"^[^\x00]*$")] = ""
+
+
+class DncOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    e164: PhoneText
+    reason: str
+    added_by: str
+    added_at: datetime
+
+
+class RefusalOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    e164: PhoneText
+    scope: str
+    campaign_id: int | None
+    by: str
+    at: datetime
+    lifted_at: datetime | None
+    lifted_by: str | None
+    lifted_reason: str | None
+
+
+class LiftIn(BaseModel):
+    reason: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=r"^[^\x00]*$")
+    ]

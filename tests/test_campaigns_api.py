@@ -1,0 +1,99 @@
+"""``/api/v1/campaigns`` over HTTP: roles, masking, the 422 of the night rule, tenancy (issue 17)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import ClientAs
+from kakehashi.kit.context import Role
+
+WINDOWS = [{"weekday": d, "start": "09:00", "end": "20:00"} for d in range(7)]
+BODY: dict[str, Any] = {"name": "秋の見直し", "kind": "sales", "caller_id": "03-1234-5678", "windows": WINDOWS}
+
+
+def test_a_supervisor_manages_a_campaign_and_a_client_viewer_reads_it_masked(client_as: ClientAs) -> None:
+    supervisor = client_as(Role.SUPERVISOR)
+    r = supervisor.post("/api/v1/campaigns", json=BODY)
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    added = supervisor.post(f"/api/v1/campaigns/{cid}/leads", json={"phones": ["090-1234-5678", "x"]}).json()
+    assert added == {"added": 1, "scrubbed": [{"phone": "x", "reason": "invalid"}]}
+    assert supervisor.patch(f"/api/v1/campaigns/{cid}", json={"goal": 50}).json()["goal"] == 50
+    assert supervisor.post(f"/api/v1/campaigns/{cid}/start").json()["status"] == "running"
+    assert supervisor.get(f"/api/v1/campaigns/{cid}/leads").json()[0]["phone"] == "+819012345678"
+    viewer = client_as(Role.CLIENT_VIEWER)
+    assert viewer.get(f"/api/v1/campaigns/{cid}").status_code == 200
+    assert viewer.get(f"/api/v1/campaigns/{cid}/leads").json()[0]["phone"] == "+8190****5678"
+    assert viewer.post(f"/api/v1/campaigns/{cid}/pause").status_code == 403
+    operator = client_as(Role.OPERATOR)
+    assert operator.post("/api/v1/campaigns", json={**BODY, "name": "x"}).status_code == 403
+
+
+def test_a_night_window_without_a_reason_is_a_422_naming_the_field(client_as: ClientAs) -> None:
+    night = {**BODY, "windows": [{"weekday": 0, "start": "20:00", "end": "22:00"}]}
+    r = client_as(Role.ADMIN).post("/api/v1/campaigns", json=night)
+    assert r.status_code == 422
+    assert "night_reason" in {e["field"] for e in r.json()["errors"]}
+
+
+def test_an_operator_reserves_and_records_an_outcome(client_as: ClientAs) -> None:
+    admin = client_as(Role.ADMIN)
+    always = [{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)]
+    body = {**BODY, "windows": always, "holidays_off": False, "night_reason": "試験: 終日"}
+    cid = admin.post("/api/v1/campaigns", json=body).json()["id"]
+    admin.post(f"/api/v1/campaigns/{cid}/leads", json={"phones": ["090-1234-5678"]})
+    operator = client_as(Role.OPERATOR)
+    assert operator.post(f"/api/v1/campaigns/{cid}/reserve").json() == {"lead": None, "reason": "the campaign is draft"}
+    admin.post(f"/api/v1/campaigns/{cid}/start")
+    lead = operator.post(f"/api/v1/campaigns/{cid}/reserve").json()["lead"]
+    r = operator.post(
+        f"/api/v1/campaigns/{cid}/leads/{lead['id']}/outcome", json={"result": "answered", "refusal": True}
+    )
+    assert r.status_code == 200 and r.json()["status"] == "excluded"
+    refusals = admin.get("/api/v1/campaigns/refusals").json()
+    assert len(refusals) == 1 and refusals[0]["scope"] == "company"
+    supervisor = client_as(Role.SUPERVISOR)
+    assert (
+        supervisor.post(f"/api/v1/campaigns/refusals/{refusals[0]['id']}/lift", json={"reason": "x"}).status_code == 403
+    )
+    lifted = admin.post(f"/api/v1/campaigns/refusals/{refusals[0]['id']}/lift", json={"reason": "本人の依頼"})
+    assert lifted.status_code == 200 and lifted.json()["lifted_by"]
+
+
+def test_the_dnc_list_is_added_to_listed_and_removed(client_as: ClientAs) -> None:
+    supervisor = client_as(Role.SUPERVISOR)
+    r = supervisor.post("/api/v1/campaigns/dnc", json={"phone": "03-3000-0001", "reason": "本人申出"})
+    assert r.status_code == 201 and r.json()["e164"] == "+81330000001"
+    assert supervisor.post("/api/v1/campaigns/dnc", json={"phone": "0330000001"}).status_code == 409
+    assert [row["id"] for row in supervisor.get("/api/v1/campaigns/dnc").json()] == [r.json()["id"]]
+    assert supervisor.delete(f"/api/v1/campaigns/dnc/{r.json()['id']}").status_code == 204
+    assert supervisor.get("/api/v1/campaigns/dnc").json() == []
+
+
+def test_given_another_tenants_campaign_dnc_and_refusal_when_called_then_404(client_as: ClientAs) -> None:
+    """Tenant A's callers get 404 for every B id, with nothing of B in the answer."""
+    b = client_as(Role.ADMIN, "tenant-b")
+    cid = b.post("/api/v1/campaigns", json=BODY).json()["id"]
+    b.post(f"/api/v1/campaigns/{cid}/leads", json={"phones": ["090-1234-5678"]})
+    lead_id = b.get(f"/api/v1/campaigns/{cid}/leads").json()[0]["id"]
+    dnc_id = b.post("/api/v1/campaigns/dnc", json={"phone": "03-3000-0001"}).json()["id"]
+    a = client_as(Role.ADMIN, "tenant-a")
+    calls = [
+        ("GET", f"/api/v1/campaigns/{cid}", None),
+        ("PATCH", f"/api/v1/campaigns/{cid}", {"goal": 1}),
+        ("POST", f"/api/v1/campaigns/{cid}/start", None),
+        ("POST", f"/api/v1/campaigns/{cid}/pause", None),
+        ("POST", f"/api/v1/campaigns/{cid}/stop", None),
+        ("GET", f"/api/v1/campaigns/{cid}/leads", None),
+        ("POST", f"/api/v1/campaigns/{cid}/leads", {"phones": ["090-1111-2222"]}),
+        ("POST", f"/api/v1/campaigns/{cid}/reserve", None),
+        ("POST", f"/api/v1/campaigns/{cid}/leads/{lead_id}/outcome", {"result": "busy"}),
+        ("DELETE", f"/api/v1/campaigns/dnc/{dnc_id}", None),
+        ("POST", "/api/v1/campaigns/refusals/987654321/lift", {"reason": "x"}),
+    ]
+    for method, path, body in calls:
+        r = a.request(method, path, json=body)
+        assert r.status_code == 404, (method, path, r.status_code)
+        assert "秋の見直し" not in r.text and "5678" not in r.text
+    assert a.get("/api/v1/campaigns").json() == [] and a.get("/api/v1/campaigns/dnc").json() == []
+    assert b.get(f"/api/v1/campaigns/{cid}").json()["status"] == "draft"
