@@ -73,9 +73,15 @@ def test_the_dnc_list_is_added_to_listed_and_removed(client_as: ClientAs) -> Non
 def test_given_another_tenants_campaign_dnc_and_refusal_when_called_then_404(client_as: ClientAs) -> None:
     """Tenant A's callers get 404 for every B id, with nothing of B in the answer."""
     b = client_as(Role.ADMIN, "tenant-b")
-    cid = b.post("/api/v1/campaigns", json=BODY).json()["id"]
-    b.post(f"/api/v1/campaigns/{cid}/leads", json={"phones": ["090-1234-5678"]})
-    lead_id = b.get(f"/api/v1/campaigns/{cid}/leads").json()[0]["id"]
+    always = [{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)]
+    body = {**BODY, "windows": always, "holidays_off": False, "night_reason": "試験: 終日"}
+    cid = b.post("/api/v1/campaigns", json=body).json()["id"]
+    b.post(f"/api/v1/campaigns/{cid}/leads", json={"phones": ["090-1234-5678", "090-1234-0000"]})
+    b.post(f"/api/v1/campaigns/{cid}/start")
+    refused = b.post(f"/api/v1/campaigns/{cid}/reserve").json()["lead"]["id"]
+    b.post(f"/api/v1/campaigns/{cid}/leads/{refused}/outcome", json={"result": "answered", "refusal": True})
+    refusal_id = b.get("/api/v1/campaigns/refusals").json()[0]["id"]
+    lead_id = b.post(f"/api/v1/campaigns/{cid}/reserve").json()["lead"]["id"]
     dnc_id = b.post("/api/v1/campaigns/dnc", json={"phone": "03-3000-0001"}).json()["id"]
     a = client_as(Role.ADMIN, "tenant-a")
     calls = [
@@ -89,11 +95,16 @@ def test_given_another_tenants_campaign_dnc_and_refusal_when_called_then_404(cli
         ("POST", f"/api/v1/campaigns/{cid}/reserve", None),
         ("POST", f"/api/v1/campaigns/{cid}/leads/{lead_id}/outcome", {"result": "busy"}),
         ("DELETE", f"/api/v1/campaigns/dnc/{dnc_id}", None),
-        ("POST", "/api/v1/campaigns/refusals/987654321/lift", {"reason": "x"}),
+        ("POST", f"/api/v1/campaigns/refusals/{refusal_id}/lift", {"reason": "x"}),
     ]
     for method, path, body in calls:
         r = a.request(method, path, json=body)
         assert r.status_code == 404, (method, path, r.status_code)
         assert "秋の見直し" not in r.text and "5678" not in r.text
     assert a.get("/api/v1/campaigns").json() == [] and a.get("/api/v1/campaigns/dnc").json() == []
-    assert b.get(f"/api/v1/campaigns/{cid}").json()["status"] == "draft"
+    assert a.get("/api/v1/campaigns/refusals").json() == []
+    assert b.get(f"/api/v1/campaigns/{cid}").json()["status"] == "running"
+    assert b.get("/api/v1/campaigns/refusals").json()[0]["lifted_at"] is None
+    assert len(b.get("/api/v1/campaigns/dnc").json()) == 1
+    held = [lead for lead in b.get(f"/api/v1/campaigns/{cid}/leads").json() if lead["id"] == lead_id]
+    assert held[0]["reserved_by"] is not None and held[0]["attempts"] == 0
