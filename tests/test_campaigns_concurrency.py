@@ -1,4 +1,5 @@
-"""Several agents reserving at once on PostgreSQL: ``FOR UPDATE SKIP LOCKED`` hands no lead out twice (ADR 0022).
+"""Several agents reserving at once: no lead is handed out twice (ADR 0022) — ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, the single writer on SQLite.
 
 Real transactions in a database of the test's own (made by the migrations, dropped after), one thread per agent."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -26,11 +28,12 @@ LEADS, AGENTS = 60, 6
 
 
 @pytest.fixture
-def pg(engine: Engine) -> Iterator[tuple[sessionmaker[Session], Actor, int]]:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite has one writer (kit/db.py)")
-    url = f"{PG_URL}_conc"
-    recreate_database(url)
+def own_db(engine: Engine, tmp_path: Path) -> Iterator[tuple[sessionmaker[Session], Actor, int]]:
+    """PostgreSQL: ``SKIP LOCKED``; SQLite: its single writer (kit/db.py: every transaction BEGIN IMMEDIATE)."""
+    postgres = engine.dialect.name == "postgresql"
+    url = f"{PG_URL}_conc" if postgres else f"sqlite:///{tmp_path / 'conc.db'}"
+    if postgres:
+        recreate_database(url)
     own = make_engine(url)
     migrate.upgrade(own)
     factory = make_session_factory(own)
@@ -49,13 +52,14 @@ def pg(engine: Engine) -> Iterator[tuple[sessionmaker[Session], Actor, int]]:
         yield factory, actor, campaign_id
     finally:
         own.dispose()
-        recreate_database(url, create=False)
+        if postgres:
+            recreate_database(url, create=False)
 
 
 def test_given_agents_reserving_concurrently_then_no_lead_is_handed_out_twice(
-    pg: tuple[sessionmaker[Session], Actor, int],
+    own_db: tuple[sessionmaker[Session], Actor, int],
 ) -> None:
-    factory, setup, campaign_id = pg
+    factory, setup, campaign_id = own_db
     handed: list[tuple[str, int]] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
