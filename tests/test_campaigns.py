@@ -339,3 +339,12 @@ def test_only_an_admin_records_a_night_reason(session: Session, actor: Actor) ->
     admin = Actor(tenant_id=actor.tenant_id, username="adm", role=Role.ADMIN)
     campaign = service.create_campaign(session, admin, data)
     service.update_campaign(session, supervisor, campaign.id, CampaignUpdate(goal=10))  # other fields: fine
+
+
+def test_a_lead_settled_on_the_way_does_not_stop_the_reservation_of_the_next(session: Session, actor: Actor) -> None:
+    campaign = running(session, actor, ["090-4000-0001", "090-4000-0002"])
+    service.add_dnc(session, actor, "090-4000-0001", "")
+    lead = service.reserve_next(session, actor, campaign.id, "a1", MONDAY_10).lead
+    assert lead is not None and lead.phone == "+819040000002"
+    first = session.scalars(select(Lead).where(Lead.phone == "+819040000001")).one()
+    assert (first.status, first.last_result, first.reserved_by) == ("excluded", "dnc", None)

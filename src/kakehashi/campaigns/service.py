@@ -43,8 +43,11 @@ from kakehashi.kit.phone import InvalidPhone, normalize_phone
 
 #: The night (Japan time) in which no window may lie without ``night_reason``: 21:00–08:00.
 NIGHT_START, NIGHT_END = 21 * 60, 8 * 60
-#: A reservation is made among this many due leads (the first that passes the checks is taken).
-RESERVE_BATCH = 20
+#: Due leads locked per query. One: a reservation locks only the lead it takes (a lead it settles on the way —
+#: excluded, unworkable, moved to tomorrow — is then no longer due, and the next query finds the next one). A
+#: bigger batch would hide its other rows from concurrent reservations (SKIP LOCKED) until the commit, and an
+#: agent could hear "no lead is due" while leads wait.
+RESERVE_BATCH = 1
 #: Which status changes are allowed, from → to.
 TRANSITIONS = {
     "draft": {"running", "stopped"},
@@ -374,15 +377,17 @@ def reserve_next(session: Session, actor: Actor, campaign_id: int, agent: str, n
         batch = repo.due_leads(campaign.id, agent, now, limit=RESERVE_BATCH, lock=lock)
         if not batch:
             return Reserved(None, "no lead is due")
-        reasons = scrub(session, actor, None, [lead.phone for lead in batch])
         for lead in batch:
-            reason = reasons.get(lead.phone) or _customer_blocked(session, actor, lead.customer_id)
-            if reason is not None:
-                lead.status, lead.last_result, lead.next_call_at = "excluded", reason, None
-            elif lead.attempts >= rules.max_attempts:
+            # The caps first (no query), then the scrub of this one number (usually the first lead passes).
+            if lead.attempts >= rules.max_attempts:
                 lead.status, lead.next_call_at = "unworkable", None
             elif _today_count(lead, now) >= rules.max_per_day:
                 lead.next_call_at = _next_local_midnight(now)
+            elif reason := (
+                scrub(session, actor, None, [lead.phone]).get(lead.phone)
+                or _customer_blocked(session, actor, lead.customer_id)
+            ):
+                lead.status, lead.last_result, lead.next_call_at = "excluded", reason, None
             else:
                 lead.status, lead.reserved_by, lead.reserved_at = "in_progress", agent, now
                 session.flush()
