@@ -40,7 +40,7 @@ from kakehashi.customers.importer.parsing import ParsedRow, PhoneCell, RowError
 from kakehashi.customers.importer.report import BatchResult
 from kakehashi.customers.models import Customer, CustomerPhone, CustomFieldDef
 from kakehashi.kit.context import Actor
-from kakehashi.kit.db import utcnow
+from kakehashi.kit.db import unit_of_work, utcnow
 from kakehashi.kit.events import Event, publish_on_commit
 
 _CUSTOMERS = cast(Table, Customer.__table__)
@@ -150,15 +150,8 @@ class BatchWriter:
             with self.file_session.begin_nested():
                 yield self.file_session
             return
-        session = self.factory()
-        try:
+        with unit_of_work(self.factory) as session:
             yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
 
     def _attempt(self, rows: list[ParsedRow]) -> BatchResult:
         """Plan and write ``rows`` in one transaction; rows failing the plan are left out and reported."""
