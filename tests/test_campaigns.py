@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from kakehashi.audit.models import AuditEvent
@@ -348,3 +348,23 @@ def test_a_lead_settled_on_the_way_does_not_stop_the_reservation_of_the_next(ses
     assert lead is not None and lead.phone == "+819040000002"
     first = session.scalars(select(Lead).where(Lead.phone == "+819040000001")).one()
     assert (first.status, first.last_result, first.reserved_by) == ("excluded", "dnc", None)
+
+
+def test_scrubbing_a_long_list_costs_a_few_queries_not_one_per_number(session: Session, actor: Actor) -> None:
+    campaign = make_campaign(session, actor)
+    customer_with(session, actor, "090-1000-0001", do_not_contact=True)
+    numbers = ["+819010000001", *(f"+8180{n:08d}" for n in range(2500))]
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    connection = session.connection()
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        reasons = service.scrub(session, actor, campaign, numbers)
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+    assert reasons == {"+819010000001": "do_not_contact"}
+    # Four lookups (customers' flags, refusals, the DNC list, the campaign's leads), a query per thousand numbers.
+    assert len(statements) <= 4 * 3, statements

@@ -236,13 +236,7 @@ def scrub(session: Session, actor: Actor, campaign: Campaign | None, e164s: list
     lead of ``campaign``."""
     repo = CampaignRepository(session, actor.tenant_id)
     wanted = list(dict.fromkeys(e164s))
-    reasons: dict[str, str] = {}
-    for e164 in wanted:
-        customer = customers.find_customer_by_phone(session, actor, e164)
-        if customer is not None and customer.do_not_contact:
-            reasons[e164] = "do_not_contact"
-        elif customer is not None and customer.outbound_excluded:
-            reasons[e164] = "outbound_excluded"
+    reasons = customers.contact_blocks(session, actor, wanted)
     rest = [p for p in wanted if p not in reasons]
     for phone in repo.refused_numbers(rest):
         reasons[phone] = "refused"

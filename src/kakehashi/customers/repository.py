@@ -75,6 +75,19 @@ class CustomerRepository(TenantRepository):
             stmt = stmt.options(selectinload(Customer.phones))
         return self.session.scalars(self.scoped(stmt, Customer)).one_or_none()
 
+    def blocked_numbers(self, e164s: Sequence[str]) -> list[tuple[str, bool]]:
+        """(number, do_not_contact) for those of ``e164s`` whose customer is do-not-contact or outbound-excluded."""
+        stmt = (
+            select(CustomerPhone.e164, Customer.do_not_contact)
+            .join(Customer, Customer.id == CustomerPhone.customer_id)
+            .where(
+                CustomerPhone.tenant_id == self.tenant_id,
+                CustomerPhone.e164.in_(list(e164s)),
+                or_(Customer.do_not_contact, Customer.outbound_excluded),
+            )
+        )
+        return [(row.e164, row.do_not_contact) for row in self.session.execute(stmt)]
+
     def rank_of(self, customer_id: int) -> str | None:
         """The customer's rank, or None when the tenant has no such customer (one narrow read)."""
         return self.session.scalar(self.scoped(select(Customer.rank).where(Customer.id == customer_id), Customer))

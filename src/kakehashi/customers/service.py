@@ -230,6 +230,22 @@ def get_customer(session: Session, actor: Actor, customer_id: int) -> Customer:
     return customer
 
 
+#: Numbers per query when many are checked at once (a bound parameter each).
+_NUMBERS_PER_QUERY = 1000
+
+
+def contact_blocks(session: Session, actor: Actor, e164s: list[str]) -> dict[str, str]:
+    """Per number whose customer may not be called, why: ``do_not_contact`` (APPI suspension of use) before
+    ``outbound_excluded`` (complaints); numbers of customers free to call, or of no customer, are absent.
+    One query per thousand numbers (campaign lists are checked in bulk)."""
+    repo = CustomerRepository(session, actor.tenant_id)
+    blocked: dict[str, str] = {}
+    for start in range(0, len(e164s), _NUMBERS_PER_QUERY):
+        for e164, do_not_contact in repo.blocked_numbers(e164s[start : start + _NUMBERS_PER_QUERY]):
+            blocked[e164] = "do_not_contact" if do_not_contact else "outbound_excluded"
+    return blocked
+
+
 def rank_of(session: Session, actor: Actor, customer_id: int) -> str | None:
     """The customer's rank for routing (not audited: nothing personal), or None for no such customer."""
     return CustomerRepository(session, actor.tenant_id).rank_of(customer_id)
