@@ -49,16 +49,35 @@ class Window(BaseModel):
 DEFAULT_DELAYS: dict[str, int | None] = {"no_answer": 60, "busy": 10, "machine": 120, "invalid": None, "failed": 30}
 
 
+Delay = Annotated[int, Field(ge=0, le=60 * 24 * 30)] | None
+
+
+class RetryDelays(BaseModel):
+    """Minutes before the next try per outcome; null: no more tries (the lead is unworkable). One field per
+    outcome (an unknown one is refused), so the API's schema names each with its default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    no_answer: Delay = DEFAULT_DELAYS["no_answer"]
+    busy: Delay = DEFAULT_DELAYS["busy"]
+    machine: Delay = DEFAULT_DELAYS["machine"]
+    invalid: Delay = DEFAULT_DELAYS["invalid"]
+    failed: Delay = DEFAULT_DELAYS["failed"]
+
+
 class RetryRules(BaseModel):
-    delays: dict[RetryOutcome, Annotated[int, Field(ge=0, le=60 * 24 * 30)] | None] = Field(
-        default_factory=lambda: dict(DEFAULT_DELAYS),  # type: ignore[arg-type]
+    delays: RetryDelays = Field(
+        default_factory=RetryDelays,
         description="minutes before the next try per outcome; null: no more tries (the lead is unworkable)",
     )
     max_attempts: int = Field(default=5, ge=1, le=50)
     max_per_day: int = Field(default=3, ge=1, le=50)
 
     def delay(self, outcome: str) -> int | None:
-        return self.delays.get(outcome, DEFAULT_DELAYS.get(outcome))  # type: ignore[call-overload,no-any-return]
+        if outcome in RetryDelays.model_fields:
+            value: int | None = getattr(self.delays, outcome)
+            return value
+        return DEFAULT_DELAYS.get(outcome)
 
 
 class CampaignCreate(BaseModel):
