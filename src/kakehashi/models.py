@@ -5,7 +5,7 @@ from kakehashi.audit.models import AuditEvent
 from kakehashi.auth.models import ApiToken, LoginThrottle, User, WebSession
 from kakehashi.billing.models import Rate, RatePlan
 from kakehashi.calls.models import Call, CallTransition, Cdr
-from kakehashi.campaigns.models import Campaign, DncNumber, Lead, Refusal
+from kakehashi.campaigns.models import Campaign, CampaignList, DncNumber, Lead, LeadAttempt, Refusal, Segment
 from kakehashi.complaints.models import Complaint
 from kakehashi.contacts.models import Contact
 from kakehashi.customers.models import Customer, CustomerPhone, CustomFieldDef
@@ -29,6 +29,7 @@ __all__ = [
     "CallTransition",
     "Callback",
     "Campaign",
+    "CampaignList",
     "Cdr",
     "Complaint",
     "Contact",
@@ -43,6 +44,7 @@ __all__ = [
     "IvrFlow",
     "IvrFlowVersion",
     "Lead",
+    "LeadAttempt",
     "LoginThrottle",
     "Order",
     "OrderLine",
@@ -52,6 +54,7 @@ __all__ = [
     "Rate",
     "RatePlan",
     "Refusal",
+    "Segment",
     "Tenant",
     "User",
     "Voicemail",

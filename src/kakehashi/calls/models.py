@@ -30,6 +30,7 @@ class Call(IdMixin, Base):
     agent: Mapped[str | None] = mapped_column(String(60))
     queue: Mapped[str | None] = mapped_column(String(60))
     campaign_id: Mapped[int | None] = mapped_column(BigId)
+    lead_id: Mapped[int | None] = mapped_column(BigId)  # the campaign's lead an outbound call dials
     digits: Mapped[str | None] = mapped_column(String(40))
     offered_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     ivr_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

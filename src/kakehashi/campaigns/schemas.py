@@ -80,6 +80,32 @@ class RetryRules(BaseModel):
         return DEFAULT_DELAYS.get(outcome)
 
 
+RefusalScope = Literal["company", "product_line"]
+#: A code of the tenant's dispositions (``dispositions``), as the campaign uses it.
+Code = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+AgentName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+
+
+class ResultCode(BaseModel):
+    """One of the campaign's result codes: a disposition code and what it means for the lead and the results."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: Code
+    human: bool = Field(default=True, description="a person was reached (a connect)")
+    contact: bool = Field(default=False, description="a conversation with the right person")
+    success: bool = Field(default=False, description="an appointment, a sale, a completed survey")
+    refusal: bool = Field(default=False, description="asked not to be called again (Art.17): blocks the number")
+    dnc: bool = Field(default=False, description="put the number on the center's do-not-call list")
+    callback: bool = Field(default=False, description="call again at the time the agent picks")
+    unworkable: bool = Field(default=False, description="the number cannot be worked (wrong number, fax…)")
+    final: bool = Field(default=False, description="no more calls to this lead")
+
+
 class CampaignCreate(BaseModel):
     name: Name
     kind: Kind
@@ -94,6 +120,13 @@ class CampaignCreate(BaseModel):
     holidays_off: bool = True
     night_reason: Text | None = Field(default=None, description="required for any window inside 21:00–08:00")
     retry_rules: RetryRules = Field(default_factory=RetryRules)
+    agents: list[AgentName] = Field(default_factory=list, max_length=1000, description="agents who work it")
+    queues: list[AgentName] = Field(default_factory=list, max_length=100, description="their queues' agents work it")
+    result_codes: list[ResultCode] = Field(default_factory=list, max_length=100)
+    ring_timeout_s: int = Field(default=30, ge=5, le=120, description="ringing longer counts as no answer")
+    preview_autodial_s: int | None = Field(default=None, ge=1, le=600, description="preview: dial after this long")
+    product_line: Line | None = Field(default=None, description="refusals of this line (scope product_line)")
+    refusal_scope: RefusalScope = "company"
 
 
 class CampaignUpdate(BaseModel):
@@ -108,6 +141,13 @@ class CampaignUpdate(BaseModel):
     holidays_off: bool | None = None
     night_reason: Text | None = None
     retry_rules: RetryRules | None = None
+    agents: list[AgentName] | None = Field(default=None, max_length=1000)
+    queues: list[AgentName] | None = Field(default=None, max_length=100)
+    result_codes: list[ResultCode] | None = Field(default=None, max_length=100)
+    ring_timeout_s: int | None = Field(default=None, ge=5, le=120)
+    preview_autodial_s: int | None = Field(default=None, ge=1, le=600)
+    product_line: Line | None = None
+    refusal_scope: RefusalScope | None = None
 
 
 class CampaignOut(BaseModel):
@@ -126,6 +166,13 @@ class CampaignOut(BaseModel):
     holidays_off: bool
     night_reason: str | None
     retry_rules: RetryRules
+    agents: list[str]
+    queues: list[str]
+    result_codes: list[ResultCode]
+    ring_timeout_s: int
+    preview_autodial_s: int | None
+    product_line: str | None
+    refusal_scope: str
     created_at: datetime
     updated_at: datetime
 

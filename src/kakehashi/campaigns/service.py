@@ -30,12 +30,14 @@ from kakehashi.campaigns.schemas import (
     LeadsAdded,
     LeadsIn,
     OutcomeIn,
+    ResultCode,
     RetryRules,
     Scrubbed,
     Window,
     clock_minutes,
 )
 from kakehashi.customers import service as customers
+from kakehashi.dispositions import service as dispositions
 from kakehashi.kit.clock import BUSINESS_TZ
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error
@@ -126,6 +128,21 @@ def _caller_id(raw: str) -> str:
         ) from exc
 
 
+def _result_codes(session: Session, actor: Actor, codes: list[ResultCode]) -> list[dict[str, Any]]:
+    """The campaign's result codes, each an active disposition of the tenant, once."""
+    known = dispositions.active_codes(session, actor)
+    errors = [field_error(f"result_codes.{i}.code", "not an active result code") for i, c in enumerate(codes)
+              if c.code not in known]  # fmt: skip
+    seen: set[str] = set()
+    for i, c in enumerate(codes):
+        if c.code in seen:
+            errors.append(field_error(f"result_codes.{i}.code", "listed twice"))
+        seen.add(c.code)
+    if errors:
+        raise ValidationFailed("unknown result codes", errors=errors)
+    return [c.model_dump() for c in codes]
+
+
 def get_campaign(session: Session, actor: Actor, campaign_id: int) -> Campaign:
     campaign = CampaignRepository(session, actor.tenant_id).get(campaign_id)
     if campaign is None:
@@ -163,6 +180,13 @@ def create_campaign(session: Session, actor: Actor, data: CampaignCreate) -> Cam
         holidays_off=data.holidays_off,
         night_reason=(data.night_reason or "").strip() or None,
         retry_rules=data.retry_rules.model_dump(),
+        agents=list(dict.fromkeys(data.agents)),
+        queues=list(dict.fromkeys(data.queues)),
+        result_codes=_result_codes(session, actor, data.result_codes),
+        ring_timeout_s=data.ring_timeout_s,
+        preview_autodial_s=data.preview_autodial_s,
+        product_line=data.product_line or None,
+        refusal_scope=data.refusal_scope,
     )
     session.add(campaign)
     session.flush()
@@ -193,6 +217,19 @@ def update_campaign(session: Session, actor: Actor, campaign_id: int, data: Camp
         campaign.night_reason = (data.night_reason or "").strip() or None
     if data.retry_rules is not None:
         campaign.retry_rules = data.retry_rules.model_dump()
+    if data.agents is not None:
+        campaign.agents = list(dict.fromkeys(data.agents))
+    if data.queues is not None:
+        campaign.queues = list(dict.fromkeys(data.queues))
+    if data.result_codes is not None:
+        campaign.result_codes = _result_codes(session, actor, data.result_codes)
+    for field in ("ring_timeout_s", "refusal_scope"):
+        if changes.get(field) is not None:
+            setattr(campaign, field, changes[field])
+    if "preview_autodial_s" in changes:
+        campaign.preview_autodial_s = data.preview_autodial_s
+    if "product_line" in changes:
+        campaign.product_line = data.product_line or None
     session.flush()
     audit.record(
         session,

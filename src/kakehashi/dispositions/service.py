@@ -77,3 +77,8 @@ def check_choice(session: Session, actor: Actor, code: str) -> str:
             errors=[field_error("disposition", f"{chosen} is not a result code here (GET /api/v1/dispositions)")],
         )
     return chosen
+
+
+def active_codes(session: Session, actor: Actor) -> set[str]:
+    """The codes agents may choose now (the system's own excluded)."""
+    return {d.code for d in list_dispositions(session, actor)} - {d.code for d in SYSTEM_CODES}
