@@ -242,3 +242,6 @@ class ControllerBase:
 
     def _wrap_up_done(self, call: LiveCall, generation: int) -> None:  # controller
         raise NotImplementedError
+
+    def _outbound_answered(self, call: LiveCall) -> None:  # outbound
+        raise NotImplementedError

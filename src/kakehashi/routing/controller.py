@@ -9,11 +9,11 @@ Invariant: the system never drops a caller. Every offered call ends answered by 
 caller, in voicemail or as a callback request (or where the IVR's designer sent it: a transfer, a closing
 message). A missed agent sends the caller to the next agent; a full or slow queue overflows by its rules.
 
-The controller is one class in four modules: this one (the entry points and the queueing core: offer, IVR,
+The controller is one class in five modules: this one (the entry points and the queueing core: offer, IVR,
 queue, ring, answer, hang-up, wrap-up), ``desk_commands`` (the desktop's commands and transfers),
-``deflections`` (callbacks and voicemail), and ``control_base`` (state, lock, engines, restart, listener
-reports). Its vocabulary (live calls,
-directory, listener, errors) is in ``live_types`` and re-exported here.
+``deflections`` (callbacks and voicemail), ``outbound`` (dialing for an agent: campaigns, manual dials) and
+``control_base`` (state, lock, engines, restart, listener reports). Its vocabulary (live calls, directory,
+listener, errors) is in ``live_types`` and re-exported here.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from kakehashi.routing.live_types import (
     RoutingListener,
     TenantSetup,
 )
+from kakehashi.routing.outbound import OutboundCalls
 from kakehashi.telephony.port import (
     Answered,
     Bridged,
@@ -64,7 +65,7 @@ __all__ = [
 ]  # fmt: skip
 
 
-class CallController(DeskCommands, Deflections):
+class CallController(DeskCommands, Deflections, OutboundCalls):
     """Subscribe with :meth:`attach`; all work happens under one lock, events are handled one at a time."""
 
     def attach(self) -> CallController:
@@ -126,6 +127,8 @@ class CallController(DeskCommands, Deflections):
         match event:
             case Answered(by="system") if call.stage == "answering":
                 self._start(call)
+            case Answered(by="remote") if call.stage == "dialing" and call.outbound is not None:
+                self._outbound_answered(call)
             case Answered(by="remote") if call.stage == "dialing":
                 self._callback_answered(call)
             case DtmfReceived(digits=digits) | SensitiveDtmfReceived(digits=digits) if (
@@ -362,7 +365,9 @@ class CallController(DeskCommands, Deflections):
         self._calls.pop(call.ref, None)
         if call.ivr is not None:
             call.ivr.stop()
-        if stage in ("waiting", "ringing") and call.engine_ref == call.ref:
+        if stage in ("dialing", "ringing") and call.outbound is not None:  # an agent's outbound call, not connected
+            self._outbound_leg_failed(call, stage, event.cause)
+        elif stage in ("waiting", "ringing") and call.engine_ref == call.ref:
             engine.remove(call.ref)  # the caller hung up while waiting: an abandon (the caller's choice)
             if stage == "ringing":
                 agents, assignments = engine.ring_ended(call.ref, self._secs(), missed=False)
@@ -374,6 +379,7 @@ class CallController(DeskCommands, Deflections):
             self._callback_leg_failed(call, stage)
         elif stage == "talking" and call.agent:
             wrap = engine.call_finished(call.agent, self._secs())
+            wrap = wrap if call.wrap_up_s is None else call.wrap_up_s
             self._agent_changed(call.tenant_id, call.agent, queue=call.queue, call_ref=call.ref)
             self._calls[call.ref] = call  # kept until the wrap-up is over
             call.stage = "wrap_up"

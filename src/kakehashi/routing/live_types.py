@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from kakehashi.ivr.flow import Flow
 from kakehashi.ivr.runner import CallerFacts, Exit, IvrRun
@@ -97,6 +97,13 @@ class RoutingListener:
     def wrap_up_over(self, tenant_id: int, ref: str, at: datetime) -> None: ...
     def ivr_exit(self, tenant_id: int, ref: str, path: list[str], exit: Exit, at: datetime) -> None: ...
     def queue_changed(self, tenant_id: int, queue: str, waiting: int, agents: dict[str, int], at: datetime) -> None: ...
+    def outbound_dialed(self, tenant_id: int, ref: str, agent: str, tag: dict[str, Any], at: datetime) -> None:
+        """An outbound call for ``agent`` is being dialled (``routing.outbound``); ``tag`` is the requester's."""
+
+    def outbound_result(
+        self, tenant_id: int, ref: str, agent: str, tag: dict[str, Any], result: str, at: datetime
+    ) -> None:
+        """What the line of an outbound call did: answered (the agent is rung), or why it ended before."""
 
 
 @dataclass(eq=False)
@@ -119,3 +126,6 @@ class LiveCall:
     consult_connected: bool = False
     consult_token: int = 0  # the consultation's ring time-out does nothing for a later consultation
     caller: Caller | None = None  # asked of the directory once, for the IVR or the queue, whichever is first
+    outbound: dict[str, Any] | None = None  # an outbound call for an agent: the requester's tag (routing.outbound)
+    wrap_up_s: float | None = None  # the wrap-up after talking, when not the queue's (an outbound call's)
+    timed_out: bool = False  # we hung up an outbound call ourselves (ring or pick-up time-out)
