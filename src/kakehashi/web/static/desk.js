@@ -3,6 +3,7 @@
 // that needs a result code and notes. The customer card and the new-customer form are customers.js's.
 // Rule as everywhere: data from the API goes into the page as text (h()), never as HTML.
 
+import { showCampaignHistory } from "/static/campaign_history.js";
 import { openCustomer, showPop, yen } from "/static/customers.js";
 import { connectEvents } from "/static/events.js";
 import { $, S, api, duration, h, status } from "/static/lib.js";
@@ -144,6 +145,7 @@ function connect() {
 function onEvent(m, received = now()) {
   if (m.screen_pop) {
     showPop(m.screen_pop);
+    showCampaignHistory(m.screen_pop); // the caller's outbound campaigns, known customer or not
     window.kakehashiDesk.pops.push({ call_id: m.payload.call_id, received, at: now() });
     document.body.dataset.pops = String(window.kakehashiDesk.pops.length);
   }
