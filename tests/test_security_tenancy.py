@@ -154,6 +154,15 @@ NOT_CUSTOMER_DATA = {
     "/api/v1/campaigns/{campaign_id}/reserve",
     "/api/v1/campaigns/dnc/{dnc_id}",
     "/api/v1/campaigns/refusals/{refusal_id}/lift",
+    # Call lists: tests/test_campaign_lists.py::test_bad_uploads_are_problem_details_in_both_languages (B's upload
+    # into A's campaign and B's read of its lists → 404) and ::test_a_list_loads_only_into_the_actors_tenant
+    "/api/v1/campaigns/{campaign_id}/lists",
+    "/api/v1/campaigns/{campaign_id}/lists/{list_id}",
+    # Results: tests/test_campaign_results.py::test_another_tenants_campaign_is_404_on_every_route
+    "/api/v1/campaigns/{campaign_id}/results",
+    "/api/v1/campaigns/{campaign_id}/results.csv",
+    "/api/v1/campaigns/{campaign_id}/results.xlsx",
+    "/campaigns/{campaign_id}/results",
     "/api/v1/auth/tokens/{token_id}",  # your own tokens only: test_security_login.py
     "/api/v1/users/{user_id}",  # test_b_users_and_audit_are_invisible_to_a
     "/api/v1/users/{user_id}/tokens",  # the same test, and test_security_login.py::TestTokensDieWithThePassword
@@ -191,6 +200,8 @@ NOT_CUSTOMER_DATA = {
     "/api/v1/ivr/flows/{flow_id}/versions/{version}",
     "/api/v1/ivr/flows/{flow_id}/versions/{version}/restore",
     "/ivr/{flow_id}",
+    # The campaign editor page: tests/test_campaigns_pages.py::test_another_tenants_campaign_is_not_found
+    "/campaigns/{campaign_id}",
 }
 
 

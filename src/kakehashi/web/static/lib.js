@@ -100,3 +100,34 @@ export async function api(path, { method = "GET", body, ...rest } = {}) {
 export function problem(body, code) {
   return body?.errors?.[0]?.message || body?.detail || body?.title || String(code);
 }
+
+/**
+ * Send a form (``FormData``, multipart) like ``api()`` but through XMLHttpRequest, whose upload reports its
+ * progress: ``onProgress(fraction)`` while the bytes go out (1 once all are sent; the server may still be working).
+ * Answers ``{ ok, status, body }`` as ``api()`` does, with the same CSRF token, login redirect and network error.
+ */
+export function upload(path, form, { method = "POST", onProgress = () => {} } = {}) {
+  return new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(method, path);
+    xhr.withCredentials = true;
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.setRequestHeader("X-CSRF-Token", CSRF);
+    xhr.upload.addEventListener("progress", (e) => {
+      if (e.lengthComputable && e.total) onProgress(e.loaded / e.total);
+    });
+    xhr.upload.addEventListener("load", () => onProgress(1));
+    xhr.addEventListener("load", () => {
+      if (xhr.status === 401) location.assign(loginUrl());
+      let body = null;
+      try {
+        body = xhr.responseText && (xhr.getResponseHeader("content-type") || "").includes("json") ? JSON.parse(xhr.responseText) : null;
+      } catch {
+        body = null;
+      }
+      resolve({ ok: xhr.status >= 200 && xhr.status < 300, status: xhr.status, body });
+    });
+    xhr.addEventListener("error", () => resolve({ ok: false, status: 0, body: { detail: S.networkError } }));
+    xhr.send(form);
+  });
+}
