@@ -81,6 +81,11 @@ CSV_ROUTES: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any] | None, b
     # Numbers and times only: nothing typed by anyone can reach it (still written by kit.export).
     ("POST", "/api/v1/staffing/plan.csv"): ({}, PLAN, False),
 }
+#: CSV routes whose planted-formula test lives beside their data (a path id this module's fixture has no row for).
+CHECKED_ELSEWHERE = {
+    # the campaign's results: test_campaign_results.py::test_the_csv_is_formula_safe_and_ends_with_the_total
+    ("GET", "/api/v1/campaigns/{campaign_id}/results.csv"),
+}
 
 
 @pytest.fixture
@@ -111,7 +116,7 @@ def csv_routes(app: Any) -> set[tuple[str, str]]:
 
 def test_every_csv_route_is_checked_here(app_client: TestClient) -> None:
     """A new CSV route fails here until it is added to ``CSV_ROUTES`` (and so to the test below)."""
-    assert csv_routes(app_client.app) == set(CSV_ROUTES)
+    assert csv_routes(app_client.app) == set(CSV_ROUTES) | CHECKED_ELSEWHERE
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(CSV_ROUTES))

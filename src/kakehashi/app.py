@@ -23,6 +23,7 @@ from kakehashi.auth.login import LoginFloodMiddleware
 from kakehashi.billing.api import router as billing_router
 from kakehashi.calls.api import router as calls_router
 from kakehashi.campaigns.api import router as campaigns_router
+from kakehashi.campaigns.results_api import router as campaign_results_router
 from kakehashi.complaints.api import router as complaints_router
 from kakehashi.contacts.api import router as contacts_router
 from kakehashi.customers.api import router as customers_router
@@ -47,6 +48,7 @@ from kakehashi.tenants.api import router as tenants_router
 from kakehashi.web.apidocs import router as apidocs_router
 from kakehashi.web.pages import STATIC_DIR
 from kakehashi.web.pages import router as web_router
+from kakehashi.web.pages.campaign_results import router as campaign_results_page_router
 from kakehashi.web.wallboard import router as wallboard_router
 
 if TYPE_CHECKING:
@@ -144,6 +146,7 @@ def create_app(
         telephony_router,
         routing_router,
         customers_router,
+        campaign_results_router,  # before campaigns_router: /campaigns/results is not an id
         campaigns_router,
         orders_router,
         complaints_router,
@@ -153,6 +156,7 @@ def create_app(
         analytics_router,
         web_router,
         wallboard_router,
+        campaign_results_page_router,
     ):
         app.include_router(router)
     if settings.api_docs:
