@@ -23,7 +23,13 @@ from kakehashi.auth.login import LoginFloodMiddleware
 from kakehashi.billing.api import router as billing_router
 from kakehashi.calls.api import router as calls_router
 from kakehashi.campaigns.api import router as campaigns_router
+from kakehashi.campaigns.desk_api import router as outbound_desk_router
+from kakehashi.campaigns.compliance_api import router as campaign_compliance_router
+from kakehashi.campaigns.lists_api import MAX_UPLOAD_BYTES as LIST_UPLOAD_BYTES
+from kakehashi.campaigns.lists_api import router as campaign_lists_router
 from kakehashi.campaigns.results_api import router as campaign_results_router
+from kakehashi.campaigns.segment_scheduler import SegmentScheduler
+from kakehashi.campaigns.segments_api import router as segments_router
 from kakehashi.complaints.api import router as complaints_router
 from kakehashi.contacts.api import router as contacts_router
 from kakehashi.customers.api import router as customers_router
@@ -55,8 +61,8 @@ if TYPE_CHECKING:
     from kakehashi.demo.traffic import DemoTraffic
 
 #: Path prefixes whose routes take a larger request body than ``KAKEHASHI_MAX_BODY_BYTES`` (bytes; the longest
-#: matching prefix wins), e.g. ``{"/api/v1/imports": 200 * MiB}`` for list uploads. kit/body.py.
-BODY_LIMITS: dict[str, int] = {}
+#: matching prefix wins; a ``*`` segment matches any one segment: an id), for list uploads. kit/body.py.
+BODY_LIMITS: dict[str, int] = {"/api/v1/campaigns/*/lists": LIST_UPLOAD_BYTES}
 
 
 def ensure_default_tenant(factory: sessionmaker[Session], code: str) -> int:
@@ -102,6 +108,11 @@ def create_app(
             app.state.telephony = telephony.start(settings, calls_factory)
             app.state.default_tenant_id = ensure_default_tenant(app.state.session_factory, settings.default_tenant)
             app.state.demo_traffic = start_demo_traffic(app.state, settings, calls_factory)
+            # Scheduled segments, checked every minute on a thread of their own; not with a caller's session
+            # factory (tests: one connection, run_due_segments is called with their clock instead).
+            app.state.segment_scheduler = (
+                SegmentScheduler.start(app.state.session_factory) if session_factory is None else None
+            )
             app.state.own_engine = own_engine
         try:
             yield
@@ -110,6 +121,8 @@ def create_app(
             if app.state.lifespans == 0:
                 if app.state.demo_traffic is not None:
                     app.state.demo_traffic.stop()  # before the driver's clock stops
+                if app.state.segment_scheduler is not None:
+                    app.state.segment_scheduler.stop()
                 telephony.stop(app.state.telephony)
                 if app.state.calls_engine is not None:
                     app.state.calls_engine.dispose()
@@ -147,7 +160,11 @@ def create_app(
         routing_router,
         customers_router,
         campaign_results_router,  # before campaigns_router: /campaigns/results is not an id
+        campaign_compliance_router,  # before campaigns_router: /campaigns/dnc.csv is not an id
+        segments_router,  # before campaigns_router: /campaigns/segments is not a campaign id
         campaigns_router,
+        campaign_lists_router,
+        outbound_desk_router,
         orders_router,
         complaints_router,
         contacts_router,

@@ -2,7 +2,8 @@
 the call controller on top of it, started and stopped with the app.
 
 This is the one module that wires ``telephony`` (a driver), ``calls`` (the sink, recovery) and ``routing`` (the
-controller, its directory and listener) together; routes reach what it starts through ``app.state.telephony``
+controller, its directory and listener) together, with the campaign dialer on top (``kakehashi.dialer``); routes
+reach what it starts through ``app.state.telephony``
 (``routing.live.LivePipeline``), never by importing it. At start-up it also puts back what the database says:
 calls the driver no longer has end (``calls.recover``), pending callbacks return to their queues
 (:func:`reload_callbacks`), agents and calls left in wrap-up come back (:func:`restore_floor`). On PostgreSQL the
@@ -20,6 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kakehashi.calls import service as calls
 from kakehashi.calls.sink import CallEventSink
+from kakehashi.dialer import DialerListener
+from kakehashi.dialer import attach as attach_dialer
 from kakehashi.kit.config import Settings
 from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work, utcnow
 from kakehashi.kit.events import Event, bus
@@ -28,7 +31,7 @@ from kakehashi.kit.timers import RealTimeClock
 from kakehashi.routing import service as routing
 from kakehashi.routing.controller import CallController, Clock
 from kakehashi.routing.live import LivePipeline
-from kakehashi.routing.persist import DbDirectory, DbListener
+from kakehashi.routing.persist import DbDirectory
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.telephony.port import TelephonyDriver
 from kakehashi.tenants.service import all_tenants
@@ -81,7 +84,9 @@ def start(settings: Settings, factory: sessionmaker[Session]) -> LivePipeline | 
         driver, clock = sim, sim.clock
     sink = CallEventSink.attach(driver, factory)
     directory = DbDirectory(factory, matched=sink.matched_caller)  # the offer's match, carried forward in memory
-    controller = CallController(driver, clock, directory, DbListener(factory, driver.name)).attach()
+    listener = DialerListener(factory, driver.name)
+    controller = CallController(driver, clock, directory, listener).attach()
+    dialer = attach_dialer(controller, driver, factory, clock, listener)
     with unit_of_work(factory) as session:
         calls.recover(session, driver.name, driver.live_calls(), utcnow())
     reload_callbacks(controller, factory)
@@ -95,7 +100,7 @@ def start(settings: Settings, factory: sessionmaker[Session]) -> LivePipeline | 
             controller.wrap_up_finished(event.tenant_id, str(event.payload.get("call_ref")))
 
     unsubscribe = [bus.subscribe("routing.config_changed", config_changed), bus.subscribe("call.ended", call_closed)]
-    return LivePipeline(driver, controller, unsubscribe)
+    return LivePipeline(driver, controller, unsubscribe, dialer=dialer)
 
 
 def sip_options(settings: Settings) -> SipOptions:

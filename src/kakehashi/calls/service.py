@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from kakehashi.audit import service as audit
@@ -155,6 +157,15 @@ def call_by_ref(session: Session, driver: str, ref: str) -> Call | None:
     return repository.call_by_ref(session, driver, ref)
 
 
+def tag_outbound(session: Session, driver: str, ref: str, *, campaign_id: int | None, lead_id: int | None) -> Call | None:
+    """Mark an originated call as a campaign's (its CDR carries the campaign: costs by campaign); None for a call
+    not stored."""
+    call = repository.call_by_ref(session, driver, ref)
+    if call is not None:
+        call.campaign_id, call.lead_id = campaign_id, lead_id
+    return call
+
+
 def matched_caller(session: Session, driver: str, ref: str) -> tuple[int | None, str | None] | None:
     """(customer id, caller's E.164) as matched when the call was offered, so the routing layer does not parse
     the number and look the customer up again; None for a call not stored."""
@@ -194,6 +205,12 @@ def recover(session: Session, driver: str, live: set[str], at: datetime) -> list
 def in_wrap_up(session: Session, driver: str) -> list[Call]:
     """A driver's calls whose agent has not closed the wrap-up yet (all tenants: for the restart)."""
     return [call for call in repository.open_calls(session, driver) if call.state == CallState.WRAP_UP]
+
+
+def customer_ids_by_last_result(session: Session, actor: Actor, codes: Sequence[str]) -> Select[Any]:
+    """A statement of the ids of customers whose latest call with a result code (the wrap-up's disposition, by
+    offer time) has one of ``codes`` — "last contact result" for campaigns.segments. Not run here."""
+    return CallRepository(session, actor.tenant_id).customer_ids_by_last_result(codes)
 
 
 def get_call(session: Session, actor: Actor, call_id: int) -> Call:
@@ -393,6 +410,9 @@ def _ended(session: Session, call: Call, cause: EndCause, at: datetime) -> None:
         state is CallState.OFFERED and call.direction == Direction.INBOUND
     ):
         final = CallState.ABANDONED
+    elif state is CallState.OFFERED:  # we hung up an outbound call nobody answered (its ring time-out)
+        final = CallState.NO_ANSWER
+        call.end_cause = EndCause.NO_ANSWER.value
     else:
         final = CallState.ENDED
     if final is CallState.ABANDONED:

@@ -22,6 +22,8 @@ import holidays
 from sqlalchemy.orm import Session
 
 from kakehashi.audit import service as audit
+from kakehashi.campaigns.compliance import lead_history as lead_history  # re-exported (the screen pop, the desk)
+from kakehashi.campaigns.compliance import refusal_for as refusal_for
 from kakehashi.campaigns.models import Campaign, DncNumber, Lead, Refusal
 from kakehashi.campaigns.repository import CampaignRepository
 from kakehashi.campaigns.schemas import (
@@ -265,22 +267,26 @@ def set_status(session: Session, actor: Actor, campaign_id: int, status: str) ->
 # -- scrubbing
 
 
-def scrub(session: Session, actor: Actor, campaign: Campaign | None, e164s: list[str]) -> dict[str, str]:
+def scrub(
+    session: Session, actor: Actor, campaign: Campaign | None, e164s: list[str], *, duplicates: bool = True
+) -> dict[str, str]:
     """Per number (E.164) the reason it may not be dialled; numbers that may be dialled are absent.
 
     In order: the customer asked to stop all use (``do_not_contact``, APPI), the customer is kept out of
-    outbound calls (``outbound_excluded``), an active refusal in the tenant (Art.17), the DNC list, already a
-    lead of ``campaign``."""
+    outbound calls (``outbound_excluded``), a refusal in force that blocks ``campaign`` (Art.17: a company-wide
+    one, or one of the campaign's product line; with ``campaign`` None any refusal in force), the DNC list,
+    already a lead of ``campaign`` (unless ``duplicates`` is False: at reservation the lead is its own)."""
     repo = CampaignRepository(session, actor.tenant_id)
     wanted = list(dict.fromkeys(e164s))
     reasons = customers.contact_blocks(session, actor, wanted)
     rest = [p for p in wanted if p not in reasons]
-    for phone in repo.refused_numbers(rest):
+    line = campaign.product_line if campaign is not None else None
+    for phone in repo.refused_numbers(rest, product_line=line, every_scope=campaign is None):
         reasons[phone] = "refused"
     rest = [p for p in rest if p not in reasons]
     for phone in repo.dnc_numbers(rest):
         reasons[phone] = "dnc"
-    if campaign is not None:
+    if campaign is not None and duplicates:
         rest = [p for p in rest if p not in reasons]
         for phone in repo.phones_in_campaign(campaign.id, rest):
             reasons[phone] = "duplicate"
@@ -437,6 +443,14 @@ def record_outcome(
         raise NotFound(f"lead {lead_id} not found")
     if lead.reserved_by != actor.username:
         raise Conflict("the lead is not reserved by you")
+    return apply_outcome(session, actor, campaign, lead, data, now, agent=actor.username)
+
+
+def apply_outcome(
+    session: Session, actor: Actor, campaign: Campaign, lead: Lead, data: OutcomeIn, now: datetime, *, agent: str
+) -> Lead:
+    """Count the attempt on ``lead`` (reserved by ``agent``), free it and decide what next — for
+    :func:`record_outcome` and the dialer (``campaigns.attempts``), which has checked who holds the lead."""
     rules = RetryRules.model_validate(campaign.retry_rules)
     today = _local_day(now)
     lead.attempts_today = _today_count(lead, now) + 1
@@ -455,7 +469,7 @@ def record_outcome(
             lead.status, lead.next_call_at = "unworkable", None
         else:
             lead.status, lead.next_call_at = "callback", data.callback_at
-            lead.callback_agent = actor.username if data.callback_personal else None
+            lead.callback_agent = agent if data.callback_personal else None
     elif data.result == "answered":
         lead.status, lead.next_call_at = "done", None
     else:
@@ -478,15 +492,27 @@ def record_outcome(
 
 
 def _refuse(session: Session, actor: Actor, campaign: Campaign, e164: str, now: datetime) -> None:
+    """Record a refusal heard in ``campaign``: for its product line when the campaign says so (and has one),
+    else company-wide. Nothing new when a refusal in force already blocks the same campaigns."""
     repo = CampaignRepository(session, actor.tenant_id)
-    if repo.refused_numbers([e164]):
+    by_line = campaign.refusal_scope == "product_line" and campaign.product_line is not None
+    line = campaign.product_line if by_line else None
+    if repo.refusal_in_force(e164, product_line=line, every_scope=False) is not None:
         return
     refusal = Refusal(
-        tenant_id=actor.tenant_id, e164=e164, scope="company", campaign_id=campaign.id, by=actor.username, at=now
+        tenant_id=actor.tenant_id,
+        e164=e164,
+        scope="product_line" if by_line else "company",
+        product_line=line,
+        campaign_id=campaign.id,
+        by=actor.username,
+        at=now,
     )
     session.add(refusal)
     session.flush()
-    audit.record(session, actor, "campaign.refusal", resource="refusal", resource_id=refusal.id)
+    audit.record(
+        session, actor, "campaign.refusal", resource="refusal", resource_id=refusal.id, detail={"scope": refusal.scope}
+    )
 
 
 def list_refusals(session: Session, actor: Actor, *, active_only: bool = False) -> list[Refusal]:

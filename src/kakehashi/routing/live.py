@@ -45,6 +45,8 @@ class LivePipeline:
     driver: TelephonyDriver
     controller: CallController
     unsubscribe: list[Callable[[], Any]] = field(default_factory=list)
+    #: The campaign dialer on this controller (``kakehashi.dialer``; ``campaigns.live.LiveDialer`` for routes).
+    dialer: Any = None
 
     @property
     def agent_states(self) -> LiveAgentStates:

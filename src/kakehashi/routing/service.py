@@ -157,6 +157,20 @@ def members_of(session: Session, actor: Actor, queue_id: int) -> dict[str, int]:
     return {names[m.agent_id]: m.level for m in RoutingRepository(session, actor.tenant_id).members(queue.id)}
 
 
+def tenant_numbers(session: Session, actor: Actor) -> list[str]:
+    """The tenant's own numbers (E.164), in order: the caller ID of a call the center places by hand."""
+    return [n.number_e164 for n in RoutingRepository(session, actor.tenant_id).numbers()]
+
+
+def queues_of_agent(session: Session, actor: Actor, name: str) -> set[str]:
+    """The names of the queues ``name`` is a member of (none for an unknown agent)."""
+    agent = next((a for a in agents.list_agents(session, actor) if a.name == name), None)
+    if agent is None:
+        return set()
+    repo = RoutingRepository(session, actor.tenant_id)
+    return {q.name for q in repo.queues() if any(m.agent_id == agent.id for m in repo.members(q.id))}
+
+
 def add_number(session: Session, actor: Actor, number: str, *, flow: str | None, queue: str | None,
                label: str = "") -> InboundNumber:  # fmt: skip
     e164 = try_normalize_phone(number)
