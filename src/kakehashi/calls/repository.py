@@ -3,8 +3,9 @@ everything a user asks for goes through :class:`CallRepository`, scoped to the t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, and_, func, not_, or_, select
 from sqlalchemy.orm import Session
@@ -75,3 +76,17 @@ class CallRepository(TenantRepository):
     def stream_cdrs(self, since: datetime | None, until: datetime | None, agent: str | None) -> Iterator[Cdr]:
         stmt = self._cdrs(since, until, agent).order_by(Cdr.started_at, Cdr.id).execution_options(yield_per=2000)
         yield from self.session.scalars(stmt)
+
+    def customer_ids_by_last_result(self, codes: Sequence[str]) -> Select[Any]:
+        """Customers whose latest call with a result code (by offer time, then id) has one of ``codes``."""
+        ranked = self.scoped(
+            select(
+                Call.customer_id,
+                Call.disposition,
+                func.row_number()
+                .over(partition_by=Call.customer_id, order_by=(Call.offered_at.desc(), Call.id.desc()))
+                .label("n"),
+            ).where(Call.customer_id.is_not(None), Call.disposition.is_not(None)),
+            Call,
+        ).subquery()
+        return select(ranked.c.customer_id).where(ranked.c.n == 1, ranked.c.disposition.in_(list(codes)))

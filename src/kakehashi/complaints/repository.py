@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, select
+from sqlalchemy import Integer, Select, bindparam, select
 
 from kakehashi.complaints.models import Complaint
 from kakehashi.kit.repository import TenantRepository
@@ -35,6 +37,15 @@ class ComplaintRepository(TenantRepository):
         """Open cases, newest first, as plain dicts (screen pop)."""
         params = {"customer_id": customer_id, "tenant_id": self.tenant_id, "limit": limit}
         return [dict(r) for r in self.session.execute(_OPEN, params).mappings()]
+
+    def customer_ids_with(self, kinds: Sequence[str], *, since: date | None, open_only: bool) -> Select[Any]:
+        """Customers with a case of these kinds (that occurred on or after ``since``; only open ones)."""
+        stmt = select(Complaint.customer_id).where(Complaint.kind.in_(list(kinds)))
+        if since is not None:
+            stmt = stmt.where(Complaint.occurred_on >= since)
+        if open_only:
+            stmt = stmt.where(Complaint.status == "open")
+        return self.scoped(stmt, Complaint)
 
 
 _t = Complaint.__table__

@@ -4,8 +4,11 @@ after a complaint is a decision a supervisor makes on the customer, not a side e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from kakehashi.audit import service as audit
@@ -99,3 +102,16 @@ def history(session: Session, actor: Actor, customer_id: int) -> list[Complaint]
     customers.require_customer(session, actor, customer_id)
     audit.record_customer_reads(session, actor, [customer_id], resource="complaints")
     return ComplaintRepository(session, actor.tenant_id).for_customer(customer_id)
+
+
+def customer_ids_with_complaints(
+    session: Session,
+    actor: Actor,
+    *,
+    kinds: Sequence[str] = ("complaint",),
+    since: date | None = None,
+    open_only: bool = False,
+) -> Select[Any]:
+    """A statement of the ids of customers with a case of these kinds (occurred on or after the Japanese date
+    ``since``; only open ones) — complaint history for campaigns.segments. Not run here."""
+    return ComplaintRepository(session, actor.tenant_id).customer_ids_with(kinds, since=since, open_only=open_only)

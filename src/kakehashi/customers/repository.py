@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from kakehashi.customers.models import Customer, CustomerPhone, CustomFieldDef
@@ -243,6 +243,36 @@ class CustomerRepository(TenantRepository):
         total = self.session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
         page = stmt.options(selectinload(Customer.phones)).order_by(Customer.id).limit(limit).offset(offset)
         return list(self.session.scalars(page)), total
+
+    # -- target extraction (campaigns.segments composes these statements; they are not run here)
+    def segment_ids(
+        self, conditions: Sequence[ColumnElement[bool]], include: Sequence[Select[Any]], exclude: Sequence[Select[Any]]
+    ) -> Select[Any]:
+        """The ids of the tenant's customers meeting every condition, in every ``include`` and in no ``exclude``
+        statement (each a ``Select`` of customer ids)."""
+        stmt = self.scoped(select(Customer.id).where(*conditions), Customer)
+        for ids in include:
+            stmt = stmt.where(Customer.id.in_(ids))
+        for ids in exclude:
+            stmt = stmt.where(Customer.id.not_in(ids))
+        return stmt
+
+    def outreach_rows(self, ids: Select[Any]) -> Select[Any]:
+        """Per customer of ``ids``: ``customer_id``, ``e164`` (the main number: the primary, else the oldest;
+        null without any) and ``block`` (``do_not_contact``, ``outbound_excluded`` or null)."""
+        main = (
+            select(CustomerPhone.e164)
+            .where(CustomerPhone.customer_id == Customer.id)
+            .order_by(CustomerPhone.is_primary.desc(), CustomerPhone.id)
+            .limit(1)
+            .correlate(Customer)
+            .scalar_subquery()
+        )
+        block = case(
+            (Customer.do_not_contact, "do_not_contact"), (Customer.outbound_excluded, "outbound_excluded"), else_=None
+        )
+        stmt = select(Customer.id.label("customer_id"), main.label("e164"), block.label("block"))
+        return self.scoped(stmt.where(Customer.id.in_(ids)), Customer)
 
 
 class CustomFieldRepository(TenantRepository):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Select, and_
 from sqlalchemy.orm import Session
 
 from kakehashi.audit import service as audit
@@ -531,3 +531,101 @@ def _check_choices(kind: str, choices: list[str] | None) -> list[str] | None:
     if len(set(cleaned)) != len(cleaned):
         raise ValidationFailed("bad field", errors=[field_error("choices", "choices must be unique")])
     return cleaned
+
+
+# --- target extraction (ターゲット抽出, campaigns.segments) ------------------------------------------
+
+
+def _custom_condition(defn: CustomFieldDef, cond: dict[str, Any], field: str) -> ColumnElement[bool]:
+    """One condition of a segment on a custom field: ``equals`` (value), ``in`` (values) or ``range`` (min, max;
+    numbers and dates), values coerced as the field's type stores them (a bad one: 422 on ``field``)."""
+    op = cond["op"]
+    if op == "range" and defn.type not in ("number", "date"):
+        raise ValidationFailed("bad condition", errors=[field_error(f"{field}.op", "range: numbers and dates only")])
+    if op == "in" and defn.type == "boolean":
+        raise ValidationFailed("bad condition", errors=[field_error(f"{field}.op", "yes/no fields take equals")])
+
+    def value(raw: Any, name: str) -> Any:
+        try:
+            coerced = custom_fields.coerce(defn, raw)
+        except custom_fields.BadValue as exc:
+            raise ValidationFailed("bad condition", errors=[field_error(f"{field}.{name}", str(exc))]) from None
+        if coerced is None:
+            raise ValidationFailed("bad condition", errors=[field_error(f"{field}.{name}", "empty")])
+        return coerced
+
+    element = Customer.custom[defn.key]
+    column: ColumnElement[Any]
+    if defn.type == "number":
+        column = element.as_float()
+    elif defn.type == "boolean":
+        column = element.as_boolean()
+    else:
+        column = element.as_string()
+    if op == "equals":
+        equals: ColumnElement[bool] = column == value(cond["value"], "value")
+        return equals
+    if op == "in":
+        return column.in_([value(v, f"values.{i}") for i, v in enumerate(cond["values"])])
+    parts: list[ColumnElement[bool]] = []
+    if cond.get("min") is not None:
+        parts.append(column >= value(cond["min"], "min"))
+    if cond.get("max") is not None:
+        parts.append(column <= value(cond["max"], "max"))
+    return and_(*parts)
+
+
+def segment_ids(
+    session: Session,
+    actor: Actor,
+    *,
+    today: date,
+    age_min: int | None = None,
+    age_max: int | None = None,
+    genders: Sequence[str] = (),
+    prefectures: Sequence[str] = (),
+    cities: Sequence[str] = (),
+    ranks: Sequence[str] = (),
+    custom: Sequence[dict[str, Any]] = (),
+    custom_field: str = "custom",
+    include: Sequence[Select[Any]] = (),
+    exclude: Sequence[Select[Any]] = (),
+) -> Select[Any]:
+    """A ``Select`` of the ids of the tenant's customers matching a segment's customer criteria (age in whole
+    years on ``today`` from the birthday; a list matches any of its values; ``custom`` conditions are checked
+    against the tenant's active custom fields, errors named ``{custom_field}.{i}…``), in every ``include`` and
+    in no ``exclude`` statement of ids. Not run, not audited: the caller counts or loads it."""
+    conditions: list[ColumnElement[bool]] = []
+    if age_min is not None:  # born on or before today minus age_min years
+        conditions.append(Customer.birthday <= _years_before(today, age_min))
+    if age_max is not None:  # younger than age_max + 1
+        conditions.append(Customer.birthday > _years_before(today, age_max + 1))
+    if genders:
+        conditions.append(Customer.gender.in_(list(genders)))
+    if prefectures:
+        conditions.append(Customer.prefecture.in_(list(prefectures)))
+    if cities:
+        conditions.append(Customer.city.in_(list(cities)))
+    if ranks:
+        conditions.append(Customer.rank.in_([r.lower() for r in ranks]))
+    if custom:
+        defs = CustomFieldRepository(session, actor.tenant_id).by_key()
+        masked = not actor.sees_personal_data
+        for i, cond in enumerate(custom):
+            field = f"{custom_field}.{i}"
+            defn = defs.get(cond["key"])
+            if defn is None or not defn.active:
+                raise ValidationFailed(
+                    "bad condition", errors=[field_error(f"{field}.key", f"unknown custom field '{cond['key']}'")]
+                )
+            if masked and defn.type in custom_fields.MASKED_TYPES:
+                raise masked_field(f"{field}.key", f"{defn.key}: {defn.type} values are masked for your role")
+            conditions.append(_custom_condition(defn, cond, field))
+    return CustomerRepository(session, actor.tenant_id).segment_ids(conditions, include, exclude)
+
+
+def outreach_rows(session: Session, actor: Actor, ids: Select[Any]) -> Select[Any]:
+    """For the customer ids of ``ids``: ``customer_id``, ``e164`` — the number to call, the customer's primary
+    number (else the oldest; null without any) — and ``block``: why the customer may not be called
+    (``do_not_contact``, APPI suspension; ``outbound_excluded``) or null. A statement, not run here."""
+    return CustomerRepository(session, actor.tenant_id).outreach_rows(ids)

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, select
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from kakehashi.kit.repository import TenantRepository
@@ -56,6 +58,42 @@ class OrderRepository(TenantRepository):
             if r["line_id"] is not None:
                 order["lines"].append({key: r[f"line_{key}"] for key in _LINE_KEYS})
         return list(orders.values())
+
+    # -- target extraction (statements of customer ids, composed by campaigns.segments)
+    def customer_ids_ordered(self, since: datetime | None = None) -> Select[Any]:
+        """Customers with an order (at or after ``since``)."""
+        stmt = select(Order.customer_id)
+        if since is not None:
+            stmt = stmt.where(Order.ordered_at >= since)
+        return self.scoped(stmt, Order)
+
+    def customer_ids_by_orders(
+        self, measure: str, *, low: int | None, high: int | None, since: datetime | None
+    ) -> Select[Any]:
+        """Customers whose orders (at or after ``since``) number (``measure`` "count") or total in yen ("total")
+        between ``low`` and ``high`` inclusive; only customers with an order (the caller handles zero)."""
+        value = func.count(Order.id) if measure == "count" else func.sum(Order.total)
+        stmt = select(Order.customer_id)
+        if since is not None:
+            stmt = stmt.where(Order.ordered_at >= since)
+        stmt = self.scoped(stmt, Order).group_by(Order.customer_id)
+        if low is not None:
+            stmt = stmt.having(value >= low)
+        if high is not None:
+            stmt = stmt.having(value <= high)
+        return stmt
+
+    def customer_ids_by_product(
+        self, codes: Sequence[str], names: Sequence[str], since: datetime | None
+    ) -> Select[Any]:
+        """Customers with an order line whose code is one of ``codes`` or whose name contains one of ``names``."""
+        match: list[ColumnElement[bool]] = [OrderLine.name.contains(n, autoescape=True) for n in names]
+        if codes:
+            match.append(OrderLine.sku.in_(list(codes)))
+        stmt = select(Order.customer_id).join(OrderLine, OrderLine.order_id == Order.id).where(or_(*match))
+        if since is not None:
+            stmt = stmt.where(Order.ordered_at >= since)
+        return self.scoped(stmt, Order)
 
 
 def _recent_with_lines_statement() -> Select[Any]:

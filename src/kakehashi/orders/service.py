@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from kakehashi.audit import service as audit
@@ -72,3 +75,34 @@ def all_for_customer(session: Session, actor: Actor, customer_id: int) -> list[O
 
 def order_belongs_to(session: Session, actor: Actor, order_id: int, customer_id: int) -> bool:
     return OrderRepository(session, actor.tenant_id).belongs_to(order_id, customer_id)
+
+
+# -- target extraction (ターゲット抽出): statements of customer ids for campaigns.segments (not run here)
+
+
+def customer_ids_ordered(session: Session, actor: Actor, *, since: datetime | None = None) -> Select[Any]:
+    """Customers of the tenant with an order (at or after ``since``): recency."""
+    return OrderRepository(session, actor.tenant_id).customer_ids_ordered(since)
+
+
+def customer_ids_by_order_count(
+    session: Session, actor: Actor, *, low: int | None, high: int | None, since: datetime | None = None
+) -> Select[Any]:
+    """Customers with between ``low`` and ``high`` orders (at or after ``since``), at least one: frequency."""
+    return OrderRepository(session, actor.tenant_id).customer_ids_by_orders("count", low=low, high=high, since=since)
+
+
+def customer_ids_by_order_total(
+    session: Session, actor: Actor, *, low: int | None, high: int | None, since: datetime | None = None
+) -> Select[Any]:
+    """Customers whose orders (at or after ``since``, at least one) total between ``low`` and ``high`` yen:
+    monetary."""
+    return OrderRepository(session, actor.tenant_id).customer_ids_by_orders("total", low=low, high=high, since=since)
+
+
+def customer_ids_by_product(
+    session: Session, actor: Actor, *, codes: Sequence[str], names: Sequence[str], since: datetime | None = None
+) -> Select[Any]:
+    """Customers who bought a product: an order line (at or after ``since``) with one of the codes, or whose
+    name contains one of the names."""
+    return OrderRepository(session, actor.tenant_id).customer_ids_by_product(codes, names, since)
