@@ -74,6 +74,7 @@ def world(client: TestClient, session: Session, make_user: MakeUser) -> World:
             "voicemail_id": 987654321,
             "campaign_id": 987654321,
             "lead_id": 987654321,
+            "list_id": 987654321,
             "dnc_id": 987654321,
             "refusal_id": 987654321,
             "flow_id": flow["id"],

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from kakehashi.audit.cli import audit_app
 from kakehashi.auth.cli import tenant_app, token_app, user_app
+from kakehashi.campaigns.cli import campaign_app
 from kakehashi.kit.clitools import database
 from kakehashi.kit.config import Settings, get_settings
 from kakehashi.privacy.cli import privacy_app
@@ -31,6 +32,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(campaign_app, name="campaign")
 console = Console(stderr=True)
 
 

@@ -246,6 +246,16 @@ def contact_blocks(session: Session, actor: Actor, e164s: list[str]) -> dict[str
     return blocked
 
 
+def phone_owners(session: Session, actor: Actor, e164s: list[str]) -> dict[str, int]:
+    """Per number (E.164) the id of the customer owning it in the actor's tenant; numbers of no customer are
+    absent. One query per thousand numbers (a campaign list links its leads to their customers in bulk)."""
+    repo = CustomerRepository(session, actor.tenant_id)
+    owners: dict[str, int] = {}
+    for start in range(0, len(e164s), _NUMBERS_PER_QUERY):
+        owners.update(repo.phone_owners(e164s[start : start + _NUMBERS_PER_QUERY]))
+    return owners
+
+
 def rank_of(session: Session, actor: Actor, customer_id: int) -> str | None:
     """The customer's rank for routing (not audited: nothing personal), or None for no such customer."""
     return CustomerRepository(session, actor.tenant_id).rank_of(customer_id)

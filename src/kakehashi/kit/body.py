@@ -18,6 +18,7 @@ of path prefix → bytes for the routes that take more (the longest matching pre
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections.abc import Mapping
 from typing import IO, Any
@@ -41,13 +42,17 @@ class BodyGuardMiddleware:
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        # Longest prefix first, so "/api/v1/imports/big" can differ from "/api/v1/imports".
-        self.limits = sorted((limits or {}).items(), key=lambda item: len(item[0]), reverse=True)
+        # Longest prefix first, so "/api/v1/imports/big" can differ from "/api/v1/imports". A ``*`` segment stands
+        # for any one path segment (an id: "/api/v1/campaigns/*/lists").
+        self.limits = [
+            (_prefix_pattern(prefix), limit)
+            for prefix, limit in sorted((limits or {}).items(), key=lambda item: len(item[0]), reverse=True)
+        ]
         self.spool_bytes = spool_bytes
 
     def limit_for(self, path: str) -> int:
         for prefix, limit in self.limits:
-            if path.startswith(prefix):
+            if prefix.match(path):
                 return limit
         return self.max_bytes
 
@@ -84,6 +89,11 @@ class BodyGuardMiddleware:
             await self.app(scope, _replay(body.messages(), receive), send)
         finally:
             body.close()
+
+
+def _prefix_pattern(prefix: str) -> re.Pattern[str]:
+    """A path prefix as a pattern matched at the start of a path; each ``*`` segment matches one segment."""
+    return re.compile("/".join("[^/]+" if part == "*" else re.escape(part) for part in prefix.split("/")))
 
 
 def too_large_problem(scope: Scope, limit: int) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -88,6 +88,7 @@ class BatchWriter:
         *,
         actor: Actor | None = None,
         source_id: int | None = None,
+        after_write: Callable[[Session, list[ParsedRow]], Any] | None = None,
     ) -> None:
         self.factory = factory
         self.tenant_id = tenant_id
@@ -96,6 +97,7 @@ class BatchWriter:
         self.source = source
         self.actor = actor or Actor(tenant_id=tenant_id, username="import", origin="cli", route="cli import")
         self.source_id = source_id  # the list's third-party provision record (APPI)
+        self.after_write = after_write  # pipeline.AfterWrite: more writes in each batch's transaction
         self.created: set[int] = set()  # customers inserted by this import: a later row merges into them
         self.column_of = {c.target: c.header for c in columns}
         self.batch_no = 0
@@ -142,6 +144,7 @@ class BatchWriter:
         result.skipped += part.skipped
         result.new_ids.extend(part.new_ids)
         result.transactions += part.transactions
+        result.extras.extend(part.extras)
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
@@ -171,6 +174,8 @@ class BatchWriter:
             result.transactions = 1
             touched = result.new_ids + [p.customer_id for p in updates if p.customer_id]
             self._record(session, rows, result, touched)
+            if self.after_write is not None:
+                result.extras.append(self.after_write(session, rows))
             self._publish(
                 session,
                 Event(

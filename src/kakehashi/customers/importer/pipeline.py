@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import time as clock
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kakehashi.customers.importer.batches import BatchWriter
 from kakehashi.customers.importer.mapping import ON_DUPLICATE, ImportSetupError, resolve_columns
-from kakehashi.customers.importer.parsing import RowParser
+from kakehashi.customers.importer.parsing import ParsedRow, RowParser
 from kakehashi.customers.importer.reading import Cell, XlsxLimits, open_table
 from kakehashi.customers.importer.report import ErrorReport, ImportReport, account, progress_bar, reject_all
 from kakehashi.customers.importer.workers import POOL_MIN_ROWS, parse_stage
@@ -23,6 +23,11 @@ from kakehashi.customers.repository import CustomFieldRepository
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import make_session_factory
 from kakehashi.tenants import service as tenants
+
+#: Called in each batch's transaction after its customers are written, with the rows written (skipped rows
+#: included): what it returns is collected, in file order, in :attr:`ImportReport.extras`. Campaign lists use it
+#: to add a lead per row in the same transaction as the row's customer.
+AfterWrite = Callable[[Session, list[ParsedRow]], Any]
 
 # --- entry points --------------------------------------------------------------------------
 
@@ -45,6 +50,8 @@ def import_customers(
     by: str = "import",
     strict: bool = False,
     limits: XlsxLimits | None = None,
+    actor: Actor | None = None,
+    after_write: AfterWrite | None = None,
 ) -> ImportReport:
     """Import customers from ``path`` through ``factory`` (one transaction per batch).
 
@@ -57,7 +64,9 @@ def import_customers(
 
     By default every valid row is written (in batches of ``batch_size``) and every invalid row is reported;
     ``strict``: the whole file in one transaction, written only if no row fails. ``limits``: the caps a
-    spreadsheet must pass before it is loaded (default: from the settings).
+    spreadsheet must pass before it is loaded (default: from the settings). ``actor``: who imports, in the audit
+    log (default: the shell user ``by``); it must act in ``tenant_code``'s tenant. ``after_write``: see
+    :data:`AfterWrite` (its results in ``report.extras``; with ``strict``, discarded with the rows if any fails).
     """
     if on_duplicate not in ON_DUPLICATE:
         raise ImportSetupError(f"on_duplicate must be one of {', '.join(ON_DUPLICATE)}")
@@ -81,10 +90,14 @@ def import_customers(
             (c.header if seen.count(c.header) == 1 else f"{c.header} (column {c.index + 1})"): c.target for c in columns
         }
         parser = RowParser(columns, defs, region, encode_copy=postgres)
-        actor = Actor(tenant_id=tenant.id, username=by[:60], origin="cli", route="cli import customers")
+        if actor is None:
+            actor = Actor(tenant_id=tenant.id, username=by[:60], origin="cli", route="cli import customers")
+        elif actor.tenant_id != tenant.id:
+            raise ImportSetupError("the importing actor acts in another tenant")
         importer = BatchWriter(
-            factory, tenant.id, on_duplicate, defs, columns, path.name, actor=actor, source_id=source_id
-        )
+            factory, tenant.id, on_duplicate, defs, columns, path.name, actor=actor, source_id=source_id,
+            after_write=after_write,
+        )  # fmt: skip
         errors_file = ErrorReport(
             errors_path or path.with_name(f"{path.stem}.errors.csv"), always=errors_path is not None
         )

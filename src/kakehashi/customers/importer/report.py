@@ -47,6 +47,8 @@ class ImportReport:
     batch_ms: list[float] = field(default_factory=list)
     #: Seconds spent reading the file, parsing/validating rows, and in the database (plan + write).
     phases: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "parse": 0.0, "database": 0.0})
+    #: What the ``after_write`` hook returned for each committed part of a batch, in file order (not reported).
+    extras: list[Any] = field(default_factory=list)
 
     @property
     def rows_per_s(self) -> float:
@@ -110,6 +112,7 @@ class BatchResult:
     skipped: int = 0
     new_ids: list[int] = field(default_factory=list)
     transactions: int = 0  # committed (a batch the database refused is written in parts)
+    extras: list[Any] = field(default_factory=list)  # the after_write hook's results, one per committed part
 
 
 class ErrorReport:
@@ -155,6 +158,7 @@ def account(report: ImportReport, parsed: list[ParsedRow], result: BatchResult, 
     report.merged += result.merged
     report.skipped += result.skipped
     report.failed_rows += len({e.row for e in result.errors})
+    report.extras.extend(result.extras)
     if result.transactions:
         report.batches_committed += 1
     else:

@@ -1,0 +1,29 @@
+"""Queries on a campaign's call lists (tenant-scoped). Leads are inserted by ``CampaignRepository.insert_leads``."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from kakehashi.campaigns.models import CampaignList
+from kakehashi.kit.repository import TenantRepository
+
+
+class CampaignListRepository(TenantRepository):
+    def get(self, campaign_id: int, list_id: int) -> CampaignList | None:
+        stmt = select(CampaignList).where(CampaignList.id == list_id, CampaignList.campaign_id == campaign_id)
+        return self.session.scalars(self.scoped(stmt, CampaignList)).first()
+
+    def of_campaign(self, campaign_id: int) -> list[CampaignList]:
+        stmt = select(CampaignList).where(CampaignList.campaign_id == campaign_id).order_by(CampaignList.id)
+        return list(self.session.scalars(self.scoped(stmt, CampaignList)))
+
+    def add(self, row: CampaignList) -> CampaignList:
+        row.tenant_id = self.tenant_id
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def remove(self, list_id: int) -> None:
+        """Delete a list that loaded nothing (its file could not be read): no lead refers to it."""
+        stmt = delete(CampaignList).where(CampaignList.id == list_id, CampaignList.tenant_id == self.tenant_id)
+        self.session.execute(stmt)
