@@ -139,7 +139,9 @@ let refreshTimer = 0;
 function connect() {
   if (!ME) return;
   // A ringing phone must reach the agent fast: reconnect sooner than the wallboard does (events.js).
-  connectEvents({ onEvent, onResync: refresh, initialDelay: 500, maxDelay: 10_000 });
+  // The desk's other panels (outbound.js) follow the same stream: each event and resync is re-announced.
+  const resync = () => { document.dispatchEvent(new Event("desk:resync")); refresh(); };
+  connectEvents({ onEvent, onResync: resync, initialDelay: 500, maxDelay: 10_000 });
 }
 
 function onEvent(m, received = now()) {
@@ -155,6 +157,7 @@ function onEvent(m, received = now()) {
   }
   clearTimeout(refreshTimer);
   refreshTimer = setTimeout(() => { refreshTimer = 0; refresh(); }, 30); // a burst of events makes one refresh
+  document.dispatchEvent(new CustomEvent("desk:event", { detail: m })); // after the pop: never delays it
 }
 
 /** A key pressed right after an event must act on the call as it is now: run the pending refresh first. */
