@@ -182,6 +182,7 @@ class TestApi:
             "caution_flags": [],
             "contacts": [],
             "custom_fields": [],
+            "campaign_history": [],  # a lead of an outbound campaign calling in: its campaigns (issue 17)
         }
 
     def test_phone_is_required(self, client: TestClient) -> None:

@@ -154,6 +154,8 @@ NOT_CUSTOMER_DATA = {
     "/api/v1/campaigns/{campaign_id}/reserve",
     "/api/v1/campaigns/dnc/{dnc_id}",
     "/api/v1/campaigns/refusals/{refusal_id}/lift",
+    # tests/test_campaign_compliance.py::test_release_stale_is_per_tenant_and_per_campaign (and its route test)
+    "/api/v1/campaigns/{campaign_id}/release-stale",
     # Call lists: tests/test_campaign_lists.py::test_bad_uploads_are_problem_details_in_both_languages (B's upload
     # into A's campaign and B's read of its lists → 404) and ::test_a_list_loads_only_into_the_actors_tenant
     "/api/v1/campaigns/{campaign_id}/lists",

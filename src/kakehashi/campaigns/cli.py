@@ -14,7 +14,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from kakehashi.auth.cli import cli_actor
-from kakehashi.campaigns import lists
+from kakehashi.campaigns import compliance, lists
 from kakehashi.campaigns import service as campaigns
 from kakehashi.campaigns.lists_schemas import ListReport
 from kakehashi.campaigns.segments_cli import run_segments
@@ -130,6 +130,57 @@ def _summary(report: ListReport) -> None:
         console.print(f"… {len(report.bad_rows) - 10:,} more bad rows in the report")
     if report.strict and report.rows_bad:
         console.print("[red]--strict: nothing was loaded[/]")
+
+
+# -- the do-not-call list (compliance.py; the same rules as POST /api/v1/campaigns/dnc/import and GET dnc.csv)
+
+
+def _tenant_actor(session: Session, tenant: str | None, route: str) -> Actor:
+    code = tenant or get_settings().default_tenant
+    found = tenants.get_by_code(session, code) if tenant else tenants.ensure(session, code)
+    if found is None:
+        console.print(f"[red]no tenant {tenant}[/]")
+        raise typer.Exit(2)
+    return replace(cli_actor(found.id), route=route)
+
+
+@campaign_app.command("dnc-import")
+def dnc_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    tenant: Annotated[str | None, typer.Option(help="tenant code (default: the center's own)")] = None,
+) -> None:
+    """Add the numbers of a CSV / XLSX (a 電話番号 or phone column, optionally 理由 or reason) to the do-not-call
+    list. Prints the result (JSON); exit 1 when a row was bad (the good ones are added), 2 when the file is
+    unusable (nothing added)."""
+    with database() as engine:
+        try:
+            with unit_of_work(make_session_factory(engine)) as session:
+                actor = _tenant_actor(session, tenant, "cli campaign dnc-import")
+                result = compliance.import_dnc_file(session, actor, file)
+        except DomainError as exc:
+            exit_ = fail(console, exc)
+            raise typer.Exit(2) from exit_
+    typer.echo(result.model_dump_json())
+    for bad in result.bad_rows[:10]:
+        console.print(f"[yellow]row {bad.row}[/] {bad.column}: {bad.problem}")
+    if result.bad:
+        raise typer.Exit(1)
+
+
+@campaign_app.command("dnc-export")
+def dnc_export(
+    file: Annotated[Path, typer.Argument(dir_okay=False, help="where to write: .csv or .xlsx")],
+    tenant: Annotated[str | None, typer.Option(help="tenant code (default: the center's own)")] = None,
+) -> None:
+    """Write the do-not-call list to FILE (CSV UTF-8 with BOM, or XLSX by its suffix; formula-safe). Audited."""
+    suffix = file.suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise typer.BadParameter("a .csv or .xlsx file", param_hint="FILE")
+    with database() as engine, unit_of_work(make_session_factory(engine)) as session:
+        actor = _tenant_actor(session, tenant, "cli campaign dnc-export")
+        export = compliance.export_dnc(session, actor, "xlsx" if suffix == ".xlsx" else "csv")
+    file.write_bytes(export.content)
+    console.print(f"wrote {file}")
 
 
 # ターゲット抽出: the scheduled segments that are due (segments_cli.py)

@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, insert, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select
 
-from kakehashi.campaigns.models import Campaign, DncNumber, Lead, Refusal
+from kakehashi.campaigns.models import Campaign, DncNumber, Lead, LeadAttempt, Refusal
 from kakehashi.kit.repository import TenantRepository
 
 #: Lead states a reservation may pick (``in_progress`` unreserved: tried, waiting for its next try).
@@ -108,10 +108,86 @@ class CampaignRepository(TenantRepository):
         stmt = select(Refusal).where(Refusal.id == refusal_id)
         return self.session.scalars(self.scoped(stmt, Refusal)).first()
 
-    def refused_numbers(self, phones: list[str]) -> set[str]:
-        """Numbers with an active company-wide refusal."""
+    def refused_numbers(
+        self, phones: list[str], *, product_line: str | None = None, every_scope: bool = True
+    ) -> set[str]:
+        """Numbers with an active refusal that blocks: with ``every_scope`` any refusal in force (a call outside
+        any campaign, or when in doubt); else the company-wide ones and those of ``product_line``."""
         found: set[str] = set()
         for part in _chunks(phones):
             stmt = select(Refusal.e164).where(Refusal.e164.in_(part), Refusal.lifted_at.is_(None))
+            if not every_scope:
+                stmt = stmt.where(_blocks(product_line))
             found.update(self.session.scalars(self.scoped(stmt, Refusal)))
         return found
+
+    def refusal_in_force(self, e164: str, *, product_line: str | None, every_scope: bool) -> Refusal | None:
+        """The oldest active refusal of ``e164`` that blocks (as :meth:`refused_numbers` counts them)."""
+        stmt = select(Refusal).where(Refusal.e164 == e164, Refusal.lifted_at.is_(None))
+        if not every_scope:
+            stmt = stmt.where(_blocks(product_line))
+        return self.session.scalars(self.scoped(stmt.order_by(Refusal.id).limit(1), Refusal)).first()
+
+    # -- do-not-call list in bulk (compliance)
+    def insert_dnc(self, rows: list[dict[str, Any]]) -> None:
+        """One multi-row INSERT per thousand entries (numbers already checked absent)."""
+        for i in range(0, len(rows), _CHUNK):
+            self.session.execute(insert(DncNumber), [{**r, "tenant_id": self.tenant_id} for r in rows[i : i + _CHUNK]])
+
+    # -- reservations that outlived their agent (compliance)
+    def reserved_leads(
+        self, *, before: datetime | None = None, agent: str | None = None, campaign_id: int | None = None
+    ) -> list[Lead]:
+        """Reserved leads (reserved before ``before``, by ``agent``, of ``campaign_id``), locked on PostgreSQL
+        (SKIP LOCKED: a lead whose outcome is being recorded right now is left to that transaction)."""
+        stmt = select(Lead).where(Lead.reserved_by.is_not(None))
+        if campaign_id is not None:
+            stmt = stmt.where(Lead.campaign_id == campaign_id)
+        if before is not None:
+            stmt = stmt.where(Lead.reserved_at < before)
+        if agent is not None:
+            stmt = stmt.where(Lead.reserved_by == agent)
+        stmt = stmt.order_by(Lead.id)
+        if self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        return list(self.session.scalars(self.scoped(stmt, Lead)))
+
+    def attempts_in_reservation(self, lead_ids: list[int]) -> dict[int, tuple[int, bool]]:
+        """Per reserved lead, the attempts started since its reservation and whether one is still open."""
+        found: dict[int, tuple[int, bool]] = {}
+        still_open = func.sum(case((LeadAttempt.ended_at.is_(None), 1), else_=0))
+        for i in range(0, len(lead_ids), _CHUNK):
+            stmt = (
+                select(LeadAttempt.lead_id, func.count(), still_open)
+                .join(Lead, Lead.id == LeadAttempt.lead_id)
+                .where(LeadAttempt.lead_id.in_(lead_ids[i : i + _CHUNK]), LeadAttempt.started_at >= Lead.reserved_at)
+                .group_by(LeadAttempt.lead_id)
+            )
+            for lead_id, count, opened in self.session.execute(self.scoped(stmt, LeadAttempt)):
+                found[lead_id] = (int(count), bool(opened))
+        return found
+
+    # -- a number's history across campaigns (the screen pop)
+    def lead_history(self, e164: str, limit: int) -> list[tuple[Lead, str, datetime | None]]:
+        """The leads of ``e164`` in every campaign of the tenant with the campaign's name and the start of its last
+        attempt, newest first. Reached through the campaigns' ids, so each campaign is one probe of the
+        (campaign_id, phone) unique index, and the last attempt one probe of ``ix_lead_attempts_lead_id`` per
+        lead — no scan of the leads or attempts, however long the lists (the screen pop runs it on every call)."""
+        last_at = select(func.max(LeadAttempt.started_at)).where(LeadAttempt.lead_id == Lead.id).scalar_subquery()
+        campaign_ids = self.scoped(select(Campaign.id), Campaign)
+        stmt = (
+            select(Lead, Campaign.name, last_at)
+            .join(Campaign, Campaign.id == Lead.campaign_id)
+            .where(Lead.campaign_id.in_(campaign_ids), Lead.phone == e164)
+            .order_by(Lead.id.desc())
+            .limit(limit)
+        )
+        rows = self.session.execute(self.scoped(stmt, Lead))
+        return [(lead, name, at) for lead, name, at in rows]
+
+
+def _blocks(product_line: str | None) -> ColumnElement[bool]:
+    """A refusal that blocks a campaign of ``product_line``: company-wide, or of the same line."""
+    if product_line is None:
+        return Refusal.scope == "company"
+    return or_(Refusal.scope == "company", and_(Refusal.scope == "product_line", Refusal.product_line == product_line))

@@ -247,6 +247,7 @@ class RefusalOut(BaseModel):
     id: int
     e164: PhoneText
     scope: str
+    product_line: str | None = None
     campaign_id: int | None
     by: str
     at: datetime

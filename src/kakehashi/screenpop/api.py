@@ -26,9 +26,11 @@ def screen_pop(
         raise ValidationFailed(
             "give phone or customer_id", errors=[field_error("phone", "give exactly one of phone, customer_id")]
         )
+    region = request.app.state.settings.default_region
     if customer_id is not None:
         pop = service.screen_pop_for_customer(session, actor, customer_id)
     else:
-        pop = service.screen_pop(session, actor, phone or "", region=request.app.state.settings.default_region)
+        pop = service.screen_pop(session, actor, phone or "", region=region)
+    pop = service.with_campaign_history(session, actor, pop, region=region)
     # Serialized once by pydantic-core; FastAPI would validate the model again and encode it twice.
     return respond(pop, actor)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from kakehashi.campaigns.compliance import LeadHistory
 from kakehashi.complaints.schemas import ComplaintOut
 from kakehashi.contacts.schemas import ContactOut
 from kakehashi.customers.schemas import CustomerOut
@@ -43,3 +44,5 @@ class ScreenPop(BaseModel):
     caution_flags: list[CautionFlag] = []
     contacts: list[ContactOut] = []
     custom_fields: list[CustomFieldValue] = []
+    #: The number's leads in outbound campaigns (a lead calling back: キャンペーン履歴), newest first.
+    campaign_history: list[LeadHistory] = []

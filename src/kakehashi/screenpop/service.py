@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from kakehashi.audit import service as audit
+from kakehashi.campaigns import service as campaigns
 from kakehashi.complaints import service as complaints
 from kakehashi.complaints.schemas import ComplaintOut
 from kakehashi.contacts import service as contacts
@@ -76,6 +77,18 @@ def screen_pop_for_customer(
     audit.record_customer_reads(session, actor, [customer_id], resource="screenpop")
     customer = CustomerOut.model_validate(card)
     return _compose(session, actor, customer, _number_on_file(customer))
+
+
+def with_campaign_history(
+    session: Session, actor: Actor, pop: ScreenPop, caller: str | None = None, *, region: str = "JP"
+) -> ScreenPop:
+    """The pop with the calling number's outbound campaigns (a lead calling back, issue 17), known customer or
+    not: ``caller`` is the number that rang (default: the pop's own). A second small statement, added by the
+    desk's two doors (the ringing event, ``GET /screenpop``); the card itself stays one statement (ADR 0014)."""
+    e164 = read_number(caller, region).e164 if caller is not None else pop.phone.e164
+    if e164:
+        pop.campaign_history = campaigns.lead_history(session, actor, e164)
+    return pop
 
 
 def _number_on_file(customer: CustomerOut) -> CallerNumber:

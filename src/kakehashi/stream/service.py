@@ -51,5 +51,6 @@ def screen_pop_for(factory: sessionmaker[Session], actor: Actor, event: Event) -
             pop = screenpop.screen_pop_for_customer(session, actor, call.customer_id)
         else:
             pop = screenpop.screen_pop(session, actor, calls.remote_number(call))
+        pop = screenpop.with_campaign_history(session, actor, pop, calls.remote_number(call))
         result: dict[str, Any] = pop.model_dump(mode="json", context=full_context(actor.sees_personal_data))
         return result
