@@ -254,3 +254,50 @@ def test_outbound_call_answered_and_bridged_to_an_agent_then_no_answer_and_busy(
     assert [(c.final_state, c.talk_seconds, c.cost_yen or 0) for c in cdrs if c] == [
         ("no_answer", 0, 0), ("busy", 0, 0)
     ]  # fmt: skip
+
+
+def test_a_preview_campaign_call_reaches_a_baresip_callee_and_the_result_settles_the_lead(center: Center) -> None:
+    """The campaign dialer on real SIP: the operator takes a lead (its card), dials, the customer's baresip phone
+    answers, the operator's phone (auto-answer) is bridged to them; the result code saved after the opening was
+    confirmed ends the wrap-up, and the call and its CDR carry the campaign."""
+    agent = center.phone("agent1", tone_hz=660, auto_answer=True)
+    customer = center.phone(CUSTOMER, tone_hz=440)
+    admin, operator = center.admin, center.operator
+    windows = [{"weekday": d, "start": "00:00", "end": "24:00"} for d in range(7)]
+    codes = [{"code": "アポ獲得", "human": True, "contact": True, "success": True, "final": True}]
+    assert (
+        admin.put("/api/v1/dispositions", json={"dispositions": [{"code": "アポ獲得", "kind": "sale"}]}).status_code
+        == 200
+    )
+    made = admin.post("/api/v1/campaigns", json={
+        "name": "SIP キャンペーン", "kind": "appointment", "caller_id": "0120-444-444", "dial_mode": "preview",
+        "opening_statement": "株式会社かけはしの佐藤です。", "windows": windows,
+        "night_reason": "試験: 夜間も発信する", "agents": ["agent1"], "result_codes": codes,
+    })  # fmt: skip
+    assert made.status_code == 201, made.text
+    campaign = made.json()["id"]
+    assert admin.post(f"/api/v1/campaigns/{campaign}/leads", json={"phones": ["03-1234-5678"]}).json()["added"] == 1
+    assert admin.post(f"/api/v1/campaigns/{campaign}/start").status_code == 200
+    assert operator.post("/api/v1/agents/me/state", json={"state": "available"}).status_code == 200
+
+    desk = operator.post("/api/v1/desk/outbound/next", json={"campaign_id": campaign}).json()
+    assert desk["card"]["stage"] == "preview" and desk["card"]["campaign"]["opening_statement"]
+    dialled = operator.post("/api/v1/desk/outbound/dial")
+    assert dialled.status_code == 200, dialled.text
+    ringing = customer.wait_for("CALL_INCOMING", timeout=10)
+    assert ringing.peer_user == CENTER_NUMBER  # the campaign's caller ID
+    customer.answer()
+    agent.wait_for("CALL_ESTABLISHED", timeout=10)
+    assert customer.wait_for_audio(min_rms=0.05, timeout=10, min_seconds=1.5)  # hears the agent's phone
+    call = eventually(lambda: (c := center.call(campaign_id=campaign)) and c.agent == "agent1" and c, what="bridged")
+    assert operator.post("/api/v1/desk/outbound/opening").status_code == 200
+    customer.hangup()
+    eventually(lambda: center.call(ref=call.ref, state="wrap_up"), what="the agent's wrap-up")
+    saved = operator.post("/api/v1/desk/outbound/result", json={"code": "アポ獲得"})
+    assert saved.status_code == 200, saved.text
+    ended = eventually(lambda: center.call(ref=call.ref, state="ended"), what="closed with the result")
+    assert (ended.disposition, ended.lead_id is not None) == ("アポ獲得", True)
+    cdr = eventually(lambda: center.cdr(ended.id), what="the CDR")
+    assert cdr.campaign_id == campaign and cdr.talk_seconds > 0
+    leads = admin.get(f"/api/v1/campaigns/{campaign}/leads").json()
+    assert [(lead["status"], lead["last_result"]) for lead in leads] == [("done", "success")]
