@@ -91,10 +91,10 @@ function renderChart(by, result) {
     labels,
     datasets: [
       // Bars for counts, a dashed line with triangles for the rate (its own axis, in %): not colour alone.
-      { type: "bar", label: S["cr.chart.dials"], data: rows.map((r) => r.dials), backgroundColor: "#9fb8d8", yAxisID: "y", order: 3 },
-      { type: "bar", label: S["cr.chart.contacts"], data: rows.map((r) => r.contacts), backgroundColor: "#0b57b5", yAxisID: "y", order: 2 },
-      { type: "bar", label: S["cr.chart.successes"], data: rows.map((r) => r.successes), backgroundColor: "#155e2b", yAxisID: "y", order: 1 },
-      { type: "line", label: S["cr.chart.contactRate"], data: rows.map((r) => (r.contact_rate === null ? null : r.contact_rate * 100)), borderColor: "#b3261e", backgroundColor: "#b3261e", borderDash: [6, 4], pointStyle: "triangle", pointRadius: 4, yAxisID: "rate", order: 0 },
+      { type: "bar", label: S["cr.chart.dials"], data: rows.map((r) => r.dials), backgroundColor: "#9fb8d8", yAxisID: "y" },
+      { type: "bar", label: S["cr.chart.contacts"], data: rows.map((r) => r.contacts), backgroundColor: "#0b57b5", yAxisID: "y" },
+      { type: "bar", label: S["cr.chart.successes"], data: rows.map((r) => r.successes), backgroundColor: "#155e2b", yAxisID: "y" },
+      { type: "line", label: S["cr.chart.contactRate"], data: rows.map((r) => (r.contact_rate === null ? null : r.contact_rate * 100)), borderColor: "#b3261e", backgroundColor: "#b3261e", borderDash: [6, 4], pointStyle: "triangle", pointRadius: 4, yAxisID: "rate", order: -1 },
     ],
   };
   if (charts[by]) {
@@ -117,7 +117,7 @@ function renderChart(by, result) {
         rate: { position: "right", beginAtZero: true, suggestedMax: 100, grid: { drawOnChartArea: false }, ticks: { callback: (v) => `${v}%` } },
         x: { ticks: { autoSkip: true, maxRotation: 45 } },
       },
-      plugins: { legend: { position: "bottom", labels: { usePointStyle: true } } },
+      plugins: { legend: { position: "bottom", labels: { usePointStyle: true, sort: (a, b) => a.datasetIndex - b.datasetIndex } } },
     },
   });
 }
