@@ -261,6 +261,26 @@ def bench_import(
     typer.echo(json.dumps(result, ensure_ascii=False))
 
 
+@bench_app.command("campaign")
+def bench_campaign(
+    leads: Annotated[int, typer.Option(help="rows in the generated call list", min=1)] = 100_000,
+    agents: Annotated[int, typer.Option(help="agents reserving leads at once", min=1, max=200)] = 50,
+    reservations: Annotated[int, typer.Option(help="leads handed out in the reservation loop", min=1)] = 10_000,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
+) -> None:
+    """A call list loaded into a campaign (rows/s, against the same rows COPYd into the same indexed tables), then
+    agents reserving its leads in a loop (reservations/s, p99 ms). PostgreSQL only (KAKEHASHI_BENCH_PG_URL)."""
+    from kakehashi.bench import campaign
+
+    try:
+        result = campaign.run(leads=leads, agents=agents, reservations=reservations,
+                              console=None if json_out else console)  # fmt: skip
+    except campaign.PostgresOnly as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(result, ensure_ascii=False))
+
+
 @bench_app.command("calls")
 def bench_calls(
     hours: Annotated[float, typer.Option(help="simulated hours of traffic")] = 1.0,
