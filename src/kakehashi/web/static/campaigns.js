@@ -77,9 +77,12 @@ function clearErrors(scope) {
   }
 }
 
+// A list's source record refused by the privacy domain names that domain's fields.
+const ALIASES = { provider_name: "provider", acquisition_method: "method" };
+
 /** The element for API field ``field`` (``a.b.c``): the most precise ``data-field`` that exists. */
 function findField(scope, field) {
-  const parts = field.split(".");
+  const parts = (ALIASES[field] || field).split(".");
   while (parts.length) {
     const found = scope.querySelector(`[data-field="${CSS.escape(parts.join("."))}"]`);
     if (found) return found;
@@ -292,7 +295,7 @@ function editorPage() {
 }
 
 // ---- the call-list upload ------------------------------------------------------------------------------
-const LIST_TYPES = /\.(csv|xlsx)$/i;
+const LIST_TYPES = /\.(csv|txt|tsv|xlsx|xlsm|xls|xlsb|ods)$/i; // as lists_api.py takes them
 
 function uploads(campaignId) {
   const form = $("upload-form");
@@ -349,6 +352,7 @@ function uploads(campaignId) {
         if (value) data.append(name, value);
       }
     }
+    if ($("u-sim").value.trim()) data.append("sim_outcomes", $("u-sim").value.trim());
     const bar = $("u-progress");
     const note = $("u-progress-text");
     bar.value = 0;
@@ -393,15 +397,18 @@ function fillTable(table, rows, columns, empty) {
 
 function showReport(report) {
   $("report").hidden = false;
-  const parts = [text("cmp.loaded", { loaded: report.rows_loaded ?? 0 })];
-  $("report-summary").textContent = `${parts.join(" · ")} / ${report.rows_total ?? ""}`;
+  const parts = [text("cmp.summary", { total: report.rows_total ?? 0, loaded: report.rows_loaded ?? 0,
+    bad: report.rows_bad ?? 0, scrubbed: report.rows_scrubbed ?? 0 })];
+  if (report.rows_not_loaded) parts.push(text("cmp.notLoaded", { count: report.rows_not_loaded }));
+  if (report.customers) parts.push(text("cmp.customers", report.customers));
+  $("report-summary").textContent = parts.join(" · ");
   $("report-summary").dataset.loaded = String(report.rows_loaded ?? 0);
   const bad = report.bad_rows || [];
   const scrubbed = report.scrubbed_rows || [];
   $("bad-count").textContent = String(report.rows_bad ?? bad.length);
   $("scrubbed-count").textContent = String(report.rows_scrubbed ?? scrubbed.length);
   fillTable($("bad-rows"), bad.map((r) => h("tr", {}, h("td", { class: "num" }, String(r.row)), h("td", {}, r.column || ""),
-    h("td", {}, JA && r.message_ja ? r.message_ja : r.message || ""))), 3, S["cmp.none"]);
+    h("td", {}, say(r.message, r.field || "", r)))), 3, S["cmp.none"]);
   fillTable($("scrubbed-rows"), scrubbed.map((r) => h("tr", { dataset: { reason: r.reason } }, h("td", { class: "num" }, String(r.row ?? "")),
     h("td", { class: "nowrap" }, national(r.phone)), h("td", {}, S[`cmp.reason.${r.reason}`] || r.reason))), 3, S["cmp.none"]);
 }
