@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from conftest import ClientAs
@@ -23,6 +23,7 @@ from kakehashi.audit.models import AuditEvent
 from kakehashi.campaigns import compliance, service
 from kakehashi.campaigns.models import Campaign, DncNumber, Lead, LeadAttempt, Refusal
 from kakehashi.campaigns.schemas import CampaignCreate, LeadsIn, OutcomeIn, Window
+from kakehashi.campaigns.segment_scheduler import SegmentScheduler
 from kakehashi.customers import service as customers
 from kakehashi.customers.schemas import CustomerCreate, PhoneIn
 from kakehashi.kit import migrate
@@ -31,6 +32,7 @@ from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import make_engine
 from kakehashi.kit.dbadmin import recreate_database
 from kakehashi.kit.errors import NotFound, ValidationFailed
+from kakehashi.kit.timers import VirtualClock
 
 #: Monday 2026-12-07 10:00 in Japan (01:00 UTC).
 MONDAY_10 = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
@@ -265,6 +267,27 @@ def test_release_stale_is_per_tenant_and_per_campaign(session: Session, actor: A
     assert leads[1].reserved_by == "a1" and foreign.reserved_by == "b1"
     with pytest.raises(NotFound):
         compliance.release_stale(session, actor, later, campaign_id=theirs.id)
+
+
+def test_the_per_minute_check_frees_stale_reservations_in_every_tenant_on_a_virtual_clock(
+    session: Session, session_factory: sessionmaker[Session], actor: Actor, other_actor: Actor
+) -> None:
+    mine = running(session, actor, "自社", ["090-1111-0001"])
+    theirs = running(session, other_actor, "他社", ["090-1111-0002"])
+    leads = [reserve(session, actor, mine, "a1", MONDAY_10), reserve(session, other_actor, theirs, "b1", MONDAY_10)]
+    session.commit()
+    clock = VirtualClock(MONDAY_10)
+    scheduler = SegmentScheduler(session_factory, clock, period=60)
+    scheduler.schedule()
+    clock.advance(29 * 60)  # 29 minutes: still held
+    session.expire_all()
+    assert all(lead.reserved_by for lead in leads)
+    clock.advance(2 * 60)  # past 30 minutes: both tenants' leads are free again
+    session.expire_all()
+    assert [(lead.status, lead.reserved_by) for lead in leads] == [("new", None), ("new", None)]
+    for who in (actor, other_actor):
+        assert len(actions(session, who, "campaign.leads.release_stale")) == 1
+    scheduler.stop()
 
 
 def test_release_stale_route_is_for_managers(client_as: ClientAs) -> None:

@@ -28,14 +28,15 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from kakehashi.audit import service as audit
 from kakehashi.campaigns.models import Campaign, Lead, Refusal
-from kakehashi.campaigns.repository import CampaignRepository
+from kakehashi.campaigns.repository import CampaignRepository, tenants_with_reservations_before
 from kakehashi.customers.importer.mapping import ImportSetupError
 from kakehashi.customers.importer.reading import SPREADSHEET_SUFFIXES, Cell, cell_text, open_table
 from kakehashi.kit.context import Actor
+from kakehashi.kit.db import unit_of_work
 from kakehashi.kit.errors import NotFound, ValidationFailed, field_error
 from kakehashi.kit.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Export, csv_bytes, xlsx_bytes
 from kakehashi.kit.masking import PhoneText, mask_phone
@@ -286,6 +287,18 @@ def release_stale(
         if not (dialled.get(lead.id, (0, False))[1] and (lead.reserved_at or now) > now - CALL_LIMIT)
     ]
     return _release(session, actor, stale, dialled, "campaign.leads.release_stale", older_than)
+
+
+def release_stale_everywhere(factory: sessionmaker[Session], now: datetime, older_than: timedelta = STALE_AFTER) -> int:
+    """The periodic job (the app's per-minute check, ``segment_scheduler``): :func:`release_stale` in every tenant
+    holding a stale reservation, each tenant in a transaction of its own. Returns the leads freed."""
+    with unit_of_work(factory) as session:
+        tenant_ids = tenants_with_reservations_before(session, now - older_than)
+    freed = 0
+    for tenant_id in tenant_ids:
+        with unit_of_work(factory) as session:
+            freed += release_stale(session, tenant_id, now, older_than).released
+    return freed
 
 
 def release_agent(session: Session, actor: Actor, agent: str) -> Released:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select
+from sqlalchemy.orm import Session
 
 from kakehashi.campaigns.models import Campaign, DncNumber, Lead, LeadAttempt, Refusal
 from kakehashi.kit.repository import TenantRepository
@@ -191,3 +192,10 @@ def _blocks(product_line: str | None) -> ColumnElement[bool]:
     if product_line is None:
         return Refusal.scope == "company"
     return or_(Refusal.scope == "company", and_(Refusal.scope == "product_line", Refusal.product_line == product_line))
+
+
+def tenants_with_reservations_before(session: Session, before: datetime) -> list[int]:
+    """The tenants holding a lead reserved before ``before`` — crosses tenants on purpose: the periodic job that
+    frees stale reservations (``compliance.release_stale_everywhere``) then works each tenant on its own."""
+    stmt = select(Lead.tenant_id).where(Lead.reserved_by.is_not(None), Lead.reserved_at < before).distinct()
+    return sorted(session.scalars(stmt))

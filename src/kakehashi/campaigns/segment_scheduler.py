@@ -1,5 +1,6 @@
 """The running app's check of scheduled segments: once a minute, on a clock thread of its own (``kit.timers``), it
-runs :func:`campaigns.segments.run_due_segments`. Web requests and calls never wait for it (they run on other
+runs :func:`campaigns.segments.run_due_segments`, then frees the leads whose reservation outlived its agent
+(:func:`campaigns.compliance.release_stale_everywhere`). Web requests and calls never wait for it (they run on other
 threads; each due segment is one short transaction of its own)."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import threading
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from kakehashi.campaigns.compliance import release_stale_everywhere
 from kakehashi.campaigns.segments import run_due_segments
 from kakehashi.kit.timers import RealTimeClock, VirtualClock
 
@@ -51,6 +53,11 @@ class SegmentScheduler:
                 )
         except Exception:  # a database hiccup must not end the checks
             log.exception("checking the scheduled segments failed; next check in %s s", self._period)
+        try:  # leads reserved and never finished (an agent closed the browser) go back (compliance.py)
+            if freed := release_stale_everywhere(self._factory, self._clock.now()):
+                log.info("freed %s stale lead reservations", freed)
+        except Exception:
+            log.exception("freeing stale lead reservations failed; next check in %s s", self._period)
         finally:
             self.schedule()
 
