@@ -77,6 +77,7 @@ def world(client: TestClient, session: Session, make_user: MakeUser) -> World:
             "list_id": 987654321,
             "dnc_id": 987654321,
             "refusal_id": 987654321,
+            "segment_id": 987654321,
             "flow_id": flow["id"],
             "version": 1,
             "key": "hobby",

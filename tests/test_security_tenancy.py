@@ -154,6 +154,11 @@ NOT_CUSTOMER_DATA = {
     "/api/v1/campaigns/{campaign_id}/reserve",
     "/api/v1/campaigns/dnc/{dnc_id}",
     "/api/v1/campaigns/refusals/{refusal_id}/lift",
+    # Segments: tests/test_campaign_segments.py::test_segments_over_http_roles_and_tenancy (B reads and runs A's
+    # segment → 404; counts are figures, never customers)
+    "/api/v1/campaigns/segments/{segment_id}",
+    "/api/v1/campaigns/segments/{segment_id}/count",
+    "/api/v1/campaigns/segments/{segment_id}/run",
     # tests/test_campaign_compliance.py::test_release_stale_is_per_tenant_and_per_campaign (and its route test)
     "/api/v1/campaigns/{campaign_id}/release-stale",
     # Call lists: tests/test_campaign_lists.py::test_bad_uploads_are_problem_details_in_both_languages (B's upload

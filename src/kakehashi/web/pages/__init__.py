@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from kakehashi.web.pages import account, campaigns, customers, desk, ivr, routing
+from kakehashi.web.pages import account, campaigns, customers, desk, ivr, routing, segments
 from kakehashi.web.render import CONTENT_SECURITY_POLICY, SECURITY_HEADERS, STATIC_DIR, render_page, templates
 
 router = APIRouter(include_in_schema=False)
-for _page in (customers, account, desk, ivr, routing, campaigns):
+for _page in (customers, account, desk, ivr, routing, campaigns, segments):
     router.include_router(_page.router)
 
 __all__ = ["CONTENT_SECURITY_POLICY", "SECURITY_HEADERS", "STATIC_DIR", "render_page", "router", "templates"]
