@@ -4,6 +4,7 @@
 // refusals and their lifting). Which part runs is <main data-page>. Data from the API goes into the page as text
 // (lib.js's h()), never as HTML; the API's English messages are shown in the page's language where known.
 
+import { connectEvents } from "/static/events.js";
 import { $, S, api, h, problem, status, text, upload } from "/static/lib.js";
 
 const main = document.querySelector("main");
@@ -154,11 +155,12 @@ async function changeStatus(button) {
   }
 }
 
+/** The results' figures per campaign; false when the API has none for this role (the cells then stay out). */
 async function loadFigures() {
   const table = $("campaigns");
-  if (!table) return;
+  if (!table) return false;
   const res = await api("/api/v1/campaigns/results");
-  if (!res.ok || !Array.isArray(res.body)) return; // no results yet (or not for this role): the cells stay out
+  if (!res.ok || !Array.isArray(res.body)) return false;
   for (const row of res.body) {
     const tr = table.querySelector(`tr[data-campaign="${CSS.escape(String(row.campaign_id))}"]`);
     if (!tr) continue;
@@ -169,14 +171,29 @@ async function loadFigures() {
     }
   }
   for (const cell of table.querySelectorAll(".figure")) cell.hidden = false;
+  return true;
 }
 
-function listPage() {
+// Calls move the figures: after a call event they are read again, at most every FIGURES_GAP_MS.
+const FIGURES_GAP_MS = 5000;
+let figuresTimer = null;
+
+function figuresSoon() {
+  if (!figuresTimer) figuresTimer = setTimeout(() => {
+    figuresTimer = null;
+    loadFigures();
+  }, FIGURES_GAP_MS);
+}
+
+async function listPage() {
   document.addEventListener("click", (event) => {
     const button = event.target.closest?.("button[data-action]");
     if (button) changeStatus(button);
   });
-  loadFigures();
+  // Supervisors and admins follow the live stream (client viewers may not: the stream closes with 4403 for them).
+  if (await loadFigures() && main.dataset.live === "true") {
+    connectEvents({ onEvent: (m) => String(m.name || "").startsWith("call.") && figuresSoon(), onResync: figuresSoon });
+  }
 }
 
 // ---- the editor ----------------------------------------------------------------------------------------
