@@ -138,3 +138,82 @@ def test_reservation_never_breaks_the_rules(
             assert lead.attempts <= max_attempts
     finally:
         outer.rollback()
+
+
+# -- refusals by product line (issue 17): a refusal blocks the campaigns in its scope, never lets one through
+
+LINES = ("insurance", "energy", None)
+refusals = st.lists(
+    st.tuples(st.sampled_from(PHONES), st.sampled_from(("company", "product_line")), st.sampled_from(LINES[:2])),
+    max_size=6,
+)
+
+
+@settings(max_examples=30, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(
+    lines=st.lists(st.sampled_from(LINES), min_size=1, max_size=3),
+    given_refusals=refusals,
+    lifted=st.sets(st.integers(0, 5), max_size=2),
+    reservations=st.lists(st.integers(0, 2), min_size=1, max_size=12),
+)
+def test_a_refused_number_is_never_handed_out_in_its_scope(
+    session: Session,
+    actor: Actor,
+    lines: list[str | None],
+    given_refusals: list[tuple[str, str, str]],
+    lifted: set[int],
+    reservations: list[int],
+) -> None:
+    outer = session.begin_nested()
+    try:
+        always = [Window(weekday=d, start="09:00", end="18:00") for d in range(7)]
+        campaigns = []
+        for n, line in enumerate(lines):
+            data = CampaignCreate(
+                name=f"線{n}", kind="sales", caller_id="03-1234-5678", windows=always, holidays_off=False,
+                product_line=line,
+            )  # fmt: skip
+            campaign = service.create_campaign(session, actor, data)
+            service.add_leads(session, actor, campaign.id, LeadsIn(phones=PHONES))
+            service.set_status(session, actor, campaign.id, "running")
+            campaigns.append(campaign)
+        # Refusals after loading (reservation must check again); some lifted by an admin.
+        admin = Actor(tenant_id=actor.tenant_id, username="admin", role=Role.ADMIN)
+        for n, (phone, scope, line) in enumerate(given_refusals):
+            refusal = Refusal(
+                tenant_id=actor.tenant_id, e164=phone, scope=scope, campaign_id=campaigns[0].id, by="x",
+                product_line=line if scope == "product_line" else None,
+            )  # fmt: skip
+            session.add(refusal)
+            session.flush()
+            if n in lifted:
+                service.lift_refusal(session, admin, refusal.id, "本人の依頼", START)
+
+        def blocks(phone: str, campaign_line: str | None) -> bool:
+            return any(
+                p == phone
+                and n not in lifted
+                and (scope == "company" or (campaign_line is not None and line == campaign_line))
+                for n, (p, scope, line) in enumerate(given_refusals)
+            )
+
+        for campaign in campaigns:
+            # Scrubbing (at load, or by campaign) is exact: refused iff a refusal in force covers this campaign.
+            reasons = service.scrub(session, actor, campaign, PHONES, duplicates=False)
+            for phone in PHONES:
+                assert (reasons.get(phone) == "refused") == blocks(phone, campaign.product_line)
+                assert (service.refusal_for(session, actor, phone, campaign) is not None) == blocks(
+                    phone, campaign.product_line
+                )
+        monday_10 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+        for step, which in enumerate(reservations):
+            campaign = campaigns[which % len(campaigns)]
+            agent = Actor(tenant_id=actor.tenant_id, username=f"a{step}", role=Role.OPERATOR)
+            lead = service.reserve_next(session, agent, campaign.id, agent.username, monday_10).lead
+            if lead is not None:  # handed out: no refusal in force covers it in this campaign
+                assert not blocks(lead.phone, campaign.product_line)
+                # Without a campaign (a manual dial) any refusal in force blocks.
+                in_force = any(p == lead.phone and n not in lifted for n, (p, _, _) in enumerate(given_refusals))
+                assert (service.refusal_for(session, actor, lead.phone) is not None) == in_force
+    finally:
+        outer.rollback()
