@@ -274,6 +274,30 @@ def test_a_number_is_added_to_the_dnc_list_from_its_page(center: Center, supervi
     assert any(d["e164"] == "+818077770003" for d in center.api.get("/api/v1/campaigns/dnc").json())
     shot(page, "campaigns-dnc.png")
 
+    # A file of numbers (with a reason column) is imported; the list can be exported again.
+    csv = "電話番号,理由\n080-7777-0010,苦情\n080-7777-0011,本人の申し出\n"
+    page.locator("#d-file").set_input_files(files=[{"name": "dnc.csv", "mimeType": "text/csv", "buffer": csv.encode()}])
+    page.locator("#dnc-import-go").click()
+    expect(page.locator("#status")).to_have_text("2 件を取り込みました")
+    expect(page.locator('#dnc-table tr[data-phone="+818077770011"]')).to_contain_text("本人の申し出")
+    exported = page.request.get(str(page.locator('a[href$="dnc.csv"]').get_attribute("href")))
+    assert exported.ok and "+818077770010" in exported.text()
+
+
+def test_in_english_a_refused_change_is_explained_in_english(center: Center, browser: Browser) -> None:
+    from playwright.sync_api import expect
+
+    campaign = center.campaign("English check")
+    watched = open_as(browser, center, SUPERVISOR, "/campaigns?lang=en")
+    page = watched.page
+    expect(page.locator("h1")).to_have_text("Campaigns")
+    row = page.locator(f'tr[data-campaign="{campaign["id"]}"]')
+    expect(row.locator(".cstatus")).to_have_text("Draft")
+    row.locator('[data-action="pause"]').click()  # a draft cannot be paused
+    expect(page.locator("#status")).to_have_text("Not done: A draft campaign cannot become paused")
+    watched.page.context.close()
+    assert watched.dialogs == [] and watched.errors == [], watched.errors
+
 
 def test_an_admin_lifts_a_refusal_with_a_reason(center: Center, admin: Watched) -> None:
     from playwright.sync_api import expect

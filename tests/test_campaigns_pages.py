@@ -84,6 +84,7 @@ def test_given_a_client_viewer_then_the_list_is_read_only_and_the_other_pages_re
     assert "秋の布団キャンペーン" in html and "閲覧のみ" in html
     assert "data-action=" not in html and 'href="/campaigns/new"' not in html
     assert f'href="/campaigns/{campaign["id"]}"' not in html
+    assert f'href="/campaigns/{campaign["id"]}/results"' in html  # the results page is theirs too
     assert 'href="/campaigns"' in html  # the menu leads there
     for path in ("/campaigns/new", "/campaigns/dnc", f"/campaigns/{campaign['id']}"):
         assert viewer.get(path).status_code == 403, path
