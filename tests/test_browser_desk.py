@@ -242,6 +242,40 @@ def test_an_unknown_caller_gets_the_blank_form_and_becomes_a_customer(desk: Watc
     assert ref
 
 
+def test_a_lead_calling_back_shows_its_campaign_history_above_the_form(desk: Watched, server: Server) -> None:
+    """A number an outbound campaign called rings in (no customer record): the キャンペーン履歴 block names the
+    campaign and the lead's status, and its text passes the contrast and naming checks (issue 17)."""
+    from playwright.sync_api import expect
+
+    from test_browser_wallboard import CONTRAST, NAMELESS
+
+    lead_number = "090-7777-0001"
+    with server.api() as api:
+        windows = [{"weekday": d, "start": "09:00", "end": "20:00"} for d in range(5)]
+        body = {"name": "冬の<b>ご案内</b>", "kind": "sales", "caller_id": CENTER, "windows": windows}
+        campaign = api.post("/api/v1/campaigns", json=body).json()
+        added = api.post(f"/api/v1/campaigns/{campaign['id']}/leads", json={"phones": [lead_number]}).json()
+        assert added["added"] == 1
+    page = desk.page
+    go_available(page)
+    ref = server.sim.incoming(ani=lead_number, dnis=CENTER)
+    history = page.locator("#campaign-history")
+    expect(history).to_be_visible()
+    expect(history.locator("h3")).to_contain_text("キャンペーン履歴")
+    expect(history.locator("tbody tr")).to_have_count(1)
+    expect(history.locator("tbody td").first).to_have_text("冬の<b>ご案内</b>")  # text, never markup
+    expect(history.locator("tbody")).to_contain_text("未発信")
+    expect(page.locator("#new")).to_be_visible()  # the blank form for a caller without a record, as before
+    assert (page.evaluate(CONTRAST), page.evaluate(NAMELESS)) == ([], [])
+    page.keyboard.press("F7")
+    expect(page.locator("#call-state")).to_have_text("通話中")
+    page.keyboard.press("F10")
+    expect(page.locator("#wrap")).to_be_visible()
+    page.locator("#w-disposition").focus()  # the focus stayed in the new-customer form, as for any unknown caller
+    finish_wrap_up(page, "その他", "折り返し")
+    assert ref
+
+
 def test_the_desk_is_accessible(desk: Watched, server: Server) -> None:
     """Contrast ≥ 4.5:1 for every text, a name for every control (the wallboard's checks), the state written out,
     and the transfer dialog reachable and closed from the keyboard."""
