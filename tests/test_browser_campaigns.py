@@ -198,6 +198,13 @@ def test_start_and_pause_from_the_list_and_an_illegal_change_refused_in_japanese
     expect(page.locator("#status")).to_contain_text("一時停止のキャンペーンは一時停止にできません")
     expect(badge).to_have_text("一時停止")
     assert center.api.get(f"/api/v1/campaigns/{campaign['id']}").json()["status"] == "paused"
+    stop = row.locator('[data-action="stop"]')
+    stop.click()  # stopping cannot be undone: the button asks first
+    expect(stop).to_have_text("もう一度押すと終了(元に戻せません)")
+    assert center.api.get(f"/api/v1/campaigns/{campaign['id']}").json()["status"] == "paused"
+    stop.click()
+    expect(badge).to_have_text("終了")
+    expect(stop).to_have_text("終了する")
     # The results' figures fill their cells once /api/v1/campaigns/results answers.
     expect(row.locator('[data-figure="dials"]')).to_be_visible()
     expect(row.locator('[data-figure="dials"]')).to_have_text("0")
@@ -282,6 +289,21 @@ def test_a_number_is_added_to_the_dnc_list_from_its_page(center: Center, supervi
     expect(page.locator('#dnc-table tr[data-phone="+818077770011"]')).to_contain_text("本人の申し出")
     exported = page.request.get(str(page.locator('a[href$="dnc.csv"]').get_attribute("href")))
     assert exported.ok and "+818077770010" in exported.text()
+
+
+def test_an_admin_gives_the_reason_for_a_night_window(center: Center, admin: Watched) -> None:
+    from playwright.sync_api import expect
+
+    page = admin.page
+    page.goto("/campaigns/new")
+    page.locator("#f-name").fill("夜間テスト")
+    page.locator("#f-caller").fill("03-1234-5678")
+    window(page, 4, "19:00", "21:30")
+    page.locator("#f-night").fill("勤務先への連絡は夜のみの希望者(同意書あり)")
+    page.locator("#save").click()
+    expect(page).to_have_url(re.compile(r"/campaigns/\d+\?created=1$"))
+    saved = next(c for c in center.api.get("/api/v1/campaigns").json() if c["name"] == "夜間テスト")
+    assert saved["night_reason"] == "勤務先への連絡は夜のみの希望者(同意書あり)" and saved["owner"] == ADMIN
 
 
 def test_in_english_a_refused_change_is_explained_in_english(center: Center, browser: Browser) -> None:

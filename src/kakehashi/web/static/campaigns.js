@@ -134,7 +134,28 @@ function showProblem(scope, body, code) {
 }
 
 // ---- the list ------------------------------------------------------------------------------------------
+// Stopping cannot be undone: the first click asks (the button's own text), a second within STOP_CONFIRM_MS stops.
+const STOP_CONFIRM_MS = 5000;
+
+function confirmStop(button) {
+  if (button.dataset.confirm === "true") return true;
+  button.dataset.confirm = "true";
+  button.dataset.label = button.textContent;
+  button.textContent = S["cmp.confirmStop"];
+  setTimeout(() => {
+    if (button.dataset.confirm !== "true") return;
+    delete button.dataset.confirm;
+    button.textContent = button.dataset.label;
+  }, STOP_CONFIRM_MS);
+  return false;
+}
+
 async function changeStatus(button) {
+  if (button.dataset.action === "stop" && !confirmStop(button)) return;
+  if (button.dataset.confirm) {
+    delete button.dataset.confirm;
+    button.textContent = button.dataset.label;
+  }
   const id = button.dataset.id;
   button.disabled = true;
   try {
