@@ -211,6 +211,8 @@ def campaign_results(
             zero = {"leads": 0, "remaining": 0} if by in ("list", "segment") else None
             rows.append(_row(sums.get(raw, {}), key, label, leads.get(raw, zero)))
     completed, hours, days = _forecasts(repo, ids, now or utcnow())[campaign.id]
+    # Without a window the total already holds the campaign's whole life: no second sum for the goal.
+    successes = total.successes if since is None and until is None else repo.successes(ids).get(campaign.id, 0)
     return CampaignResults(
         campaign_id=campaign.id,
         campaign=campaign.name,
@@ -222,7 +224,7 @@ def campaign_results(
         total=total,
         rows=rows,
         forecast=forecast(total.remaining or 0, total.leads or 0, completed, hours, days),
-        goal=goal(campaign, repo.successes(ids).get(campaign.id, 0)),
+        goal=goal(campaign, successes),
     )
 
 
@@ -245,7 +247,8 @@ def summaries(
     sums = {r["campaign_id"]: r for r in repo.figures(ids, "total", since=since, until=until)}
     leads = {r["campaign_id"]: r for r in repo.lead_counts(ids, "total")}
     paces = _forecasts(repo, ids, now or utcnow())
-    successes = repo.successes(ids)
+    whole_life = since is None and until is None
+    successes = {c: int(r["successes"]) for c, r in sums.items()} if whole_life else repo.successes(ids)
     out = []
     for c in campaigns:
         row = _row(sums.get(c.id, {}), None, None, leads.get(c.id, {"leads": 0, "remaining": 0}))

@@ -233,14 +233,14 @@ class ResultsRepository(TenantRepository):
         return {c: (int(h), int(d)) for c, h, d in self.session.execute(stmt)}
 
     def leads_completed(self, campaign_ids: Sequence[int], since: datetime) -> dict[int, int]:
-        """Per campaign: leads in a final state whose last attempt started at ``since`` or later (a lead's state
-        has no time of its own; its last try is when it was settled)."""
-        last = select(A.lead_id, func.max(A.started_at).label("last_at")).group_by(A.lead_id)
-        last_sub = self._window(last, campaign_ids, None, None).subquery()
+        """Per campaign: leads in a final state with an attempt started at ``since`` or later — those whose last
+        attempt is that recent (a lead's state has no time of its own; its last try is when it was settled). Only
+        the window's attempts are read (the index on campaign and start)."""
+        recent = select(A.lead_id).where(A.started_at >= since)
+        recent = self.scoped(recent.where(A.campaign_id.in_(campaign_ids)), A)
         stmt = (
             select(Lead.campaign_id, func.count())
-            .join(last_sub, last_sub.c.lead_id == Lead.id)
-            .where(Lead.status.in_(FINAL), last_sub.c.last_at >= since, Lead.campaign_id.in_(campaign_ids))
+            .where(Lead.id.in_(recent), Lead.status.in_(FINAL), Lead.campaign_id.in_(campaign_ids))
             .group_by(Lead.campaign_id)
         )
         return {c: int(n) for c, n in self.session.execute(self.scoped(stmt, Lead))}
