@@ -101,12 +101,16 @@ function fieldError(scope, field, message) {
   if (!box && target.id === "result-codes") box = $("result-codes-err");
   if (!box) {
     const holder = target.closest("li, tr, fieldset") || target.parentElement;
-    box = h("p", { class: "field-error", dataset: { added: "1" } });
+    box = h("p", { class: "field-error", id: `err-${field.replace(/\W/g, "-")}`, dataset: { added: "1" } });
     (holder.tagName === "TR" ? holder.querySelector("th") || holder.lastElementChild : holder).append(box);
     holder.classList.add("has-error");
   }
-  if (target.matches("input, select, textarea")) target.setAttribute("aria-invalid", "true");
-  else for (const input of target.querySelectorAll("input")) input.setAttribute("aria-invalid", "true");
+  const inputs = target.matches("input, select, textarea") ? [target] : [...target.querySelectorAll("input")];
+  for (const input of inputs) {
+    input.setAttribute("aria-invalid", "true");
+    const described = (input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+    if (!described.includes(box.id)) input.setAttribute("aria-describedby", [...described, box.id].join(" "));
+  }
   box.append(box.childNodes.length ? ` / ${message}` : message);
   box.hidden = false;
   return true;
