@@ -49,6 +49,8 @@ OPENING = "株式会社かけはしの佐藤と申します。保険の見直し
 WON, REFUSER, LATER = "+81355550001", "+81355550002", "+81355550003"
 # The progressive campaign's: one busy, one who answers.
 BUSY, TALKER = "+81355550011", "+81355550012"
+# The auto-dialling campaign's: a known customer, then one the operator skips.
+KNOWN, PASSED = "+81355550021", "+81355550022"
 CODES = [
     {"code": "アポ獲得", "human": True, "contact": True, "success": True, "final": True},
     {"code": "お断り", "human": True, "contact": True, "refusal": True},
@@ -93,7 +95,7 @@ def ok(r: httpx.Response, status: int = 200) -> dict[str, Any]:
     return body
 
 
-def make_campaign(srv: Server, name: str, mode: str, phones: list[str]) -> int:
+def make_campaign(srv: Server, name: str, mode: str, phones: list[str], **extra: Any) -> int:
     """A supervisor's campaign with the operator as its agent; an admin allows it all day (the night reason);
     the supervisor loads the leads and starts it."""
     with srv.client(SUPERVISOR) as sup:
@@ -101,6 +103,7 @@ def make_campaign(srv: Server, name: str, mode: str, phones: list[str]) -> int:
             "name": name, "kind": "appointment", "caller_id": "03-1234-5678", "dial_mode": mode,
             "opening_statement": OPENING, "holidays_off": False, "agents": [OPERATOR], "result_codes": CODES,
             "windows": [{"weekday": d, "start": "09:00", "end": "20:00"} for d in range(7)], "ring_timeout_s": 30,
+            **{k: v for k, v in extra.items() if k != "customer_ids"},
         }), 201)  # fmt: skip
     with srv.client(ADMIN) as admin:
         ok(admin.patch(f"/api/v1/campaigns/{campaign['id']}", json={
@@ -108,7 +111,8 @@ def make_campaign(srv: Server, name: str, mode: str, phones: list[str]) -> int:
             "night_reason": "ブラウザテスト: 終日の発信を許可（テスト環境のみ）",
         }))  # fmt: skip
     with srv.client(SUPERVISOR) as sup:
-        added = ok(sup.post(f"/api/v1/campaigns/{campaign['id']}/leads", json={"phones": phones}))
+        leads = {"phones": phones, "customer_ids": extra.get("customer_ids")}
+        added = ok(sup.post(f"/api/v1/campaigns/{campaign['id']}/leads", json=leads))
         assert added["added"] == len(phones), added
         ok(sup.post(f"/api/v1/campaigns/{campaign['id']}/start"))
     return int(campaign["id"])
@@ -137,7 +141,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             ok(admin.post("/api/v1/inbound-numbers", json={"number": CENTER, "queue": "sales"}), 201)
             codes = [{"code": c["code"], "kind": "sale" if c.get("success") else "contact"} for c in CODES]
             assert admin.put("/api/v1/dispositions", json={"dispositions": codes}).status_code == 200
-        for number in (WON, REFUSER, LATER, TALKER):
+        for number in (WON, REFUSER, LATER, TALKER, KNOWN, PASSED):
             srv.sim.set_number(number, "answer", ring_seconds=2)
         srv.sim.set_number(BUSY, "busy")
         srv.sim.set_agent(OPERATOR, answers=False)  # the operator picks up from the page
@@ -332,3 +336,59 @@ def test_progressive_dials_for_the_available_operator(desk: Watched, server: Ser
     save(page, "アポ獲得")
     leads = server.leads(campaign)
     assert (leads[digits(TALKER)]["status"], leads[digits(BUSY)]["last_result"]) == ("done", "busy")
+
+
+def test_preview_auto_dial_the_customers_card_and_english(desk: Watched, server: Server) -> None:
+    from playwright.sync_api import expect
+
+    page = desk.page
+    with server.client(ADMIN) as admin:
+        customer = ok(admin.post("/api/v1/customers", json={
+            "name": "山田 花子", "name_kana": "ヤマダ ハナコ", "phones": [{"number": "03-5555-0021"}],
+        }), 201)  # fmt: skip
+    campaign = make_campaign(server, "春の点検キャンペーン", "preview", [KNOWN, PASSED],
+                             preview_autodial_s=3, customer_ids=[customer["id"], None])  # fmt: skip
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-outbound-ready", "1")
+    page.locator("#ob-campaign").select_option(str(campaign))
+    page.locator("#ob-join").click()
+    page.locator("#ob-next").click()
+    assert card_number(page) == digits(KNOWN)
+    expect(page.locator("#card .name")).to_have_text("山田 花子")  # the desk's customer card, opened by the lead
+    expect(page.locator("#ob-card-customer")).to_have_text(f"顧客ID {customer['id']}")
+    expect(page.locator("#ob-countdown")).to_contain_text("秒後に自動で発信します")
+    # Nobody presses dial: the countdown dials by itself.
+    expect(page.locator("#ob-stage")).to_have_text("応答がありました — 電話に出てください")
+    page.keyboard.press("F7")
+    expect(page.locator("#ob-stage")).to_have_text("応答 — 通話中")
+    hang_up(page)
+    save(page, "本人不在")  # no conversation: no opening needed
+    assert server.leads(campaign)[digits(KNOWN)]["last_result"] == "answered"
+
+    page.locator("#ob-next").click()
+    assert card_number(page) == digits(PASSED)
+    expect(page.locator("#ob-countdown")).to_contain_text("秒後に自動で発信します")
+    page.locator("#ob-skip-reason").focus()  # starting to skip stops the countdown
+    expect(page.locator("#ob-countdown")).to_have_text("自動発信を止めました")
+    page.locator("#ob-skip-reason").fill("番号の確認が必要")
+    page.locator("#ob-skip").click()
+    expect(page.locator("#ob-card")).to_be_hidden()
+    lead = server.leads(campaign)[digits(PASSED)]
+    assert (lead["status"], lead["attempts"]) == ("new", 0)  # never dialled
+
+    # In English: the panel and the API's refusals in the page's language.
+    with server.client(SUPERVISOR) as sup:
+        ok(sup.post("/api/v1/campaigns/dnc", json={"phone": "03-5555-0099", "reason": "本人の申し出"}), 201)
+    page.goto("/desk?lang=en")
+    expect(page.locator("body")).to_have_attribute("data-outbound-ready", "1")
+    expect(page.locator("#ob-title")).to_have_text("Outbound")
+    page.locator("#ob-manual-number").fill("03-5555-0099")
+    page.locator("#ob-manual-dial").click()
+    expect(page.locator("#ob-manual-number-err")).to_have_text(
+        "This number may not be called: it is on the do-not-call list"
+    )
+    page.locator("#ob-manual-number").fill("12")
+    page.locator("#ob-manual-dial").click()
+    expect(page.locator("#ob-manual-number-err")).to_have_text("Not a phone number")
+    page.goto("/desk?lang=ja")  # the next test starts in Japanese
+    expect(page.locator("body")).to_have_attribute("data-outbound-ready", "1")

@@ -351,13 +351,16 @@ function cancelAuto() {
 }
 
 // ---- commands ---------------------------------------------------------------------------------------------
-let busy = false;
+let queue = Promise.resolve(); // commands go one after the other, in the order the agent gave them
 
-/** POST a command; on success the answer is the new desk. Errors are shown (``fallback``: where). */
-async function command(path, body, fallback = "ob-error") {
-  if (busy) return null;
-  busy = true;
-  try {
+/**
+ * POST a command once the ones before it are answered; on success the answer is the new desk. ``still()`` is
+ * asked just before sending (false: the desk moved on — e.g. a second press of dial — and nothing is sent).
+ * Errors are shown (``fallback``: where a message without a field goes).
+ */
+function command(path, body, fallback = "ob-error", still = () => true) {
+  const run = queue.then(async () => {
+    if (!still()) return null;
     clearErrors();
     const r = await api(`${BASE}/${path}`, { method: "POST", body: body ?? undefined });
     if (!r.ok) {
@@ -366,10 +369,12 @@ async function command(path, body, fallback = "ob-error") {
       return null;
     }
     return r;
-  } finally {
-    busy = false;
-  }
+  });
+  queue = run.catch(() => null);
+  return run;
 }
+
+const inPreview = () => ob.desk?.card?.stage === "preview";
 
 const campaignId = () => Number($("ob-campaign").value);
 
@@ -389,7 +394,7 @@ async function leave() {
 }
 
 async function next() {
-  const r = await command("next", { campaign_id: campaignId() });
+  const r = await command("next", { campaign_id: campaignId() }, "ob-error", () => !ob.desk?.card);
   if (!r) return;
   ob.reason = r.body.card ? null : r.body.reason;
   take(r.body, null);
@@ -398,7 +403,9 @@ async function next() {
 
 async function dial() {
   stopAuto();
-  const r = await command("dial");
+  $("ob-dial").disabled = true; // pressed once: the card's stage says what comes next
+  const r = await command("dial", null, "ob-error", inPreview);
+  $("ob-dial").disabled = false;
   if (!r) return;
   status(S["ob.dialled"], "ok");
   take(r.body, null);
@@ -413,7 +420,7 @@ async function skip(e) {
     showError("ob-skip-reason-err", S["ob.err.reason"]);
     return $("ob-skip-reason").focus();
   }
-  const r = await command("skip", { reason });
+  const r = await command("skip", { reason }, "ob-skip-reason-err", inPreview);
   if (!r) return;
   $("ob-skip-form").reset();
   status(S["ob.skipped"], "ok");
