@@ -376,13 +376,25 @@ def test_preview_auto_dial_the_customers_card_and_english(desk: Watched, server:
     lead = server.leads(campaign)[digits(PASSED)]
     assert (lead["status"], lead["attempts"]) == ("new", 0)  # never dialled
 
-    # In English: the panel and the API's refusals in the page's language.
+    # The number goes on the DNC list while its card is up: dialing it is refused (checked again at dialing), with
+    # the reason, and the lead leaves the list.
+    page.locator("#ob-next").click()
+    assert card_number(page) == digits(PASSED)
+    page.locator("#ob-stop-auto").click()
+    expect(page.locator("#ob-countdown")).to_have_text("自動発信を止めました")
     with server.client(SUPERVISOR) as sup:
-        ok(sup.post("/api/v1/campaigns/dnc", json={"phone": "03-5555-0099", "reason": "本人の申し出"}), 201)
+        ok(sup.post("/api/v1/campaigns/dnc", json={"phone": PASSED, "reason": "本人の申し出"}), 201)
+    page.locator("#ob-dial").click()
+    expect(page.locator("#ob-error")).to_have_text("この番号には今は発信できません: 発信禁止リストに登録されています")
+    expect(page.locator("#ob-card")).to_be_hidden()
+    assert server.leads(campaign)[digits(PASSED)]["status"] == "excluded"
+
+    # In English: the panel and the API's refusals in the page's language.
     page.goto("/desk?lang=en")
     expect(page.locator("body")).to_have_attribute("data-outbound-ready", "1")
     expect(page.locator("#ob-title")).to_have_text("Outbound")
-    page.locator("#ob-manual-number").fill("03-5555-0099")
+    expect(page.locator("#ob-campaign option:checked")).to_have_text("春の点検キャンペーン (preview)")
+    page.locator("#ob-manual-number").fill("03-5555-0022")
     page.locator("#ob-manual-dial").click()
     expect(page.locator("#ob-manual-number-err")).to_have_text(
         "This number may not be called: it is on the do-not-call list"

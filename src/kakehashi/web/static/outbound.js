@@ -29,6 +29,7 @@ const ob = {
 window.kakehashiOutbound = ob; // for the browser tests
 
 const mode = (m) => S[`ob.mode.${m}`] || m;
+const paren = (x) => (JA ? `（${x}）` : ` (${x})`);
 const lineLabel = (r) => (r ? S[`ob.line.${r}`] || S[`ch.result.${r}`] || r : "—");
 
 // ---- the API's messages in the page's language -----------------------------------------------------------
@@ -163,7 +164,7 @@ function render() {
   const selected = list.find((c) => c.id === Number($("ob-campaign").value));
   const joined = list.find((c) => c.id === d.joined);
   setText($("ob-joined"), joined
-    ? `${text("ob.working", { name: `${joined.name}（${mode(joined.dial_mode)}）` })} — ${S[joined.dial_mode === "preview" ? "ob.previewHint" : "ob.progressiveHint"]}`
+    ? `${text("ob.working", { name: `${joined.name}${paren(mode(joined.dial_mode))}` })} — ${S[joined.dial_mode === "preview" ? "ob.previewHint" : "ob.progressiveHint"]}`
     : S["ob.notWorking"]);
   $("ob-join").hidden = !selected || d.joined === selected.id;
   $("ob-leave").hidden = d.joined == null;
@@ -187,7 +188,7 @@ function fillCampaigns(select, list, preferred, blank) {
   const before = select.value;
   const key = list.map((c) => `${c.id}:${c.name}:${c.dial_mode}`).join("|");
   if (select.dataset.key !== key) {
-    const options = list.map((c) => h("option", { value: String(c.id) }, `${c.name}（${mode(c.dial_mode)}）`));
+    const options = list.map((c) => h("option", { value: String(c.id) }, `${c.name}${paren(mode(c.dial_mode))}`));
     select.replaceChildren(...(blank ? [select.options[0] || h("option", { value: "" }, "")] : []), ...options);
     select.dataset.key = key;
     select.value = list.some((c) => String(c.id) === before) || (blank && before === "") ? before : "";
@@ -276,7 +277,7 @@ function renderCodes(card) {
 function flagsOf(code) {
   const names = ["success", "contact", "refusal", "dnc", "callback", "unworkable", "final"].filter((f) => code[f]);
   if (!code.human) names.unshift("noHuman");
-  return names.length ? `（${names.map((f) => S[`ob.flag.${f}`]).join("・")}）` : "";
+  return names.length ? paren(names.map((f) => S[`ob.flag.${f}`]).join(JA ? "・" : ", ")) : "";
 }
 
 function chosenCode() {
@@ -504,6 +505,8 @@ if (ME && $("outbound")) {
   $("ob-leave").addEventListener("click", leave);
   $("ob-next").addEventListener("click", next);
   $("ob-campaign").addEventListener("change", () => { ob.reason = null; render(); });
+  // A campaign started since the page was drawn shows up when the agent goes to pick one.
+  $("ob-campaign").addEventListener("focus", () => { if (!ob.desk?.card) load(); });
   $("ob-dial").addEventListener("click", dial);
   $("ob-stop-auto").addEventListener("click", cancelAuto);
   $("ob-skip-reason").addEventListener("focus", cancelAuto); // starting to skip stops the countdown
