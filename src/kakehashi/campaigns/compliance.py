@@ -345,15 +345,15 @@ def lead_history(session: Session, actor: Actor, e164: str, limit: int = HISTORY
     rows = CampaignRepository(session, actor.tenant_id).lead_history(e164, limit)
     history = [
         LeadHistory(
-            campaign_id=lead.campaign_id,
-            campaign=name,
-            lead_id=lead.id,
-            status=lead.status,
-            attempts=lead.attempts,
-            last_result=lead.last_result,
-            last_attempt_at=last_at,
+            campaign_id=row.campaign_id,
+            campaign=row.name,
+            lead_id=row.id,
+            status=row.status,
+            attempts=row.attempts,
+            last_result=row.last_result,
+            last_attempt_at=row.last_at,
         )
-        for lead, name, last_at in rows
+        for row in rows
     ]
     if history:
         audit.record(
@@ -361,7 +361,7 @@ def lead_history(session: Session, actor: Actor, e164: str, limit: int = HISTORY
             actor,
             "read",
             resource="lead_history",
-            customer_id=next((lead.customer_id for lead, _, _ in rows if lead.customer_id), None),
+            customer_id=next((row.customer_id for row in rows if row.customer_id), None),
             detail={"leads": [h.lead_id for h in history]},
         )
     return history
