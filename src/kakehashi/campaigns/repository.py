@@ -216,20 +216,6 @@ def _lead_history_statement() -> Select[Any]:
 _LEAD_HISTORY = _lead_history_statement()
 
 
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(value: Any) -> str:
-    """A value in COPY's text format (``\\N`` is NULL; backslash, tab and line breaks escaped)."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return str(value).translate(_COPY_ESCAPES)
-
-
 def _blocks(product_line: str | None) -> ColumnElement[bool]:
     """A refusal that blocks a campaign of ``product_line``: company-wide, or of the same line."""
     if product_line is None:
