@@ -402,3 +402,27 @@ def test_the_cli_loads_a_list_by_campaign_name_and_exits_non_zero_when_nothing_l
             assert conn.execute(select(func.count()).select_from(CustomerPhone)).scalar_one() == 1
     finally:
         engine.dispose()
+
+
+def test_with_on_duplicate_skip_a_rows_customer_is_found_by_its_other_number(
+    tmp_path: Path, session_factory: sessionmaker[Session], session: Session, actor: Actor
+) -> None:
+    """``skip`` adds no number to a customer already in the master: the row's new first number has no owner, so
+    the lead's customer (and its flags) come from the row's other number."""
+    kept = customers.create_customer(
+        session, actor, CustomerCreate(name="既存 様", phones=[PhoneIn(number="03-6000-0001")])
+    )
+    excluded = customers.create_customer(
+        session, actor, CustomerCreate(name="苦情 様", phones=[PhoneIn(number="03-6000-0002")])
+    )
+    session.flush()
+    customers.mark_caution(session, actor, excluded.id, "苦情")
+    cid = make_campaign(session, actor)
+    body = "別名,03-6000-0009,03-6000-0001,\n別名2,03-6000-0008,03-6000-0002,\n"
+    report = lists.load_list(session_factory, actor, cid, write_csv(tmp_path / "k.csv", body), source=SOURCE,
+                             on_duplicate="skip")  # fmt: skip
+    assert report.customers.skipped == 2 and report.rows_loaded == 1
+    assert [(r.row, r.reason) for r in report.scrubbed_rows] == [(3, "outbound_excluded")]
+    lead = leads_of(session, cid)["+81360000009"]
+    assert lead.customer_id == kept.id
+    assert session.get(Customer, kept.id).name == "既存 様"  # type: ignore[union-attr]  # skip: not updated

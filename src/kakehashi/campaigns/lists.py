@@ -176,30 +176,40 @@ class _LeadWriter:
     def __call__(self, session: Session, rows: list[ParsedRow]) -> _Part:
         actor = self.actor
         campaign = campaigns.get_campaign(session, actor, self.campaign_id)
-        numbers = list(dict.fromkeys(p.e164 for r in rows for p in r.phones))
-        owners = customers.phone_owners(session, actor, numbers)
-        # Numbers already leads of the campaign (earlier lists, earlier batches of this file) come back "duplicate".
-        reasons = campaigns.scrub(session, actor, campaign, numbers)
+        rows = [r for r in rows if r.phones]  # the importer refuses a row without a number; kept safe all the same
+        firsts = list(dict.fromkeys(r.phones[0].e164 for r in rows))
+        # Written, every number of a row is its customer's; only a skipped row's new first number (on_duplicate
+        # "skip" adds no number) has no owner, and then the customer is found by the row's other numbers.
+        owners = customers.phone_owners(session, actor, firsts)
+        others = [p.e164 for r in rows if r.phones[0].e164 not in owners for p in r.phones[1:]]
+        if others:
+            owners.update(customers.phone_owners(session, actor, others))
+        # Numbers already leads of the campaign (earlier lists, earlier batches of this file) come back "duplicate";
+        # the customer's do-not-contact and outbound-excluded flags come with the first number (the customer's).
+        reasons = campaigns.scrub(session, actor, campaign, firsts)
+        if others:
+            reasons.update(
+                {p: r for p, r in customers.contact_blocks(session, actor, others).items() if p not in reasons}
+            )
         part = _Part()
         leads: list[dict[str, Any]] = []
         taken: set[str] = set()
         for row in rows:
-            if not row.phones:  # the importer refuses a row without a number; kept safe all the same
-                continue
             phone = row.phones[0].e164
-            reason = reasons.get(phone) or next(
-                (reasons[p.e164] for p in row.phones[1:] if reasons.get(p.e164) in _PERSON_REASONS), None
-            )
+            reason = reasons.get(phone)
+            if reason is None and phone not in owners:
+                reason = next((reasons[p.e164] for p in row.phones[1:] if reasons.get(p.e164) in _PERSON_REASONS), None)
             if reason is None and phone in taken:
                 reason = "duplicate"  # a second row of the same number in this batch
             if reason is not None:
                 part.scrubbed.append((row.row, phone, reason))
                 continue
             taken.add(phone)
+            customer_id = owners.get(phone) or next((owners[p.e164] for p in row.phones[1:] if p.e164 in owners), None)
             leads.append(
                 {
                     "campaign_id": campaign.id,
-                    "customer_id": owners.get(phone),
+                    "customer_id": customer_id,
                     "list_id": self.list_id,
                     "phone": phone,
                     "status": "new",

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import BindParameter, ColumnElement, Row, Select, and_, bindparam, case, func, insert, or_, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import any_, bindparam
+from sqlalchemy.types import String
 
 from kakehashi.campaigns.models import Campaign, DncNumber, Lead, LeadAttempt, Refusal
+from kakehashi.kit.db import utcnow
 from kakehashi.kit.repository import TenantRepository
 
 #: Lead states a reservation may pick (``in_progress`` unreserved: tried, waiting for its next try).
@@ -48,13 +53,38 @@ class CampaignRepository(TenantRepository):
 
     def phones_in_campaign(self, campaign_id: int, phones: list[str]) -> set[str]:
         found: set[str] = set()
-        for part in _chunks(phones):
-            stmt = select(Lead.phone).where(Lead.campaign_id == campaign_id, Lead.phone.in_(part))
+        for condition in self._among(Lead.phone, phones):
+            stmt = select(Lead.phone).where(Lead.campaign_id == campaign_id, condition)
             found.update(self.session.scalars(self.scoped(stmt, Lead)))
         return found
 
+    def _among(self, column: Any, values: list[str]) -> Iterable[ColumnElement[bool]]:
+        """``column IN values`` in as few conditions as possible: on PostgreSQL one array parameter
+        (``= ANY(:values)``; an IN list of a thousand bound values costs ~25 ms a query to parse and plan under
+        load — a campaign list's scrub asks four of them a batch), elsewhere IN lists of a thousand."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            if values:
+                yield column == any_(bindparam("values", values, type_=postgresql.ARRAY(String())))
+            return
+        yield from (column.in_(part) for part in _chunks(values))
+
     def insert_leads(self, rows: list[dict[str, Any]]) -> None:
-        """One multi-row INSERT per thousand leads (no ORM objects, no per-row round trip)."""
+        """Insert leads in bulk, no ORM objects: on PostgreSQL one ``COPY`` (a multi-row INSERT of a thousand
+        leads took ~230 ms under load, the COPY a fraction of it), elsewhere one multi-row INSERT per thousand.
+        Every row has the same keys (the columns written; ``created_at`` is now unless given)."""
+        if not rows:
+            return
+        keys = [k for k in rows[0] if k != "tenant_id"]
+        if self.session.get_bind().dialect.name == "postgresql" and all(r.keys() == rows[0].keys() for r in rows):
+            columns = ["tenant_id", *keys] + ([] if "created_at" in keys else ["created_at"])
+            tail = "\n" if "created_at" in keys else f"\t{_copy_text(utcnow())}\n"
+            head = f"{self.tenant_id}\t"
+            lines = [head + "\t".join(_copy_text(r[k]) for k in keys) + tail for r in rows]
+            raw = self.session.connection().connection.driver_connection
+            assert isinstance(raw, psycopg.Connection)
+            with raw.cursor() as cur, cur.copy(f"COPY leads ({', '.join(columns)}) FROM STDIN") as copy:
+                copy.write("".join(lines))
+            return
         for i in range(0, len(rows), _CHUNK):
             self.session.execute(insert(Lead), [{**r, "tenant_id": self.tenant_id} for r in rows[i : i + _CHUNK]])
 
@@ -102,8 +132,8 @@ class CampaignRepository(TenantRepository):
 
     def dnc_numbers(self, phones: list[str]) -> set[str]:
         found: set[str] = set()
-        for part in _chunks(phones):
-            stmt = select(DncNumber.e164).where(DncNumber.e164.in_(part))
+        for condition in self._among(DncNumber.e164, phones):
+            stmt = select(DncNumber.e164).where(condition)
             found.update(self.session.scalars(self.scoped(stmt, DncNumber)))
         return found
 
@@ -123,8 +153,8 @@ class CampaignRepository(TenantRepository):
         """Numbers with an active refusal that blocks: with ``every_scope`` any refusal in force (a call outside
         any campaign, or when in doubt); else the company-wide ones and those of ``product_line``."""
         found: set[str] = set()
-        for part in _chunks(phones):
-            stmt = select(Refusal.e164).where(Refusal.e164.in_(part), Refusal.lifted_at.is_(None))
+        for condition in self._among(Refusal.e164, phones):
+            stmt = select(Refusal.e164).where(condition, Refusal.lifted_at.is_(None))
             if not every_scope:
                 stmt = stmt.where(_blocks(product_line))
             found.update(self.session.scalars(self.scoped(stmt, Refusal)))
@@ -214,6 +244,20 @@ def _lead_history_statement() -> Select[Any]:
 
 
 _LEAD_HISTORY = _lead_history_statement()
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: Any) -> str:
+    """A value in COPY's text format (``\\N`` is NULL; backslash, tab and line breaks escaped)."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return str(value).translate(_COPY_ESCAPES)
 
 
 def _blocks(product_line: str | None) -> ColumnElement[bool]:
