@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy import BindParameter, ColumnElement, Row, Select, and_, bindparam, case, func, insert, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Row, Select, and_, case, func, insert, or_, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import any_, bindparam
