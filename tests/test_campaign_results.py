@@ -399,6 +399,9 @@ def test_a_bad_grouping_or_window_is_a_422(client_as: ClientAs, world: World) ->
     assert supervisor.get(path, params={"by": "queue"}).status_code == 422
     r = supervisor.get(path, params={"since": "2026-12-02", "until": "2026-12-01"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "until"
+    r = supervisor.get(path, params={"since": "0001-01-01T00:00:00+09:00"})  # would overflow in UTC
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "since"
+    assert supervisor.get("/api/v1/campaigns/results", params={"until": "9999-12-31T23:59:59-12:00"}).status_code == 422
 
 
 def test_the_summary_route_lists_each_campaign(client_as: ClientAs, world: World) -> None:

@@ -66,8 +66,19 @@ def in_japan(at: datetime | None) -> datetime | None:
     return at.replace(tzinfo=BUSINESS_TZ) if at.tzinfo is None else at
 
 
+#: Moments outside these years are typos (and near year 1 or 9999 the conversion to UTC would overflow).
+YEARS = (2000, 2999)
+
+
 def _window(since: datetime | None, until: datetime | None) -> tuple[datetime | None, datetime | None]:
     since, until = in_japan(since), in_japan(until)
+    errors = [
+        field_error(name, f"must be between the years {YEARS[0]} and {YEARS[1]}")
+        for name, at in (("since", since), ("until", until))
+        if at is not None and not YEARS[0] <= at.year <= YEARS[1]
+    ]
+    if errors:
+        raise ValidationFailed("the window is out of range", errors=errors)
     if since is not None and until is not None and since >= until:
         raise ValidationFailed("the window is empty", errors=[field_error("until", "must be after since")])
     return since, until
