@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, exists, func, select, text
+from sqlalchemy import Select, case, func, select, text
 from sqlalchemy.orm import Session
 
 from kakehashi.campaigns.models import CampaignList, DncNumber, Lead, Refusal, Segment
@@ -71,27 +71,43 @@ class SegmentRepository(TenantRepository):
     def counts_by_reason(self, rows: Select[Any]) -> dict[str | None, int]:
         """``rows`` (customer_id, e164, block) grouped by the first reason each may not be called — its block,
         ``no_phone``, an active refusal of the number (``refused``), the DNC list (``dnc``) — or None: callable.
-        One statement; the refusal and DNC look-ups use their (tenant_id, e164) indexes."""
-        r = rows.subquery()
-        refused = exists().where(
-            Refusal.tenant_id == self.tenant_id, Refusal.e164 == r.c.e164, Refusal.lifted_at.is_(None)
+        One statement; refusals and the DNC list are joined once (hash joins), not looked up per customer."""
+        r = rows.subquery("r")
+        refused = (
+            select(Refusal.e164)
+            .where(Refusal.tenant_id == self.tenant_id, Refusal.lifted_at.is_(None))
+            .distinct()
+            .subquery("refused")
         )
-        dnc = exists().where(DncNumber.tenant_id == self.tenant_id, DncNumber.e164 == r.c.e164)
+        dnc = select(DncNumber.e164).where(DncNumber.tenant_id == self.tenant_id).distinct().subquery("dnc")
         reason = case(
             (r.c.block.is_not(None), r.c.block),
             (r.c.e164.is_(None), "no_phone"),
-            (refused, "refused"),
-            (dnc, "dnc"),
+            (refused.c.e164.is_not(None), "refused"),
+            (dnc.c.e164.is_not(None), "dnc"),
             else_=None,
         ).label("reason")
+        joined = r.outerjoin(refused, refused.c.e164 == r.c.e164).outerjoin(dnc, dnc.c.e164 == r.c.e164)
         # Grouped outside: the CASE's literals are bound parameters, and PostgreSQL does not see two renderings of
         # it (in the select list and in GROUP BY) as one expression.
-        reasons = select(reason).subquery()
+        reasons = select(reason).select_from(joined).subquery("reasons")
         stmt = select(reasons.c.reason, func.count()).group_by(reasons.c.reason)
         return {row[0]: int(row[1]) for row in self.session.execute(stmt)}
 
     def limit_time(self, milliseconds: int) -> None:
         """Cap the statements of this transaction (PostgreSQL ``SET LOCAL statement_timeout``; SQLite: nothing).
         A live count must not hold a connection for long whatever the criteria."""
-        if self.session.get_bind().dialect.name == "postgresql":
+        if self._postgres():
             self.session.execute(text(f"SET LOCAL statement_timeout = {int(milliseconds)}"))
+
+    def plan_for_whole_segments(self, on: bool = True) -> None:
+        """PostgreSQL plans for statements over a whole segment (until called with ``on`` false): no JIT (compiling
+        cost ~0.9 s of a 2.5 s count over 100,000 customers) and no nested loops — the estimate of a composed
+        criteria can be off by a thousand (the latest call's result), and a nested loop over the main numbers then
+        ran for minutes; hash joins take ~1 s at worst. SQLite: nothing."""
+        if self._postgres():
+            self.session.execute(text(f"SET LOCAL jit = {'off' if on else 'on'}"))
+            self.session.execute(text(f"SET LOCAL enable_nestloop = {'off' if on else 'on'}"))
+
+    def _postgres(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"

@@ -155,6 +155,7 @@ def count(session: Session, actor: Actor, criteria: Criteria, now: datetime) -> 
     validate(session, actor, criteria)
     repo = SegmentRepository(session, actor.tenant_id)
     repo.limit_time(COUNT_TIMEOUT_MS)
+    repo.plan_for_whole_segments()
     ids = customer_ids(session, actor, criteria, now)
     by_reason = repo.counts_by_reason(customers.outreach_rows(session, actor, ids))
     scrubbed = {reason: by_reason.get(reason, 0) for reason in COUNT_REASONS}
@@ -307,10 +308,12 @@ def run_segment(
     validate(session, actor, criteria)
     repo = SegmentRepository(session, actor.tenant_id)
     in_campaign = repo.customer_ids_in_campaign(campaign.id)
+    repo.plan_for_whole_segments()
     skipped = repo.count(customer_ids(session, actor, criteria, now, among=(in_campaign,)))
     rows = session.execute(
         customers.outreach_rows(session, actor, customer_ids(session, actor, criteria, now, exclude=(in_campaign,)))
     ).all()
+    repo.plan_for_whole_segments(on=False)  # the scrub's look-ups by number want their index nested loops
     scrubbed: list[ScrubbedCustomer] = []
     to_scrub: dict[str, int] = {}
     for customer_id, e164, block in rows:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, case, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from kakehashi.customers.models import Customer, CustomerPhone, CustomFieldDef
@@ -258,21 +258,27 @@ class CustomerRepository(TenantRepository):
         return stmt
 
     def outreach_rows(self, ids: Select[Any]) -> Select[Any]:
-        """Per customer of ``ids``: ``customer_id``, ``e164`` (the main number: the primary, else the oldest;
-        null without any) and ``block`` (``do_not_contact``, ``outbound_excluded`` or null)."""
-        main = (
-            select(CustomerPhone.e164)
-            .where(CustomerPhone.customer_id == Customer.id)
-            .order_by(CustomerPhone.is_primary.desc(), CustomerPhone.id)
-            .limit(1)
-            .correlate(Customer)
-            .scalar_subquery()
-        )
+        """Per customer of ``ids`` — a statement of :meth:`segment_ids`, whose FROM and WHERE it reuses (no second
+        pass over the customers) —: ``customer_id``, ``e164`` (the main number: the primary, else the oldest;
+        null without any) and ``block`` (``do_not_contact``, ``outbound_excluded`` or null).
+
+        The main numbers are one ranked pass over the tenant's numbers, joined: a subquery per customer costs
+        ~1 s per 100,000 customers on PostgreSQL."""
+        order = (CustomerPhone.is_primary.desc(), CustomerPhone.id)
+        ranked = self.scoped(
+            select(
+                CustomerPhone.customer_id,
+                CustomerPhone.e164,
+                func.row_number().over(partition_by=CustomerPhone.customer_id, order_by=order).label("n"),
+            ),
+            CustomerPhone,
+        ).subquery("main_phone")
         block = case(
             (Customer.do_not_contact, "do_not_contact"), (Customer.outbound_excluded, "outbound_excluded"), else_=None
         )
-        stmt = select(Customer.id.label("customer_id"), main.label("e164"), block.label("block"))
-        return self.scoped(stmt.where(Customer.id.in_(ids)), Customer)
+        columns = (Customer.id.label("customer_id"), ranked.c.e164.label("e164"), block.label("block"))
+        on = and_(ranked.c.customer_id == Customer.id, ranked.c.n == 1)
+        return ids.with_only_columns(*columns).outerjoin_from(Customer, ranked, on)
 
 
 class CustomFieldRepository(TenantRepository):

@@ -635,7 +635,7 @@ def segment_ids(
 
 
 def outreach_rows(session: Session, actor: Actor, ids: Select[Any]) -> Select[Any]:
-    """For the customer ids of ``ids``: ``customer_id``, ``e164`` — the number to call, the customer's primary
-    number (else the oldest; null without any) — and ``block``: why the customer may not be called
-    (``do_not_contact``, APPI suspension; ``outbound_excluded``) or null. A statement, not run here."""
+    """For the customers of ``ids`` (a statement of :func:`segment_ids`): ``customer_id``, ``e164`` — the number to
+    call, the customer's primary number (else the oldest; null without any) — and ``block``: why the customer may
+    not be called (``do_not_contact``, APPI suspension; ``outbound_excluded``) or null. A statement, not run here."""
     return CustomerRepository(session, actor.tenant_id).outreach_rows(ids)
