@@ -228,6 +228,8 @@ def test_preview_the_agent_reads_the_card_then_dials(preview: Floor) -> None:
     f.wait(120)  # nothing happens until the agent presses dial
     assert f.state() is AgentState.AVAILABLE and f.attempts()[0].call_ref is None
     f.dialer.dial(agent, "sato", attempt_id)
+    with pytest.raises(Conflict, match="dialled already"):  # a second press (two tabs): the call goes on
+        f.dialer.dial(agent, "sato", attempt_id)
     f.wait(4 + 1)
     assert f.state() is AgentState.ON_CALL
     f.wait(30)

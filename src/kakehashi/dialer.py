@@ -64,9 +64,11 @@ class Dialer:
     """Preview and progressive dialing for the agents of running campaigns."""
 
     def __init__(
-        self, controller: CallController, driver: TelephonyDriver, factory: sessionmaker[Session], clock: Clock
-    ) -> None:
+        self, controller: CallController, driver: TelephonyDriver, factory: sessionmaker[Session], clock: Clock,
+        *, idle_recheck_s: float = IDLE_RECHECK_S,
+    ) -> None:  # fmt: skip
         self.controller, self.driver, self.factory, self.clock = controller, driver, factory, clock
+        self.idle_recheck_s = idle_recheck_s
         self._joined: dict[tuple[int, str], int] = {}  # (tenant, agent) → the campaign they work now
         self._lock = threading.Lock()
         self._filling: set[tuple[int, str]] = set()
@@ -102,6 +104,8 @@ class Dialer:
             attempt = attempts.get(session, actor, attempt_id)
             if attempt.agent != agent or attempt.ended_at is not None:
                 raise Conflict("this lead is not on your desk")
+            if attempt.call_ref is not None:  # a second press (two tabs, a double click): the call goes on
+                raise Conflict("the lead is being dialled already")
             reason = attempts.check_dialable(session, actor, attempt, self.clock.now())
             if reason is None:
                 plan = _plan(session, attempt)
@@ -183,7 +187,7 @@ class Dialer:
             if self._ticking:
                 return
             self._ticking = True
-        self.clock.call_later(IDLE_RECHECK_S, self._tick)
+        self.clock.call_later(self.idle_recheck_s, self._tick)
 
     def _tick(self) -> None:
         with self._lock:
@@ -193,7 +197,7 @@ class Dialer:
         with self._lock:
             self._ticking = bool(self._joined)
         if self._ticking:
-            self.clock.call_later(IDLE_RECHECK_S, self._tick)
+            self.clock.call_later(self.idle_recheck_s, self._tick)
 
     # -- placing the call
 
@@ -234,7 +238,9 @@ class Dialer:
 
     def wrap_up_closed(self, tenant_id: int, ref: str, at: datetime) -> None:
         with unit_of_work(self.factory) as session:
-            attempts.close_unsaved(session, tenant_id, ref, at)
+            attempt = attempts.close_unsaved(session, tenant_id, ref, at)
+            if attempt is not None and attempt.agent:
+                _tell(session, tenant_id, attempt.agent, attempt)
 
     def agent_free(self, tenant_id: int, agent: str) -> None:
         if self.joined(tenant_id, agent) is not None:
@@ -291,9 +297,9 @@ class DialerListener(DbListener):
 
 def attach(
     controller: CallController, driver: TelephonyDriver, factory: sessionmaker[Session], clock: Clock,
-    listener: DialerListener,
+    listener: DialerListener, *, idle_recheck_s: float = IDLE_RECHECK_S,
 ) -> Dialer:  # fmt: skip
     """A dialer on a running controller whose listener is ``listener``."""
-    dialer = Dialer(controller, driver, factory, clock)
+    dialer = Dialer(controller, driver, factory, clock, idle_recheck_s=idle_recheck_s)
     listener.dialer = dialer
     return dialer

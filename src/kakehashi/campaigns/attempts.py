@@ -309,15 +309,16 @@ def release_undialled(session: Session, tenant_id: int, attempt_id: int, why: st
         lead.status = "new"
 
 
-def close_unsaved(session: Session, tenant_id: int, call_ref: str, at: datetime) -> None:
+def close_unsaved(session: Session, tenant_id: int, call_ref: str, at: datetime) -> LeadAttempt | None:
     """The wrap-up time ran out before the agent saved a result: the attempt ends with the person reached but
     no result; the lead is tried again like no answer."""
     attempt = by_call(session, tenant_id, call_ref)
     if attempt is None or attempt.ended_at is not None:
-        return
+        return None
     attempt.ended_at = at
     lead = _settle(session, system_actor(tenant_id), attempt, OutcomeIn(result="answered"), at)
     _retry_like_no_answer(campaign_of(session, attempt), lead, at)
+    return attempt
 
 
 def manual_dial_check(
