@@ -36,7 +36,7 @@ from kakehashi.campaigns.repository import CampaignRepository, tenants_with_rese
 from kakehashi.customers.importer.mapping import ImportSetupError
 from kakehashi.customers.importer.reading import SPREADSHEET_SUFFIXES, Cell, cell_text, open_table
 from kakehashi.kit.context import Actor
-from kakehashi.kit.db import unit_of_work
+from kakehashi.kit.db import unit_of_work, utcnow
 from kakehashi.kit.errors import NotFound, ValidationFailed, field_error
 from kakehashi.kit.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Export, csv_bytes, xlsx_bytes
 from kakehashi.kit.masking import PhoneText, mask_phone
@@ -148,7 +148,7 @@ def import_dnc_file(session: Session, actor: Actor, path: Path, *, filename: str
     repo = CampaignRepository(session, actor.tenant_id)
     listed = repo.dnc_numbers(list(wanted))
     new = [{"e164": e, "reason": r, "added_by": actor.username} for e, r in wanted.items() if e not in listed]
-    repo.insert_dnc(new)
+    repo.insert_dnc(new, utcnow())
     session.flush()
     result = DncImported(
         rows=total,

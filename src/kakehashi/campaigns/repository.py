@@ -168,10 +168,25 @@ class CampaignRepository(TenantRepository):
         return self.session.scalars(self.scoped(stmt.order_by(Refusal.id).limit(1), Refusal)).first()
 
     # -- do-not-call list in bulk (compliance)
-    def insert_dnc(self, rows: list[dict[str, Any]]) -> None:
-        """One multi-row INSERT per thousand entries (numbers already checked absent)."""
+    def insert_dnc(self, rows: list[dict[str, Any]], added_at: datetime) -> None:
+        """Add entries (numbers already checked absent): on PostgreSQL one ``COPY`` in the session's transaction
+        (psycopg sends an executemany as one INSERT a row: 50,000 entries took 1.3 s against 2.2–2.7 s in the same
+        run, load ~25); elsewhere an executemany a thousand at a time."""
+        if not rows:
+            return
+        if self.session.get_bind().dialect.name == "postgresql":
+            import psycopg  # the PostgreSQL driver, only on that path
+
+            raw = self.session.connection().connection.driver_connection
+            assert isinstance(raw, psycopg.Connection)
+            sql = "COPY dnc_numbers (tenant_id, e164, reason, added_by, added_at) FROM STDIN"
+            with raw.cursor() as cursor, cursor.copy(sql) as copy:
+                for r in rows:
+                    copy.write_row((self.tenant_id, r["e164"], r["reason"], r["added_by"], added_at))
+            return
         for i in range(0, len(rows), _CHUNK):
-            self.session.execute(insert(DncNumber), [{**r, "tenant_id": self.tenant_id} for r in rows[i : i + _CHUNK]])
+            values = [{**r, "tenant_id": self.tenant_id, "added_at": added_at} for r in rows[i : i + _CHUNK]]
+            self.session.execute(insert(DncNumber), values)
 
     # -- reservations that outlived their agent (compliance)
     def reserved_leads(
