@@ -6,13 +6,18 @@ PostgreSQL."""
 from __future__ import annotations
 
 import itertools
+import json
+import os
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from conftest import ClientAs
 from kakehashi.audit.models import AuditEvent
@@ -27,11 +32,16 @@ from kakehashi.complaints import service as complaints
 from kakehashi.complaints.schemas import ComplaintCreate
 from kakehashi.customers import service as customers
 from kakehashi.customers.schemas import CustomerCreate, CustomerUpdate, CustomFieldCreate, PhoneIn
+from kakehashi.kit import migrate
+from kakehashi.kit.config import get_settings
 from kakehashi.kit.context import Actor, Role
+from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
+from kakehashi.kit.dbadmin import recreate_database
 from kakehashi.kit.errors import Conflict, NotFound, ValidationFailed
 from kakehashi.kit.timers import VirtualClock
 from kakehashi.orders import service as orders
 from kakehashi.orders.schemas import OrderCreate, OrderLineIn
+from kakehashi.tenants import service as tenants
 
 #: Monday 2026-12-07 10:00 in Japan (01:00 UTC).
 NOW = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
@@ -483,3 +493,50 @@ def test_the_live_count_is_limited_per_user(client_as: ClientAs) -> None:
              for _ in range(segments_api.COUNTS_PER_WINDOW + 1)]  # fmt: skip
     assert codes[:-1] == [200] * segments_api.COUNTS_PER_WINDOW and codes[-1] == 429
     assert client_as(Role.SUPERVISOR).post("/api/v1/campaigns/segments/count", json={}).status_code == 200
+
+
+# -- the CLI (cron)
+
+
+@pytest.fixture(params=[b.strip() for b in os.environ.get("KAKEHASHI_TEST_BACKENDS", "sqlite,postgresql").split(",")])
+def cli_database(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A migrated database of its own that the CLI opens through KAKEHASHI_DATABASE_URL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'cli.db'}"
+    else:
+        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/kakehashi_test_segments_cli_{os.getpid()}"
+        recreate_database(url)
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    monkeypatch.setenv("KAKEHASHI_DATABASE_URL", url)
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
+    if request.param == "postgresql":
+        recreate_database(url, create=False)
+
+
+def test_the_cli_runs_the_due_segments_and_says_so(cli_database: str) -> None:
+    from kakehashi.cli import app
+
+    engine = make_engine(cli_database)
+    with unit_of_work(make_session_factory(engine)) as session:
+        actor = Actor(tenant_id=tenants.ensure(session, get_settings().default_tenant).id)
+        customer(session, actor, "山田 花子", prefecture="東京都")
+        customer(session, actor, "高橋 一郎", phone=False)
+        campaign = make_campaign(session, actor)
+        data = SegmentIn(name="毎週月曜", campaign_id=campaign.id, schedule=Schedule(weekdays=[0], time="09:00"))
+        segment_id = segments.create_segment(session, actor, data, NOW - timedelta(days=1)).id
+    engine.dispose()
+    ran = CliRunner().invoke(app, ["campaign", "run-segments", "--at", "2026-12-07T09:01+09:00"])
+    assert ran.exit_code == 0, ran.output
+    line = json.loads(ran.stdout.splitlines()[0])
+    assert line["segment_id"] == segment_id and line["report"]["added"] == 1
+    assert line["report"]["scrubbed"] == [{"customer_id": line["report"]["scrubbed"][0]["customer_id"],
+                                          "reason": "no_phone"}]  # fmt: skip
+    assert line["next_run_at"] == "2026-12-14T09:00:00+09:00"
+    again = CliRunner().invoke(app, ["campaign", "run-segments", "--at", "2026-12-07T09:02+09:00"])
+    assert again.exit_code == 0 and again.stdout == ""
+    naive = CliRunner().invoke(app, ["campaign", "run-segments", "--at", "2026-12-07T09:02"])
+    assert naive.exit_code == 2
