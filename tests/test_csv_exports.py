@@ -85,6 +85,8 @@ CSV_ROUTES: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any] | None, b
 CHECKED_ELSEWHERE = {
     # the campaign's results: test_campaign_results.py::test_the_csv_is_formula_safe_and_ends_with_the_total
     ("GET", "/api/v1/campaigns/{campaign_id}/results.csv"),
+    # the do-not-call list: test_campaign_compliance.py::test_import_and_export_over_http_formula_safe_and_audited
+    ("GET", "/api/v1/campaigns/dnc.csv"),
 }
 
 
