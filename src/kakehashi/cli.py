@@ -96,6 +96,7 @@ def demo(
     import uvicorn
 
     from kakehashi.app import create_app
+    from kakehashi.demo import campaigns as campaign_demo
     from kakehashi.demo import customers as demo_data
     from kakehashi.demo import routing as routing_demo
     from kakehashi.demo.traffic import DEMO_CALLS_PER_HOUR
@@ -108,6 +109,7 @@ def demo(
         demo_data.ensure_demo_data(engine, settings, customers=customers, console=console)
         path, logins = ensure_demo_users(engine, settings)
         routing_demo.ensure_demo_routing(engine, settings, console=console)
+        campaign_demo.ensure(engine, settings, console=console)
     table = Table("user", "role", "password", title=f"demo logins (kept in {path})")
     for (username, role, _display), password in zip(DEMO_USERS, logins.values(), strict=True):
         table.add_row(username, role.value, password)

@@ -26,12 +26,17 @@ import random
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from kakehashi.agents import service as agents
 from kakehashi.calls import service as calls
+from kakehashi.campaigns import attempts
+from kakehashi.campaigns import service as campaign_service
+from kakehashi.campaigns.live import LiveDialer
+from kakehashi.demo import campaigns as demo_campaigns
 from kakehashi.demo import routing as demo
 from kakehashi.dispositions import service as dispositions
 from kakehashi.dispositions.service import DEFAULTS as DEFAULT_DISPOSITIONS
@@ -94,6 +99,7 @@ class TrafficOptions:
     break_chance: float = 0.08  # after a call
     break_s: tuple[float, float] = (60.0, 240.0)
     callback_answered: float = 0.8  # a customer called back picks up (else: no answer)
+    join_campaign_after_s: float = 20.0  # the outbound agents join the demo campaign once logged in
 
 
 @dataclass
@@ -121,6 +127,8 @@ class DemoTraffic:
         aux_codes: Sequence[str] = (),
         dispositions: Sequence[tuple[str, str]] = DEFAULT_RESULTS,
         options: TrafficOptions | None = None,
+        campaign: tuple[int, Sequence[str]] | None = None,
+        dialer: LiveDialer | None = None,
     ) -> None:
         self.driver, self.controller, self.factory, self.tenant_id = driver, controller, factory, tenant_id
         self.options = options or TrafficOptions()
@@ -139,6 +147,8 @@ class DemoTraffic:
         self._started = False
         self._unsubscribe: list[Callable[[], None]] = []
         self._known: list[str] | None = None
+        # The outbound campaign (id, its simulated agents) and the dialer they join it on.
+        self.campaign, self.dialer = campaign, dialer
 
     @property
     def stopped(self) -> bool:
@@ -168,6 +178,9 @@ class DemoTraffic:
                 self._later(at, partial(self._choose, agent, AgentState.AVAILABLE))
         if self.options.calls_per_hour > 0 and self.numbers:
             self._later(0.0, self._plan_window)
+        if self.campaign is not None and self.dialer is not None:
+            for agent in self.campaign[1]:
+                self._later(self.options.join_campaign_after_s, partial(self._join, agent))
         log.info("demo traffic: %s calls/hour to %s, %d simulated agents",
                  self.options.calls_per_hour, ", ".join(self.numbers), len(self.agents))  # fmt: skip
         return self
@@ -266,8 +279,11 @@ class DemoTraffic:
         actor = Actor(tenant_id=self.tenant_id, username=agent, origin="sim")
         try:
             with unit_of_work(self.factory) as session:
-                result = self._rng.choices(self.dispositions, self.disposition_weights)[0]
-                calls.finish_wrap_up(session, actor, call_id, result, self.driver.clock.now())
+                if calls.get_call(session, actor, call_id).lead_id is not None:
+                    self._close_lead(session, actor, agent)
+                else:
+                    result = self._rng.choices(self.dispositions, self.disposition_weights)[0]
+                    calls.finish_wrap_up(session, actor, call_id, result, self.driver.clock.now())
         except (Conflict, NotFound):
             return  # the queue's wrap-up time ran out first: the call is already closed
         self.stats.wrap_ups_closed += 1
@@ -275,6 +291,27 @@ class DemoTraffic:
             self.stats.breaks += 1
             self._choose(agent, AgentState.BREAK, self._rng.choice(self.aux_codes))
             self._later(self._rng.uniform(*self.options.break_s), partial(self._choose, agent, AgentState.AVAILABLE))
+
+    def _join(self, agent: str) -> None:
+        assert self.campaign is not None and self.dialer is not None
+        try:
+            self.dialer.join(Actor(tenant_id=self.tenant_id, username=agent, origin="sim"), agent, self.campaign[0])
+        except Conflict as exc:  # the campaign was paused or stopped by a supervisor
+            log.info("demo traffic: %s does not join the campaign: %s", agent, exc)
+
+    def _close_lead(self, session: Session, actor: Actor, agent: str) -> None:
+        """A simulated agent's outbound call: the opening statement was given, then one of the campaign's codes."""
+        from kakehashi.demo.campaigns import OUTBOUND_CODES, OUTBOUND_WEIGHTS
+
+        attempt = attempts.current(session, actor, agent)
+        if attempt is None:
+            return
+        now = self.driver.clock.now()
+        code, _, _, flags = self._rng.choices(OUTBOUND_CODES, OUTBOUND_WEIGHTS)[0]
+        attempts.confirm_opening(session, actor, attempt.id, agent, now)
+        later = now + timedelta(hours=2) if flags.get("callback") else None
+        attempts.finish(session, actor, attempt.id, agent, code, now, driver=self.driver.name, callback_at=later,
+                        callback_personal=False)  # fmt: skip
 
     def _choose(self, agent: str, state: AgentState, reason: str | None = None) -> None:
         try:
@@ -314,6 +351,8 @@ def start(
         names = {a.name for a in agents.list_agents(session, actor)}
         codes = [c.code for c in agents.aux_codes(session, actor)]
         results = [(d.code, d.kind) for d in dispositions.list_dispositions(session, actor)]
+        running = [c for c in campaign_service.list_campaigns(session, actor)
+                   if c.name == demo_campaigns.CAMPAIGN and c.status == "running"]  # fmt: skip
     numbers = [n for n in demo.NUMBERS if try_normalize_phone(n) in present]
     simulated = [a for a in demo.SIMULATED_AGENTS if a in names]
     if not numbers or not simulated:
@@ -330,6 +369,8 @@ def start(
         aux_codes=codes,
         dispositions=results,
         options=TrafficOptions(calls_per_hour=calls_per_hour),
+        campaign=(running[0].id, [a for a in demo_campaigns.OUTBOUND_AGENTS if a in names]) if running else None,
+        dialer=telephony.dialer,
     ).start()
 
 
