@@ -268,6 +268,9 @@ def bench_campaign(
     leads: Annotated[int, typer.Option(help="rows in the generated call list", min=1)] = 100_000,
     agents: Annotated[int, typer.Option(help="agents reserving leads at once", min=1, max=200)] = 50,
     reservations: Annotated[int, typer.Option(help="leads handed out in the reservation loop", min=1)] = 10_000,
+    talk_ms: Annotated[
+        float, typer.Option(help="each agent's time on the call between reservation and outcome (0: tight loop)", min=0)
+    ] = 0.0,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
 ) -> None:
     """A call list loaded into a campaign (rows/s, against the same rows COPYd into the same indexed tables), then
@@ -275,7 +278,7 @@ def bench_campaign(
     from kakehashi.bench import campaign
 
     try:
-        result = campaign.run(leads=leads, agents=agents, reservations=reservations,
+        result = campaign.run(leads=leads, agents=agents, reservations=reservations, talk_ms=talk_ms,
                               console=None if json_out else console)  # fmt: skip
     except campaign.PostgresOnly as exc:
         console.print(f"[red]{exc}[/]")

@@ -15,6 +15,8 @@ reservations (``FOR UPDATE SKIP LOCKED``) and ``COPY``, which SQLite has not.
    transaction as ``POST /reserve`` is) and record an outcome (another, as ``POST …/outcome`` is), in a loop,
    until ``reservations`` leads were handed out — ``reservations_per_s`` and the reservation's p50/p99 in ms
    (its transaction, commit included; target p99 ≤ 5 ms). Every lead is handed to one agent only (checked).
+   ``talk_ms``: each agent waits that long (±50 %) between reservation and outcome, as if on the call; 0 (the
+   default) is a tight loop: 50 threads on the machine's cores, so each reservation also waits its turn.
 """
 
 from __future__ import annotations
@@ -126,9 +128,11 @@ def _copy_floor(url: str) -> tuple[float, dict[str, int]]:
 
 
 def _reserve(
-    engine: Engine, actor: Actor, campaign_id: int, agents: int, reservations: int, seed: int
+    engine: Engine, actor: Actor, campaign_id: int, agents: int, reservations: int, seed: int, talk_ms: float
 ) -> dict[str, Any]:
-    """``agents`` threads reserving and settling leads until ``reservations`` were handed out (or none is due)."""
+    """``agents`` threads reserving and settling leads until ``reservations`` were handed out (or none is due),
+    each "on the call" ``talk_ms`` between its reservation and its outcome (0: a tight loop, the database and this
+    process saturated — the throughput; more: agents who talk, the reservation's own latency)."""
     factory = make_session_factory(engine)
     latencies: list[list[float]] = [[] for _ in range(agents)]
     taken: list[list[int]] = [[] for _ in range(agents)]
@@ -155,6 +159,8 @@ def _reserve(
                 if found.lead is None:
                     return
                 taken[n].append(found.lead.id)
+                if talk_ms:
+                    time.sleep(talk_ms / 1000 * rng.uniform(0.5, 1.5))
                 outcome = OutcomeIn(result=rng.choice(OUTCOMES))
                 with unit_of_work(factory) as session:  # POST …/leads/{lead_id}/outcome
                     campaigns.record_outcome(session, me, campaign_id, found.lead.id, outcome, utcnow())
@@ -174,6 +180,7 @@ def _reserve(
     handed = [lead for per in taken for lead in per]
     return {
         "agents": agents,
+        "talk_ms": talk_ms,
         "reservations": len(handed),
         "reserve_seconds": round(seconds, 3),
         "reservations_per_s": round(len(handed) / seconds, 1) if seconds else 0.0,
@@ -193,6 +200,7 @@ def run(
     reservations: int = 10_000,
     url: str | None = None,
     seed: int = 1,
+    talk_ms: float = 0.0,
 ) -> dict[str, Any]:
     """Generate, load, COPY the floor, reserve; return the figures (see the module's doc)."""
     url = url or os.environ.get("KAKEHASHI_BENCH_PG_URL", DEFAULT_URL)
@@ -221,7 +229,7 @@ def run(
             say(f"loaded {report.rows_loaded:,} leads in {load_s:.2f} s; the same rows COPYd into the tables …")
             floor_s, stored = _copy_floor(url)
             say(f"floor: {floor_s:.2f} s; {agents} agents reserving …")
-            reserved = _reserve(engine, actor, campaign_id, agents, reservations, seed)
+            reserved = _reserve(engine, actor, campaign_id, agents, reservations, seed, talk_ms)
         finally:
             engine.dispose()
     scrubbed: dict[str, int] = {}
