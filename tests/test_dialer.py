@@ -184,6 +184,8 @@ def test_progressive_dials_for_the_free_agent_one_lead_after_the_other(progressi
         month = f.clock.now().strftime("%Y-%m")
         by_campaign = calls.cost_summary(s, f.actor, month=month, group="campaign")
         assert [(r["campaign"], r["calls"]) for r in by_campaign] == [(str(f.campaign_id), 3)]
+    # The lead calls the center back: routing knows the agent who called them (sticky queues keep them together).
+    assert DbDirectory(f.factory).caller(f.actor.tenant_id, "03-5555-0002").last_agent == "sato"
 
 
 def test_a_refusal_blocks_the_number_and_a_callback_is_dialled_on_time(progressive: Floor) -> None:

@@ -23,8 +23,8 @@ from kakehashi.auth.login import LoginFloodMiddleware
 from kakehashi.billing.api import router as billing_router
 from kakehashi.calls.api import router as calls_router
 from kakehashi.campaigns.api import router as campaigns_router
-from kakehashi.campaigns.desk_api import router as outbound_desk_router
 from kakehashi.campaigns.compliance_api import router as campaign_compliance_router
+from kakehashi.campaigns.desk_api import router as outbound_desk_router
 from kakehashi.campaigns.lists_api import MAX_UPLOAD_BYTES as LIST_UPLOAD_BYTES
 from kakehashi.campaigns.lists_api import router as campaign_lists_router
 from kakehashi.campaigns.results_api import router as campaign_results_router

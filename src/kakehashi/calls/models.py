@@ -98,4 +98,10 @@ class Cdr(IdMixin, Base):
     cost_yen: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
-    __table_args__ = (Index("ix_cdrs_tenant_started_at", "tenant_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_cdrs_tenant_started_at", "tenant_id", "started_at"),
+        # Who last talked with a number (sticky routing, a lead calling back): inbound by the caller's number,
+        # outbound by the number dialled.
+        Index("ix_cdrs_tenant_ani_e164", "tenant_id", "ani_e164"),
+        Index("ix_cdrs_tenant_dnis", "tenant_id", "dnis"),
+    )

@@ -28,6 +28,26 @@ def customer_and_caller_of(session: Session, driver: str, ref: str) -> tuple[int
     return None if row is None else (row.customer_id, row.ani_e164)
 
 
+def last_agent_from(session: Session, tenant_id: int, e164: str) -> tuple[str, datetime] | None:
+    """The last agent on a call from ``e164`` (``ix_cdrs_tenant_ani_e164``)."""
+    stmt = (select(Cdr.agent, Cdr.ended_at)
+            .where(Cdr.tenant_id == tenant_id, Cdr.ani_e164 == e164, Cdr.direction == "inbound",
+                   Cdr.agent.is_not(None))
+            .order_by(Cdr.ended_at.desc()).limit(1))  # fmt: skip
+    row = session.execute(stmt).first()
+    return (str(row[0]), row[1]) if row is not None else None
+
+
+def last_agent_to(session: Session, tenant_id: int, e164: str) -> tuple[str, datetime] | None:
+    """The last agent on a call to ``e164`` (a callback, a campaign's call; ``ix_cdrs_tenant_dnis``)."""
+    stmt = (select(Cdr.agent, Cdr.ended_at)
+            .where(Cdr.tenant_id == tenant_id, Cdr.dnis == e164, Cdr.direction == "outbound",
+                   Cdr.agent.is_not(None))
+            .order_by(Cdr.ended_at.desc()).limit(1))  # fmt: skip
+    row = session.execute(stmt).first()
+    return (str(row[0]), row[1]) if row is not None else None
+
+
 def open_calls(session: Session, driver: str) -> list[Call]:
     """Calls of a driver that have not reached a final state (for recovery after a restart)."""
     over = and_(Call.state.in_([s.value for s in DEFLECTED]), Call.ended_at.is_not(None))

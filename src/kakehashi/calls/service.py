@@ -157,13 +157,23 @@ def call_by_ref(session: Session, driver: str, ref: str) -> Call | None:
     return repository.call_by_ref(session, driver, ref)
 
 
-def tag_outbound(session: Session, driver: str, ref: str, *, campaign_id: int | None, lead_id: int | None) -> Call | None:
+def tag_outbound(
+    session: Session, driver: str, ref: str, *, campaign_id: int | None, lead_id: int | None
+) -> Call | None:
     """Mark an originated call as a campaign's (its CDR carries the campaign: costs by campaign); None for a call
     not stored."""
     call = repository.call_by_ref(session, driver, ref)
     if call is not None:
         call.campaign_id, call.lead_id = campaign_id, lead_id
     return call
+
+
+def last_agent_with(session: Session, tenant_id: int, e164: str) -> tuple[str, datetime] | None:
+    """The agent who last talked with ``e164`` and when: on a call from it, or a call to it (a campaign's lead
+    calling back reaches the agent who called them, where the queue keeps callers with their last agent)."""
+    found = [row for row in (repository.last_agent_from(session, tenant_id, e164),
+                             repository.last_agent_to(session, tenant_id, e164)) if row is not None]  # fmt: skip
+    return max(found, key=lambda row: row[1]) if found else None
 
 
 def matched_caller(session: Session, driver: str, ref: str) -> tuple[int | None, str | None] | None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kakehashi.kit.db import Base, BigId, IdMixin, TimestampMixin, UTCDateTime, utcnow
@@ -44,6 +44,15 @@ class Customer(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         Index("ix_customers_tenant_name_key", "tenant_id", "name_key"),
         Index("ix_customers_tenant_kana_key", "tenant_id", "kana_key"),
+        # The few customers who may not be called (APPI suspension, outbound exclusion): campaign lists are
+        # scrubbed against them a thousand numbers at a time, which must not read every customer each time.
+        Index(
+            "ix_customers_tenant_blocked",
+            "tenant_id",
+            "id",
+            postgresql_where=text("do_not_contact OR outbound_excluded"),
+            sqlite_where=text("do_not_contact OR outbound_excluded"),
+        ),
     )
 
 

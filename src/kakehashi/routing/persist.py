@@ -12,12 +12,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from kakehashi.agents import service as agents
 from kakehashi.calls import service as calls
-from kakehashi.calls.models import Call, Cdr
+from kakehashi.calls.models import Call
 from kakehashi.calls.states import CallState
 from kakehashi.complaints import service as complaints
 from kakehashi.customers import service as customers
@@ -84,12 +83,7 @@ class DbDirectory:
                 return Caller()
             # None also for a customer deleted since the offer: an unknown caller, as by number.
             rank = customers.rank_of(session, actor, customer_id) if customer_id is not None else None
-            last = session.execute(
-                select(Cdr.agent, Cdr.ended_at)
-                .where(Cdr.tenant_id == tenant_id, Cdr.ani_e164 == e164, Cdr.agent.is_not(None))
-                .order_by(Cdr.ended_at.desc())
-                .limit(1)
-            ).first()
+            last = calls.last_agent_with(session, tenant_id, e164)
             facts = CallerFacts()
             if customer_id is not None and rank is not None:
                 open_complaint = bool(complaints.open_for_customer(session, actor, customer_id))

@@ -105,6 +105,15 @@ def upgrade() -> None:
         batch_op.create_index("ix_lead_attempts_campaign_started", ["campaign_id", "started_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_lead_attempts_lead_id"), ["lead_id"], unique=False)
 
+    blocked = sa.text("do_not_contact OR outbound_excluded")
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.create_index("ix_customers_tenant_blocked", ["tenant_id", "id"], unique=False,
+                              postgresql_where=blocked, sqlite_where=blocked)  # fmt: skip
+
+    with op.batch_alter_table("cdrs", schema=None) as batch_op:
+        batch_op.create_index("ix_cdrs_tenant_ani_e164", ["tenant_id", "ani_e164"], unique=False)
+        batch_op.create_index("ix_cdrs_tenant_dnis", ["tenant_id", "dnis"], unique=False)
+
     with op.batch_alter_table("calls", schema=None) as batch_op:
         batch_op.add_column(sa.Column("lead_id", ID, nullable=True))
 
@@ -148,6 +157,13 @@ def downgrade() -> None:
 
     with op.batch_alter_table("calls", schema=None) as batch_op:
         batch_op.drop_column("lead_id")
+
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.drop_index("ix_customers_tenant_blocked")
+
+    with op.batch_alter_table("cdrs", schema=None) as batch_op:
+        batch_op.drop_index("ix_cdrs_tenant_dnis")
+        batch_op.drop_index("ix_cdrs_tenant_ani_e164")
 
     with op.batch_alter_table("lead_attempts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_lead_attempts_lead_id"))
