@@ -169,11 +169,6 @@ def test_given_a_line_refusal_then_scrub_for_a_campaign_of_another_line_lets_the
     assert service.scrub(session, actor, None, ["+819011110001"]) == {"+819011110001": "refused"}
 
 
-@pytest.mark.xfail(
-    reason="reserve_next scrubs with campaign=None (every refusal blocks) until it passes its campaign: "
-    "scrub(session, actor, campaign, [lead.phone], duplicates=False) — the lead engineer's function",
-    strict=False,
-)
 def test_given_a_line_refusal_then_a_campaign_of_another_line_still_reserves_the_number(
     session: Session, actor: Actor
 ) -> None:
@@ -244,6 +239,7 @@ def test_given_a_call_still_up_then_its_lead_stays_reserved_until_the_call_limit
             lead_id=lead.id,
             agent="a1",
             mode="preview",
+            call_ref="sim-still-up",  # dialled: its call has not ended
             started_at=MONDAY_10 + timedelta(minutes=1),
         )
     )

@@ -280,3 +280,15 @@ def test_an_unsaved_wrap_up_closes_and_the_lead_is_tried_again(progressive: Floo
     assert first.next_call_at is not None and first.reserved_by is None
     assert f.attempts()[0].ended_at is not None and f.attempts()[0].disposition is None
     assert f.state() is AgentState.AVAILABLE and len(f.attempts()) == 1  # left the campaign: no more dials
+
+
+def test_logging_out_gives_the_card_back_and_leaves_the_campaign(preview: Floor) -> None:
+    f = preview
+    agent = f.agent_actor()
+    f.dialer.join(agent, "sato", f.campaign_id)
+    with unit_of_work(f.factory) as s:
+        assert attempts.open_next(s, agent, f.campaign_id, "sato", f.clock.now()).attempt is not None
+    f.controller.choose_state(f.actor.tenant_id, "sato", AgentState.LOGGED_OUT)
+    lead = f.lead(TALKER)
+    assert (lead.status, lead.reserved_by, lead.attempts) == ("new", None, 0)
+    assert f.attempts()[0].result == "skipped" and f.dialer.joined(f.actor.tenant_id, "sato") is None

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from kakehashi.audit import service as audit
-from kakehashi.campaigns import attempts
+from kakehashi.campaigns import attempts, compliance
 from kakehashi.campaigns import service as campaigns
 from kakehashi.campaigns.models import CampaignList, LeadAttempt
 from kakehashi.kit.context import Actor
@@ -242,6 +242,18 @@ class Dialer:
             if attempt is not None and attempt.agent:
                 _tell(session, tenant_id, attempt.agent, attempt)
 
+    def agent_gone(self, tenant_id: int, agent: str) -> None:
+        """The agent logged out: they leave their campaign, a card not dialled goes back to the list, and any lead
+        they still hold is freed (``campaigns.compliance.release_agent``)."""
+        with self._lock:
+            self._joined.pop((tenant_id, agent), None)
+        actor = attempts.system_actor(tenant_id)
+        with unit_of_work(self.factory) as session:
+            attempt = attempts.current(session, actor, agent)
+            if attempt is not None and attempt.call_ref is None:
+                attempts.release_undialled(session, tenant_id, attempt.id, "the agent logged out", self.clock.now())
+            compliance.release_agent(session, actor, agent)
+
     def agent_free(self, tenant_id: int, agent: str) -> None:
         if self.joined(tenant_id, agent) is not None:
             self.clock.call_later(0, lambda: self.fill(tenant_id, agent))
@@ -288,6 +300,8 @@ class DialerListener(DbListener):
         super().agent_state(tenant_id, agent, state, reason, queue, call_ref, at)
         if state is AgentState.AVAILABLE and self.dialer is not None:
             self.dialer.agent_free(tenant_id, agent)
+        elif state is AgentState.LOGGED_OUT and self.dialer is not None:
+            self.dialer.agent_gone(tenant_id, agent)
 
     def wrap_up_over(self, tenant_id: int, ref: str, at: datetime) -> None:
         if self.dialer is not None:

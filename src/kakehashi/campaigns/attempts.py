@@ -166,8 +166,8 @@ def check_dialable(session: Session, actor: Actor, attempt: LeadAttempt, now: da
         return f"the campaign is {campaign.status}"
     if not service.calling_window_open(campaign, now):
         return "outside the calling window"
-    # As at reservation: every block of the number, without the campaign's own duplicate check.
-    blocked = service.scrub(session, actor, None, [lead.phone]).get(lead.phone)
+    # As at reservation: every block of the number for this campaign (refusals by its scope), no duplicate check.
+    blocked = service.scrub(session, actor, campaign, [lead.phone], duplicates=False).get(lead.phone)
     if blocked is None and lead.customer_id is not None:
         blocked = service._customer_blocked(session, actor, lead.customer_id)
     return blocked
@@ -307,6 +307,7 @@ def release_undialled(session: Session, tenant_id: int, attempt_id: int, why: st
     lead.reserved_by = lead.reserved_at = None
     if lead.status == "in_progress" and lead.attempts == 0:
         lead.status = "new"
+    session.flush()
 
 
 def close_unsaved(session: Session, tenant_id: int, call_ref: str, at: datetime) -> LeadAttempt | None:
@@ -331,7 +332,8 @@ def manual_dial_check(
     except InvalidPhone as exc:
         raise ValidationFailed("not a phone number", errors=[field_error("number", str(exc))]) from exc
     campaign = service.get_campaign(session, actor, campaign_id) if campaign_id is not None else None
-    blocked = service.scrub(session, actor, None, [e164]).get(e164)
+    # For a campaign: its refusal scope; by hand without one: any refusal in force blocks.
+    blocked = service.scrub(session, actor, campaign, [e164], duplicates=False).get(e164)
     if campaign is not None:
         caller_id = campaign.caller_id
     else:

@@ -214,7 +214,11 @@ class CampaignRepository(TenantRepository):
             stmt = (
                 select(LeadAttempt.lead_id, func.count(), still_open)
                 .join(Lead, Lead.id == LeadAttempt.lead_id)
-                .where(LeadAttempt.lead_id.in_(lead_ids[i : i + _CHUNK]), LeadAttempt.started_at >= Lead.reserved_at)
+                .where(
+                    LeadAttempt.lead_id.in_(lead_ids[i : i + _CHUNK]),
+                    LeadAttempt.started_at >= Lead.reserved_at,
+                    LeadAttempt.call_ref.is_not(None),  # dialled: a card only looked at is no attempt
+                )
                 .group_by(LeadAttempt.lead_id)
             )
             for lead_id, count, opened in self.session.execute(self.scoped(stmt, LeadAttempt)):

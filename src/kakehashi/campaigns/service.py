@@ -421,7 +421,7 @@ def reserve_next(session: Session, actor: Actor, campaign_id: int, agent: str, n
             elif _today_count(lead, now) >= rules.max_per_day:
                 lead.next_call_at = _next_local_midnight(now)
             elif reason := (
-                scrub(session, actor, None, [lead.phone]).get(lead.phone)
+                scrub(session, actor, campaign, [lead.phone], duplicates=False).get(lead.phone)
                 or _customer_blocked(session, actor, lead.customer_id)
             ):
                 lead.status, lead.last_result, lead.next_call_at = "excluded", reason, None

@@ -10,7 +10,6 @@ it again changes nothing.
 
 from __future__ import annotations
 
-import csv
 import tempfile
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from kakehashi.dispositions.schemas import DispositionIn
 from kakehashi.kit.config import Settings
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import make_session_factory, unit_of_work
+from kakehashi.kit.export import csv_bytes
 from kakehashi.tenants import service as tenants
 
 CAMPAIGN = "保険見直しのご案内（デモ）"
@@ -108,8 +108,6 @@ def _ensure_codes(session: Session, actor: Actor) -> None:
 def _write_list(path: Path) -> None:
     """A call list as a center would get it: name, reading, phone, prefecture (synthetic people, their numbers in
     the ranges no carrier assigns — ``demo.synthetic``)."""
-    with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(["氏名", "フリガナ", "電話番号", "都道府県"])
-        for person in generate_people(LEADS, seed=17, start=500_000):
-            writer.writerow([person.name, person.name_kana, person.nationals[0], person.prefecture])
+    people = generate_people(LEADS, seed=17, start=500_000)
+    rows = ([p.name, p.name_kana, p.nationals[0], p.prefecture] for p in people)
+    path.write_bytes(csv_bytes(["氏名", "フリガナ", "電話番号", "都道府県"], rows))
