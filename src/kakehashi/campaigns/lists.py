@@ -170,8 +170,14 @@ class _LeadWriter:
     """The importer's ``after_write`` hook: in the batch's transaction, scrub the rows' numbers and insert a lead
     per remaining row (its first number), linked to the row's customer and the list."""
 
+    #: Rows written after which the tables' statistics are refreshed, then at 4×, 16×… that (see
+    #: ``CampaignListRepository.refresh_statistics``): a handful of ``ANALYZE``s a load.
+    ANALYZE_FIRST = 2000
+
     def __init__(self, actor: Actor, campaign_id: int, list_id: int) -> None:
         self.actor, self.campaign_id, self.list_id = actor, campaign_id, list_id
+        self.written = 0
+        self.analyze_at = self.ANALYZE_FIRST
 
     def __call__(self, session: Session, rows: list[ParsedRow]) -> _Part:
         actor = self.actor
@@ -219,6 +225,10 @@ class _LeadWriter:
             )
         CampaignRepository(session, actor.tenant_id).insert_leads(leads)
         part.loaded = len(leads)
+        self.written += len(rows)
+        if self.written >= self.analyze_at:
+            self.analyze_at *= 4
+            CampaignListRepository(session, actor.tenant_id).refresh_statistics()
         return part
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from kakehashi.campaigns.models import CampaignList
 from kakehashi.kit.repository import TenantRepository
@@ -27,3 +27,11 @@ class CampaignListRepository(TenantRepository):
         """Delete a list that loaded nothing (its file could not be read): no lead refers to it."""
         stmt = delete(CampaignList).where(CampaignList.id == list_id, CampaignList.tenant_id == self.tenant_id)
         self.session.execute(stmt)
+
+    def refresh_statistics(self) -> None:
+        """PostgreSQL: ``ANALYZE`` the tables a list load fills (its customers and numbers, the leads). Planned on
+        an empty table's statistics, the load's per-batch lookups (owners of numbers, the scrub) went from index
+        probes to scans as the tables grew: 0.3 s a batch at 5,000 rows, 1.2 s at 30,000. Statistics are the
+        server's, not the tenant's: nothing is read here."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text("ANALYZE customers, customer_phones, leads"))
