@@ -208,6 +208,9 @@ def test_a_refusal_blocks_the_number_and_a_callback_is_dialled_on_time(progressi
     finish(f, "再架電", callback_at=f.clock.now() + timedelta(hours=1))
     talker = f.lead(TALKER)
     assert (talker.status, talker.callback_agent) == ("callback", "sato")
+    with unit_of_work(f.factory) as s:  # the agent's desk lists it
+        promised = attempts.my_callbacks(s, f.agent_actor(), "sato")
+    assert [(c["lead_id"], c["phone"], c["at"]) for c in promised] == [(talker.id, TALKER, talker.next_call_at)]
     f.wait(60)  # the third lead rings out (no answer) — then nothing is due until the callback
     assert f.state() is AgentState.AVAILABLE
     f.wait(3600)

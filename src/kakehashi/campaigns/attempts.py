@@ -369,6 +369,26 @@ def card(session: Session, actor: Actor, attempt: LeadAttempt) -> dict[str, Any]
     }  # fmt: skip
 
 
+def my_callbacks(session: Session, actor: Actor, agent: str, *, limit: int = 20) -> list[dict[str, Any]]:
+    """The personal callbacks ``agent`` promised and has still to make, soonest first (the numbers are personal
+    data: the read is audited when there are any)."""
+    stmt = (
+        select(Lead.id, Lead.campaign_id, Campaign.name, Lead.phone, Lead.next_call_at)
+        .join(Campaign, Campaign.id == Lead.campaign_id)
+        .where(Lead.tenant_id == actor.tenant_id, Lead.callback_agent == agent, Lead.status == "callback",
+               Campaign.status.in_(("running", "paused")))
+        .order_by(Lead.next_call_at, Lead.id)
+        .limit(limit)
+    )  # fmt: skip
+    rows = [
+        {"lead_id": r[0], "campaign_id": r[1], "campaign": r[2], "phone": r[3], "at": r[4]}
+        for r in session.execute(stmt)
+    ]
+    if rows:
+        audit.record(session, actor, "campaign.callbacks.read", resource="lead", detail={"rows": len(rows)})
+    return rows
+
+
 def stage_of(attempt: LeadAttempt) -> str:
     """preview (not dialled) → dialing → talking (a person answered) → done."""
     if attempt.ended_at is not None:

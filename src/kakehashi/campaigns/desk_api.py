@@ -15,6 +15,7 @@ from kakehashi.auth.guard import StaffActor
 from kakehashi.campaigns import attempts
 from kakehashi.campaigns.desk_schemas import (
     Card,
+    DeskCallback,
     DeskCampaign,
     Dialled,
     JoinIn,
@@ -37,7 +38,8 @@ def _desk(session: Session, actor: Actor, joined: int | None, reason: str | None
                  for c in attempts.campaigns_of(session, actor, actor.username)]  # fmt: skip
     attempt = attempts.current(session, actor, actor.username)
     card = Card.model_validate(attempts.card(session, actor, attempt)) if attempt is not None else None
-    return OutboundDesk(campaigns=campaigns, joined=joined, card=card, reason=reason)
+    callbacks = [DeskCallback.model_validate(c) for c in attempts.my_callbacks(session, actor, actor.username)]
+    return OutboundDesk(campaigns=campaigns, joined=joined, card=card, reason=reason, callbacks=callbacks)
 
 
 def _joined(request: Request, actor: Actor) -> int | None:

@@ -46,10 +46,23 @@ class Card(BaseModel):
     lead: CardLead
 
 
+class DeskCallback(BaseModel):
+    """A callback you promised (personal): dialled for you first when it falls due."""
+
+    lead_id: int
+    campaign_id: int
+    campaign: str
+    phone: PhoneText
+    at: datetime
+
+
 class OutboundDesk(BaseModel):
     campaigns: list[DeskCampaign] = Field(description="the running campaigns you work")
     joined: int | None = Field(description="the campaign you are working now (progressive: dialled for)")
     card: Card | None
+    callbacks: list[DeskCallback] = Field(
+        default_factory=list, description="your callbacks still to make, soonest first"
+    )
     reason: str | None = Field(default=None, description="why no lead was handed out")
 
 

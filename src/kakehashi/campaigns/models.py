@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql import text
 
 from kakehashi.kit.db import Base, BigId, IdMixin, TimestampMixin, UTCDateTime, utcnow
 from kakehashi.kit.types import JsonDoc
@@ -147,6 +148,15 @@ class Lead(IdMixin, Base):
         UniqueConstraint("campaign_id", "phone"),
         CheckConstraint(f"status IN {LEAD_STATUSES}", name="status"),
         Index("ix_leads_campaign_status_next", "campaign_id", "status", "next_call_at"),
+        # An agent's callbacks to make (the desk reads them with every refresh): only leads waiting for one.
+        Index(
+            "ix_leads_callbacks_by_agent",
+            "tenant_id",
+            "callback_agent",
+            "next_call_at",
+            postgresql_where=text("status = 'callback'"),
+            sqlite_where=text("status = 'callback'"),
+        ),
     )
 
 

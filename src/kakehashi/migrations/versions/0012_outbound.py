@@ -105,6 +105,11 @@ def upgrade() -> None:
         batch_op.create_index("ix_lead_attempts_campaign_started", ["campaign_id", "started_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_lead_attempts_lead_id"), ["lead_id"], unique=False)
 
+    waiting = sa.text("status = 'callback'")
+    with op.batch_alter_table("leads", schema=None) as batch_op:
+        batch_op.create_index("ix_leads_callbacks_by_agent", ["tenant_id", "callback_agent", "next_call_at"],
+                              unique=False, postgresql_where=waiting, sqlite_where=waiting)  # fmt: skip
+
     blocked = sa.text("do_not_contact OR outbound_excluded")
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.create_index("ix_customers_tenant_blocked", ["tenant_id", "id"], unique=False,
@@ -160,6 +165,9 @@ def downgrade() -> None:
 
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_index("ix_customers_tenant_blocked")
+
+    with op.batch_alter_table("leads", schema=None) as batch_op:
+        batch_op.drop_index("ix_leads_callbacks_by_agent")
 
     with op.batch_alter_table("cdrs", schema=None) as batch_op:
         batch_op.drop_index("ix_cdrs_tenant_dnis")

@@ -1,6 +1,6 @@
 // A campaign's results (/campaigns/{id}/results): the tiles, four charts (Chart.js, bundled) and the table, from
 // GET /api/v1/campaigns/{id}/results?by=… . Every value from the server goes into the page as text (h, setText).
-import { $, S, api, duration, h, problem, setText, status, text } from "./lib.js";
+import { $, S, api, duration, h, problem, setText, status, text } from "/static/lib.js";
 
 const main = document.querySelector("main");
 const campaignId = main.dataset.campaign;

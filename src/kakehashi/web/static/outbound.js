@@ -172,9 +172,19 @@ function render() {
   $("ob-reason").hidden = !ob.reason || Boolean(d.card);
   $("ob-reason").textContent = ob.reason ? sayReason(ob.reason) : "";
   renderCard(d.card);
+  renderCallbacks(d.callbacks || []);
   // For the page's CSS (the desk's own wrap-up form gives way to the result while the lead's call is on) and tests.
   document.body.dataset.outbound = d.card ? d.card.stage : "";
   document.body.dataset.outboundReady = "1";
+}
+
+/** The callbacks the agent promised, soonest first: when, the campaign and the number. */
+function renderCallbacks(list) {
+  $("ob-callbacks").hidden = !list.length;
+  $("ob-callback-list").replaceChildren(...list.map((c) => h("li", {},
+    h("time", { datetime: c.at }, fmtTime.format(new Date(c.at))), " ",
+    h("span", { class: "tel" }, c.phone), " ",
+    h("span", { class: "muted" }, c.campaign))));
 }
 
 function sayReason(reason) {

@@ -3,6 +3,10 @@
 The API answers in English; ``ob.err.*`` are its messages in the page's language (outbound.js matches them)."""
 
 EN = {
+    "予定の再架電（自分宛て）": "Your callbacks to make",
+    "時刻になると、参加中のキャンペーンで最初にあなたへ回されます。": (
+        "When one falls due, it comes to you first in the campaign you work."
+    ),
     "発信": "Outbound",
     "発信キャンペーン": "Campaign",
     "参加": "Join",
