@@ -6,7 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, case, func, or_, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.sql.expression import any_
+from sqlalchemy.types import String
 
 from kakehashi.customers.models import Customer, CustomerPhone, CustomFieldDef
 from kakehashi.kit.repository import TenantRepository
@@ -75,6 +78,13 @@ class CustomerRepository(TenantRepository):
             stmt = stmt.options(selectinload(Customer.phones))
         return self.session.scalars(self.scoped(stmt, Customer)).one_or_none()
 
+    def _numbers_in(self, e164s: Sequence[str]) -> ColumnElement[bool]:
+        """``customer_phones.e164`` among ``e164s``: on PostgreSQL one array parameter (an IN list of a thousand
+        bound values cost ~30 ms a query to parse and plan — a campaign list asks two a batch), else IN."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            return CustomerPhone.e164 == any_(bindparam("numbers", list(e164s), type_=postgresql.ARRAY(String())))
+        return CustomerPhone.e164.in_(list(e164s))
+
     def blocked_numbers(self, e164s: Sequence[str]) -> list[tuple[str, bool]]:
         """(number, do_not_contact) for those of ``e164s`` whose customer is do-not-contact or outbound-excluded."""
         stmt = (
@@ -82,7 +92,7 @@ class CustomerRepository(TenantRepository):
             .join(Customer, Customer.id == CustomerPhone.customer_id)
             .where(
                 CustomerPhone.tenant_id == self.tenant_id,
-                CustomerPhone.e164.in_(list(e164s)),
+                self._numbers_in(e164s),
                 or_(Customer.do_not_contact, Customer.outbound_excluded),
             )
         )
@@ -173,7 +183,7 @@ class CustomerRepository(TenantRepository):
         if not e164s:
             return {}
         stmt = select(CustomerPhone.e164, CustomerPhone.customer_id).where(
-            CustomerPhone.tenant_id == self.tenant_id, CustomerPhone.e164.in_(list(e164s))
+            CustomerPhone.tenant_id == self.tenant_id, self._numbers_in(e164s)
         )
         return {e164: cid for e164, cid in self.session.execute(stmt)}
 
