@@ -146,6 +146,8 @@ def _reserve(
         me = Actor(tenant_id=actor.tenant_id, username=name, role=Role.OPERATOR, origin="bench")
         rng = random.Random(seed * 1000 + n)
         start.wait()
+        if talk_ms:  # agents who talk start apart, as a floor does (all 50 at one instant would queue 50 deep)
+            time.sleep(talk_ms / 1000 * rng.random())
         try:
             while True:
                 with lock:
