@@ -147,7 +147,9 @@ class Lead(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "phone"),
         CheckConstraint(f"status IN {LEAD_STATUSES}", name="status"),
-        Index("ix_leads_campaign_status_next", "campaign_id", "status", "next_call_at"),
+        # Due leads by status and time, then id: never-tried leads (next_call_at null) come straight from it in
+        # the reservation's order (ADR 0022).
+        Index("ix_leads_campaign_status_next", "campaign_id", "status", "next_call_at", "id"),
         # An agent's callbacks to make (the desk reads them with every refresh): only leads waiting for one.
         Index(
             "ix_leads_callbacks_by_agent",

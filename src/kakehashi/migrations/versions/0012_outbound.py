@@ -107,6 +107,8 @@ def upgrade() -> None:
 
     waiting = sa.text("status = 'callback'")
     with op.batch_alter_table("leads", schema=None) as batch_op:
+        batch_op.drop_index("ix_leads_campaign_status_next")
+        batch_op.create_index("ix_leads_campaign_status_next", ["campaign_id", "status", "next_call_at", "id"])
         batch_op.create_index("ix_leads_callbacks_by_agent", ["tenant_id", "callback_agent", "next_call_at"],
                               unique=False, postgresql_where=waiting, sqlite_where=waiting)  # fmt: skip
 
@@ -168,6 +170,8 @@ def downgrade() -> None:
 
     with op.batch_alter_table("leads", schema=None) as batch_op:
         batch_op.drop_index("ix_leads_callbacks_by_agent")
+        batch_op.drop_index("ix_leads_campaign_status_next")
+        batch_op.create_index("ix_leads_campaign_status_next", ["campaign_id", "status", "next_call_at"])
 
     with op.batch_alter_table("cdrs", schema=None) as batch_op:
         batch_op.drop_index("ix_cdrs_tenant_dnis")
