@@ -53,8 +53,9 @@ def test_the_cli_prints_json(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> No
     from kakehashi.cli import app
 
     monkeypatch.setenv("KAKEHASHI_BENCH_PG_URL", pg_url)
-    args = ["bench", "campaign", "--leads", "150", "--agents", "3", "--reservations", "20", "--json"]
+    args = ["bench", "campaign", "--leads", "150", "--agents", "3", "--reservations", "20", "--talk-ms", "2", "--json"]
     out = CliRunner().invoke(app, args)
     assert out.exit_code == 0, out.output
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["rows"] == 150 and result["reservations"] == 20 and result["agents"] == 3
+    assert result["talk_ms"] == 2 and result["each_lead_to_one_agent"] is True
