@@ -93,25 +93,28 @@ class CampaignRepository(TenantRepository):
         then the rest by due time and id. ``lock``: ``FOR UPDATE SKIP LOCKED`` — rows another transaction is
         reserving are passed over, not waited for (PostgreSQL; SQLite has one writer and ignores it).
 
-        Three queries in that order, each served by the index on (campaign_id, status, next_call_at) or the
-        primary key, until ``limit`` are found. One query with that order (CASE expressions no index serves)
-        sorted every workable lead at each reservation: at 100,000 leads an external sort to disk, 0.1–2 s a
-        reservation (docs/benchmarks.md, issue 17)."""
+        Four queries in that order, each served by the index on (campaign_id, status, next_call_at, id), until
+        ``limit`` are found: callbacks due; tries due again, by due time; tries interrupted (``in_progress`` freed
+        with no next time: a released reservation), by id; never-tried leads, by id (straight from the index).
+        One query with one ORDER BY of CASE expressions sorted every workable lead at each reservation: at 100,000
+        leads an external sort to disk, 0.1–2 s a reservation; and ``ORDER BY id`` over both statuses walked the
+        primary key past every lead already tried (docs/benchmarks.md, issue 17)."""
         base = (
             Lead.campaign_id == campaign_id,
             Lead.reserved_by.is_(None),
             or_(Lead.callback_agent.is_(None), Lead.callback_agent == agent),
         )
         tries = Lead.status.in_([s for s in WORKABLE if s != "callback"])
+        untimed = Lead.next_call_at.is_(None)
         steps: tuple[tuple[tuple[ColumnElement[bool], ...], tuple[Any, ...]], ...] = (
             (  # callbacks due, this agent's personal ones first
-                (Lead.status == "callback", or_(Lead.next_call_at.is_(None), Lead.next_call_at <= now)),
-                (case((Lead.callback_agent == agent, 0), else_=1), Lead.next_call_at.is_(None), Lead.next_call_at,
-                 Lead.id),
+                (Lead.status == "callback", or_(untimed, Lead.next_call_at <= now)),
+                (case((Lead.callback_agent == agent, 0), else_=1), untimed, Lead.next_call_at, Lead.id),
             ),
             ((tries, Lead.next_call_at <= now), (Lead.next_call_at, Lead.id)),  # tries due again, by due time
-            ((tries, Lead.next_call_at.is_(None)), (Lead.id,)),  # never tried (or free to try at once), by id
-        )  # fmt: skip
+            ((Lead.status == "in_progress", untimed), (Lead.next_call_at, Lead.id)),  # interrupted tries, by id
+            ((Lead.status == "new", untimed), (Lead.next_call_at, Lead.id)),  # never tried, by id
+        )
         found: list[Lead] = []
         for conditions, order in steps:
             if len(found) >= limit:
