@@ -110,9 +110,16 @@ class _Between(_Strict):
 class Frequency(_Between):
     """How many orders (inclusive range; customers without orders count 0)."""
 
+    min: int | None = Field(default=None, ge=0, le=1_000_000)
+    max: int | None = Field(default=None, ge=0, le=1_000_000)
+
 
 class Monetary(_Between):
     """The sum of the orders' totals in yen (inclusive range; customers without orders count 0)."""
+
+    # Bounded so that the database compares it as an integer it can hold (a 32-bit parameter on PostgreSQL).
+    min: int | None = Field(default=None, ge=0, le=2_000_000_000)
+    max: int | None = Field(default=None, ge=0, le=2_000_000_000)
 
 
 class Product(_Strict):
