@@ -22,7 +22,7 @@ from kakehashi.auth import service as auth
 from kakehashi.auth.models import User
 from kakehashi.auth.passwords import hash_password
 from kakehashi.kit import migrate
-from kakehashi.kit.config import Settings
+from kakehashi.kit.config import Settings, get_settings
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import make_engine
 from kakehashi.kit.dbadmin import recreate_database
@@ -53,6 +53,27 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     yield eng
     eng.dispose()
     if backend == "postgresql":
+        recreate_database(url, create=False)
+
+
+@pytest.fixture(params=BACKENDS)
+def cli_database(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A migrated database of its own (a file, or a PostgreSQL database named after the test module) that the
+    CLI opens through ``KAKEHASHI_DATABASE_URL``: the CLI commits, which the shared-connection fixtures roll back."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'cli.db'}"
+    else:
+        module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+        url = PG_URL.rsplit("/", 1)[0] + f"/kakehashi_cli_{module}_{os.getpid()}"
+        recreate_database(url)
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    monkeypatch.setenv("KAKEHASHI_DATABASE_URL", url)
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
+    if request.param == "postgresql":
         recreate_database(url, create=False)
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,11 +24,8 @@ from kakehashi.campaigns.schemas import CampaignCreate, LeadsIn, OutcomeIn, Wind
 from kakehashi.campaigns.segment_scheduler import SegmentScheduler
 from kakehashi.customers import service as customers
 from kakehashi.customers.schemas import CustomerCreate, PhoneIn
-from kakehashi.kit import migrate
-from kakehashi.kit.config import get_settings
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import make_engine
-from kakehashi.kit.dbadmin import recreate_database
 from kakehashi.kit.errors import NotFound, ValidationFailed
 from kakehashi.kit.timers import VirtualClock
 
@@ -412,25 +407,6 @@ def test_import_and_export_over_http_formula_safe_and_audited(client_as: ClientA
     op = client_as(Role.OPERATOR)
     assert op.get("/api/v1/campaigns/dnc.csv").status_code == 403
     assert op.post("/api/v1/campaigns/dnc/import", files={"file": ("d.csv", content, "text/csv")}).status_code == 403
-
-
-@pytest.fixture(params=[b.strip() for b in os.environ.get("KAKEHASHI_TEST_BACKENDS", "sqlite,postgresql").split(",")])
-def cli_database(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A migrated database of its own that the CLI opens through KAKEHASHI_DATABASE_URL."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'cli.db'}"
-    else:
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/kakehashi_test_dnc_cli_{os.getpid()}"
-        recreate_database(url)
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    monkeypatch.setenv("KAKEHASHI_DATABASE_URL", url)
-    get_settings.cache_clear()
-    yield url
-    get_settings.cache_clear()
-    if request.param == "postgresql":
-        recreate_database(url, create=False)
 
 
 def test_the_cli_imports_the_dnc_list_and_exports_it(cli_database: str, tmp_path: Path) -> None:

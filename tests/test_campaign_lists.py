@@ -7,8 +7,6 @@ commit only releases a savepoint of the test's transaction.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,11 +26,9 @@ from kakehashi.campaigns.schemas import CampaignCreate, LeadsIn, Window
 from kakehashi.customers import service as customers
 from kakehashi.customers.models import Customer, CustomerPhone
 from kakehashi.customers.schemas import CustomerCreate, PhoneIn
-from kakehashi.kit import migrate
 from kakehashi.kit.config import get_settings
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
-from kakehashi.kit.dbadmin import recreate_database
 from kakehashi.kit.errors import Conflict, NotFound, ValidationFailed
 from kakehashi.privacy.models import CustomerSource, DataSource
 from kakehashi.tenants import service as tenants
@@ -353,25 +349,6 @@ def test_the_upload_route_takes_a_body_larger_than_the_default_limit(client_as: 
 
 
 # -- the CLI
-
-
-@pytest.fixture(params=[b.strip() for b in os.environ.get("KAKEHASHI_TEST_BACKENDS", "sqlite,postgresql").split(",")])
-def cli_database(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A migrated database of its own that the CLI opens through KAKEHASHI_DATABASE_URL."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'cli.db'}"
-    else:
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/kakehashi_test_lists_cli_{os.getpid()}"
-        recreate_database(url)
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    monkeypatch.setenv("KAKEHASHI_DATABASE_URL", url)
-    get_settings.cache_clear()
-    yield url
-    get_settings.cache_clear()
-    if request.param == "postgresql":
-        recreate_database(url, create=False)
 
 
 def test_the_cli_loads_a_list_by_campaign_name_and_exits_non_zero_when_nothing_loaded(

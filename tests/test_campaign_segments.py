@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,11 +29,9 @@ from kakehashi.complaints import service as complaints
 from kakehashi.complaints.schemas import ComplaintCreate
 from kakehashi.customers import service as customers
 from kakehashi.customers.schemas import CustomerCreate, CustomerUpdate, CustomFieldCreate, PhoneIn
-from kakehashi.kit import migrate
 from kakehashi.kit.config import get_settings
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work
-from kakehashi.kit.dbadmin import recreate_database
 from kakehashi.kit.errors import Conflict, NotFound, ValidationFailed
 from kakehashi.kit.timers import VirtualClock
 from kakehashi.orders import service as orders
@@ -498,25 +493,6 @@ def test_the_live_count_is_limited_per_user(client_as: ClientAs) -> None:
 
 
 # -- the CLI (cron)
-
-
-@pytest.fixture(params=[b.strip() for b in os.environ.get("KAKEHASHI_TEST_BACKENDS", "sqlite,postgresql").split(",")])
-def cli_database(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A migrated database of its own that the CLI opens through KAKEHASHI_DATABASE_URL."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'cli.db'}"
-    else:
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/kakehashi_test_segments_cli_{os.getpid()}"
-        recreate_database(url)
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    monkeypatch.setenv("KAKEHASHI_DATABASE_URL", url)
-    get_settings.cache_clear()
-    yield url
-    get_settings.cache_clear()
-    if request.param == "postgresql":
-        recreate_database(url, create=False)
 
 
 def test_the_cli_runs_the_due_segments_and_says_so(cli_database: str) -> None:
