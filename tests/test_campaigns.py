@@ -368,3 +368,47 @@ def test_scrubbing_a_long_list_costs_a_few_queries_not_one_per_number(session: S
     assert reasons == {"+819010000001": "do_not_contact"}
     # Four lookups (customers' flags, refusals, the DNC list, the campaign's leads), a query per thousand numbers.
     assert len(statements) <= 4 * 3, statements
+
+
+def test_reservation_settles_blocked_leads_with_scrubs_reason_and_the_leads_own_customer(
+    session: Session, actor: Actor
+) -> None:
+    campaign = make_campaign(session, actor)
+    complainer = customer_with(session, actor, "090-1000-0009")
+    phones = ["090-4000-0001", "090-4000-0002", "090-4000-0003"]
+    service.add_leads(session, actor, campaign.id, LeadsIn(phones=phones, customer_ids=[None, None, complainer]))
+    service.set_status(session, actor, campaign.id, "running")
+    # After loading: the owner of the first number asks to stop (and the number is put on the DNC list too: the
+    # owner's flag is named first, as scrub names it); the customer of the third lead complains.
+    customer_with(session, actor, "090-4000-0001", do_not_contact=True)
+    service.add_dnc(session, actor, "090-4000-0001", "")
+    customers.get_customer(session, actor, complainer).outbound_excluded = True
+    session.flush()
+    lead = service.reserve_next(session, actor, campaign.id, "a1", MONDAY_10).lead
+    assert lead is not None and lead.phone == "+819040000002"
+    assert service.reserve_next(session, actor, campaign.id, "a2", MONDAY_10).reason == "no lead is due"
+    settled = {row.phone: (row.status, row.last_result) for row in session.scalars(select(Lead))}
+    assert settled["+819040000001"] == ("excluded", "do_not_contact")
+    assert settled["+819040000003"] == ("excluded", "outbound_excluded")
+
+
+def test_a_reservation_is_three_statements_the_campaign_the_lead_with_its_checks_and_the_update(
+    session: Session, actor: Actor
+) -> None:
+    campaign = running(session, actor, ["090-4000-0001", "090-4000-0002"])
+    first = service.reserve_next(session, actor, campaign.id, "a1", MONDAY_10).lead  # the statement built once
+    assert first is not None
+    session.expunge_all()  # the campaign is read again, as in a request of its own
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    connection = session.connection()
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        lead = service.reserve_next(session, actor, campaign.id, "a2", MONDAY_10).lead
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+    assert lead is not None and lead.id != first.id and lead.reserved_by == "a2"
+    assert len(statements) == 3, statements

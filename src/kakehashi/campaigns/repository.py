@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 import psycopg
-from sqlalchemy import BindParameter, ColumnElement, Row, Select, and_, case, func, insert, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Row, Select, and_, case, func, insert, literal, or_, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import any_, bindparam
@@ -88,42 +89,19 @@ class CampaignRepository(TenantRepository):
         for i in range(0, len(rows), _CHUNK):
             self.session.execute(insert(Lead), [{**r, "tenant_id": self.tenant_id} for r in rows[i : i + _CHUNK]])
 
-    def due_leads(self, campaign_id: int, agent: str, now: datetime, *, limit: int, lock: bool) -> list[Lead]:
-        """Unreserved workable leads due at ``now``: this agent's callbacks first, then callbacks anyone may take,
-        then the rest by due time and id. ``lock``: ``FOR UPDATE SKIP LOCKED`` — rows another transaction is
-        reserving are passed over, not waited for (PostgreSQL; SQLite has one writer and ignores it).
-
-        Four queries in that order, each served by the index on (campaign_id, status, next_call_at, id), until
-        ``limit`` are found: callbacks due; tries due again, by due time; tries interrupted (``in_progress`` freed
-        with no next time: a released reservation), by id; never-tried leads, by id (straight from the index).
-        One query with one ORDER BY of CASE expressions sorted every workable lead at each reservation: at 100,000
-        leads an external sort to disk, 0.1–2 s a reservation; and ``ORDER BY id`` over both statuses walked the
-        primary key past every lead already tried (docs/benchmarks.md, issue 17)."""
-        base = (
-            Lead.campaign_id == campaign_id,
-            Lead.reserved_by.is_(None),
-            or_(Lead.callback_agent.is_(None), Lead.callback_agent == agent),
-        )
-        tries = Lead.status.in_([s for s in WORKABLE if s != "callback"])
-        untimed = Lead.next_call_at.is_(None)
-        steps: tuple[tuple[tuple[ColumnElement[bool], ...], tuple[Any, ...]], ...] = (
-            (  # callbacks due, this agent's personal ones first
-                (Lead.status == "callback", or_(untimed, Lead.next_call_at <= now)),
-                (case((Lead.callback_agent == agent, 0), else_=1), untimed, Lead.next_call_at, Lead.id),
-            ),
-            ((tries, Lead.next_call_at <= now), (Lead.next_call_at, Lead.id)),  # tries due again, by due time
-            ((Lead.status == "in_progress", untimed), (Lead.next_call_at, Lead.id)),  # interrupted tries, by id
-            ((Lead.status == "new", untimed), (Lead.next_call_at, Lead.id)),  # never tried, by id
-        )
-        found: list[Lead] = []
-        for conditions, order in steps:
-            if len(found) >= limit:
-                break
-            stmt = select(Lead).where(*base, *conditions).order_by(*order).limit(limit - len(found))
-            if lock:
-                stmt = stmt.with_for_update(skip_locked=True)
-            found.extend(self.session.scalars(self.scoped(stmt, Lead)))
-        return found
+    def next_due(
+        self, campaign_id: int, agent: str, now: datetime, *, product_line: str | None, lock: bool, blocks: Blocks
+    ) -> tuple[Lead, str | None] | None:
+        """The next unreserved workable lead due at ``now`` for ``agent``, and the reason it may not be called (None:
+        none), in one statement (:func:`_next_due_statement`). ``lock``: ``FOR UPDATE SKIP LOCKED`` — rows another
+        transaction is reserving are passed over, not waited for (PostgreSQL; SQLite has one writer). ``blocks``:
+        the customer flags' SQL from their domain (``customers.service``)."""
+        stmt = _next_due_statement(lock, product_line is not None, *blocks)
+        params = {"tenant_id": self.tenant_id, "campaign_id": campaign_id, "agent": agent, "now": now}
+        if product_line is not None:
+            params["product_line"] = product_line
+        row = self.session.execute(stmt, params).first()
+        return None if row is None else (row[0], row[1])
 
     # -- do-not-call list and refusals
     def dnc_all(self) -> list[DncNumber]:
@@ -268,6 +246,83 @@ def _lead_history_statement() -> Select[Any]:
 _LEAD_HISTORY = _lead_history_statement()
 
 
+#: The customer flags as SQL (``customers.service.contact_block_of_number``, ``…_of_customer``): each takes a column
+#: of the leads (the phone, the customer id) and the tenant's bound parameter and gives the reason or NULL.
+BlockSQL = Callable[[ColumnElement[Any], BindParameter[int]], ColumnElement[str | None]]
+Blocks = tuple[BlockSQL, BlockSQL]
+
+
+@lru_cache(maxsize=8)
+def _next_due_statement(
+    lock: bool, by_line: bool, number_block: BlockSQL, customer_block: BlockSQL
+) -> Select[Lead, str | None]:
+    """The next due lead and why it may not be called, one statement built once (the reservation runs it for every
+    lead an agent takes; built per call, its expressions cost more Python than the query costs the server).
+    Parameters: ``tenant_id``, ``campaign_id``, ``agent``, ``now`` and (``by_line``) ``product_line``.
+
+    The order (ADR 0022): callbacks due (this agent's personal ones first, then those anyone may take), tries due
+    again by due time, interrupted tries (``in_progress`` freed with no next time: a released reservation) by id —
+    one query (``due``) over those three, where only due rows match, so its sort is small — and, only when none of
+    them is left, the never-tried leads by id (``fresh``), straight from the index on (campaign_id, status,
+    next_call_at, id). (One ORDER BY of CASE expressions over every workable lead sorted the whole list at each
+    reservation, at 100,000 leads an external sort to disk; ``ORDER BY id`` over both statuses walked the primary
+    key past every lead already tried: docs/benchmarks.md, issue 17.) ``lock``: each ``FOR UPDATE SKIP LOCKED``,
+    and the lead read again under its lock (``FOR UPDATE OF leads``), so that it is the row's newest version.
+
+    The reason, in ``campaigns.service.scrub``'s order and then the lead's own customer's: the flags of the number's
+    owner (``do_not_contact``, ``outbound_excluded``), a refusal in force that blocks the campaign (company-wide,
+    or of its product line when ``by_line``: ``refused``), the DNC list (``dnc``), the flags of ``customer_id``."""
+    tenant: BindParameter[int] = bindparam("tenant_id")
+    now: BindParameter[datetime] = bindparam("now")
+    agent: BindParameter[str] = bindparam("agent")
+    base = (
+        Lead.tenant_id == tenant,
+        Lead.campaign_id == bindparam("campaign_id"),
+        Lead.reserved_by.is_(None),
+        or_(Lead.callback_agent.is_(None), Lead.callback_agent == agent),
+    )
+    callback, untimed = Lead.status == "callback", Lead.next_call_at.is_(None)
+    tries = Lead.status.in_([s for s in WORKABLE if s != "callback"])
+    due_now = or_(
+        and_(callback, untimed),  # callbacks due (as two conditions: each an index range, none an OR inside one)
+        and_(callback, Lead.next_call_at <= now),
+        and_(tries, Lead.next_call_at <= now),  # tries due again
+        and_(Lead.status == "in_progress", untimed),  # interrupted tries
+    )
+    step = case((and_(callback, Lead.callback_agent == agent), 0), (callback, 1), (untimed, 3), else_=2)
+    due = select(Lead.id).where(*base, due_now).order_by(step, untimed, Lead.next_call_at, Lead.id).limit(1)
+    if lock:
+        due = due.with_for_update(skip_locked=True)
+    due_cte = due.cte("due")
+    fresh = (
+        select(Lead.id)
+        .where(*base, Lead.status == "new", untimed, ~select(due_cte.c.id).exists())
+        .order_by(Lead.next_call_at, Lead.id)
+        .limit(1)
+    )
+    if lock:
+        fresh = fresh.with_for_update(skip_locked=True)
+    fresh_cte = fresh.cte("fresh")
+    line: BindParameter[str] | None = bindparam("product_line") if by_line else None
+    refused = (
+        select(literal("refused"))
+        .where(Refusal.tenant_id == tenant, Refusal.e164 == Lead.phone, Refusal.lifted_at.is_(None), _blocks(line))
+        .limit(1)
+        .scalar_subquery()
+    )
+    dnc = (
+        select(literal("dnc"))
+        .where(DncNumber.tenant_id == tenant, DncNumber.e164 == Lead.phone)
+        .limit(1)
+        .scalar_subquery()
+    )
+    leads = Lead.__table__.c
+    block = func.coalesce(number_block(leads.phone, tenant), refused, dnc, customer_block(leads.customer_id, tenant))
+    picked = select(due_cte.c.id).union_all(select(fresh_cte.c.id))
+    stmt = select(Lead, block.label("block")).where(Lead.id.in_(picked), Lead.tenant_id == tenant)
+    return stmt.with_for_update(of=Lead) if lock else stmt
+
+
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -282,7 +337,7 @@ def _copy_text(value: Any) -> str:
     return str(value).translate(_COPY_ESCAPES)
 
 
-def _blocks(product_line: str | None) -> ColumnElement[bool]:
+def _blocks(product_line: str | BindParameter[str] | None) -> ColumnElement[bool]:
     """A refusal that blocks a campaign of ``product_line``: company-wide, or of the same line."""
     if product_line is None:
         return Refusal.scope == "company"

@@ -47,11 +47,9 @@ from kakehashi.kit.phone import InvalidPhone, normalize_phone
 
 #: The night (Japan time) in which no window may lie without ``night_reason``: 21:00–08:00.
 NIGHT_START, NIGHT_END = 21 * 60, 8 * 60
-#: Due leads locked per query. One: a reservation locks only the lead it takes (a lead it settles on the way —
-#: excluded, unworkable, moved to tomorrow — is then no longer due, and the next query finds the next one). A
-#: bigger batch would hide its other rows from concurrent reservations (SKIP LOCKED) until the commit, and an
-#: agent could hear "no lead is due" while leads wait.
-RESERVE_BATCH = 1
+#: The customer flags (APPI do_not_contact, outbound_excluded) as SQL from their domain, read by the reservation in
+#: the same statement as the lead: of the number's owner, then of the lead's customer (ADR 0022).
+_CUSTOMER_BLOCKS = (customers.contact_block_of_number, customers.contact_block_of_customer)
 #: Which status changes are allowed, from → to.
 TRANSITIONS = {
     "draft": {"running", "stopped"},
@@ -411,24 +409,24 @@ def reserve_next(session: Session, actor: Actor, campaign_id: int, agent: str, n
     repo = CampaignRepository(session, actor.tenant_id)
     lock = session.get_bind().dialect.name == "postgresql"
     while True:
-        batch = repo.due_leads(campaign.id, agent, now, limit=RESERVE_BATCH, lock=lock)
-        if not batch:
+        # One statement a lead: the next due lead, locked, with the reason it may not be called (scrub's checks).
+        found = repo.next_due(
+            campaign.id, agent, now, product_line=campaign.product_line, lock=lock, blocks=_CUSTOMER_BLOCKS
+        )
+        if found is None:
             return Reserved(None, "no lead is due")
-        for lead in batch:
-            # The caps first (no query), then the scrub of this one number (usually the first lead passes).
-            if lead.attempts >= rules.max_attempts:
-                lead.status, lead.next_call_at = "unworkable", None
-            elif _today_count(lead, now) >= rules.max_per_day:
-                lead.next_call_at = _next_local_midnight(now)
-            elif reason := (
-                scrub(session, actor, campaign, [lead.phone], duplicates=False).get(lead.phone)
-                or _customer_blocked(session, actor, lead.customer_id)
-            ):
-                lead.status, lead.last_result, lead.next_call_at = "excluded", reason, None
-            else:
-                lead.status, lead.reserved_by, lead.reserved_at = "in_progress", agent, now
-                session.flush()
-                return Reserved(lead)
+        lead, reason = found
+        # The caps first, then the scrub's reason; a lead that fails is settled and the next one read.
+        if lead.attempts >= rules.max_attempts:
+            lead.status, lead.next_call_at = "unworkable", None
+        elif _today_count(lead, now) >= rules.max_per_day:
+            lead.next_call_at = _next_local_midnight(now)
+        elif reason is not None:
+            lead.status, lead.last_result, lead.next_call_at = "excluded", reason, None
+        else:
+            lead.status, lead.reserved_by, lead.reserved_at = "in_progress", agent, now
+            session.flush()
+            return Reserved(lead)
         session.flush()
 
 

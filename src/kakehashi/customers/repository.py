@@ -71,6 +71,45 @@ _ACTIVE_LABELS = (
 )
 
 
+def _block_reason() -> ColumnElement[str | None]:
+    """Why a customer may not be called, as ``customers.service.contact_blocks`` names it, or NULL."""
+    return case(
+        (Customer.do_not_contact, "do_not_contact"), (Customer.outbound_excluded, "outbound_excluded"), else_=None
+    )
+
+
+def number_block(e164: ColumnElement[str], tenant: ColumnElement[int]) -> ColumnElement[str | None]:
+    """The reason the owner of the number ``e164`` (a column of the enclosing statement) in ``tenant`` may not be
+    called, or NULL: a correlated subquery, one probe of the unique (tenant_id, e164) index."""
+    return (
+        select(_block_reason())
+        .select_from(CustomerPhone)
+        .join(Customer, Customer.id == CustomerPhone.customer_id)
+        .where(
+            CustomerPhone.tenant_id == tenant,
+            CustomerPhone.e164 == e164,
+            Customer.tenant_id == tenant,
+            or_(Customer.do_not_contact, Customer.outbound_excluded),
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def customer_block(customer_id: ColumnElement[int | None], tenant: ColumnElement[int]) -> ColumnElement[str | None]:
+    """The same for the customer of id ``customer_id`` (a column; NULL gives NULL)."""
+    return (
+        select(_block_reason())
+        .where(
+            Customer.id == customer_id,
+            Customer.tenant_id == tenant,
+            or_(Customer.do_not_contact, Customer.outbound_excluded),
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 class CustomerRepository(TenantRepository):
     def get(self, customer_id: int, *, with_phones: bool = True) -> Customer | None:
         stmt = select(Customer).where(Customer.id == customer_id)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from kakehashi.audit import service as audit
 from kakehashi.customers import custom_fields
 from kakehashi.customers.models import Customer, CustomerPhone, CustomFieldDef
-from kakehashi.customers.repository import CustomerRepository, CustomFieldRepository
+from kakehashi.customers.repository import CustomerRepository, CustomFieldRepository, customer_block, number_block
 from kakehashi.customers.schemas import (
     CustomerCreate,
     CustomerUpdate,
@@ -244,6 +244,22 @@ def contact_blocks(session: Session, actor: Actor, e164s: list[str]) -> dict[str
         for e164, do_not_contact in repo.blocked_numbers(e164s[start : start + _NUMBERS_PER_QUERY]):
             blocked[e164] = "do_not_contact" if do_not_contact else "outbound_excluded"
     return blocked
+
+
+def contact_block_of_number(e164: ColumnElement[str], tenant: ColumnElement[int]) -> ColumnElement[str | None]:
+    """:func:`contact_blocks` as SQL, for a statement of another domain that reads numbers in its own rows (a
+    campaign's lead reservation reads a lead and its flags at once): ``e164`` is a column of that statement and
+    ``tenant`` the tenant it is scoped to (a bound parameter the caller sets to the actor's tenant, as for its own
+    rows); the expression is the reason — ``do_not_contact`` before ``outbound_excluded`` — of the number's owner,
+    or NULL. Nothing here depends on the session, so the caller may build its statement once."""
+    return number_block(e164, tenant)
+
+
+def contact_block_of_customer(
+    customer_id: ColumnElement[int | None], tenant: ColumnElement[int]
+) -> ColumnElement[str | None]:
+    """The same reason for the customer whose id is the column ``customer_id`` (NULL: no customer, no reason)."""
+    return customer_block(customer_id, tenant)
 
 
 def phone_owners(session: Session, actor: Actor, e164s: list[str]) -> dict[str, int]:
