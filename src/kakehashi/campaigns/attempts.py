@@ -276,12 +276,7 @@ def skip(session: Session, actor: Actor, attempt_id: int, agent: str, reason: st
         raise Conflict("the lead was dialled: save its result")
     if not reason.strip():
         raise ValidationFailed("give the reason", errors=[field_error("reason", "required")])
-    attempt.result, attempt.skip_reason, attempt.ended_at = "skipped", reason.strip()[:200], now
-    lead = lead_of(session, attempt)
-    lead.reserved_by = lead.reserved_at = None
-    if lead.status == "in_progress" and lead.attempts == 0:
-        lead.status = "new"
-    session.flush()
+    lead = _undialled(session, attempt, reason.strip(), now)
     audit.record(session, actor, "campaign.lead.skip", resource="lead", resource_id=lead.id,
                  customer_id=lead.customer_id, detail={"reason": attempt.skip_reason})  # fmt: skip
     return attempt
@@ -302,12 +297,18 @@ def release_undialled(session: Session, tenant_id: int, attempt_id: int, why: st
     attempt = session.get(LeadAttempt, attempt_id)
     if attempt is None or attempt.tenant_id != tenant_id or attempt.ended_at is not None:
         return
+    _undialled(session, attempt, why, now)
+
+
+def _undialled(session: Session, attempt: LeadAttempt, why: str, now: datetime) -> Lead:
+    """End an attempt that was never dialled as skipped (with ``why``); its lead goes back as it was."""
     attempt.result, attempt.skip_reason, attempt.ended_at = "skipped", why[:200], now
     lead = lead_of(session, attempt)
     lead.reserved_by = lead.reserved_at = None
     if lead.status == "in_progress" and lead.attempts == 0:
         lead.status = "new"
     session.flush()
+    return lead
 
 
 def close_unsaved(session: Session, tenant_id: int, call_ref: str, at: datetime) -> LeadAttempt | None:
