@@ -27,6 +27,7 @@ import logging
 import os
 import queue
 import secrets
+import socket
 import subprocess
 import sys
 import threading
@@ -39,6 +40,7 @@ from typing import IO, Any
 from kakehashi.kit.db import utcnow
 from kakehashi.kit.phone import try_normalize_phone
 from kakehashi.kit.timers import RealTimeClock
+from kakehashi.telephony.drivers.sip import bencode
 from kakehashi.telephony.drivers.sip.prompts import PromptCache, hold_music, wav_seconds
 from kakehashi.telephony.port import (
     AgentRinging,
@@ -95,6 +97,13 @@ class SipOptions:
     no_answer_s: float = 30.0  # an outbound call nobody answers within this is a no-answer
     workers: int = DEFAULT_WORKERS
     calls_per_worker: int = CALLS_PER_WORKER
+    #: ``pjsip``: the media workers carry the audio (ADR 0013); ``rtpengine``: one signalling worker
+    #: (``sip.plane``) and rtpengine carries the audio (ADR 0024) — then ``ng`` (rtpengine's control address,
+    #: host:port), ``pcap_dir`` (its --recording-dir) and ``dtmf_port`` (its --dtmf-log-dest port) are needed.
+    engine: str = "pjsip"
+    ng: str | None = None
+    pcap_dir: Path | None = None
+    dtmf_port: int | None = None
 
     @property
     def worker_ports(self) -> list[int]:
@@ -173,6 +182,7 @@ class SipDriver:
         self._handlers: list[EventHandler] = []
         self._calls: dict[str, _Call] = {}
         self._owner: dict[str, _Worker] = {}  # call reference → the worker holding the call
+        self._teardowns: dict[str, dict[str, str]] = {}  # call → its confirmed dialogs' BYEs (``_tear_down``)
         self._placing: dict[str, tuple[dict[str, Any], set[int]]] = {}  # originated, not yet taken by a worker:
         # what to dial, and the workers that were full
         self._ids = itertools.count(1)
@@ -208,15 +218,24 @@ class SipDriver:
         if worker.log is None:  # PJSIP's log (--log-level) and any traceback; one file per worker, kept open
             worker.log = open(self.options.data_dir / f"sip-media-{worker.index}.log", "ab")  # noqa: SIM115
         worker.proc = proc = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-            [sys.executable, "-m", "kakehashi.telephony.drivers.sip.media", "--port", str(worker.port),
-             "--proxy", self.options.proxy, "--log-level", str(self.options.log_level),
-             "--max-calls", str(self.options.calls_per_worker), "--ref-prefix", prefix],
+            self._worker_argv(worker, prefix),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=worker.log, text=True, encoding="utf-8",
             start_new_session=True,
         )  # fmt: skip
         worker.reader = threading.Thread(target=self._read, args=(worker, proc, worker.generation),
                                          name=f"sip-media-{worker.index}", daemon=True)  # fmt: skip
         worker.reader.start()
+
+    def _worker_argv(self, worker: _Worker, prefix: str) -> list[str]:
+        o = self.options
+        common = ["--port", str(worker.port), "--proxy", o.proxy, "--log-level", str(o.log_level),
+                  "--ref-prefix", prefix]  # fmt: skip
+        if o.engine == "rtpengine":
+            plane = [sys.executable, "-m", "kakehashi.telephony.drivers.sip.plane", *common, "--ng", str(o.ng),
+                     "--pcap-dir", str(o.pcap_dir)]  # fmt: skip
+            return plane + (["--dtmf-port", str(o.dtmf_port)] if o.dtmf_port is not None else [])
+        media = [sys.executable, "-m", "kakehashi.telephony.drivers.sip.media", *common]
+        return [*media, "--max-calls", str(o.calls_per_worker)]
 
     def _read(self, worker: _Worker, proc: subprocess.Popen[str], generation: int) -> None:
         """One worker's events (JSON lines) into the driver's single event queue; its end, when it exits."""
@@ -258,6 +277,7 @@ class SipDriver:
         worker.ready.clear()
         for ref in refs:
             self._owner.pop(ref, None)
+            self._tear_down(ref)
             call = self._calls.get(ref)
             if call is not None:
                 self._end(call, EndCause.FAILED)
@@ -271,6 +291,23 @@ class SipDriver:
                   len(refs), worker.backoff_s, self.options.data_dir / f"sip-media-{worker.index}.log")  # fmt: skip
         threading.Thread(target=self._restart, args=(worker,), name=f"sip-media-restart-{worker.index}",
                          daemon=True).start()  # fmt: skip
+
+    def _tear_down(self, ref: str) -> None:
+        """A worker died holding ``ref``: hang up its customer and agent themselves (the worker sent a BYE for
+        each dialog when it was confirmed) and free its media in rtpengine, so nobody is left on a silent line."""
+        recipes = self._teardowns.pop(ref, {})
+        host, _, port = self.options.proxy.partition(":")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for message in recipes.values():
+                with contextlib.suppress(OSError):
+                    sock.sendto(message.encode(), (host, int(port or 5060)))
+            if self.options.engine == "rtpengine" and self.options.ng:
+                ng_host, _, ng_port = self.options.ng.partition(":")
+                body = bencode.encode({"command": "delete", "call-id": f"kk-{ref}"})
+                with contextlib.suppress(OSError):
+                    sock.sendto(secrets.token_hex(6).encode() + b" " + body, (ng_host, int(ng_port)))
+        if recipes:
+            log.warning("SIP: %s's %d dialog(s) hung up by the driver (its worker died)", ref, len(recipes))
 
     def _restart(self, worker: _Worker) -> None:
         time.sleep(worker.backoff_s)
@@ -503,6 +540,9 @@ class SipDriver:
             log.info("SIP media worker %s is full (%s calls, %s dialogs): an inbound call goes to another one",
                      worker.index if worker else "?", ev.get("calls"), ev.get("dialogs"))  # fmt: skip
             return
+        if kind == "teardown":
+            self._teardowns.setdefault(ref, {})[ev.get("agent") or ""] = ev["message"]
+            return
         if kind == "incoming":
             if worker is not None:
                 self._owner[ref] = worker
@@ -517,6 +557,7 @@ class SipDriver:
             return
         self._placing.pop(ref, None)  # a worker has the call
         if kind == "ended":
+            self._teardowns.pop(ref, None)
             owner = self._owner.pop(ref, None)
             if owner is not None:
                 owner.refs.discard(ref)

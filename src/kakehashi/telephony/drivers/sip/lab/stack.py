@@ -54,6 +54,7 @@ class SipStack:
         kamailio_log_level: int = 2,
         rtpengine_log_level: int = 6,
         startup_timeout: float = 15.0,
+        cti_engine: str = "pjsip",
     ) -> None:
         self._own_work_dir = work_dir is None
         self.work_dir = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="kakehashi-sip-"))
@@ -68,7 +69,12 @@ class SipStack:
             raise ValueError("cti_workers must be 1 or more")
         self.cti_ports: list[int] = []
         self.rtp_port_count = rtp_port_count
-        self.dtmf_log_port = dtmf_log_port
+        self.dtmf_log_port = self._dtmf_log_port_given = dtmf_log_port
+        if cti_engine not in ("pjsip", "rtpengine"):
+            raise ValueError("cti_engine: pjsip or rtpengine")
+        self.cti_engine = cti_engine
+        #: rtpengine's --recording-dir (pcaps/ and metadata/ within) on the rtpengine media plane.
+        self.recording_dir = self.work_dir / "rtp-recordings"
         if softphone_secret is not None and not re.fullmatch(r"[A-Za-z0-9_\-+/=.]{16,200}", softphone_secret):
             raise ValueError("softphone_secret: 16-200 characters of A-Z a-z 0-9 _ - + / = .")
         self.softphone_secret = softphone_secret or secrets.token_urlsafe(32)
@@ -198,6 +204,8 @@ class SipStack:
         self.sip_port = self._reserve(1)
         self.ws_port = self._reserve(1)
         self.ng_port = self._reserve(1)
+        if self.cti_engine == "rtpengine" and self._dtmf_log_port_given is None:
+            self.dtmf_log_port = self._reserve(1)  # the plane reads the keys there
         if self._requested_cti_ports:
             self.cti_ports = list(self._requested_cti_ports)
         elif self._requested_cti_port is not None:
@@ -230,6 +238,9 @@ class SipStack:
         ]
         if self.dtmf_log_port is not None:
             argv.append(f"--dtmf-log-dest={LOOPBACK}:{self.dtmf_log_port}")
+        if self.cti_engine == "rtpengine":  # recordings on the media plane (ADR 0024): pcaps the CTI converts
+            self.recording_dir.mkdir(parents=True, exist_ok=True)
+            argv += ["--recording-method=pcap", "--recording-format=raw", f"--recording-dir={self.recording_dir}"]
         self._rtpengine = proc = _Process("rtpengine", argv, self.rtpengine_log, self.work_dir)
 
         def pong() -> bool:
@@ -257,6 +268,9 @@ class SipStack:
             "CTL_SOCKET": self.ctl_socket,
             "CHILDREN": self.kamailio_children,
             "LOG_LEVEL": self.kamailio_log_level,
+            "CTI_OWNS_MEDIA": "#!define CTI_OWNS_MEDIA"
+            if self.cti_engine == "rtpengine"
+            else "# (PJSIP media workers)",
         }
         for key, value in values.items():
             template = template.replace("{{" + key + "}}", str(value))

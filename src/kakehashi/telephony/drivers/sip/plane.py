@@ -1,0 +1,622 @@
+"""The CTI's SIP endpoint on rtpengine's media plane: a back-to-back user agent that only signals (ADR 0024).
+
+Calls to the center's numbers end here (Kamailio's dispatcher sends them); calls to agents and customers leave
+from here through Kamailio, as with the PJSIP media workers (``sip.media``), and the parent (``SipDriver``) talks
+to this process with the same JSON lines: commands on stdin, events on stdout. The difference is where the audio
+goes: **nowhere near this process.** rtpengine relays each call between the customer and the CTI side
+(``plane_media.MediaCall``); this process tells it who is on the CTI side (nobody, an agent), what to play
+(prompts, music) and when to record, and reads the caller's keys from rtpengine's DTMF log. SIP signalling is
+aiosipua's (transactions, dialogs, retransmission of our 200 OK until the ACK) on one asyncio loop, so one
+process holds every call of a center; its cost is a few messages per call, not fifty packets a second per leg.
+
+What this engine does not do yet: attended transfer (``consult``) and silent monitor (``monitor``) end at once
+with code 501 — the PJSIP engine (``--engine pjsip``) still has them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+import re
+import sys
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiosipua import IncomingCall, OutgoingCall, SipUAS, parse_sdp, serialize_sdp
+from aiosipua.dialog import DialogState
+from aiosipua.message import SipRequest
+
+from kakehashi.telephony.drivers.sip.ng import NgClient, NgError
+from kakehashi.telephony.drivers.sip.plane_media import MediaCall
+from kakehashi.telephony.drivers.sip.plane_recording import RecordingJobs
+from kakehashi.telephony.drivers.sip.plane_sip import PlaneTransport, PlaneUac, fix_uas_route_set
+
+log = logging.getLogger("kakehashi.plane")
+_URI_USER = re.compile(r"sips?:([^@;>]+)@")
+#: Customer calls one process takes (a 503 beyond it: Kamailio tries another worker, if any).
+MAX_CALLS = 2000
+FAILURE_NAMES = {486: "busy", 600: "busy", 408: "no_answer", 480: "no_answer", 487: "no_answer", 404: "invalid",
+                 484: "invalid", 604: "invalid"}  # fmt: skip
+LOAD_EVERY_S = 0.2
+NOT_HERE = 501  # consult / monitor on this engine
+
+
+def uri_user(uri: str) -> str:
+    found = _URI_USER.search(uri)
+    return found.group(1) if found else ""
+
+
+class _Out:
+    stream: Any = sys.stdout
+
+
+def emit(event: str, **fields: Any) -> None:
+    _Out.stream.write(json.dumps({"ev": event, **fields}, ensure_ascii=False) + "\n")
+    _Out.stream.flush()
+
+
+@dataclass(eq=False)
+class Call:
+    """One customer call: its customer leg (incoming or outgoing), the agent legs, rtpengine's side."""
+
+    ref: str
+    inbound: bool
+    media: MediaCall
+    incoming: IncomingCall | None = None
+    outgoing: OutgoingCall | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    offered: asyncio.Event = field(default_factory=asyncio.Event)  # rtpengine has the customer's offer
+    answered: bool = False
+    answer_sent: bool = False
+    done: bool = False
+    agent: str | None = None
+    agent_leg: OutgoingCall | None = None
+    ringing: dict[str, OutgoingCall] = field(default_factory=dict)
+    playlist: deque[tuple[str, bool]] = field(default_factory=deque)
+    play_timer: asyncio.TimerHandle | None = None
+    playing: bool = False
+    on_hold: bool = False
+    record_file: str | None = None
+    record_paused: bool = False
+    deadline: asyncio.TimerHandle | None = None
+
+    @property
+    def sip_call_id(self) -> str:
+        leg = self.incoming or self.outgoing
+        return leg.call_id if leg is not None else ""
+
+
+class Plane:
+    """The process: SIP on ``port``, rtpengine's ng on ``ng``, DTMF events on ``dtmf_port``."""
+
+    def __init__(
+        self,
+        port: int,
+        proxy: str,
+        ng: tuple[str, int],
+        *,
+        dtmf_port: int | None,
+        recordings: RecordingJobs,
+        ref_prefix: str = "sip-",
+        max_calls: int = MAX_CALLS,
+    ) -> None:
+        host, _, proxy_port = proxy.partition(":")
+        self.port, self.proxy, self.proxy_addr = port, proxy, (host, int(proxy_port or 5060))
+        self.dtmf_port, self.recordings = dtmf_port, recordings
+        self.ref_prefix, self.max_calls = ref_prefix, max_calls
+        self.ng = NgClient(*ng)
+        self.calls: dict[str, Call] = {}
+        self.by_sip: dict[str, tuple[Call, str | None]] = {}  # SIP Call-ID → (call, agent or None: the customer)
+        self.by_media: dict[str, Call] = {}
+        self.serial = itertools.count(1)
+        self.transport = PlaneTransport(local_addr=("127.0.0.1", port))
+        self.uac = PlaneUac(self.transport)
+        self.uas = SipUAS(self.transport, uac=self.uac, user_agent="Kakehashi plane")
+        self.stopping = asyncio.Event()
+        self._load: tuple[int, int] = (-1, -1)
+
+    # -- the loop -------------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.uas.on_invite = self._on_invite
+        self.uas.on_bye = self._on_bye
+        self.uas.on_cancel = self._on_cancel
+        self.uas.on_reinvite = self._on_reinvite
+        self.uas.on_ack_timeout = self._on_ack_timeout
+        await self.uas.start()
+        await self.ng.start()
+        if self.dtmf_port is not None:
+            await loop.create_datagram_endpoint(lambda: _DtmfLog(self), local_addr=("127.0.0.1", self.dtmf_port))
+        threading.Thread(target=self._read_commands, args=(loop,), name="commands", daemon=True).start()
+        emit("ready", port=self.port, max_calls=self.max_calls, dialogs=self.max_calls * 3, engine="rtpengine")
+        reporter = loop.create_task(self._report_load())
+        await self.stopping.wait()
+        reporter.cancel()
+        for call in list(self.calls.values()):
+            await self._hangup_all(call)
+        await asyncio.sleep(0.2)  # the BYEs leave
+        await self.recordings.drain()
+        self.ng.close()
+        await self.uas.stop()
+
+    def _read_commands(self, loop: asyncio.AbstractEventLoop) -> None:
+        for line in sys.stdin:
+            if line.strip():
+                loop.call_soon_threadsafe(self._spawn, self.command(json.loads(line)))
+        loop.call_soon_threadsafe(self.stopping.set)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        task.add_done_callback(_report_failure)
+
+    async def _report_load(self) -> None:
+        while True:
+            load = (self.customers(), self.dialogs())
+            if load != self._load:
+                self._load = load
+                emit("load", calls=load[0], dialogs=load[1])
+            await asyncio.sleep(LOAD_EVERY_S)
+
+    def customers(self) -> int:
+        return sum(1 for call in self.calls.values() if not call.done)
+
+    def dialogs(self) -> int:
+        return sum(
+            1 + len(call.ringing) + (call.agent_leg is not None) for call in self.calls.values() if not call.done
+        )
+
+    # -- commands -------------------------------------------------------------------------------------------
+    async def command(self, c: dict[str, Any]) -> None:
+        name = c["cmd"]
+        if name == "quit":
+            self.stopping.set()
+            return
+        if name == "originate":
+            await self.originate(c["ref"], c["to"], c.get("caller_id") or "", float(c.get("timeout_s", 30)))
+            return
+        call = self.calls.get(c.get("ref", ""))
+        if call is None or call.done:
+            emit("error", ref=c.get("ref"), message=f"{name}: no such call")
+            return
+        async with call.lock:
+            if call.done:
+                return
+            try:
+                await self._run(call, name, c)
+            except NgError as exc:
+                emit("error", ref=call.ref, message=f"{name}: {exc}")
+
+    async def _run(self, call: Call, name: str, c: dict[str, Any]) -> None:
+        match name:
+            case "ringing":
+                if call.incoming is not None and not call.answer_sent:
+                    call.incoming.ringing()
+            case "answer":
+                await self._answer(call)
+            case "reject":
+                if call.incoming is not None and not call.answer_sent:
+                    call.incoming.reject(int(c.get("code", 404)))
+                    await self._end(call, int(c.get("code", 404)))
+            case "play":
+                await self.play(call, c["file"], bool(c.get("loop", False)), after=bool(c.get("after", False)))
+            case "stop_play":
+                await self._stop_playing(call)
+            case "connect_agent":
+                await self.connect_agent(call, c["agent"], c.get("caller_id") or "")
+            case "drop_agent":
+                await self._drop_agent(call)
+            case "hold":
+                await self.hold(call, bool(c["on"]), c.get("music"))
+            case "consult":
+                emit("consult_ended", ref=call.ref, agent=c["agent"], code=NOT_HERE, cause="failed")
+            case "complete_consult" | "cancel_consult":
+                pass
+            case "monitor":
+                emit("monitor_ended", ref=call.ref, listener=c["listener"], code=NOT_HERE)
+            case "stop_monitor":
+                pass
+            case "record":
+                await self.record(call, c["state"], c.get("file"))
+            case "hangup":
+                await self._hangup_all(call)
+            case _:
+                emit("error", ref=call.ref, message=f"unknown command {name}")
+
+    async def _answer(self, call: Call) -> None:
+        if call.incoming is None or call.answer_sent:
+            return
+        await call.offered.wait()
+        sdp = await call.media.answer_with_sink()
+        call.incoming.accept(parse_sdp(sdp))
+        call.answer_sent = True
+        self._teardown_recipe(call, None, call.incoming)
+        if not call.answered:
+            call.answered = True
+            emit("answered", ref=call.ref, by="system")
+        if call.playlist and not call.playing:
+            await self._next_prompt(call)
+
+    # -- prompts --------------------------------------------------------------------------------------------
+    async def play(self, call: Call, path: str, loop: bool, *, after: bool) -> None:
+        """Play a WAV to the customer now, or ``after`` what is queued (an IVR's prompts one after the other)."""
+        if not after:
+            await self._stop_playing(call)
+        call.playlist.append((path, loop))
+        if not call.playing and call.answered:
+            await self._next_prompt(call)
+
+    async def _next_prompt(self, call: Call) -> None:
+        if not call.playlist or call.done:
+            return
+        path, loop = call.playlist.popleft()
+        seconds = await call.media.play(path, loop=loop)
+        call.playing = True
+        if not loop:
+            call.play_timer = asyncio.get_running_loop().call_later(
+                max(0.02, seconds), lambda: self._spawn(self._played(call))
+            )
+
+    async def _played(self, call: Call) -> None:
+        async with call.lock:
+            call.play_timer = None
+            call.playing = False
+            if call.done:
+                return
+            if call.playlist:
+                await self._next_prompt(call)
+            else:
+                emit("play_done", ref=call.ref)
+
+    async def _stop_playing(self, call: Call) -> None:
+        call.playlist.clear()
+        if call.play_timer is not None:
+            call.play_timer.cancel()
+            call.play_timer = None
+        if call.playing:
+            call.playing = False
+            await call.media.stop_play()
+
+    async def hold(self, call: Call, on: bool, music: str | None) -> None:
+        if on == call.on_hold:
+            return
+        call.on_hold = on
+        if on:
+            await call.media.park()
+            if music:
+                await self.play(call, music, True, after=False)
+        else:
+            await self._stop_playing(call)
+            if call.agent_leg is not None:
+                await call.media.unpark()
+
+    # -- agents ---------------------------------------------------------------------------------------------
+    async def connect_agent(self, call: Call, agent: str, caller_id: str) -> None:
+        """Ring ``agent`` (besides any agent already ringing: ring-all); the first to answer is bridged."""
+        if agent in call.ringing:
+            return
+        if call.inbound:
+            await call.offered.wait()
+        leg = self._invite(agent, caller_id, call.media.toward_cti)
+        call.ringing[agent] = leg
+        self.by_sip[leg.call_id] = (call, agent)
+        leg.on_ringing = lambda _leg: emit("agent_ringing", ref=call.ref, agent=agent)
+        leg.on_answer = lambda answered: self._spawn(self._agent_answered(call, agent, answered))
+        leg.on_rejected = lambda _leg, code, _reason: self._spawn(self._agent_failed(call, agent, code))
+
+    def _invite(self, to: str, caller_id: str, sdp: str) -> OutgoingCall:
+        from_uri = f"sip:{caller_id or 'cti'}@127.0.0.1:{self.port}"
+        return self.uac.send_invite(from_uri, f"sip:{to}@{self.proxy}", self.proxy_addr, parse_sdp(sdp),
+                                    user_agent="Kakehashi plane")  # fmt: skip
+
+    async def _agent_answered(self, call: Call, agent: str, leg: OutgoingCall) -> None:
+        async with call.lock:
+            if call.done or call.ringing.get(agent) is not leg:
+                self._bye(leg)  # late: the call ended or another agent took it
+                return
+            del call.ringing[agent]
+            for other_agent, other in list(call.ringing.items()):
+                self._cancel(other)
+                self.by_sip.pop(other.call_id, None)
+                del call.ringing[other_agent]
+            call.agent, call.agent_leg = agent, leg
+            self._teardown_recipe(call, agent, leg)
+            if call.inbound and not call.answer_sent and call.incoming is not None:
+                await call.offered.wait()  # routed straight to an agent: the agent's answer is the caller's
+                sdp = await call.media.answer_with_sink()
+                call.incoming.accept(parse_sdp(sdp))
+                call.answer_sent = call.answered = True
+                self._teardown_recipe(call, None, call.incoming)
+            await self._stop_playing(call)
+            answer = leg.sdp_answer
+            if answer is not None:
+                await call.media.attach(_sdp_text(leg), inbound=call.inbound)
+            emit("agent_answered", ref=call.ref, agent=agent)
+
+    async def _agent_failed(self, call: Call, agent: str, code: int) -> None:
+        async with call.lock:
+            leg = call.ringing.pop(agent, None)
+            if leg is not None:
+                self.by_sip.pop(leg.call_id, None)
+                if not call.done:
+                    emit("agent_failed", ref=call.ref, agent=agent, code=code)
+
+    async def _drop_agent(self, call: Call) -> None:
+        """Stop ringing agents and take the answered one off the call (park, transfer, hang-up)."""
+        for agent, leg in list(call.ringing.items()):
+            self._cancel(leg)
+            self.by_sip.pop(leg.call_id, None)
+            del call.ringing[agent]
+        if call.agent_leg is not None:
+            leg, call.agent_leg, call.agent = call.agent_leg, None, None
+            self.by_sip.pop(leg.call_id, None)
+            self._bye(leg)
+            if not call.done:
+                await call.media.detach(inbound=call.inbound)
+
+    # -- outbound -------------------------------------------------------------------------------------------
+    async def originate(self, ref: str, to: str, caller_id: str, timeout_s: float) -> None:
+        if ref in self.calls:
+            emit("error", ref=ref, message="originate: the call exists")
+            return
+        if self.customers() >= self.max_calls:
+            emit("full", ref=ref, calls=self.customers(), dialogs=self.dialogs())
+            return
+        media = MediaCall(self.ng, f"kk-{ref}", customer_tag=f"c-{ref}", cti_tag=f"t-{ref}")
+        call = Call(ref=ref, inbound=False, media=media)
+        self.calls[ref] = call
+        self.by_media[media.media_id] = call
+        async with call.lock:
+            try:
+                sdp = await media.offer_to_customer()
+            except NgError as exc:
+                emit("error", ref=ref, message=f"originate: {exc}")
+                await self._end(call, 503)
+                return
+            leg = self._invite(to, caller_id, sdp)
+            call.outgoing = leg
+            self.by_sip[leg.call_id] = (call, None)
+            media.customer_tag = leg.dialog.local_tag  # unused by rtpengine until the answer names it
+            leg.on_ringing = lambda _leg: emit("remote_ringing", ref=ref)
+            leg.on_answer = lambda answered: self._spawn(self._customer_answered(call, answered))
+            leg.on_rejected = lambda _leg, code, _reason: self._spawn(self._customer_failed(call, code))
+            call.deadline = asyncio.get_running_loop().call_later(timeout_s, lambda: self._spawn(self._no_answer(call)))
+
+    async def _customer_answered(self, call: Call, leg: OutgoingCall) -> None:
+        async with call.lock:
+            if call.deadline is not None:
+                call.deadline.cancel()
+            if call.done:
+                self._bye(leg)
+                return
+            await call.media.customer_answered(_sdp_text(leg))
+            call.answered = True
+            self._teardown_recipe(call, None, leg)
+            emit("answered", ref=call.ref, by="remote")
+            if call.playlist and not call.playing:
+                await self._next_prompt(call)
+
+    async def _customer_failed(self, call: Call, code: int) -> None:
+        async with call.lock:
+            if not call.done:
+                await self._end(call, code)
+
+    async def _no_answer(self, call: Call) -> None:
+        async with call.lock:
+            if call.done or call.answered or call.outgoing is None:
+                return
+            self._cancel(call.outgoing)
+            await self._end(call, 408)
+
+    # -- what the far ends do -------------------------------------------------------------------------------
+    def _on_invite(self, incoming: IncomingCall) -> None:
+        if self.customers() >= self.max_calls:
+            emit("refused", code=503, calls=self.customers(), dialogs=self.dialogs(), sip_call_id=incoming.call_id)
+            incoming.reject(503)
+            return
+        fix_uas_route_set(incoming)
+        ref = f"{self.ref_prefix}{next(self.serial)}"
+        media = MediaCall(self.ng, f"kk-{ref}", customer_tag=incoming.dialog.remote_tag or f"c-{ref}",
+                          cti_tag=incoming.dialog.local_tag or f"t-{ref}")  # fmt: skip
+        call = Call(ref=ref, inbound=True, media=media, incoming=incoming)
+        self.calls[ref] = call
+        self.by_sip[incoming.call_id] = (call, None)
+        self.by_media[media.media_id] = call
+        emit("incoming", ref=ref, ani=uri_user(incoming.caller), dnis=uri_user(str(incoming.invite.uri)),
+             sip_call_id=incoming.call_id)  # fmt: skip
+        self._spawn(self._customer_offered(call, incoming.invite.text))
+
+    async def _customer_offered(self, call: Call, sdp: str) -> None:
+        try:
+            await call.media.customer_offered(sdp)
+        except NgError as exc:
+            emit("error", ref=call.ref, message=f"offer: {exc}")
+            async with call.lock:
+                if call.incoming is not None and not call.answer_sent:
+                    call.incoming.reject(503)
+                await self._end(call, 503)
+            return
+        call.offered.set()
+
+    def _on_reinvite(self, leg: IncomingCall) -> None:
+        # The customer's or an agent's phone renegotiates (hold from the handset, a session refresh): the
+        # media stays as it is; answer with what rtpengine already gave that side.
+        found = self.by_sip.get(leg.call_id)
+        if found is None:
+            leg.reject(481)
+            return
+        call, agent = found
+        sdp = call.media.toward_customer if agent is None else call.media.toward_cti
+        leg.accept(parse_sdp(sdp) if sdp else None)
+
+    def _on_bye(self, leg: IncomingCall, request: SipRequest) -> None:
+        found = self.by_sip.pop(leg.call_id, None)
+        if found is None:
+            return
+        call, agent = found
+        self._spawn(self._far_end_left(call, agent))
+
+    def _on_cancel(self, request: SipRequest, _addr: tuple[str, int]) -> None:
+        found = self.by_sip.pop(request.call_id or "", None)
+        if found is not None:
+            self._spawn(self._far_end_left(found[0], None, code=487))
+
+    def _on_ack_timeout(self, leg: IncomingCall) -> None:
+        found = self.by_sip.pop(leg.call_id, None)
+        if found is not None:
+            self._spawn(self._far_end_left(found[0], None, code=408))
+
+    async def _far_end_left(self, call: Call, agent: str | None, *, code: int = 200) -> None:
+        async with call.lock:
+            if call.done:
+                return
+            if agent is None:  # the customer hung up
+                await self._drop_agent(call)
+                await self._end(call, code)
+            elif call.agent == agent and call.agent_leg is not None:  # the agent hung up: the call is over
+                call.agent_leg, call.agent = None, None
+                emit("agent_hungup", ref=call.ref, agent=agent, code=code)
+                await self._hangup_all(call)
+
+    # -- recording ------------------------------------------------------------------------------------------
+    async def record(self, call: Call, state: str, path: str | None) -> None:
+        """Start, pause, resume or stop the recording. rtpengine writes a pcap of both sides; the WAV (customer
+        left, CTI side right) is made from it when the call ends."""
+        if state == "started" and call.record_file is None and path:
+            call.record_file = path
+            await call.media.record(True)
+        elif state == "paused" and call.record_file is not None and not call.record_paused:
+            call.record_paused = True
+            await call.media.record(False)
+        elif state == "resumed" and call.record_file is not None and call.record_paused:
+            call.record_paused = False
+            await call.media.record(True)
+        elif state == "stopped" and call.record_file is not None:
+            await call.media.record(False)
+        else:
+            return
+        emit("recording", ref=call.ref, state=state, file=path)
+
+    # -- ending ---------------------------------------------------------------------------------------------
+    async def _hangup_all(self, call: Call) -> None:
+        if call.done:
+            return
+        await self._drop_agent(call)
+        if call.incoming is not None:
+            if call.answer_sent:
+                call.incoming.hangup()
+            else:
+                call.incoming.reject(480)
+        elif call.outgoing is not None:
+            if call.outgoing.dialog.state == DialogState.CONFIRMED:
+                self._bye(call.outgoing)
+            else:
+                self._cancel(call.outgoing)
+        await self._end(call, 200)
+
+    async def _end(self, call: Call, code: int) -> None:
+        call.done = True
+        if call.deadline is not None:
+            call.deadline.cancel()
+        if call.play_timer is not None:
+            call.play_timer.cancel()
+        for agent, leg in list(call.ringing.items()):
+            self._cancel(leg)
+            del call.ringing[agent]
+        outcome = "normal" if call.answered else FAILURE_NAMES.get(code, "failed")
+        emit("ended", ref=call.ref, code=code, answered=call.answered, outcome=outcome)
+        with contextlib.suppress(NgError):
+            if call.record_file is not None and call.media.recording:
+                await call.media.record(False)
+        await call.media.delete()
+        if call.record_file is not None:
+            self.recordings.convert(call.media.media_id, call.record_file, call.media.customer_address())
+        self.calls.pop(call.ref, None)
+        self.by_media.pop(call.media.media_id, None)
+        self.by_sip.pop(call.sip_call_id, None)
+
+    def _bye(self, leg: OutgoingCall) -> None:
+        if leg.dialog.state == DialogState.CONFIRMED:
+            leg.hangup(self.uac)
+            self.uac.remove_call(leg.call_id)
+
+    def _cancel(self, leg: OutgoingCall) -> None:
+        if leg.dialog.state == DialogState.EARLY:
+            leg.cancel(self.uac)
+        elif leg.dialog.state == DialogState.CONFIRMED:  # answered meanwhile
+            self._bye(leg)
+
+    def _teardown_recipe(self, call: Call, agent: str | None, leg: IncomingCall | OutgoingCall) -> None:
+        """Tell the driver how to hang this dialog up should this process die (a BYE it sends itself)."""
+        dialog = leg.dialog
+        bye = dialog.create_request("BYE", via_host="127.0.0.1", via_port=self.port)
+        dialog.local_cseq += 100  # our own BYE, later, outnumbers the recipe's
+        emit("teardown", ref=call.ref, agent=agent, message=bytes(bye).decode(errors="replace"))
+
+    # -- DTMF -----------------------------------------------------------------------------------------------
+    def dtmf(self, media_id: str, digit: str, source_tag: str) -> None:
+        call = self.by_media.get(media_id)
+        if call is not None and not call.done and source_tag == call.media.customer_tag:
+            emit("dtmf", ref=call.ref, digit=digit)
+
+
+def _sdp_text(leg: OutgoingCall) -> str:
+    return serialize_sdp(leg.sdp_answer) if leg.sdp_answer is not None else ""
+
+
+class _DtmfLog(asyncio.DatagramProtocol):
+    """rtpengine's DTMF log (``--dtmf-log-dest``): one JSON datagram per key."""
+
+    def __init__(self, plane: Plane) -> None:
+        self.plane = plane
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        try:
+            event = json.loads(data)
+        except ValueError:
+            return
+        digit = str(event.get("event", ""))
+        digit = {"10": "*", "11": "#"}.get(digit, digit)
+        self.plane.dtmf(str(event.get("callid", "")), digit, str(event.get("source_tag", "")))
+
+
+def _report_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        exc = task.exception()
+        log.error("plane: %r", exc, exc_info=exc)
+        emit("error", message=f"{type(exc).__name__}: {exc}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True, help="SIP port on 127.0.0.1")
+    parser.add_argument("--proxy", required=True, help="Kamailio's host:port (outgoing calls go through it)")
+    parser.add_argument("--ng", required=True, help="rtpengine's ng control address host:port")
+    parser.add_argument("--dtmf-port", type=int, default=None, help="UDP port rtpengine's DTMF log is sent to")
+    parser.add_argument("--pcap-dir", required=True, help="rtpengine's --recording-dir (its pcaps/ within)")
+    parser.add_argument("--ref-prefix", default="sip-", help="call references of incoming calls: <prefix><n>")
+    parser.add_argument("--max-calls", type=int, default=MAX_CALLS)
+    parser.add_argument("--log-level", type=int, default=0)
+    args = parser.parse_args(argv)
+    _Out.stream = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    logging.basicConfig(level=logging.WARNING if args.log_level < 4 else logging.DEBUG, stream=sys.stderr)
+    host, _, ng_port = args.ng.partition(":")
+    plane = Plane(args.port, args.proxy, (host, int(ng_port)), dtmf_port=args.dtmf_port,
+                  recordings=RecordingJobs(Path(args.pcap_dir)), ref_prefix=args.ref_prefix,
+                  max_calls=args.max_calls)  # fmt: skip
+    asyncio.run(plane.run())
+    with contextlib.suppress(OSError, ValueError):
+        _Out.stream.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
