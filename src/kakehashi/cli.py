@@ -329,14 +329,18 @@ def bench_sip(
     ack_delay_ms: Annotated[
         int, typer.Option(help="the customers' ACK comes this late (a slow far end); under 500", min=0, max=499)
     ] = 0,
+    bare: Annotated[
+        bool, typer.Option("--bare/--no-bare", help="then the same calls without the CTI (cpu_ratio_vs_bare)")
+    ] = True,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
 ) -> None:
-    """Real SIP calls (sipp → Kamailio → rtpengine → media workers, recorded → a sipp agent): setup, CPU."""
+    """Real SIP calls (sipp → Kamailio → rtpengine → media workers, recorded → a sipp agent): setup, CPU,
+    memory; then the same calls over the bare path (sipp → Kamailio → rtpengine → sipp) to compare."""
     from kakehashi.bench import sip
 
     with console.status(f"{concurrent} SIP calls…", spinner="dots") if not json_out else nullcontext():
         result = sip.run(concurrent=concurrent, seconds=seconds, call_s=call_seconds, workers=workers,
-                         ack_delay_ms=ack_delay_ms)  # fmt: skip
+                         ack_delay_ms=ack_delay_ms, bare=bare)  # fmt: skip
     typer.echo(json.dumps(result, ensure_ascii=False))
 
 

@@ -13,7 +13,16 @@ Reported: ``setup_p50_ms``/``setup_p99_ms`` (the call offered to the CTI → cal
 ``calls = completed + failed``), ``recordings_ok`` (WAVs holding most of their call, not silent),
 ``peak_concurrent``/``mean_concurrent`` (live calls in the driver during the steady part),
 ``cpu_percent`` (Kamailio + rtpengine + media workers + the driver's process, % of one core, measured over
-the steady part; ``cpu_by`` splits it, sipp shown apart) and the machine's load at the time.
+the steady part; ``cpu_by`` splits it, sipp shown apart), memory (the same processes' summed PSS, proportional
+set size: ``rss_mb_before`` the first call, ``rss_mb_total`` during the steady part, the mean of samples 5 s
+apart; ``rss_mb_per_call`` = what their anonymous and shared memory grew by / ``mean_concurrent``, file pages
+left out, see ``pss_mb``) and the machine's load at the time.
+
+Then, unless ``bare=False`` (``--no-bare``), the same calls over the bare path, sipp ↔ Kamailio ↔ rtpengine ↔
+sipp without the CTI, on a fresh stack once this one is gone (``sip_bare``): ``bare`` holds its figures
+(``calls``, ``completed``, ``failed``, ``cpu_percent`` of Kamailio + rtpengine, ``cpu_by``, memory),
+``bare_cpu_percent``, ``bare_rss_mb_per_call`` and ``cpu_ratio_vs_bare`` (``cpu_percent`` / ``bare_cpu_percent``)
+sit next to the CTI's figures.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,10 +196,12 @@ def run(
     call_s: float = 10.0,
     workers: int | None = None,
     ack_delay_ms: int = 0,
+    bare: bool = True,
 ) -> dict[str, Any]:
     """Keep ``concurrent`` recorded calls up for ``seconds`` (each call lasts ``call_s``); JSON-ready figures.
     ``ack_delay_ms``: each customer acknowledges our answer this late (a slow far end, a busy machine), so the
-    agent's phone may answer first; under PJSIP's first 200 OK retransmission (500 ms)."""
+    agent's phone may answer first; under PJSIP's first 200 OK retransmission (500 ms). ``bare``: then the
+    same calls over the bare path, without the CTI (``sip_bare``), for ``cpu_ratio_vs_bare``."""
     for tool in ("sipp", "kamailio", "rtpengine", "kamcmd", "sox"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"{tool} is not installed (scripts/services installs the SIP tools)")
@@ -198,8 +209,14 @@ def run(
         raise ValueError("concurrent, seconds and call_s must be positive")
     work = Path(tempfile.mkdtemp(prefix="kk-bench-sip-"))
     try:
-        report = _run(work, concurrent, seconds, call_s, workers or workers_for(concurrent), ack_delay_ms)
-        return {**report, "ack_delay_ms": ack_delay_ms}
+        scenario = _scenarios(work, call_s, ack_delay_ms)
+        report = _run(work, scenario, concurrent, seconds, call_s, workers or workers_for(concurrent))
+        report["ack_delay_ms"] = ack_delay_ms
+        if bare:
+            from kakehashi.bench import sip_bare  # here: it builds on this module
+
+            report.update(sip_bare.compare(report, sip_bare.run(work / "bare", scenario, concurrent, seconds, call_s)))
+        return report
     except BaseException:
         keep = os.environ.get("KAKEHASHI_BENCH_KEEP")  # a failed run's logs, for a look
         if keep:
@@ -209,7 +226,9 @@ def run(
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _run(work: Path, concurrent: int, seconds: float, call_s: float, workers: int, ack_delay_ms: int) -> dict[str, Any]:
+def _scenarios(work: Path, call_s: float, ack_delay_ms: int) -> Path:
+    """The customers' scenario (returned), its tone and the agent's scenario (``agent.xml`` next to it): both
+    phases use the same ones, so their media load matches."""
     tone = work / "tone-ulaw.wav"
     subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-e", "u-law", str(tone), "synth", str(call_s + 5),  # noqa: S603,S607
                     "sine", "440", "vol", "0.5"], check=True)  # fmt: skip
@@ -218,28 +237,23 @@ def _run(work: Path, concurrent: int, seconds: float, call_s: float, workers: in
     scenario.write_text(UAC_SCENARIO.replace("{tone}", str(tone)).replace("{hold_ms}", str(int(call_s * 1000)))
                         .replace("{ack_pause}", ack_pause))  # fmt: skip
     (work / "agent.xml").write_text(UAS_SCENARIO)
+    return scenario
+
+
+def rtp_ports(concurrent: int) -> int:
+    """rtpengine's port range: two rtpengine calls per call (the CTI's path), 4 ports each, and headroom."""
+    return max(1600, concurrent * 8 * 2)
+
+
+def _run(work: Path, scenario: Path, concurrent: int, seconds: float, call_s: float, workers: int) -> dict[str, Any]:
     rate = concurrent / call_s
     total = max(1, round(rate * seconds))
-    rtp_ports = max(1600, concurrent * 8 * 2)  # two rtpengine calls per call, 4 ports each, and headroom
-    ports: list[tuple[int, int]] = []
-
-    def port_block(count: int) -> int:
-        base = reserve_ports(count, align=4)
-        ports.append((base, count))
-        return base
-
-    cpu_window: dict[str, float] = {}
-    concurrency: list[int] = []
+    ports = Ports()
     try:
-        with SipStack(work / "lab", rtp_port_count=rtp_ports, cti_workers=workers, kamailio_children=4) as stack:
-            agent_port, agent_media = port_block(4), port_block(4)
-            agents = _sipp(work, "uas.log", port_block, [
-                "-sf", str(work / "agent.xml"), "-i", "127.0.0.1", "-p", str(agent_port), "-rtp_echo",
-                "-mp", str(agent_media), "-trace_err", "-error_file", str(work / "uas-errors.log"),
-            ])  # fmt: skip
-            running = [agents]
+        with SipStack(work / "lab", rtp_port_count=rtp_ports(concurrent), cti_workers=workers,
+                      kamailio_children=4) as stack:  # fmt: skip
+            running = [start_agent(work, stack, ports, scenario.parent / "agent.xml")]
             try:
-                _register_agent(stack, f"sip:{AGENT}@127.0.0.1:{agent_port}")
                 options = SipOptions(stack.cti_port, f"127.0.0.1:{stack.sip_port}", work / "cti", workers=workers,
                                      start_timeout_s=20.0 + 0.2 * workers)  # fmt: skip
                 driver = SipDriver(options, tenant_of=lambda dnis: 1)
@@ -247,34 +261,17 @@ def _run(work: Path, concurrent: int, seconds: float, call_s: float, workers: in
                     tally = _Tally()
                     driver.subscribe(lambda event: _route(driver, tally, event))
                     groups = {"kamailio+rtpengine": stack.process_groups, "workers": driver.worker_pids,
-                              "driver": lambda: [os.getpid()], "sipp": lambda: [agents.pid]}  # fmt: skip
-                    customers = _customers(work, scenario, stack.sip_port, rate, concurrent, total, seconds, call_s,
-                                           port_block)  # fmt: skip
+                              "driver": lambda: [os.getpid()], "sipp": lambda: [p.pid for p in running]}  # fmt: skip
+
+                    def memory_pids() -> list[int]:
+                        return [*group_members([*stack.process_groups(), *driver.worker_pids()]), os.getpid()]
+
+                    base_mb = pss_mb(memory_pids())  # before the first call
+                    customers = start_customers(work, scenario, CENTER_NUMBER, stack.sip_port, rate, concurrent,
+                                                total, seconds, call_s, ports)  # fmt: skip
                     running.append(customers)
-                    groups["sipp"] = lambda: [agents.pid, customers.pid]
-                    started = time.monotonic()
-                    steady_from = started + (call_s if seconds > call_s + 2 else 0.0)
-                    steady_to = started + seconds
-                    cpu_start: dict[str, float] = {}
-                    load_start = os.getloadavg()
-                    machine_start = _machine_ticks()
-                    while customers.poll() is None:
-                        now = time.monotonic()
-                        if not cpu_start and now >= steady_from:
-                            cpu_start, cpu_window["from"] = _cpu_by(groups), now
-                            machine_start = _machine_ticks()
-                        if cpu_start and "to" not in cpu_window and now >= steady_to:
-                            cpu_end, cpu_window["to"] = _cpu_by(groups), now
-                            machine_end = _machine_ticks()
-                        if steady_from <= now <= steady_to:
-                            concurrency.append(len(driver.live_calls()))
-                        time.sleep(0.25)
-                    if "to" not in cpu_window:  # sipp ended early (a failure, or a run shorter than a call)
-                        cpu_end, cpu_window["to"] = _cpu_by(groups), time.monotonic()
-                        machine_end = _machine_ticks()
-                        cpu_start = cpu_start or {}
-                        cpu_window.setdefault("from", started)
-                    load_end = os.getloadavg()
+                    window = watch(customers, groups, lambda: len(driver.live_calls()), memory_pids, base_mb,
+                                   seconds, call_s)  # fmt: skip
                     deadline = time.monotonic() + 15  # the CTI's ends of the last calls
                     while time.monotonic() < deadline and driver.live_calls():
                         time.sleep(0.1)
@@ -282,15 +279,150 @@ def _run(work: Path, concurrent: int, seconds: float, call_s: float, workers: in
                 finally:
                     driver.close()
             finally:
-                for sipp in running:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(sipp.pid, 15)
-                    sipp.wait(5)
+                stop_sipp(running)
     finally:
-        for base, count in ports:
+        ports.release()
+    return _report(work, tally, concurrent, seconds, call_s, workers, total, window, live_at_end)
+
+
+class Ports:
+    """Port blocks for one phase's sipp (``ports(count)`` reserves one), released together at its end."""
+
+    def __init__(self) -> None:
+        self.blocks: list[tuple[int, int]] = []
+
+    def __call__(self, count: int) -> int:
+        base = reserve_ports(count, align=4)
+        self.blocks.append((base, count))
+        return base
+
+    def release(self) -> None:
+        for base, count in self.blocks:
             release_ports(base, count)
-    return _report(work, tally, concurrent, seconds, call_s, workers, total, cpu_start, cpu_end, cpu_window,
-                   concurrency, (load_start, load_end), machine_start, machine_end, live_at_end)  # fmt: skip
+        self.blocks.clear()
+
+
+def start_agent(work: Path, stack: SipStack, ports: Ports, scenario: Path) -> subprocess.Popen[bytes]:
+    """The sipp UAS, echoing the audio, registered in ``stack`` as ``AGENT``."""
+    agent_port = ports(4)
+    agent = _sipp(work, "uas.log", ports, [
+        "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(agent_port), "-rtp_echo",
+        "-mp", str(ports(4)), "-trace_err", "-error_file", str(work / "uas-errors.log"),
+    ])  # fmt: skip
+    try:
+        _register_agent(stack, f"sip:{AGENT}@127.0.0.1:{agent_port}")
+    except BaseException:
+        stop_sipp([agent])
+        raise
+    return agent
+
+
+def stop_sipp(running: Iterable[subprocess.Popen[bytes]]) -> None:
+    for sipp in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(sipp.pid, 15)
+        sipp.wait(5)
+
+
+@dataclass
+class Window:
+    """One phase's steady part (from the first call's end to the last call's start): each process group's
+    CPU seconds and the machine's ticks at its two ends, live calls (every 0.25 s) and memory (every
+    ``MEMORY_EVERY_S``) in between; memory before the first call too. Reading the memory costs this process
+    ~1 ms of CPU per process read: ``sampling_s``, taken off the driver's share."""
+
+    memory_base_mb: tuple[float, float]
+    started: float
+    load_start: tuple[float, float, float]
+    machine_start: tuple[int, int]
+    start: float = 0.0
+    end: float = 0.0
+    cpu_start: dict[str, float] = field(default_factory=dict)
+    cpu_end: dict[str, float] = field(default_factory=dict)
+    machine_end: tuple[int, int] = (0, 1)
+    load_end: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    concurrency: list[int] = field(default_factory=list)
+    memory_mb: list[tuple[float, float]] = field(default_factory=list)
+    sampling_s: float = 0.0  # this process's CPU reading memory inside the window: not the driver's work
+
+    def figures(self) -> dict[str, Any]:
+        """What both phases report alike: concurrency, CPU (% of one core; sipp apart), memory, the machine."""
+        wall = max(1e-6, self.end - self.start)
+        spent = {name: end - self.cpu_start.get(name, 0.0) for name, end in self.cpu_end.items()}
+        if "driver" in spent:
+            spent["driver"] = max(0.0, spent["driver"] - self.sampling_s)
+        cpu_by = {name: round(100 * cpu_s / wall, 1) for name, cpu_s in spent.items()}
+        steady = self.concurrency or [0]
+        mean = statistics.fmean(steady)
+        # Per call: what the processes' own memory (anonymous and shared, file pages left out) grew by.
+        memory = [statistics.fmean(column) for column in zip(*self.memory_mb, strict=True)] or None
+        grown = None if memory is None else memory[1] - self.memory_base_mb[1]
+        per_call = grown / mean if grown is not None and mean > 0 else None
+        busy = self.machine_end[0] - self.machine_start[0]
+        machine_total = max(1, self.machine_end[1] - self.machine_start[1])
+        return {
+            "peak_concurrent": max(steady),
+            "mean_concurrent": round(mean, 1),
+            "cpu_percent": round(sum(v for k, v in cpu_by.items() if k != "sipp"), 1),
+            "cpu_by": cpu_by,
+            "cpu_window_s": round(wall, 1),
+            "rss_mb_before": round(self.memory_base_mb[0], 1),
+            "rss_mb_total": None if memory is None else round(memory[0], 1),
+            "rss_mb_per_call": None if per_call is None else round(per_call, 2),
+            "machine_busy_percent": round(100 * busy / machine_total * (os.cpu_count() or 1), 1),
+            "loadavg_before": [round(x, 2) for x in self.load_start],
+            "loadavg_after": [round(x, 2) for x in self.load_end],
+        }
+
+
+#: Memory samples during the steady part, this far apart (each reads every process's smaps_rollup).
+MEMORY_EVERY_S = 5.0
+
+
+def watch(
+    customers: subprocess.Popen[bytes], groups: dict[str, Callable[[], list[int]]], live: Callable[[], int],
+    memory_pids: Callable[[], list[int]], memory_base_mb: tuple[float, float], seconds: float, call_s: float,
+) -> Window:  # fmt: skip
+    """Follow the customers' sipp to its end (see ``Window``)."""
+    w = Window(memory_base_mb, time.monotonic(), os.getloadavg(), _machine_ticks())
+    steady_from = w.started + (call_s if seconds > call_s + 2 else 0.0)
+    steady_to = w.started + seconds
+    next_memory = steady_from
+    while customers.poll() is None:
+        now = time.monotonic()
+        if not w.start and now >= steady_from:
+            w.cpu_start, w.start, w.machine_start = _cpu_by(groups), now, _machine_ticks()
+        if w.start and not w.end and now >= steady_to:
+            w.cpu_end, w.end, w.machine_end = _cpu_by(groups), now, _machine_ticks()
+        if steady_from <= now <= steady_to:
+            w.concurrency.append(live())
+            if now >= next_memory:
+                cpu_before = time.thread_time()
+                w.memory_mb.append(pss_mb(memory_pids()))
+                w.sampling_s += time.thread_time() - cpu_before if w.start and not w.end else 0.0
+                next_memory = now + MEMORY_EVERY_S
+        time.sleep(0.25)
+    if not w.end:  # sipp ended early (a failure, or a run shorter than a call)
+        w.cpu_end, w.end, w.machine_end = _cpu_by(groups), time.monotonic(), _machine_ticks()
+        w.start = w.start or w.started
+    w.load_end = os.getloadavg()
+    return w
+
+
+def pss_mb(pids: Iterable[int]) -> tuple[float, float]:
+    """These processes' summed proportional set size (``/proc/<pid>/smaps_rollup``), MB: a page shared by n
+    processes counts 1/n in each, so Kamailio's shared memory and the workers' libraries count once, not once
+    per process as in RSS. Returned whole, and without its file pages (code, libraries: ``Pss_File``), which do
+    not grow with calls but whose shares move whenever another program maps the same files."""
+    pss_kb = file_kb = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as rollup:
+                fields = dict(line.split()[:2] for line in rollup if line.startswith(("Pss:", "Pss_File:")))
+            pss_kb, file_kb = pss_kb + int(fields["Pss:"]), file_kb + int(fields.get("Pss_File:", 0))
+        except (OSError, ValueError, KeyError):
+            continue  # it ended
+    return pss_kb / 1024, (pss_kb - file_kb) / 1024
 
 
 def _register_agent(stack: SipStack, contact: str) -> None:
@@ -303,14 +435,14 @@ def _register_agent(stack: SipStack, contact: str) -> None:
         raise LabError(f"kamcmd ul.add did not register {AGENT}: {reply.strip()}")
 
 
-def _customers(
-    work: Path, scenario: Path, sip_port: int, rate: float, concurrent: int, total: int, seconds: float,
-    call_s: float, port_block: Any,
+def start_customers(
+    work: Path, scenario: Path, service: str, sip_port: int, rate: float, concurrent: int, total: int,
+    seconds: float, call_s: float, ports: Ports,
 ) -> subprocess.Popen[bytes]:  # fmt: skip
+    """The customers' sipp: ``rate`` calls a second to ``service`` (a number, a user), ``concurrent`` at most."""
     # sipp 3.6.1's rtp_stream sends every call's audio from the -mp socket (rtpengine tells the calls apart).
-    return _sipp(work, "customers.log", port_block, [
-        "-sf", str(scenario), "-s", CENTER_NUMBER, "-i", "127.0.0.1", "-p", str(port_block(4)),
-        "-mp", str(port_block(4)),
+    return _sipp(work, "customers.log", ports, [
+        "-sf", str(scenario), "-s", service, "-i", "127.0.0.1", "-p", str(ports(4)), "-mp", str(ports(4)),
         "-r", f"{rate:.3f}", "-l", str(concurrent), "-m", str(total),
         "-timeout", f"{int(seconds + call_s + 60)}s", "-timeout_error", "-max_retrans", "5",
         "-trace_stat", "-stf", str(work / "customers.csv"), "-fd", "1",
@@ -319,11 +451,11 @@ def _customers(
     ])  # fmt: skip
 
 
-def _sipp(work: Path, log_name: str, port_block: Any, args: list[str]) -> subprocess.Popen[bytes]:
+def _sipp(work: Path, log_name: str, ports: Ports, args: list[str]) -> subprocess.Popen[bytes]:
     """sipp in its own process group, in ``work``, its screen to a log file; its UDP control socket (which
     sipp binds on every interface) on a port of ours rather than 8888 and up."""
     with open(work / log_name, "wb") as log:
-        argv = ["sipp", *args, "-cp", str(port_block(4)), "-nostdin"]
+        argv = ["sipp", *args, "-cp", str(ports(4)), "-nostdin"]
         return subprocess.Popen(argv, cwd=work, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # noqa: S603
 
 
@@ -354,25 +486,17 @@ def _route(driver: SipDriver, tally: _Tally, event: DriverEvent) -> None:
 
 def _report(
     work: Path, tally: _Tally, concurrent: int, seconds: float, call_s: float, workers: int, total: int,
-    cpu_start: dict[str, float], cpu_end: dict[str, float], window: dict[str, float], concurrency: list[int],
-    load: tuple[tuple[float, float, float], tuple[float, float, float]], machine_start: tuple[int, int],
-    machine_end: tuple[int, int], live_at_end: int,
+    window: Window, live_at_end: int,
 ) -> dict[str, Any]:  # fmt: skip
-    stats = _sipp_stats(work / "customers.csv")
+    stats = sipp_stats(work / "customers.csv")
     calls = stats.get("TotalCallCreated", total)
     sipp_ok, sipp_failed = stats.get("SuccessfulCall(C)", 0), stats.get("FailedCall(C)", 0)
     # A call is completed when both sides say so: the CTI joined, recorded and ended it normally, and sipp
     # got through its scenario. Everything else sipp made failed, whatever the reason.
     completed = min(tally.completed, sipp_ok)
-    failed = calls - completed
     setup = sorted(tally.setup_ms)
-    answer = sorted(_sipp_rtts(work))
-    wall = max(1e-6, window["to"] - window["from"])
-    cpu_by = {name: round(100 * (cpu_end.get(name, 0.0) - cpu_start.get(name, 0.0)) / wall, 1) for name in cpu_end}
-    busy = machine_end[0] - machine_start[0]
-    machine_total = max(1, machine_end[1] - machine_start[1])
+    answer = sorted(sipp_rtts(work))
     recordings = sorted((work / "cti" / "recordings").glob("*.wav"))
-    steady = concurrency or [0]
     return {
         "concurrent": concurrent,
         "seconds": seconds,
@@ -380,30 +504,23 @@ def _report(
         "workers": workers,
         "calls": calls,
         "completed": completed,
-        "failed": failed,
+        "failed": calls - completed,
         "sipp_failed": sipp_failed,
         "cti_failed": tally.failed,
         "cti_end_causes": tally.causes,
         "cti_live_at_end": live_at_end,
         "recordings": len(recordings),
         "recordings_ok": sum(1 for path in recordings if _recording_ok(path, call_s)),
-        "setup_p50_ms": _percentile(setup, 0.5),
-        "setup_p99_ms": _percentile(setup, 0.99),
-        "answer_p50_ms": _percentile(answer, 0.5),
-        "answer_p99_ms": _percentile(answer, 0.99),
-        "peak_concurrent": max(steady),
-        "mean_concurrent": round(statistics.fmean(steady), 1),
-        "cpu_percent": round(sum(v for k, v in cpu_by.items() if k != "sipp"), 1),
-        "cpu_by": cpu_by,
-        "cpu_window_s": round(wall, 1),
-        "machine_busy_percent": round(100 * busy / machine_total * (os.cpu_count() or 1), 1),
-        "loadavg_before": [round(x, 2) for x in load[0]],
-        "loadavg_after": [round(x, 2) for x in load[1]],
+        "setup_p50_ms": percentile(setup, 0.5),
+        "setup_p99_ms": percentile(setup, 0.99),
+        "answer_p50_ms": percentile(answer, 0.5),
+        "answer_p99_ms": percentile(answer, 0.99),
+        **window.figures(),
         "cores": os.cpu_count(),
     }
 
 
-def _percentile(values: list[float], q: float) -> float | None:
+def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     return round(values[min(len(values) - 1, math.ceil(len(values) * q) - 1)], 1)
@@ -429,7 +546,7 @@ def _cpu_seconds(pids: Iterable[int]) -> float:
     return total / _TICKS
 
 
-def _group_members(leaders: Iterable[int]) -> list[int]:
+def group_members(leaders: Iterable[int]) -> list[int]:
     """Every process in these process groups (Kamailio's children, sipp)."""
     groups = set(leaders)
     members = []
@@ -444,11 +561,11 @@ def _group_members(leaders: Iterable[int]) -> list[int]:
     return members
 
 
-def _cpu_by(groups: dict[str, Any]) -> dict[str, float]:
+def _cpu_by(groups: dict[str, Callable[[], list[int]]]) -> dict[str, float]:
     out = {}
     for name, leaders in groups.items():
         pids = leaders()
-        out[name] = _cpu_seconds([os.getpid()] if name == "driver" else _group_members(pids))
+        out[name] = _cpu_seconds([os.getpid()] if name == "driver" else group_members(pids))
     return out
 
 
@@ -459,7 +576,7 @@ def _machine_ticks() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
-def _sipp_stats(stats: Path) -> dict[str, int]:
+def sipp_stats(stats: Path) -> dict[str, int]:
     """Counters from sipp's statistics file (its last line)."""
     try:
         lines = stats.read_text().strip().splitlines()
@@ -469,13 +586,13 @@ def _sipp_stats(stats: Path) -> dict[str, int]:
         return {}
     out = {}
     for name, value in zip(lines[0].split(";"), lines[-1].split(";"), strict=False):
-        if name.endswith("(C)") or name == "TotalCallCreated":
+        if name.endswith("(C)") or name in ("TotalCallCreated", "CurrentCall"):
             with contextlib.suppress(ValueError):
                 out[name] = int(value)
     return out
 
 
-def _sipp_rtts(work: Path) -> list[float]:
+def sipp_rtts(work: Path) -> list[float]:
     """INVITE → 200 OK times (ms) from sipp's ``-trace_rtt`` file."""
     values = []
     for path in work.glob("customer_*_rtt.csv"):
