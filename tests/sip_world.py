@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import heapq
 import itertools
 import logging
@@ -49,7 +50,7 @@ from kakehashi.kit import migrate
 from kakehashi.kit.config import Settings
 from kakehashi.kit.db import make_engine
 from kakehashi.kit.dbadmin import recreate_database
-from kakehashi.telephony.drivers.sip.driver import DEFAULT_WORKERS, SipDriver, SipOptions
+from kakehashi.telephony.drivers.sip.driver import DEFAULT_WORKERS, SipDriver
 from kakehashi.telephony.drivers.sip.lab import Audio, LabError, Phone, SipStack, release_ports, reserve_ports
 from kakehashi.telephony.port import (
     Bridged,
@@ -90,6 +91,8 @@ WORKER_PORTS = 16
 #: rtpengine's media ports per stack (4 a call): a test has a few calls, and several stacks are up at once
 #: (the test's, the next one, those stopping), so the default 1600 would fragment the 10000 ports of the lab.
 RTP_PORTS = 200
+#: The CTI's SIP engine under test: "pjsip" (media workers, ADR 0013) or "rtpengine" (the media plane, ADR 0024).
+ENGINE = os.environ.get("KAKEHASHI_TEST_SIP_ENGINE", "pjsip")
 
 
 def tone_levels(audio: Audio, hz: float, *, last_s: float = 1.0) -> np.ndarray:
@@ -276,12 +279,13 @@ class SipWorld:
         self._thread.start()
 
     def _new_driver(
-        self, port: int, data_dir: Path, *, tenant_of: Callable[[str], int | None], workers: int = DEFAULT_WORKERS
+        self, port: int, data_dir: Path, *, tenant_of: Callable[[str], int | None], workers: int | None = None
     ) -> SipDriver:
         """A driver with ``workers`` media workers from ``port`` on (the stack's own: as many as it dispatches to)."""
         self._share_prompts(data_dir)
-        options = SipOptions(port, f"127.0.0.1:{self.stack.sip_port}", data_dir, no_answer_s=self.no_answer_s,
-                             workers=workers)  # fmt: skip
+        default = 1 if self.stack.cti_engine == "rtpengine" else DEFAULT_WORKERS
+        options = self.stack.cti_options(data_dir, no_answer_s=self.no_answer_s, workers=workers or default)
+        options = dataclasses.replace(options, worker_port=port)
         return SipDriver(options, tenant_of=tenant_of)
 
     def _share_prompts(self, data_dir: Path) -> None:
@@ -749,7 +753,7 @@ class Labs:
 
     def _build(self) -> SipWorld:
         lab = self.base / f"lab-{next(self._serial)}"
-        stack = SipStack(lab / "sip", rtp_port_count=RTP_PORTS).start()
+        stack = SipStack(lab / "sip", rtp_port_count=RTP_PORTS, cti_engine=ENGINE).start()
         try:
             return self.make(stack, lab / "data")
         except BaseException:

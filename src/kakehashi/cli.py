@@ -332,6 +332,9 @@ def bench_sip(
     bare: Annotated[
         bool, typer.Option("--bare/--no-bare", help="then the same calls without the CTI (cpu_ratio_vs_bare)")
     ] = True,
+    engine: Annotated[
+        str, typer.Option(help="the CTI's SIP engine: pjsip (media workers) or rtpengine (the media plane)")
+    ] = "pjsip",
     json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
 ) -> None:
     """Real SIP calls (sipp → Kamailio → rtpengine → media workers, recorded → a sipp agent): setup, CPU,
@@ -340,7 +343,7 @@ def bench_sip(
 
     with console.status(f"{concurrent} SIP calls…", spinner="dots") if not json_out else nullcontext():
         result = sip.run(concurrent=concurrent, seconds=seconds, call_s=call_seconds, workers=workers,
-                         ack_delay_ms=ack_delay_ms, bare=bare)  # fmt: skip
+                         ack_delay_ms=ack_delay_ms, bare=bare, engine=engine)  # fmt: skip
     typer.echo(json.dumps(result, ensure_ascii=False))
 
 

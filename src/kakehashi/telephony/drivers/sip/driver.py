@@ -172,6 +172,8 @@ class SipDriver:
     name = "sip"
 
     def __init__(self, options: SipOptions, tenant_of: Callable[[str], int | None]) -> None:
+        if options.engine == "rtpengine" and (options.workers != 1 or not options.ng or options.pcap_dir is None):
+            raise ValueError("the rtpengine engine runs one signalling worker and needs ng and pcap_dir")
         self.options = options
         self.tenant_of = tenant_of
         self.clock = RealTimeClock()

@@ -9,8 +9,8 @@ goes: **nowhere near this process.** rtpengine relays each call between the cust
 aiosipua's (transactions, dialogs, retransmission of our 200 OK until the ACK) on one asyncio loop, so one
 process holds every call of a center; its cost is a few messages per call, not fifty packets a second per leg.
 
-What this engine does not do yet: attended transfer (``consult``) and silent monitor (``monitor``) end at once
-with code 501 — the PJSIP engine (``--engine pjsip``) still has them.
+Attended transfer: ``plane_consult``. What this engine does not do yet: silent monitor (``monitor``) ends at once
+with code 501 — the PJSIP engine (``--engine pjsip``) still has it.
 """
 
 from __future__ import annotations
@@ -34,10 +34,12 @@ from aiosipua import IncomingCall, OutgoingCall, SipUAS, parse_sdp, serialize_sd
 from aiosipua.dialog import DialogState
 from aiosipua.message import SipRequest
 
+from kakehashi.telephony.drivers.sip import plane_consult
 from kakehashi.telephony.drivers.sip.ng import NgClient, NgError
+from kakehashi.telephony.drivers.sip.plane_consult import Consultation
 from kakehashi.telephony.drivers.sip.plane_media import MediaCall
 from kakehashi.telephony.drivers.sip.plane_recording import RecordingJobs
-from kakehashi.telephony.drivers.sip.plane_sip import PlaneTransport, PlaneUac, fix_uas_route_set
+from kakehashi.telephony.drivers.sip.plane_sip import PlaneTransport, PlaneUac, adopt_incoming, forget_incoming
 
 log = logging.getLogger("kakehashi.plane")
 _URI_USER = re.compile(r"sips?:([^@;>]+)@")
@@ -87,6 +89,8 @@ class Call:
     record_file: str | None = None
     record_paused: bool = False
     deadline: asyncio.TimerHandle | None = None
+    agent_sdp: str = ""  # the agent's phone's SDP (where its audio comes from)
+    consultation: Consultation | None = None
 
     @property
     def sip_call_id(self) -> str:
@@ -96,6 +100,8 @@ class Call:
 
 class Plane:
     """The process: SIP on ``port``, rtpengine's ng on ``ng``, DTMF events on ``dtmf_port``."""
+
+    emit = staticmethod(emit)
 
     def __init__(
         self,
@@ -116,6 +122,7 @@ class Plane:
         self.calls: dict[str, Call] = {}
         self.by_sip: dict[str, tuple[Call, str | None]] = {}  # SIP Call-ID → (call, agent or None: the customer)
         self.by_media: dict[str, Call] = {}
+        self.consulting: dict[str, Call] = {}  # a consulted colleague's SIP Call-ID → the customer call
         self.serial = itertools.count(1)
         self.transport = PlaneTransport(local_addr=("127.0.0.1", port))
         self.uac = PlaneUac(self.transport)
@@ -134,7 +141,9 @@ class Plane:
         await self.uas.start()
         await self.ng.start()
         if self.dtmf_port is not None:
-            await loop.create_datagram_endpoint(lambda: _DtmfLog(self), local_addr=("127.0.0.1", self.dtmf_port))
+            # reuse_port: a plane started while the previous one is still going down (a restart) binds too
+            await loop.create_datagram_endpoint(lambda: _DtmfLog(self), local_addr=("127.0.0.1", self.dtmf_port),
+                                                reuse_port=True)  # fmt: skip
         threading.Thread(target=self._read_commands, args=(loop,), name="commands", daemon=True).start()
         emit("ready", port=self.port, max_calls=self.max_calls, dialogs=self.max_calls * 3, engine="rtpengine")
         reporter = loop.create_task(self._report_load())
@@ -150,10 +159,10 @@ class Plane:
     def _read_commands(self, loop: asyncio.AbstractEventLoop) -> None:
         for line in sys.stdin:
             if line.strip():
-                loop.call_soon_threadsafe(self._spawn, self.command(json.loads(line)))
+                loop.call_soon_threadsafe(self.spawn, self.command(json.loads(line)))
         loop.call_soon_threadsafe(self.stopping.set)
 
-    def _spawn(self, coro: Any) -> None:
+    def spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         task.add_done_callback(_report_failure)
 
@@ -216,9 +225,11 @@ class Plane:
             case "hold":
                 await self.hold(call, bool(c["on"]), c.get("music"))
             case "consult":
-                emit("consult_ended", ref=call.ref, agent=c["agent"], code=NOT_HERE, cause="failed")
-            case "complete_consult" | "cancel_consult":
-                pass
+                await plane_consult.consult(self, call, c["agent"], c.get("caller_id") or "", c.get("music"))
+            case "complete_consult":
+                await plane_consult.complete(self, call)
+            case "cancel_consult":
+                await plane_consult.end(self, call, "normal", 0)
             case "monitor":
                 emit("monitor_ended", ref=call.ref, listener=c["listener"], code=NOT_HERE)
             case "stop_monitor":
@@ -237,7 +248,7 @@ class Plane:
         sdp = await call.media.answer_with_sink()
         call.incoming.accept(parse_sdp(sdp))
         call.answer_sent = True
-        self._teardown_recipe(call, None, call.incoming)
+        self.teardown_recipe(call, None, call.incoming)
         if not call.answered:
             call.answered = True
             emit("answered", ref=call.ref, by="system")
@@ -261,7 +272,7 @@ class Plane:
         call.playing = True
         if not loop:
             call.play_timer = asyncio.get_running_loop().call_later(
-                max(0.02, seconds), lambda: self._spawn(self._played(call))
+                max(0.02, seconds), lambda: self.spawn(self._played(call))
             )
 
     async def _played(self, call: Call) -> None:
@@ -304,14 +315,14 @@ class Plane:
             return
         if call.inbound:
             await call.offered.wait()
-        leg = self._invite(agent, caller_id, call.media.toward_cti)
+        leg = self.invite(agent, caller_id, call.media.toward_cti)
         call.ringing[agent] = leg
         self.by_sip[leg.call_id] = (call, agent)
         leg.on_ringing = lambda _leg: emit("agent_ringing", ref=call.ref, agent=agent)
-        leg.on_answer = lambda answered: self._spawn(self._agent_answered(call, agent, answered))
-        leg.on_rejected = lambda _leg, code, _reason: self._spawn(self._agent_failed(call, agent, code))
+        leg.on_answer = lambda answered: self.spawn(self._agent_answered(call, agent, answered))
+        leg.on_rejected = lambda _leg, code, _reason: self.spawn(self._agent_failed(call, agent, code))
 
-    def _invite(self, to: str, caller_id: str, sdp: str) -> OutgoingCall:
+    def invite(self, to: str, caller_id: str, sdp: str) -> OutgoingCall:
         from_uri = f"sip:{caller_id or 'cti'}@127.0.0.1:{self.port}"
         return self.uac.send_invite(from_uri, f"sip:{to}@{self.proxy}", self.proxy_addr, parse_sdp(sdp),
                                     user_agent="Kakehashi plane")  # fmt: skip
@@ -319,25 +330,25 @@ class Plane:
     async def _agent_answered(self, call: Call, agent: str, leg: OutgoingCall) -> None:
         async with call.lock:
             if call.done or call.ringing.get(agent) is not leg:
-                self._bye(leg)  # late: the call ended or another agent took it
+                self.bye(leg)  # late: the call ended or another agent took it
                 return
             del call.ringing[agent]
             for other_agent, other in list(call.ringing.items()):
-                self._cancel(other)
+                self.cancel(other)
                 self.by_sip.pop(other.call_id, None)
                 del call.ringing[other_agent]
-            call.agent, call.agent_leg = agent, leg
-            self._teardown_recipe(call, agent, leg)
+            call.agent, call.agent_leg, call.agent_sdp = agent, leg, self.sdp_of(leg)
+            self.teardown_recipe(call, agent, leg)
             if call.inbound and not call.answer_sent and call.incoming is not None:
                 await call.offered.wait()  # routed straight to an agent: the agent's answer is the caller's
                 sdp = await call.media.answer_with_sink()
                 call.incoming.accept(parse_sdp(sdp))
                 call.answer_sent = call.answered = True
-                self._teardown_recipe(call, None, call.incoming)
+                self.teardown_recipe(call, None, call.incoming)
             await self._stop_playing(call)
             answer = leg.sdp_answer
             if answer is not None:
-                await call.media.attach(_sdp_text(leg), inbound=call.inbound)
+                await call.media.attach(self.sdp_of(leg), inbound=call.inbound)
             emit("agent_answered", ref=call.ref, agent=agent)
 
     async def _agent_failed(self, call: Call, agent: str, code: int) -> None:
@@ -348,16 +359,18 @@ class Plane:
                 if not call.done:
                     emit("agent_failed", ref=call.ref, agent=agent, code=code)
 
-    async def _drop_agent(self, call: Call) -> None:
-        """Stop ringing agents and take the answered one off the call (park, transfer, hang-up)."""
+    async def _drop_agent(self, call: Call, *, caller_gone: bool = False) -> None:
+        """Stop ringing agents and take the answered one off the call (park, transfer, hang-up), with the
+        colleague they were consulting."""
+        await plane_consult.end(self, call, "normal", 0, caller_gone=caller_gone)
         for agent, leg in list(call.ringing.items()):
-            self._cancel(leg)
+            self.cancel(leg)
             self.by_sip.pop(leg.call_id, None)
             del call.ringing[agent]
         if call.agent_leg is not None:
             leg, call.agent_leg, call.agent = call.agent_leg, None, None
             self.by_sip.pop(leg.call_id, None)
-            self._bye(leg)
+            self.bye(leg)
             if not call.done:
                 await call.media.detach(inbound=call.inbound)
 
@@ -380,25 +393,25 @@ class Plane:
                 emit("error", ref=ref, message=f"originate: {exc}")
                 await self._end(call, 503)
                 return
-            leg = self._invite(to, caller_id, sdp)
+            leg = self.invite(to, caller_id, sdp)
             call.outgoing = leg
             self.by_sip[leg.call_id] = (call, None)
             media.customer_tag = leg.dialog.local_tag  # unused by rtpengine until the answer names it
             leg.on_ringing = lambda _leg: emit("remote_ringing", ref=ref)
-            leg.on_answer = lambda answered: self._spawn(self._customer_answered(call, answered))
-            leg.on_rejected = lambda _leg, code, _reason: self._spawn(self._customer_failed(call, code))
-            call.deadline = asyncio.get_running_loop().call_later(timeout_s, lambda: self._spawn(self._no_answer(call)))
+            leg.on_answer = lambda answered: self.spawn(self._customer_answered(call, answered))
+            leg.on_rejected = lambda _leg, code, _reason: self.spawn(self._customer_failed(call, code))
+            call.deadline = asyncio.get_running_loop().call_later(timeout_s, lambda: self.spawn(self._no_answer(call)))
 
     async def _customer_answered(self, call: Call, leg: OutgoingCall) -> None:
         async with call.lock:
             if call.deadline is not None:
                 call.deadline.cancel()
             if call.done:
-                self._bye(leg)
+                self.bye(leg)
                 return
-            await call.media.customer_answered(_sdp_text(leg))
+            await call.media.customer_answered(self.sdp_of(leg))
             call.answered = True
-            self._teardown_recipe(call, None, leg)
+            self.teardown_recipe(call, None, leg)
             emit("answered", ref=call.ref, by="remote")
             if call.playlist and not call.playing:
                 await self._next_prompt(call)
@@ -412,7 +425,7 @@ class Plane:
         async with call.lock:
             if call.done or call.answered or call.outgoing is None:
                 return
-            self._cancel(call.outgoing)
+            self.cancel(call.outgoing)
             await self._end(call, 408)
 
     # -- what the far ends do -------------------------------------------------------------------------------
@@ -421,7 +434,7 @@ class Plane:
             emit("refused", code=503, calls=self.customers(), dialogs=self.dialogs(), sip_call_id=incoming.call_id)
             incoming.reject(503)
             return
-        fix_uas_route_set(incoming)
+        adopt_incoming(incoming, self.transport)
         ref = f"{self.ref_prefix}{next(self.serial)}"
         media = MediaCall(self.ng, f"kk-{ref}", customer_tag=incoming.dialog.remote_tag or f"c-{ref}",
                           cti_tag=incoming.dialog.local_tag or f"t-{ref}")  # fmt: skip
@@ -431,7 +444,7 @@ class Plane:
         self.by_media[media.media_id] = call
         emit("incoming", ref=ref, ani=uri_user(incoming.caller), dnis=uri_user(str(incoming.invite.uri)),
              sip_call_id=incoming.call_id)  # fmt: skip
-        self._spawn(self._customer_offered(call, incoming.invite.text))
+        self.spawn(self._customer_offered(call, incoming.invite.text))
 
     async def _customer_offered(self, call: Call, sdp: str) -> None:
         try:
@@ -457,28 +470,32 @@ class Plane:
         leg.accept(parse_sdp(sdp) if sdp else None)
 
     def _on_bye(self, leg: IncomingCall, request: SipRequest) -> None:
+        consulting = self.consulting.pop(leg.call_id, None)
+        if consulting is not None:
+            self.spawn(plane_consult.colleague_left(self, consulting))
+            return
         found = self.by_sip.pop(leg.call_id, None)
         if found is None:
             return
         call, agent = found
-        self._spawn(self._far_end_left(call, agent))
+        self.spawn(self._far_end_left(call, agent))
 
     def _on_cancel(self, request: SipRequest, _addr: tuple[str, int]) -> None:
         found = self.by_sip.pop(request.call_id or "", None)
         if found is not None:
-            self._spawn(self._far_end_left(found[0], None, code=487))
+            self.spawn(self._far_end_left(found[0], None, code=487))
 
     def _on_ack_timeout(self, leg: IncomingCall) -> None:
         found = self.by_sip.pop(leg.call_id, None)
         if found is not None:
-            self._spawn(self._far_end_left(found[0], None, code=408))
+            self.spawn(self._far_end_left(found[0], None, code=408))
 
     async def _far_end_left(self, call: Call, agent: str | None, *, code: int = 200) -> None:
         async with call.lock:
             if call.done:
                 return
             if agent is None:  # the customer hung up
-                await self._drop_agent(call)
+                await self._drop_agent(call, caller_gone=True)
                 await self._end(call, code)
             elif call.agent == agent and call.agent_leg is not None:  # the agent hung up: the call is over
                 call.agent_leg, call.agent = None, None
@@ -508,7 +525,7 @@ class Plane:
     async def _hangup_all(self, call: Call) -> None:
         if call.done:
             return
-        await self._drop_agent(call)
+        await self._drop_agent(call, caller_gone=True)  # the caller does not come back
         if call.incoming is not None:
             if call.answer_sent:
                 call.incoming.hangup()
@@ -516,9 +533,9 @@ class Plane:
                 call.incoming.reject(480)
         elif call.outgoing is not None:
             if call.outgoing.dialog.state == DialogState.CONFIRMED:
-                self._bye(call.outgoing)
+                self.bye(call.outgoing)
             else:
-                self._cancel(call.outgoing)
+                self.cancel(call.outgoing)
         await self._end(call, 200)
 
     async def _end(self, call: Call, code: int) -> None:
@@ -528,7 +545,7 @@ class Plane:
         if call.play_timer is not None:
             call.play_timer.cancel()
         for agent, leg in list(call.ringing.items()):
-            self._cancel(leg)
+            self.cancel(leg)
             del call.ringing[agent]
         outcome = "normal" if call.answered else FAILURE_NAMES.get(code, "failed")
         emit("ended", ref=call.ref, code=code, answered=call.answered, outcome=outcome)
@@ -541,34 +558,39 @@ class Plane:
         self.calls.pop(call.ref, None)
         self.by_media.pop(call.media.media_id, None)
         self.by_sip.pop(call.sip_call_id, None)
+        forget_incoming(call.sip_call_id, self.transport)
 
-    def _bye(self, leg: OutgoingCall) -> None:
+    def bye(self, leg: OutgoingCall) -> None:
         if leg.dialog.state == DialogState.CONFIRMED:
             leg.hangup(self.uac)
             self.uac.remove_call(leg.call_id)
 
-    def _cancel(self, leg: OutgoingCall) -> None:
+    def cancel(self, leg: OutgoingCall) -> None:
         if leg.dialog.state == DialogState.EARLY:
             leg.cancel(self.uac)
         elif leg.dialog.state == DialogState.CONFIRMED:  # answered meanwhile
-            self._bye(leg)
+            self.bye(leg)
 
-    def _teardown_recipe(self, call: Call, agent: str | None, leg: IncomingCall | OutgoingCall) -> None:
+    def teardown_recipe(self, call: Call, agent: str | None, leg: IncomingCall | OutgoingCall) -> None:
         """Tell the driver how to hang this dialog up should this process die (a BYE it sends itself)."""
         dialog = leg.dialog
         bye = dialog.create_request("BYE", via_host="127.0.0.1", via_port=self.port)
         dialog.local_cseq += 100  # our own BYE, later, outnumbers the recipe's
         emit("teardown", ref=call.ref, agent=agent, message=bytes(bye).decode(errors="replace"))
 
+    @staticmethod
+    def sdp_of(leg: OutgoingCall) -> str:
+        """The SDP a far end answered with."""
+        return serialize_sdp(leg.sdp_answer) if leg.sdp_answer is not None else ""
+
+    def forget_leg(self, leg: OutgoingCall) -> None:
+        self.by_sip.pop(leg.call_id, None)
+
     # -- DTMF -----------------------------------------------------------------------------------------------
     def dtmf(self, media_id: str, digit: str, source_tag: str) -> None:
         call = self.by_media.get(media_id)
         if call is not None and not call.done and source_tag == call.media.customer_tag:
             emit("dtmf", ref=call.ref, digit=digit)
-
-
-def _sdp_text(leg: OutgoingCall) -> str:
-    return serialize_sdp(leg.sdp_answer) if leg.sdp_answer is not None else ""
 
 
 class _DtmfLog(asyncio.DatagramProtocol):

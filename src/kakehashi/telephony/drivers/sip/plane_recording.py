@@ -19,7 +19,7 @@ from pathlib import Path
 from kakehashi.telephony.drivers.sip.pcap_wav import to_wav
 
 log = logging.getLogger("kakehashi.plane")
-#: rtpengine closes a deleted call's pcap at once; a busy machine may take a moment more.
+#: rtpengine closes a deleted call's pcap before it answers the delete; should one not be there yet, look again.
 SETTLE_S = 0.2
 FIND_TRIES = 25
 
@@ -39,8 +39,9 @@ class RecordingJobs:
 
     def _convert(self, media_id: str, destination: Path, customer: tuple[str, int] | None) -> None:
         pcaps: list[Path] = []
-        for _ in range(FIND_TRIES):
-            time.sleep(SETTLE_S)
+        for attempt in range(FIND_TRIES):
+            if attempt:
+                time.sleep(SETTLE_S)
             pcaps = sorted(self.pcaps.glob(f"{media_id}-*.pcap"), key=lambda p: p.stat().st_mtime)
             if pcaps:
                 break

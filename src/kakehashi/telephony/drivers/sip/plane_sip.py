@@ -7,7 +7,10 @@ three of its details break a dialog, so they are corrected here instead of patch
   original request URI without a Route, and Kamailio dropped them (the agent's phone never saw the ACK).
   ``PlaneUac`` sets the remote target and the route set (RFC 3261 §12.1.2: Record-Route reversed) from every
   INVITE response that makes or confirms the dialog, before aiosipua acknowledges it.
-- **An incoming call's route set is reversed** (a UAS keeps Record-Route in order, §12.1.1): ``fix_uas_route_set``.
+- **An incoming call's route set is reversed** (a UAS keeps Record-Route in order, §12.1.1), **and its answers
+  leave the INVITE's Record-Route out** (§12.1.1: a UAS copies it into every response that makes the dialog):
+  the caller's BYE then carried no Route and Kamailio refused it (404). ``adopt_incoming`` fixes the route set
+  and has ``PlaneTransport`` copy the Record-Route into the dialog's 18x and 2xx answers.
 - **On Python 3.11 its UDP protocol asserts a transport class that 3.11's selector transport does not
   derive from**, logging a traceback at every start: ``PlaneTransport`` uses a protocol without the assert.
 """
@@ -15,10 +18,14 @@ three of its details break a dialog, so they are corrected here instead of patch
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
-from aiosipua import IncomingCall, SipUAC, UdpSipTransport
+from aiosipua import IncomingCall, OutgoingCall, SipUAC, UdpSipTransport, parse_sdp
+from aiosipua.dialog import DialogState
 from aiosipua.message import SipResponse
 from aiosipua.transport import _UdpProtocol
 
@@ -31,8 +38,20 @@ class _Protocol(_UdpProtocol):
         self._owner._udp_transport = transport  # type: ignore[assignment]
 
 
+@dataclass
 class PlaneTransport(UdpSipTransport):
-    """UDP on ``local_addr`` with large socket buffers."""
+    """UDP on ``local_addr`` with large socket buffers; answers to an incoming INVITE carry its Record-Route."""
+
+    record_routes: dict[str, list[str]] = field(default_factory=dict)  # Call-ID → the INVITE's Record-Route
+
+    def send_reply(self, response: SipResponse) -> None:
+        cseq = response.cseq
+        routes = self.record_routes.get(response.call_id or "")
+        answers_invite = cseq is not None and cseq.method.upper() == "INVITE" and 100 < response.status_code < 300
+        if routes and answers_invite and not response.headers.get("record-route"):
+            for route in routes:
+                response.headers.append("Record-Route", route)
+        super().send_reply(response)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -45,26 +64,88 @@ class PlaneTransport(UdpSipTransport):
 
 
 class PlaneUac(SipUAC):
+    """aiosipua's UAC with the dialog fixes above, and re-INVITEs whose answer can be awaited (``reinvite``):
+    aiosipua treats a re-INVITE's failure like the call's rejection (the dialog ended); here a refused re-INVITE
+    leaves the dialog as it was (RFC 3261 §14.1)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reinvites: dict[str, asyncio.Future[str | None]] = {}
+
     def handle_response(self, response: SipResponse, addr: tuple[str, int]) -> None:
         cseq = response.cseq
         call = self._calls.get(response.call_id or "")
-        if call is not None and cseq is not None and cseq.method.upper() == "INVITE":
-            to = response.to_addr
-            if 101 <= response.status_code < 300 and to is not None and to.tag:
-                _dialog_from_response(call.dialog, response)
+        if call is None or cseq is None or cseq.method.upper() != "INVITE":
+            super().handle_response(response, addr)
+            return
+        waiting = self._reinvites.get(call.call_id) if call._answered.is_set() else None
+        if waiting is not None and response.status_code >= 300:
+            self._reinvites.pop(call.call_id, None)
+            if not waiting.done():
+                waiting.set_result(None)
+            return
+        to = response.to_addr
+        if 101 <= response.status_code < 300 and to is not None and to.tag:
+            _dialog_from_response(call.dialog, response, initial=not call._answered.is_set())
         super().handle_response(response, addr)
+        if waiting is not None and 200 <= response.status_code < 300:
+            self._reinvites.pop(call.call_id, None)
+            if not waiting.done():
+                waiting.set_result(response.text if response.body else "")
+
+    async def reinvite(self, call: OutgoingCall, sdp: str, *, timeout_s: float = 8.0) -> str | None:
+        """Offer ``sdp`` to the far end of an answered outgoing call; its answer SDP, or None (refused, no
+        answer, or the dialog is not confirmed)."""
+        if call.dialog.state != DialogState.CONFIRMED:
+            return None
+        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._reinvites[call.call_id] = future
+        self.send_reinvite(call.dialog, parse_sdp(sdp), call.remote_addr)
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            return None
+        finally:
+            self._reinvites.pop(call.call_id, None)
 
 
-def _dialog_from_response(dialog: Any, response: SipResponse) -> None:
+def next_version(sdp: str) -> str:
+    """The SDP with its origin's version raised: a re-offer of an SDP the far end has seen must say it changed
+    (RFC 3264 §8), or the phone keeps its old media."""
+    lines = sdp.split("\r\n") if "\r\n" in sdp else sdp.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith("o="):
+            parts = line.split(" ")
+            if len(parts) >= 6 and parts[2].isdigit():
+                parts[2] = str(max(int(parts[2]) + 1, next(_versions)))
+                lines[i] = " ".join(parts)
+            break
+    return ("\r\n" if "\r\n" in sdp else "\n").join(lines)
+
+
+_versions = itertools.count(int(time.time()))
+
+
+def _dialog_from_response(dialog: Any, response: SipResponse, *, initial: bool) -> None:
+    """The remote target from the answer's Contact (a re-INVITE's answer refreshes it); the route set from the
+    initial INVITE's answers only (a 2xx's for good: §12.1.2; an in-dialog answer carries no Record-Route)."""
     contacts = response.contact
     if contacts:
         from aiosipua.headers import stringify_uri
 
         dialog.remote_target = stringify_uri(contacts[0].uri)
-    if not dialog.route_set or response.status_code >= 200:  # a 2xx's route set is the dialog's for good
+    if initial and (not dialog.route_set or response.status_code >= 200):
         dialog.route_set = list(reversed(response.headers.get("record-route")))
 
 
-def fix_uas_route_set(call: IncomingCall) -> None:
-    """An incoming dialog's route set: its INVITE's Record-Route in order (RFC 3261 §12.1.1)."""
-    call.dialog.route_set = list(call.invite.headers.get("record-route"))
+def adopt_incoming(call: IncomingCall, transport: PlaneTransport) -> None:
+    """An incoming dialog's route set is its INVITE's Record-Route in order (RFC 3261 §12.1.1), and its answers
+    carry that Record-Route (``forget_incoming`` when the call is over)."""
+    routes = list(call.invite.headers.get("record-route"))
+    call.dialog.route_set = list(routes)
+    if routes:
+        transport.record_routes[call.call_id] = routes
+
+
+def forget_incoming(call_id: str, transport: PlaneTransport) -> None:
+    transport.record_routes.pop(call_id, None)

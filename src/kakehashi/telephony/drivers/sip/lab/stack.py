@@ -11,13 +11,16 @@ import threading
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from kakehashi.telephony.drivers.sip.lab.kamailio import KAMAILIO_TEMPLATE, sip_options, websocket_listening
 from kakehashi.telephony.drivers.sip.lab.phones import Phone
 from kakehashi.telephony.drivers.sip.lab.ports import CONTROL_PORTS, MEDIA_PORTS, release_ports, reserve_ports
 from kakehashi.telephony.drivers.sip.lab.processes import LOOPBACK, LabError, _live, _poll, _Process
 from kakehashi.telephony.drivers.sip.lab.rtpengine import DEFAULT_RTP_PORT_COUNT, rtpengine_ng
+
+if TYPE_CHECKING:
+    from kakehashi.telephony.drivers.sip.driver import SipOptions
 
 #: CTI media workers the stack routes to when not told (``SipOptions.workers`` and ``sip_workers`` match it).
 DEFAULT_CTI_WORKERS = 4
@@ -64,7 +67,8 @@ class SipStack:
         if self._requested_cti_ports:
             self.cti_workers = len(self._requested_cti_ports)
         else:
-            self.cti_workers = cti_workers or (1 if cti_port is not None else DEFAULT_CTI_WORKERS)
+            one = cti_port is not None or cti_engine == "rtpengine"  # the media plane: one signalling process
+            self.cti_workers = cti_workers or (1 if one else DEFAULT_CTI_WORKERS)
         if self.cti_workers < 1:
             raise ValueError("cti_workers must be 1 or more")
         self.cti_ports: list[int] = []
@@ -366,6 +370,17 @@ class SipStack:
             raise
 
     # -- control
+
+    def cti_options(self, data_dir: Path, **overrides: Any) -> SipOptions:
+        """``SipDriver`` options for this stack: its CTI workers' ports and its proxy and, on rtpengine's media
+        plane (``cti_engine="rtpengine"``), rtpengine's control address, recording dir and DTMF log port."""
+        from kakehashi.telephony.drivers.sip.driver import SipOptions
+
+        options: dict[str, Any] = {"workers": self.cti_workers}
+        if self.cti_engine == "rtpengine":
+            options |= {"engine": "rtpengine", "ng": f"{LOOPBACK}:{self.ng_port}", "pcap_dir": self.recording_dir,
+                        "dtmf_port": self.dtmf_log_port}  # fmt: skip
+        return SipOptions(self.cti_port, f"{LOOPBACK}:{self.sip_port}", data_dir, **(options | overrides))
 
     def ng(self, command: str, **params: Any) -> dict[str, Any]:
         """An rtpengine ng command on this stack's rtpengine (see ``rtpengine_ng``)."""
