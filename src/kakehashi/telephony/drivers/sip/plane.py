@@ -9,8 +9,7 @@ goes: **nowhere near this process.** rtpengine relays each call between the cust
 aiosipua's (transactions, dialogs, retransmission of our 200 OK until the ACK) on one asyncio loop, so one
 process holds every call of a center; its cost is a few messages per call, not fifty packets a second per leg.
 
-Attended transfer: ``plane_consult``. What this engine does not do yet: silent monitor (``monitor``) ends at once
-with code 501 — the PJSIP engine (``--engine pjsip``) still has it.
+Attended transfer: ``plane_consult``; silent monitor: ``plane_monitor``.
 """
 
 from __future__ import annotations
@@ -34,10 +33,11 @@ from aiosipua import IncomingCall, OutgoingCall, SipUAS, parse_sdp, serialize_sd
 from aiosipua.dialog import DialogState
 from aiosipua.message import SipRequest
 
-from kakehashi.telephony.drivers.sip import plane_consult
+from kakehashi.telephony.drivers.sip import plane_consult, plane_monitor
 from kakehashi.telephony.drivers.sip.ng import NgClient, NgError
 from kakehashi.telephony.drivers.sip.plane_consult import Consultation
 from kakehashi.telephony.drivers.sip.plane_media import MediaCall
+from kakehashi.telephony.drivers.sip.plane_monitor import Listener
 from kakehashi.telephony.drivers.sip.plane_recording import RecordingJobs
 from kakehashi.telephony.drivers.sip.plane_sip import PlaneTransport, PlaneUac, adopt_incoming, forget_incoming
 
@@ -48,7 +48,6 @@ MAX_CALLS = 2000
 FAILURE_NAMES = {486: "busy", 600: "busy", 408: "no_answer", 480: "no_answer", 487: "no_answer", 404: "invalid",
                  484: "invalid", 604: "invalid"}  # fmt: skip
 LOAD_EVERY_S = 0.2
-NOT_HERE = 501  # consult / monitor on this engine
 
 
 def uri_user(uri: str) -> str:
@@ -91,6 +90,7 @@ class Call:
     deadline: asyncio.TimerHandle | None = None
     agent_sdp: str = ""  # the agent's phone's SDP (where its audio comes from)
     consultation: Consultation | None = None
+    listeners: dict[str, Listener] = field(default_factory=dict)  # supervisors listening (silent monitor)
 
     @property
     def sip_call_id(self) -> str:
@@ -123,6 +123,7 @@ class Plane:
         self.by_sip: dict[str, tuple[Call, str | None]] = {}  # SIP Call-ID → (call, agent or None: the customer)
         self.by_media: dict[str, Call] = {}
         self.consulting: dict[str, Call] = {}  # a consulted colleague's SIP Call-ID → the customer call
+        self.listening: dict[str, tuple[Call, str]] = {}  # a supervisor's SIP Call-ID → (the call, the listener)
         self.serial = itertools.count(1)
         self.transport = PlaneTransport(local_addr=("127.0.0.1", port))
         self.uac = PlaneUac(self.transport)
@@ -231,9 +232,9 @@ class Plane:
             case "cancel_consult":
                 await plane_consult.end(self, call, "normal", 0)
             case "monitor":
-                emit("monitor_ended", ref=call.ref, listener=c["listener"], code=NOT_HERE)
+                await plane_monitor.start(self, call, c["listener"], c.get("caller_id") or "")
             case "stop_monitor":
-                pass
+                await plane_monitor.stop(self, call, c["listener"], 0)
             case "record":
                 await self.record(call, c["state"], c.get("file"))
             case "hangup":
@@ -474,6 +475,10 @@ class Plane:
         if consulting is not None:
             self.spawn(plane_consult.colleague_left(self, consulting))
             return
+        listening = self.listening.pop(leg.call_id, None)
+        if listening is not None:
+            self.spawn(plane_monitor.listener_left(self, *listening))
+            return
         found = self.by_sip.pop(leg.call_id, None)
         if found is None:
             return
@@ -547,6 +552,7 @@ class Plane:
         for agent, leg in list(call.ringing.items()):
             self.cancel(leg)
             del call.ringing[agent]
+        await plane_monitor.stop_all(self, call)
         outcome = "normal" if call.answered else FAILURE_NAMES.get(code, "failed")
         emit("ended", ref=call.ref, code=code, answered=call.answered, outcome=outcome)
         with contextlib.suppress(NgError):
