@@ -134,11 +134,14 @@ def _token(engine: Engine, username: str, role: Role) -> str:
 
 @pytest.fixture
 def center(database: Engine, tmp_path: Path) -> Iterator[Center]:
-    with SipStack(tmp_path / "lab") as stack:
+    from sip_world import ENGINE
+
+    with SipStack(tmp_path / "lab", cti_engine=ENGINE) as stack:
         settings = Settings(
             data_dir=tmp_path / "data", database_url=str(database.url), default_tenant="center",
             telephony_driver="sip", sip_proxy=f"127.0.0.1:{stack.sip_port}", sip_media_port=stack.cti_port,
-            sip_no_answer_s=6,
+            sip_no_answer_s=6, sip_engine=ENGINE, sip_rtpengine_ng=f"127.0.0.1:{stack.ng_port}",
+            sip_recording_spool=stack.recording_dir, sip_dtmf_port=stack.dtmf_log_port or 22230,
         )  # fmt: skip
         admin_token = _token(database, "sip-admin", Role.ADMIN)
         operator_token = _token(database, "agent1", Role.OPERATOR)

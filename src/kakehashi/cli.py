@@ -140,7 +140,8 @@ def _start_sip_lab(settings: Settings, running: contextlib.ExitStack) -> Setting
     # The browser softphone's secret: the one configured, else a new one for this run (Kamailio and the app
     # share it; agents' browsers get short-lived credentials from GET /api/v1/softphone).
     secret = settings.softphone_secret.get_secret_value() if settings.softphone_secret else None
-    stack = running.enter_context(SipStack(settings.data_dir / "sip", softphone_secret=secret))
+    stack = running.enter_context(SipStack(settings.data_dir / "sip", softphone_secret=secret,
+                                           cti_engine=settings.sip_engine))  # fmt: skip
     console.print(f"SIP: register softphones at [bold]127.0.0.1:{stack.sip_port}[/] as an agent's name "
                   f"(e.g. operator), call the demo numbers (sip:0120555010@127.0.0.1:{stack.sip_port}); "
                   f"browser softphones connect to {stack.ws_url}")  # fmt: skip
@@ -148,7 +149,10 @@ def _start_sip_lab(settings: Settings, running: contextlib.ExitStack) -> Setting
                                        "sip_media_port": stack.cti_port, "demo_traffic_per_hour": 0,
                                        "softphone_ws_url": stack.ws_url,
                                        "softphone_secret": SecretStr(stack.softphone_secret),
-                                       "softphone_domain": stack.softphone_domain})  # fmt: skip
+                                       "softphone_domain": stack.softphone_domain,
+                                       "sip_rtpengine_ng": f"127.0.0.1:{stack.ng_port}",
+                                       "sip_recording_spool": stack.recording_dir,
+                                       "sip_dtmf_port": stack.dtmf_log_port or settings.sip_dtmf_port})  # fmt: skip
 
 
 @app.command()

@@ -107,6 +107,11 @@ def sip_options(settings: Settings) -> SipOptions:
     """The SIP driver's options from the app's settings (``KAKEHASHI_SIP_*``)."""
     from kakehashi.telephony.drivers.sip.driver import SipOptions
 
+    if settings.sip_engine == "rtpengine":  # one signalling process; rtpengine carries the audio (ADR 0024)
+        spool = settings.sip_recording_spool or settings.data_dir / "rtp-recordings"
+        return SipOptions(settings.sip_media_port, settings.sip_proxy, settings.data_dir,
+                          no_answer_s=settings.sip_no_answer_s, workers=1, engine="rtpengine",
+                          ng=settings.sip_rtpengine_ng, pcap_dir=spool, dtmf_port=settings.sip_dtmf_port)  # fmt: skip
     return SipOptions(settings.sip_media_port, settings.sip_proxy, settings.data_dir,
                       no_answer_s=settings.sip_no_answer_s, workers=settings.sip_workers,
                       calls_per_worker=settings.sip_calls_per_worker)  # fmt: skip

@@ -92,6 +92,30 @@ class Settings(BaseSettings):
         "1 keeps room on every call for an attended transfer's consultation and a listening supervisor "
         "(docs/telephony.md, Capacity).",
     )
+    sip_engine: str = Field(
+        default="pjsip",
+        pattern="^(pjsip|rtpengine)$",
+        description="Who carries the calls' audio: pjsip (the CTI's media workers, ADR 0013) or rtpengine (the "
+        "CTI only signals; rtpengine plays prompts, records and relays, ADR 0024: hundreds of calls per core). "
+        "rtpengine needs sip_rtpengine_ng, sip_recording_spool and sip_dtmf_port to match rtpengine's "
+        "listen-ng, recording-dir (recording-method=pcap) and dtmf-log-dest.",
+    )
+    sip_rtpengine_ng: str = Field(
+        default="127.0.0.1:2223",
+        pattern=r"^[A-Za-z0-9.\-]+:\d{1,5}$",
+        description="sip_engine=rtpengine: rtpengine's ng control address (its listen-ng).",
+    )
+    sip_recording_spool: Path | None = Field(
+        default=None,
+        description="sip_engine=rtpengine: rtpengine's recording-dir (its pcaps become WAVs under data_dir). "
+        "Unset: data_dir/rtp-recordings.",
+    )
+    sip_dtmf_port: int = Field(
+        default=22230,
+        ge=1024,
+        le=65535,
+        description="sip_engine=rtpengine: the UDP port on 127.0.0.1 rtpengine's dtmf-log-dest sends keys to.",
+    )
     softphone_ws_url: str | None = Field(
         default=None,
         pattern=r"^wss?://[A-Za-z0-9.\-\[\]:]+(/[^\s]*)?$",
