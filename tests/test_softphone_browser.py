@@ -257,12 +257,17 @@ def center(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         auth.create_user(session, username="sp-admin", password=PASSWORD, role=Role.ADMIN, tenant_id=home.id)
         auth.create_user(session, username=AGENT, password=PASSWORD, role=Role.OPERATOR, tenant_id=home.id)
     try:
-        with SipStack(tmp / "lab", cti_workers=2, rtp_port_count=200) as stack:
+        from sip_world import ENGINE
+
+        workers = 1 if ENGINE == "rtpengine" else 2
+        with SipStack(tmp / "lab", cti_workers=workers, rtp_port_count=200, cti_engine=ENGINE) as stack:
             settings = Settings(
                 data_dir=tmp / "data", database_url=url, default_tenant="center", telephony_driver="sip",
-                sip_proxy=f"127.0.0.1:{stack.sip_port}", sip_media_port=stack.cti_port, sip_workers=2,
+                sip_proxy=f"127.0.0.1:{stack.sip_port}", sip_media_port=stack.cti_port, sip_workers=workers,
                 softphone_ws_url=stack.ws_url, softphone_secret=stack.softphone_secret,
-                softphone_domain=stack.softphone_domain,
+                softphone_domain=stack.softphone_domain, sip_engine=ENGINE,
+                sip_rtpengine_ng=f"127.0.0.1:{stack.ng_port}", sip_recording_spool=stack.recording_dir,
+                sip_dtmf_port=stack.dtmf_log_port or 22230,
             )  # fmt: skip
             base_url, stop = _serve(settings, engine)
             try:

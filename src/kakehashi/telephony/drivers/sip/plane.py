@@ -36,7 +36,7 @@ from aiosipua.message import SipRequest
 from kakehashi.telephony.drivers.sip import plane_consult, plane_monitor
 from kakehashi.telephony.drivers.sip.ng import NgClient, NgError
 from kakehashi.telephony.drivers.sip.plane_consult import Consultation
-from kakehashi.telephony.drivers.sip.plane_media import MediaCall
+from kakehashi.telephony.drivers.sip.plane_media import MediaCall, answer_direction
 from kakehashi.telephony.drivers.sip.plane_monitor import Listener
 from kakehashi.telephony.drivers.sip.plane_recording import RecordingJobs
 from kakehashi.telephony.drivers.sip.plane_sip import PlaneTransport, PlaneUac, adopt_incoming, forget_incoming
@@ -468,7 +468,8 @@ class Plane:
             return
         call, agent = found
         sdp = call.media.toward_customer if agent is None else call.media.toward_cti
-        leg.accept(parse_sdp(sdp) if sdp else None)
+        offer = leg.invite.text if leg.invite.body else ""
+        leg.accept(parse_sdp(answer_direction(sdp, offer)) if sdp else None)
 
     def _on_bye(self, leg: IncomingCall, request: SipRequest) -> None:
         consulting = self.consulting.pop(leg.call_id, None)

@@ -60,6 +60,19 @@ def sdp_address(sdp: str) -> tuple[str, int] | None:
     return (host, port) if host and port else None
 
 
+_MIRROR = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive", "sendrecv": "sendrecv"}
+
+
+def answer_direction(answer: str, offer: str) -> str:
+    """``answer`` with the direction that answers ``offer``'s (a phone that holds offers sendonly: we answer
+    recvonly, RFC 3264 §6.1)."""
+    offered = next((line[2:].strip() for line in offer.splitlines() if line[2:].strip() in _MIRROR
+                    and line.startswith("a=")), "sendrecv")  # fmt: skip
+    wanted = _MIRROR[offered]
+    lines = [line for line in answer.splitlines() if not (line.startswith("a=") and line[2:].strip() in _MIRROR)]
+    return "\r\n".join([*lines, f"a={wanted}"]) + "\r\n"
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 

@@ -1,40 +1,334 @@
 """Silent monitor on rtpengine's media plane (ADR 0024): a supervisor's phone hears the caller and the agent.
 
-Not built yet: a listener ends at once with code 501 (the PJSIP engine has it).
+rtpengine 10.5 cannot mix: ``subscribe request`` on the customer call with both tags (the customer's and the CTI
+side's) gives two streams, one m= line each, and most phones take one audio stream. So the plane mixes them
+itself, for monitored calls only:
+
+    customer call (kk-<ref>) ──subscribe──▶ two ear sockets ─┐
+                                                             ├─ Mixer (20 ms tick: μ-law + μ-law → μ-law)
+    supervisor's phone ◀── rtpengine (kk-<ref>-m<n>) ◀───────┘   one socket, one RTP stream
+
+The subscription follows the CTI side's tag, not a phone: a transfer (another agent re-answered on the same tag)
+goes on being heard. The supervisor's leg is a second rtpengine call (the mixer's side offers, the phone answers),
+so the phone talks to rtpengine's address like every other SIP party, never to the plane's sockets. The offer is
+``sendrecv``: a ``sendonly`` one is a hold to phones (baresip then plays nothing); what the phone sends is
+blocked in rtpengine instead (``block media`` on its side), so nobody hears the supervisor, not even the mixer.
+A monitored call costs the plane 100 packets/s in and 50 out per listener; an unmonitored one nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
+import re
+import secrets
+import socket
+import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from aiosipua import OutgoingCall
+
+from kakehashi.telephony.drivers.sip.ng import NgError
+from kakehashi.telephony.drivers.sip.pcap_wav import DECODERS
+from kakehashi.telephony.drivers.sip.plane_media import PLAIN, sdp_address
 
 if TYPE_CHECKING:
     from kakehashi.telephony.drivers.sip.plane import Call, Plane
 
-NOT_HERE = 501
+#: ``subscribe request`` takes an offer's flags but has no second answer to latch ports for.
+SUBSCRIBE_FLAGS = {key: value for key, value in PLAIN.items() if key != "flags"}
+FRAME = 160  # samples (bytes of PCMU) in 20 ms
+PTIME_S = 0.02
+KEEP = 3 * FRAME  # at most 60 ms waits per side; older audio is dropped
+PRIME = 2 * FRAME  # a side that ran dry is heard again once 40 ms wait (a late packet is not a gap each time)
+RESYNC_S = 0.2  # the loop was this late: start the clock again rather than send a burst
+SILENCE = b"\xff" * FRAME  # μ-law zero
+PCMU, PCMA = 0, 8
+_serial = itertools.count(1)
 
 
+# -- G.711 ------------------------------------------------------------------------------------------------------
+ULAW_DECODE: np.ndarray = DECODERS[PCMU]
+
+
+def ulaw_encode(samples: np.ndarray) -> np.ndarray:
+    """16-bit linear samples to G.711 μ-law codes (uint8), as ITU-T G.711 / Sun's g711.c does it."""
+    x = np.asarray(samples, dtype=np.int32)
+    sign = np.where(x < 0, 0x80, 0)
+    magnitude = np.minimum(np.abs(x), 32635) + 0x84
+    exponent = np.floor(np.log2(magnitude >> 7)).astype(np.int32)  # 0..7
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return np.asarray(~(sign | (exponent << 4) | mantissa) & 0xFF, dtype=np.uint8)
+
+
+#: Every 16-bit sample's μ-law code (index: sample + 32768).
+_ENCODE = ulaw_encode(np.arange(-32768, 32768, dtype=np.int32))
+#: A-law code → μ-law code (``bytes.translate``): a side on PCMA is mixed like one on PCMU.
+ALAW_TO_ULAW = bytes(_ENCODE[DECODERS[PCMA].astype(np.int32) + 32768])
+#: Two μ-law codes → the μ-law code of their sum (clipped): one table look-up per sample mixes a frame.
+MIX = _ENCODE[np.clip(ULAW_DECODE[:, None].astype(np.int32) + ULAW_DECODE[None, :], -32768, 32767) + 32768].ravel()
+
+
+def mix(a: bytes, b: bytes) -> bytes:
+    """Two μ-law frames of one length added (clipped), as μ-law."""
+    index = (np.frombuffer(a, dtype=np.uint8).astype(np.intp) << 8) | np.frombuffer(b, dtype=np.uint8)
+    return bytes(MIX[index].tobytes())
+
+
+def rtp_payload(packet: bytes) -> tuple[int, bytes] | None:
+    """An RTP packet's payload type and payload (CSRCs, header extension and padding skipped)."""
+    if len(packet) < 12 or packet[0] >> 6 != 2:
+        return None
+    start = 12 + 4 * (packet[0] & 0x0F)
+    if packet[0] & 0x10:
+        if len(packet) < start + 4:
+            return None
+        start += 4 + 4 * int.from_bytes(packet[start + 2 : start + 4], "big")
+    end = len(packet) - (packet[-1] if packet[0] & 0x20 else 0)
+    return (packet[1] & 0x7F, packet[start:end]) if start <= end else None
+
+
+# -- the mixer ----------------------------------------------------------------------------------------------------
+class _Ear(asyncio.DatagramProtocol):
+    def __init__(self, mixer: Mixer, side: int) -> None:
+        self.mixer, self.side = mixer, side
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.mixer.heard(self.side, data)
+
+
+class Mixer:
+    """Two RTP streams in (one socket each), their sum out as one PCMU stream every 20 ms (one socket)."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.ears: list[asyncio.DatagramTransport] = []
+        self.mouth: asyncio.DatagramTransport | None = None
+        self.waiting = [bytearray(), bytearray()]
+        self.primed = [False, False]
+        self.target: tuple[str, int] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._due = 0.0
+        self._ssrc = secrets.randbits(32)
+        self._seq = secrets.randbits(16)
+        self._ts = secrets.randbits(32)
+        self._marker = 0x80
+        self.sent = 0
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        for side in (0, 1):
+            transport, _ = await loop.create_datagram_endpoint(partial(_Ear, self, side), local_addr=(self.host, 0))
+            self.ears.append(transport)
+        # What the supervisor's phone sends comes back here and is dropped (rtpengine blocks it anyway).
+        self.mouth, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=(self.host, 0))
+
+    @property
+    def ear_ports(self) -> list[int]:
+        return [int(ear.get_extra_info("sockname")[1]) for ear in self.ears]
+
+    @property
+    def mouth_port(self) -> int:
+        return int(self.mouth.get_extra_info("sockname")[1]) if self.mouth is not None else 0
+
+    def heard(self, side: int, packet: bytes) -> None:
+        found = rtp_payload(packet)
+        if found is None:
+            return
+        payload_type, payload = found
+        if payload_type == PCMA:
+            payload = payload.translate(ALAW_TO_ULAW)
+        elif payload_type != PCMU:
+            return  # telephone events, comfort noise, RTCP on a shared port
+        waiting = self.waiting[side]
+        waiting += payload
+        if len(waiting) > KEEP:
+            del waiting[: len(waiting) - KEEP]
+
+    def take(self, side: int) -> bytes:
+        """The side's next 20 ms, or nothing (it has not sent enough)."""
+        waiting = self.waiting[side]
+        if not self.primed[side]:
+            if len(waiting) < PRIME:
+                return b""
+            self.primed[side] = True
+        if len(waiting) < FRAME:
+            self.primed[side] = False
+            return b""
+        frame = bytes(waiting[:FRAME])
+        del waiting[:FRAME]
+        return frame
+
+    def frame(self) -> bytes:
+        """The next 20 ms the listener hears."""
+        a, b = self.take(0), self.take(1)
+        if a and b:
+            return mix(a, b)
+        return a or b or SILENCE
+
+    def start(self, target: tuple[str, int]) -> None:
+        self.target = target
+        loop = asyncio.get_running_loop()
+        self._due = loop.time()
+        self._tick()
+
+    def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._due += PTIME_S
+        now = loop.time()
+        if now - self._due > RESYNC_S:
+            self._due = now + PTIME_S
+        self._timer = loop.call_at(self._due, self._tick)
+        if self.mouth is None or self.target is None:
+            return
+        header = struct.pack("!BBHII", 0x80, self._marker | PCMU, self._seq, self._ts, self._ssrc)
+        self._marker = 0
+        self._seq = (self._seq + 1) & 0xFFFF
+        self._ts = (self._ts + FRAME) & 0xFFFFFFFF
+        self.mouth.sendto(header + self.frame(), self.target)
+        self.sent += 1
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for transport in [*self.ears, *([self.mouth] if self.mouth is not None else [])]:
+            transport.close()
+        self.ears, self.mouth = [], None
+
+
+def local_host(ng_address: tuple[str, int]) -> str:
+    """The plane's address as rtpengine sees it (the one its ng requests leave from): where the mixer listens."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(ng_address)  # UDP: nothing is sent
+        return str(probe.getsockname()[0])
+
+
+def subscription_answer(offer: str, host: str, ports: list[int]) -> str:
+    """A recvonly answer to a subscription's offer: each m= line to one of ``ports``, every offered format kept
+    (rtpengine refuses an answer that drops one)."""
+    lines = ["v=0", f"o=kakehashi {next(_serial)} 1 IN IP4 {host}", "s=-", f"c=IN IP4 {host}", "t=0 0"]
+    sections = re.split(r"\r?\n(?=m=)", offer.strip())[1:]
+    for port, section in zip(ports, sections, strict=False):
+        first, *attributes = section.splitlines()
+        lines.append(f"m=audio {port} {' '.join(first.split()[2:])}")
+        lines += [line for line in attributes if line.startswith(("a=rtpmap:", "a=fmtp:"))]
+        lines += ["a=recvonly", "a=ptime:20"]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def mixer_offer(host: str, port: int) -> str:
+    """What the mixer offers the supervisor's side of its rtpengine call: PCMU. ``sendrecv``: phones take
+    ``sendonly`` as a hold and play nothing (the phone's audio is blocked in rtpengine instead)."""
+    version = next(_serial)
+    return (
+        f"v=0\r\no=kakehashi {version} {version} IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n"
+        f"m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n"
+    )
+
+
+# -- listeners --------------------------------------------------------------------------------------------------
 @dataclass(eq=False)
 class Listener:
     """One supervisor listening to one call."""
 
     name: str
+    media_id: str = ""  # rtpengine's call between the mixer and the supervisor's phone
+    subscription: str = ""  # the subscription's to-tag on the customer call
     leg: OutgoingCall | None = None
     up: bool = False
+    mixer: Mixer | None = None
+
+
+MIXER_TAG, EAR_TAG = "mixer", "ear"
 
 
 async def start(plane: Plane, call: Call, listener: str, caller_id: str) -> None:
     """Ring ``listener``'s phone; answered, it hears the caller and the agent (``monitor_answered``)."""
-    plane.emit("monitor_ended", ref=call.ref, listener=listener, code=NOT_HERE, reason="not on this engine yet")
+    if listener in call.listeners:
+        return
+    n = next(_serial)
+    found = call.listeners[listener] = Listener(listener, media_id=f"{call.media.media_id}-m{n}")
+    found.subscription = f"monitor-{n}"
+    found.mixer = mixer = Mixer(local_host(plane.ng.address))
+    try:
+        await mixer.open()
+        reply = await plane.ng.request("offer", call_id=found.media_id, from_tag=MIXER_TAG,
+                                       sdp=mixer_offer(mixer.host, mixer.mouth_port), **PLAIN)  # fmt: skip
+    except (NgError, OSError) as exc:
+        await stop(plane, call, listener, 503, reason=str(exc))
+        return
+    sdp = reply["sdp"].decode() if isinstance(reply["sdp"], bytes) else str(reply["sdp"])
+    leg = found.leg = plane.invite(listener, caller_id, sdp)
+    plane.listening[leg.call_id] = (call, listener)
+    leg.on_answer = lambda answered: plane.spawn(_answered(plane, call, found, answered))
+    leg.on_rejected = lambda _leg, code, _reason: plane.spawn(_refused(plane, call, found, code))
 
 
-async def stop(plane: Plane, call: Call, listener: str, code: int) -> None:
+async def _answered(plane: Plane, call: Call, listener: Listener, leg: OutgoingCall) -> None:
+    async with call.lock:
+        if call.done or call.listeners.get(listener.name) is not listener or listener.mixer is None:
+            plane.listening.pop(leg.call_id, None)
+            plane.bye(leg)
+            return
+        mixer = listener.mixer
+        media = call.media
+        try:
+            reply = await plane.ng.request("answer", call_id=listener.media_id, from_tag=MIXER_TAG, to_tag=EAR_TAG,
+                                           sdp=plane.sdp_of(leg), **PLAIN)  # fmt: skip
+            # Whatever the phone sends stops in rtpengine: nobody hears the supervisor, not even the mixer.
+            await plane.ng.request("block media", call_id=listener.media_id, from_tag=EAR_TAG)
+            offer = await plane.ng.request("subscribe request", call_id=media.media_id,
+                                           from_tags=[media.customer_tag, media.cti_tag],
+                                           to_tag=listener.subscription, **SUBSCRIBE_FLAGS)  # fmt: skip
+            offered = offer["sdp"].decode() if isinstance(offer["sdp"], bytes) else str(offer["sdp"])
+            await plane.ng.request("subscribe answer", call_id=media.media_id, to_tag=listener.subscription,
+                                   sdp=subscription_answer(offered, mixer.host, mixer.ear_ports))  # fmt: skip
+        except NgError as exc:
+            await stop(plane, call, listener.name, 503, reason=str(exc))
+            return
+        target = sdp_address(reply["sdp"].decode() if isinstance(reply["sdp"], bytes) else str(reply["sdp"]))
+        if target is None:
+            await stop(plane, call, listener.name, 503, reason="rtpengine's answer has no address")
+            return
+        mixer.start(target)
+        listener.up = True
+        plane.teardown_recipe(call, f"monitor:{listener.name}", leg)
+        plane.emit("monitor_answered", ref=call.ref, listener=listener.name)
+
+
+async def _refused(plane: Plane, call: Call, listener: Listener, code: int) -> None:
+    async with call.lock:
+        if listener.leg is not None:
+            plane.listening.pop(listener.leg.call_id, None)
+        listener.leg = None  # nothing to hang up
+        if call.listeners.get(listener.name) is listener:
+            await stop(plane, call, listener.name, code)
+
+
+async def stop(plane: Plane, call: Call, listener: str, code: int, *, reason: str = "") -> None:
     """Hang the listener up (``monitor_ended``)."""
     found = call.listeners.pop(listener, None)
-    if found is not None:
-        plane.emit("monitor_ended", ref=call.ref, listener=listener, code=code)
+    if found is None:
+        return
+    if found.mixer is not None:
+        found.mixer.close()
+        found.mixer = None
+    if found.leg is not None:
+        plane.listening.pop(found.leg.call_id, None)
+        plane.cancel(found.leg)
+        found.leg = None
+    with contextlib.suppress(NgError):
+        if found.up:
+            await plane.ng.send("unsubscribe", call_id=call.media.media_id, to_tag=found.subscription)
+        await plane.ng.send("delete", call_id=found.media_id)
+    found.up = False
+    fields = {"reason": reason} if reason else {}
+    plane.emit("monitor_ended", ref=call.ref, listener=listener, code=code, **fields)
 
 
 async def stop_all(plane: Plane, call: Call) -> None:
@@ -46,4 +340,7 @@ async def stop_all(plane: Plane, call: Call) -> None:
 async def listener_left(plane: Plane, call: Call, listener: str) -> None:
     """The supervisor hung up."""
     async with call.lock:
-        await stop(plane, call, listener, 0)
+        found = call.listeners.get(listener)
+        if found is not None:
+            found.leg = None  # its dialog is over: no BYE of ours
+            await stop(plane, call, listener, 0)
