@@ -57,6 +57,7 @@ from kakehashi.telephony.drivers.sip.legs import (
     emit,
     uri_user,
 )
+from kakehashi.telephony.drivers.sip.outcomes import FAILURE_NAMES
 
 #: SIP dialogs one process can hold: PJSUA_MAX_CALLS of the ``pjsua2-python`` wheel (``maxCalls`` cannot raise it).
 DIALOGS = 4
@@ -74,8 +75,6 @@ TICK_S = 0.1  # deadlines, ended dialogs and the load report: ten times a second
 #: holds its slot until answered, a few ms) before it fails as ``agent_failed`` 503.
 RING_WAIT_S = 2.0
 WAKE = b"\r\n\r\n"  # a SIP keep-alive: PJSIP's transport skips it
-FAILURE_NAMES = {486: "busy", 600: "busy", 408: "no_answer", 480: "no_answer", 487: "no_answer", 404: "invalid",
-                 484: "invalid", 604: "invalid"}  # fmt: skip
 
 
 class Worker:

@@ -35,6 +35,7 @@ from aiosipua.message import SipRequest
 
 from kakehashi.telephony.drivers.sip import plane_consult, plane_monitor
 from kakehashi.telephony.drivers.sip.ng import NgClient, NgError
+from kakehashi.telephony.drivers.sip.outcomes import FAILURE_NAMES
 from kakehashi.telephony.drivers.sip.plane_consult import Consultation
 from kakehashi.telephony.drivers.sip.plane_media import MediaCall, answer_direction
 from kakehashi.telephony.drivers.sip.plane_monitor import Listener
@@ -45,8 +46,6 @@ log = logging.getLogger("kakehashi.plane")
 _URI_USER = re.compile(r"sips?:([^@;>]+)@")
 #: Customer calls one process takes (a 503 beyond it: Kamailio tries another worker, if any).
 MAX_CALLS = 2000
-FAILURE_NAMES = {486: "busy", 600: "busy", 408: "no_answer", 480: "no_answer", 487: "no_answer", 404: "invalid",
-                 484: "invalid", 604: "invalid"}  # fmt: skip
 LOAD_EVERY_S = 0.2
 
 

@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING
 from aiosipua import OutgoingCall
 
 from kakehashi.telephony.drivers.sip.ng import NgError
+from kakehashi.telephony.drivers.sip.outcomes import FAILURE_NAMES
 from kakehashi.telephony.drivers.sip.plane_media import PLAIN
 from kakehashi.telephony.drivers.sip.plane_sip import next_version
 
 if TYPE_CHECKING:
     from kakehashi.telephony.drivers.sip.plane import Call, Plane
 
-FAILURE_NAMES = {486: "busy", 600: "busy", 408: "no_answer", 480: "no_answer", 487: "no_answer", 404: "invalid",
-                 484: "invalid", 604: "invalid"}  # fmt: skip
 _serial = itertools.count(1)
 
 
