@@ -53,16 +53,18 @@ _serial = itertools.count(1)
 
 # -- G.711 ------------------------------------------------------------------------------------------------------
 ULAW_DECODE: np.ndarray = DECODERS[PCMU]
+_SEGMENT_ENDS = np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF])
 
 
 def ulaw_encode(samples: np.ndarray) -> np.ndarray:
-    """16-bit linear samples to G.711 μ-law codes (uint8), as ITU-T G.711 / Sun's g711.c does it."""
-    x = np.asarray(samples, dtype=np.int32)
-    sign = np.where(x < 0, 0x80, 0)
-    magnitude = np.minimum(np.abs(x), 32635) + 0x84
-    exponent = np.floor(np.log2(magnitude >> 7)).astype(np.int32)  # 0..7
-    mantissa = (magnitude >> (exponent + 3)) & 0x0F
-    return np.asarray(~(sign | (exponent << 4) | mantissa) & 0xFF, dtype=np.uint8)
+    """16-bit linear samples to G.711 μ-law codes (uint8), exactly as Sun's reference ``linear2ulaw`` (and
+    CPython's ``audioop.lin2ulaw``): 14 bits, bias 33, clipped at 8159."""
+    pcm = np.asarray(samples, dtype=np.int32) >> 2
+    mask = np.where(pcm < 0, 0x7F, 0xFF)
+    pcm = np.minimum(np.abs(pcm), 8159) + 0x21
+    segment = np.searchsorted(_SEGMENT_ENDS, pcm)  # 0..8 (8: the loudest code)
+    code = np.where(segment >= 8, 0x7F, (np.minimum(segment, 7) << 4) | ((pcm >> (segment + 1)) & 0x0F))
+    return np.asarray(code ^ mask, dtype=np.uint8)
 
 
 #: Every 16-bit sample's μ-law code (index: sample + 32768).
@@ -239,6 +241,7 @@ class Listener:
     name: str
     media_id: str = ""  # rtpengine's call between the mixer and the supervisor's phone
     subscription: str = ""  # the subscription's to-tag on the customer call
+    subscribed: bool = False  # rtpengine may have it (asked for)
     leg: OutgoingCall | None = None
     up: bool = False
     mixer: Mixer | None = None
@@ -282,6 +285,7 @@ async def _answered(plane: Plane, call: Call, listener: Listener, leg: OutgoingC
                                            sdp=plane.sdp_of(leg), **PLAIN)  # fmt: skip
             # Whatever the phone sends stops in rtpengine: nobody hears the supervisor, not even the mixer.
             await plane.ng.request("block media", call_id=listener.media_id, from_tag=EAR_TAG)
+            listener.subscribed = True
             offer = await plane.ng.request("subscribe request", call_id=media.media_id,
                                            from_tags=[media.customer_tag, media.cti_tag],
                                            to_tag=listener.subscription, **SUBSCRIBE_FLAGS)  # fmt: skip
@@ -323,7 +327,7 @@ async def stop(plane: Plane, call: Call, listener: str, code: int, *, reason: st
         plane.cancel(found.leg)
         found.leg = None
     with contextlib.suppress(NgError):
-        if found.up:
+        if found.subscribed:
             await plane.ng.send("unsubscribe", call_id=call.media.media_id, to_tag=found.subscription)
         await plane.ng.send("delete", call_id=found.media_id)
     found.up = False
