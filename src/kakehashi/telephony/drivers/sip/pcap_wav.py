@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 import wave
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -93,40 +93,130 @@ def _rtp(ip: bytes, when: float) -> RtpPacket | None:
 
 
 @dataclass
-class _Stream:
-    anchor_time: float
-    anchor_ts: int
-    chunks: list[tuple[int, np.ndarray]] = field(default_factory=list)
+class _Columns:
+    """A pcap's RTP packets as columns (one entry per packet), read without a Python turn per field."""
+
+    time: np.ndarray  # float64, seconds
+    source: np.ndarray  # int64: IPv4 address << 16 | port
+    ssrc: np.ndarray  # int64
+    timestamp: np.ndarray  # int64
+    payload_type: np.ndarray  # int64
+    start: np.ndarray  # int64: the payload's offset in ``data``
+    length: np.ndarray  # int64: the payload's length
+    data: np.ndarray  # the file's bytes (uint8)
+
+
+def _columns(path: Path) -> _Columns:
+    data = path.read_bytes()
+    if len(data) < 24 or data[:4] not in _PCAP_MAGIC:
+        raise ValueError(f"{path}: not a pcap file")
+    order, unit = _PCAP_MAGIC[data[:4]]
+    link = struct.unpack_from(order + "I", data, 20)[0]
+    link_offset = _LINK_OFFSETS.get(link)
+    if link_offset is None:
+        raise ValueError(f"{path}: link type {link} is not read here")
+    heads, pos, captured_at = [], 24, struct.Struct(order + "I").unpack_from
+    while pos + 16 <= len(data):  # only where each record starts: every field is read below, for all at once
+        heads.append(pos)
+        pos += 16 + captured_at(data, pos + 8)[0]
+    buf = np.frombuffer(data, dtype=np.uint8)
+    head = np.array(heads, dtype=np.int64)
+    little = order == "<"
+
+    def header(at: np.ndarray) -> np.ndarray:  # a 32-bit field of the record header, in the file's order
+        value = np.zeros(len(at), dtype=np.int64)
+        for k in range(4):
+            value |= buf[at + k].astype(np.int64) << (8 * k if little else 8 * (3 - k))
+        return value
+
+    ip = head + 16 + link_offset
+    end = np.minimum(head + 16 + header(head + 8), len(data))
+    times = header(head) + header(head + 4) * unit
+    ok = ip + 40 <= end  # room for IPv4, UDP and RTP headers
+
+    def byte(at: np.ndarray) -> np.ndarray:
+        return buf[np.where(ok, at, 0)].astype(np.int64)
+
+    def word(at: np.ndarray, size: int) -> np.ndarray:
+        value = np.zeros(len(at), dtype=np.int64)
+        for k in range(size):
+            value = value << 8 | byte(at + k)
+        return value
+
+    ok &= (byte(ip) >> 4 == 4) & (byte(ip + 9) == 17)
+    udp = ip + (byte(ip) & 0x0F) * 4
+    rtp = udp + 8
+    ok &= (rtp + 12 <= end) & (byte(rtp) >> 6 == 2)
+    first = byte(rtp)
+    payload = rtp + 12 + 4 * (first & 0x0F)
+    extended = ok & (first & 0x10 != 0) & (payload + 4 <= end)
+    payload = np.where(extended, payload + 4 + 4 * word(payload + 2, 2), payload)
+    stop = np.minimum(udp + word(udp + 4, 2), end)
+    stop = np.where(ok & (first & 0x20 != 0) & (stop > payload), stop - byte(stop - 1), stop)
+    ok &= stop > payload
+    return _Columns(
+        time=times[ok], source=(word(ip + 12, 4) << 16 | word(udp, 2))[ok], ssrc=word(rtp + 8, 4)[ok],
+        timestamp=word(rtp + 4, 4)[ok], payload_type=(byte(rtp + 1) & 0x7F)[ok], start=payload[ok],
+        length=(stop - payload)[ok], data=buf,
+    )  # fmt: skip
+
+
+def _address(host_port: tuple[str, int]) -> int:
+    a, b, c, d = (int(part) for part in host_port[0].split("."))
+    return (a << 24 | b << 16 | c << 8 | d) << 16 | host_port[1]
 
 
 def to_wav(pcaps: list[Path], destination: Path, customer: tuple[str, int] | None) -> float:
     """Write the two-channel WAV of a call's pcap files (several when recording was paused); its length in
     seconds. ``customer`` is the customer's RTP address (from their SDP): packets from it are the left channel,
-    every other audio packet the right. Without it, the first stream's source is taken for the customer."""
-    packets = [p for path in pcaps for p in read_pcap(path) if p.payload_type in DECODERS]
-    if not packets:
+    every other audio packet the right. Without it, the first stream's source is taken for the customer.
+    Vectorised (numpy): a 10-minute call's pcap is a few milliseconds of work, not a Python turn per packet."""
+    audio = [c for c in (_columns(path) for path in pcaps) if len(c.time)]
+    if not audio:
         _write(destination, np.zeros((0, 2), dtype=np.int16))
         return 0.0
-    packets.sort(key=lambda p: p.time)
-    start = packets[0].time
-    left_source = customer or packets[0].source
-    streams: dict[tuple[int, int, tuple[str, int]], _Stream] = {}
-    for p in packets:
-        channel = 0 if p.source == left_source else 1
-        key = (channel, p.ssrc, p.source)
-        stream = streams.get(key)
-        if stream is None:
-            stream = streams[key] = _Stream(p.time, p.timestamp)
-        at = round((stream.anchor_time - start) * RATE) + ((p.timestamp - stream.anchor_ts) & 0xFFFFFFFF)
-        if at < 0 or at > MAX_SECONDS * RATE:
-            continue
-        stream.chunks.append((at, DECODERS[p.payload_type][np.frombuffer(p.payload, dtype=np.uint8)]))
-    length = max(at + len(chunk) for s in streams.values() for at, chunk in s.chunks) if streams else 0
-    mix = np.zeros((length, 2), dtype=np.int32)
-    for (channel, _, _), stream in streams.items():
-        for at, chunk in stream.chunks:
-            mix[at : at + len(chunk), channel] += chunk
-    _write(destination, np.clip(mix, -32768, 32767).astype(np.int16))
+    total = 0
+    columns: dict[str, list[np.ndarray]] = {
+        name: [] for name in ("time", "source", "ssrc", "timestamp", "payload_type", "start", "length")
+    }
+    datas = []
+    for c in audio:  # one buffer for all files: payload offsets shifted by the files before
+        for name in columns:
+            value = getattr(c, name)
+            columns[name].append(value + total if name == "start" else value)
+        datas.append(c.data)
+        total += len(c.data)
+    col = {name: np.concatenate(values) for name, values in columns.items()}
+    data = np.concatenate(datas)
+    keep = np.isin(col["payload_type"], list(DECODERS))
+    order = np.argsort(col["time"][keep], kind="stable")
+    col = {name: value[keep][order] for name, value in col.items()}
+    if not len(col["time"]):
+        _write(destination, np.zeros((0, 2), dtype=np.int16))
+        return 0.0
+    left = _address(customer) if customer is not None else col["source"][0]
+    channel = (col["source"] != left).astype(np.int64)
+    keys = np.stack([channel, col["ssrc"], col["source"]], axis=1)
+    _, first, stream = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    stream = stream.reshape(-1)
+    anchor_time, anchor_ts = col["time"][first][stream], col["timestamp"][first][stream]
+    at = np.round((anchor_time - col["time"][0]) * RATE).astype(np.int64) + (
+        (col["timestamp"] - anchor_ts) & 0xFFFFFFFF
+    )
+    placed = (at >= 0) & (at <= MAX_SECONDS * RATE)
+    length = int((at + col["length"])[placed].max()) if placed.any() else 0
+    # Each packet's samples land at their place; where two streams of a side overlap (a ring-all's early media,
+    # a transfer's first packets) the later packet's samples win: a side has one speaker at a time.
+    frames = np.zeros((length, 2), dtype=np.int16)
+    for size in np.unique(col["length"][placed]):
+        for pt, table in DECODERS.items():
+            rows = placed & (col["length"] == size) & (col["payload_type"] == pt)
+            if rows.any():
+                span = np.arange(size)
+                frames[at[rows][:, None] + span, channel[rows][:, None]] = table[
+                    data[col["start"][rows][:, None] + span]
+                ]
+    _write(destination, frames)
     return length / RATE
 
 
