@@ -210,7 +210,10 @@ def test_inbound_call_through_ivr_to_an_agent_with_screen_pop_audio_recording_an
     assert cdr.ring_seconds < Decimal(10) and cdr.queue_seconds < Decimal(10)
     assert cdr.cost_yen is not None and cdr.cost_yen > 0  # inbound to 0120 from a fixed line: billed
 
-    recording = read_wav(center.app.state.settings.data_dir / "recordings" / f"{call.ref}.wav")
+    # The PJSIP engine writes the WAV during the call; rtpengine's media plane makes it from its pcap right after.
+    wav = center.app.state.settings.data_dir / "recordings" / f"{call.ref}.wav"
+    eventually(lambda: wav.is_file(), what="the recording's WAV")
+    recording = read_wav(wav)
     assert recording.seconds > 2 and recording.rms() > 0.05  # both voices, after the prompts
 
     # The recording is on the customer's timeline and downloadable by a supervisor or admin only.

@@ -36,6 +36,7 @@ class RecordingJobs:
         self.pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_lowest_priority)  # fmt: skip
         self.pending: set[Future[None]] = set()
+        self.pool.submit(_lowest_priority)  # start the process now (spawn + numpy: ~1 s), not at the first call's end
 
     def convert(self, media_id: str, destination: str, customer: tuple[str, int] | None) -> None:
         """Queue the WAV of ``media_id``'s pcaps at ``destination``."""
