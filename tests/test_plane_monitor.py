@@ -18,7 +18,9 @@ from kakehashi.telephony.drivers.sip.plane_monitor import (
     SILENCE,
     ULAW_DECODE,
     Mixer,
+    Stream,
     mix,
+    mix_all,
     mixer_offer,
     rtp_payload,
     subscription_answer,
@@ -98,6 +100,14 @@ def test_a_listener_hears_both_tones_of_the_mix_at_their_own_level() -> None:
     assert level(heard, 880) < 0.02  # nothing else (the supervisor's tone, say)
 
 
+def test_a_consultation_is_heard_too_three_voices_and_more() -> None:
+    caller, agent, colleague = (ulaw_encode(tone(hz, 0.3, FRAME * 10)).tobytes() for hz in (440, 660, 1000))
+    heard = ULAW_DECODE[np.frombuffer(mix_all([caller, agent, colleague]), dtype=np.uint8)].astype(np.int32)
+    for hz in (440, 660, 1000):
+        assert level(heard, hz) == pytest.approx(0.3, abs=0.03)
+    assert mix_all([caller]) == caller and mix_all([caller, agent]) == mix(caller, agent)
+
+
 # -- RTP in, RTP out ------------------------------------------------------------------------------------------------
 def test_rtp_payloads_skip_csrcs_extensions_and_padding() -> None:
     payload = bytes(range(FRAME))
@@ -107,36 +117,42 @@ def test_rtp_payloads_skip_csrcs_extensions_and_padding() -> None:
     assert rtp_payload(b"\x00" * 20) is None  # not RTP version 2
 
 
-def test_the_mixer_sums_what_each_side_sent_and_fills_gaps_with_silence() -> None:
+def two_sided() -> Mixer:
     mixer = Mixer("127.0.0.1")
+    mixer.streams = [Stream(), Stream()]  # no sockets: what they hear is handed over
+    return mixer
+
+
+def test_the_mixer_sums_what_each_side_sent_and_fills_gaps_with_silence() -> None:
+    mixer = two_sided()
     caller = ulaw_encode(tone(440, 0.5, 4 * FRAME)).tobytes()
     agent = ulaw_encode(tone(660, 0.5, 4 * FRAME)).tobytes()
     assert mixer.frame() == SILENCE  # nobody yet
     for n in range(2):  # 40 ms each: a side is heard once that much waits
-        mixer.heard(0, rtp(caller[n * FRAME : (n + 1) * FRAME], seq=n))
-        mixer.heard(1, rtp(agent[n * FRAME : (n + 1) * FRAME], seq=n))
-    mixer.heard(1, rtp(b"\x0a\x00\x03\xa0", payload_type=101))  # a key on the agent's side: not audio
+        mixer.streams[0].heard(rtp(caller[n * FRAME : (n + 1) * FRAME], seq=n))
+        mixer.streams[1].heard(rtp(agent[n * FRAME : (n + 1) * FRAME], seq=n))
+    mixer.streams[1].heard(rtp(b"\x0a\x00\x03\xa0", payload_type=101))  # a key on the agent's side: not audio
     assert mixer.frame() == mix(caller[:FRAME], agent[:FRAME])
-    mixer.heard(0, rtp(caller[2 * FRAME : 3 * FRAME], seq=2))  # the agent's next packet is late
+    mixer.streams[0].heard(rtp(caller[2 * FRAME : 3 * FRAME], seq=2))  # the agent's next packet is late
     assert mixer.frame() == mix(caller[FRAME : 2 * FRAME], agent[FRAME : 2 * FRAME])
     assert mixer.frame() == caller[2 * FRAME : 3 * FRAME]  # the caller alone for those 20 ms
     assert mixer.frame() == SILENCE  # both dry
 
 
 def test_the_mixer_hears_a_side_on_a_law_as_mu_law() -> None:
-    mixer = Mixer("127.0.0.1")
+    mixer = two_sided()
     samples = tone(500, 0.3, 2 * FRAME)
     alaw_codes = np.argmin(np.abs(DECODERS[8][None, :].astype(np.int32) - samples[:, None]), axis=1)
-    mixer.heard(1, rtp(alaw_codes.astype(np.uint8).tobytes(), payload_type=8))
+    mixer.streams[1].heard(rtp(alaw_codes.astype(np.uint8).tobytes(), payload_type=8))
     heard = ULAW_DECODE[np.frombuffer(mixer.frame(), dtype=np.uint8)].astype(np.int32)
     assert np.max(np.abs(heard - samples[:FRAME])) < 600  # two quantisations, no more
 
 
 def test_the_mixer_keeps_at_most_sixty_milliseconds_per_side() -> None:
-    mixer = Mixer("127.0.0.1")
+    mixer = two_sided()
     for n in range(10):
-        mixer.heard(0, rtp(bytes([n]) * FRAME, seq=n))
-    assert len(mixer.waiting[0]) == KEEP
+        mixer.streams[0].heard(rtp(bytes([n]) * FRAME, seq=n))
+    assert len(mixer.streams[0].waiting) == KEEP
     assert mixer.frame() == bytes([7]) * FRAME  # the oldest were dropped: latency stays small
 
 
@@ -166,7 +182,8 @@ async def _listen_to_a_mixer(packets: int) -> list[bytes]:
     mixer = Mixer("127.0.0.1")
     await mixer.open()
     try:
-        assert len(set(mixer.ear_ports)) == 2 and mixer.mouth_port not in mixer.ear_ports
+        ports = [stream.port for stream in await mixer.listen(2)]
+        assert len({*ports, mixer.mouth_port}) == 3 and 0 not in ports
         mixer.start(phone.get_extra_info("sockname"))
         await asyncio.wait_for(done.wait(), 30)  # generous: the machine may be busy
     finally:

@@ -4,16 +4,21 @@ rtpengine 10.5 cannot mix: ``subscribe request`` on the customer call with both 
 side's) gives two streams, one m= line each, and most phones take one audio stream. So the plane mixes them
 itself, for monitored calls only:
 
-    customer call (kk-<ref>) ──subscribe──▶ two ear sockets ─┐
+    customer call (kk-<ref>) ──subscribe──▶ two sockets ─────┐
                                                              ├─ Mixer (20 ms tick: μ-law + μ-law → μ-law)
     supervisor's phone ◀── rtpengine (kk-<ref>-m<n>) ◀───────┘   one socket, one RTP stream
 
 The subscription follows the CTI side's tag, not a phone: a transfer (another agent re-answered on the same tag)
-goes on being heard. The supervisor's leg is a second rtpengine call (the mixer's side offers, the phone answers),
-so the phone talks to rtpengine's address like every other SIP party, never to the plane's sockets. The offer is
-``sendrecv``: a ``sendonly`` one is a hold to phones (baresip then plays nothing); what the phone sends is
-blocked in rtpengine instead (``block media`` on its side), so nobody hears the supervisor, not even the mixer.
-A monitored call costs the plane 100 packets/s in and 50 out per listener; an unmonitored one nothing.
+goes on being heard. A consultation moves the agent's phone to an rtpengine call of its own (``plane_consult``):
+while it lasts the listener is subscribed to that call too (the agent and the colleague, two streams more; looked
+at every 200 ms), as the PJSIP engine's listeners hear the consultation. The caller, parked meanwhile (``block
+media``), is not heard then: rtpengine's block stops what subscribers get too.
+
+The supervisor's leg is a second rtpengine call (the mixer's side offers, the phone answers), so the phone talks
+to rtpengine's address like every other SIP party, never to the plane's sockets. The offer is ``sendrecv``: a
+``sendonly`` one is a hold to phones (baresip then plays nothing); what the phone sends is blocked in rtpengine
+instead (``block media`` on its side), so nobody hears the supervisor, not even the mixer. A monitored call costs
+the plane 100 packets/s in and 50 out per listener (about 0.3-0.4 % of a core); an unmonitored one nothing.
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import re
 import secrets
 import socket
 import struct
-from dataclasses import dataclass
-from functools import partial
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -49,6 +55,7 @@ RESYNC_S = 0.2  # the loop was this late: start the clock again rather than send
 SILENCE = b"\xff" * FRAME  # μ-law zero
 PCMU, PCMA = 0, 8
 _serial = itertools.count(1)
+log = logging.getLogger("kakehashi.plane")
 
 
 # -- G.711 ------------------------------------------------------------------------------------------------------
@@ -94,25 +101,79 @@ def rtp_payload(packet: bytes) -> tuple[int, bytes] | None:
     return (packet[1] & 0x7F, packet[start:end]) if start <= end else None
 
 
+def mix_all(frames: list[bytes]) -> bytes:
+    """Any number of μ-law frames of one length added (clipped), as μ-law."""
+    if len(frames) == 1:
+        return frames[0]
+    if len(frames) == 2:
+        return mix(*frames)
+    codes = np.frombuffer(b"".join(frames), dtype=np.uint8).reshape(len(frames), -1)
+    total = ULAW_DECODE[codes].sum(axis=0, dtype=np.int32)
+    return bytes(_ENCODE[np.clip(total, -32768, 32767) + 32768].tobytes())
+
+
 # -- the mixer ----------------------------------------------------------------------------------------------------
-class _Ear(asyncio.DatagramProtocol):
-    def __init__(self, mixer: Mixer, side: int) -> None:
-        self.mixer, self.side = mixer, side
+class Stream(asyncio.DatagramProtocol):
+    """One voice the listener hears (one m= line of a subscription): its socket and its audio waiting."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.waiting = bytearray()
+        self.primed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        self.mixer.heard(self.side, data)
+        self.heard(data)
+
+    @property
+    def port(self) -> int:
+        return int(self.transport.get_extra_info("sockname")[1]) if self.transport is not None else 0
+
+    def heard(self, packet: bytes) -> None:
+        found = rtp_payload(packet)
+        if found is None:
+            return
+        payload_type, payload = found
+        if payload_type == PCMA:
+            payload = payload.translate(ALAW_TO_ULAW)
+        elif payload_type != PCMU:
+            return  # telephone events, comfort noise, RTCP on a shared port
+        waiting = self.waiting
+        waiting += payload
+        if len(waiting) > KEEP:
+            del waiting[: len(waiting) - KEEP]
+
+    def take(self) -> bytes:
+        """The next 20 ms of this voice, or nothing (it has not sent enough)."""
+        waiting = self.waiting
+        if not self.primed:
+            if len(waiting) < PRIME:
+                return b""
+            self.primed = True
+        if len(waiting) < FRAME:
+            self.primed = False
+            return b""
+        frame = bytes(waiting[:FRAME])
+        del waiting[:FRAME]
+        return frame
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
 
 
 class Mixer:
-    """Two RTP streams in (one socket each), their sum out as one PCMU stream every 20 ms (one socket)."""
+    """RTP streams in (one socket each), their sum out as one PCMU stream every 20 ms (one socket)."""
 
-    def __init__(self, host: str) -> None:
+    def __init__(self, host: str, *, every_200ms: Callable[[], None] | None = None) -> None:
         self.host = host
-        self.ears: list[asyncio.DatagramTransport] = []
+        self.streams: list[Stream] = []
         self.mouth: asyncio.DatagramTransport | None = None
-        self.waiting = [bytearray(), bytearray()]
-        self.primed = [False, False]
         self.target: tuple[str, int] | None = None
+        self.every_200ms = every_200ms
         self._timer: asyncio.TimerHandle | None = None
         self._due = 0.0
         self._ssrc = secrets.randbits(32)
@@ -122,60 +183,42 @@ class Mixer:
         self.sent = 0
 
     async def open(self) -> None:
-        loop = asyncio.get_running_loop()
-        for side in (0, 1):
-            transport, _ = await loop.create_datagram_endpoint(partial(_Ear, self, side), local_addr=(self.host, 0))
-            self.ears.append(transport)
         # What the supervisor's phone sends comes back here and is dropped (rtpengine blocks it anyway).
+        loop = asyncio.get_running_loop()
         self.mouth, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=(self.host, 0))
 
-    @property
-    def ear_ports(self) -> list[int]:
-        return [int(ear.get_extra_info("sockname")[1]) for ear in self.ears]
+    async def listen(self, count: int) -> list[Stream]:
+        """``count`` more voices to hear, each on a socket of its own."""
+        loop = asyncio.get_running_loop()
+        streams = []
+        try:
+            for _ in range(count):
+                _, stream = await loop.create_datagram_endpoint(Stream, local_addr=(self.host, 0))
+                streams.append(stream)
+        except OSError:
+            for stream in streams:
+                stream.close()
+            raise
+        self.streams += streams
+        return streams
+
+    def forget(self, streams: list[Stream]) -> None:
+        for stream in streams:
+            stream.close()
+        self.streams = [stream for stream in self.streams if stream not in streams]
 
     @property
     def mouth_port(self) -> int:
         return int(self.mouth.get_extra_info("sockname")[1]) if self.mouth is not None else 0
 
-    def heard(self, side: int, packet: bytes) -> None:
-        found = rtp_payload(packet)
-        if found is None:
-            return
-        payload_type, payload = found
-        if payload_type == PCMA:
-            payload = payload.translate(ALAW_TO_ULAW)
-        elif payload_type != PCMU:
-            return  # telephone events, comfort noise, RTCP on a shared port
-        waiting = self.waiting[side]
-        waiting += payload
-        if len(waiting) > KEEP:
-            del waiting[: len(waiting) - KEEP]
-
-    def take(self, side: int) -> bytes:
-        """The side's next 20 ms, or nothing (it has not sent enough)."""
-        waiting = self.waiting[side]
-        if not self.primed[side]:
-            if len(waiting) < PRIME:
-                return b""
-            self.primed[side] = True
-        if len(waiting) < FRAME:
-            self.primed[side] = False
-            return b""
-        frame = bytes(waiting[:FRAME])
-        del waiting[:FRAME]
-        return frame
-
     def frame(self) -> bytes:
         """The next 20 ms the listener hears."""
-        a, b = self.take(0), self.take(1)
-        if a and b:
-            return mix(a, b)
-        return a or b or SILENCE
+        frames = [frame for stream in self.streams if (frame := stream.take())]
+        return mix_all(frames) if frames else SILENCE
 
     def start(self, target: tuple[str, int]) -> None:
         self.target = target
-        loop = asyncio.get_running_loop()
-        self._due = loop.time()
+        self._due = asyncio.get_running_loop().time()
         self._tick()
 
     def _tick(self) -> None:
@@ -193,14 +236,17 @@ class Mixer:
         self._ts = (self._ts + FRAME) & 0xFFFFFFFF
         self.mouth.sendto(header + self.frame(), self.target)
         self.sent += 1
+        if self.every_200ms is not None and self.sent % 10 == 0:
+            self.every_200ms()
 
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for transport in [*self.ears, *([self.mouth] if self.mouth is not None else [])]:
-            transport.close()
-        self.ears, self.mouth = [], None
+        self.forget(self.streams)
+        if self.mouth is not None:
+            self.mouth.close()
+            self.mouth = None
 
 
 def local_host(ng_address: tuple[str, int]) -> str:
@@ -240,11 +286,13 @@ class Listener:
 
     name: str
     media_id: str = ""  # rtpengine's call between the mixer and the supervisor's phone
-    subscription: str = ""  # the subscription's to-tag on the customer call
-    subscribed: bool = False  # rtpengine may have it (asked for)
+    tag: str = ""  # the listener's subscriptions' to-tag (one per rtpengine call heard)
     leg: OutgoingCall | None = None
     up: bool = False
     mixer: Mixer | None = None
+    heard: dict[str, list[Stream]] = field(default_factory=dict)  # rtpengine call subscribed to → its streams
+    consultation: str | None = None  # the consultation's rtpengine call it hears (the agent and the colleague)
+    following: bool = False  # a change of consultation is being followed
 
 
 MIXER_TAG, EAR_TAG = "mixer", "ear"
@@ -255,9 +303,8 @@ async def start(plane: Plane, call: Call, listener: str, caller_id: str) -> None
     if listener in call.listeners:
         return
     n = next(_serial)
-    found = call.listeners[listener] = Listener(listener, media_id=f"{call.media.media_id}-m{n}")
-    found.subscription = f"monitor-{n}"
-    found.mixer = mixer = Mixer(local_host(plane.ng.address))
+    found = call.listeners[listener] = Listener(listener, media_id=f"{call.media.media_id}-m{n}", tag=f"monitor-{n}")
+    found.mixer = mixer = Mixer(local_host(plane.ng.address), every_200ms=lambda: _check(plane, call, found))
     try:
         await mixer.open()
         reply = await plane.ng.request("offer", call_id=found.media_id, from_tag=MIXER_TAG,
@@ -265,8 +312,7 @@ async def start(plane: Plane, call: Call, listener: str, caller_id: str) -> None
     except (NgError, OSError) as exc:
         await stop(plane, call, listener, 503, reason=str(exc))
         return
-    sdp = reply["sdp"].decode() if isinstance(reply["sdp"], bytes) else str(reply["sdp"])
-    leg = found.leg = plane.invite(listener, caller_id, sdp)
+    leg = found.leg = plane.invite(listener, caller_id, _text(reply["sdp"]))
     plane.listening[leg.call_id] = (call, listener)
     leg.on_answer = lambda answered: plane.spawn(_answered(plane, call, found, answered))
     leg.on_rejected = lambda _leg, code, _reason: plane.spawn(_refused(plane, call, found, code))
@@ -278,31 +324,76 @@ async def _answered(plane: Plane, call: Call, listener: Listener, leg: OutgoingC
             plane.listening.pop(leg.call_id, None)
             plane.bye(leg)
             return
-        mixer = listener.mixer
         media = call.media
         try:
             reply = await plane.ng.request("answer", call_id=listener.media_id, from_tag=MIXER_TAG, to_tag=EAR_TAG,
                                            sdp=plane.sdp_of(leg), **PLAIN)  # fmt: skip
             # Whatever the phone sends stops in rtpengine: nobody hears the supervisor, not even the mixer.
             await plane.ng.request("block media", call_id=listener.media_id, from_tag=EAR_TAG)
-            listener.subscribed = True
-            offer = await plane.ng.request("subscribe request", call_id=media.media_id,
-                                           from_tags=[media.customer_tag, media.cti_tag],
-                                           to_tag=listener.subscription, **SUBSCRIBE_FLAGS)  # fmt: skip
-            offered = offer["sdp"].decode() if isinstance(offer["sdp"], bytes) else str(offer["sdp"])
-            await plane.ng.request("subscribe answer", call_id=media.media_id, to_tag=listener.subscription,
-                                   sdp=subscription_answer(offered, mixer.host, mixer.ear_ports))  # fmt: skip
-        except NgError as exc:
+            await _subscribe(plane, listener, media.media_id, from_tags=[media.customer_tag, media.cti_tag])
+        except (NgError, OSError) as exc:
             await stop(plane, call, listener.name, 503, reason=str(exc))
             return
-        target = sdp_address(reply["sdp"].decode() if isinstance(reply["sdp"], bytes) else str(reply["sdp"]))
+        target = sdp_address(_text(reply["sdp"]))
         if target is None:
             await stop(plane, call, listener.name, 503, reason="rtpengine's answer has no address")
             return
-        mixer.start(target)
+        listener.mixer.start(target)
         listener.up = True
         plane.teardown_recipe(call, f"monitor:{listener.name}", leg)
         plane.emit("monitor_answered", ref=call.ref, listener=listener.name)
+        _check(plane, call, listener)  # a consultation going on already
+
+
+async def _subscribe(plane: Plane, listener: Listener, media_id: str, **selection: Any) -> None:
+    """The mixer hears the parties of rtpengine's call ``media_id`` (``from_tags``, or ``flags=["all"]``)."""
+    mixer = listener.mixer
+    if mixer is None:
+        return
+    listener.heard[media_id] = []
+    offer = await plane.ng.request("subscribe request", call_id=media_id, to_tag=listener.tag,
+                                   **{**SUBSCRIBE_FLAGS, **selection})  # fmt: skip
+    offered = _text(offer["sdp"])
+    streams = listener.heard[media_id] = await mixer.listen(len(re.findall(r"^m=", offered, re.M)))
+    answer = subscription_answer(offered, mixer.host, [stream.port for stream in streams])
+    await plane.ng.request("subscribe answer", call_id=media_id, to_tag=listener.tag, sdp=answer)
+
+
+async def _unsubscribe(plane: Plane, listener: Listener, media_id: str) -> None:
+    streams = listener.heard.pop(media_id, None)
+    if streams is None:
+        return
+    if listener.mixer is not None:
+        listener.mixer.forget(streams)
+    with contextlib.suppress(NgError):  # a consultation's call may be deleted already (that ended it)
+        await plane.ng.send("unsubscribe", call_id=media_id, to_tag=listener.tag)
+
+
+def _check(plane: Plane, call: Call, listener: Listener) -> None:
+    """Every 200 ms: the listener hears a consultation while the agent's phone is on it, as the PJSIP engine's
+    listeners do (rtpengine 10.5 moves the agent to a call of its own; ``plane_consult``)."""
+    consultation = call.consultation
+    wanted = consultation.media_id if consultation is not None and consultation.moved else None
+    if wanted != listener.consultation and not listener.following and listener.up:
+        listener.following = True
+        plane.spawn(_follow(plane, call, listener, wanted))
+
+
+async def _follow(plane: Plane, call: Call, listener: Listener, wanted: str | None) -> None:
+    try:
+        async with call.lock:
+            if call.done or call.listeners.get(listener.name) is not listener or not listener.up:
+                return
+            if listener.consultation is not None:
+                await _unsubscribe(plane, listener, listener.consultation)
+            listener.consultation = wanted  # not asked again if rtpengine refuses
+            if wanted is not None:
+                try:
+                    await _subscribe(plane, listener, wanted, flags=["all"])
+                except (NgError, OSError) as exc:
+                    log.warning("plane: %s cannot hear %s's consultation: %s", listener.name, call.ref, exc)
+    finally:
+        listener.following = False
 
 
 async def _refused(plane: Plane, call: Call, listener: Listener, code: int) -> None:
@@ -319,18 +410,18 @@ async def stop(plane: Plane, call: Call, listener: str, code: int, *, reason: st
     found = call.listeners.pop(listener, None)
     if found is None:
         return
+    found.up = False
     if found.mixer is not None:
         found.mixer.close()
-        found.mixer = None
     if found.leg is not None:
         plane.listening.pop(found.leg.call_id, None)
         plane.cancel(found.leg)
         found.leg = None
+    for media_id in list(found.heard):
+        await _unsubscribe(plane, found, media_id)
+    found.mixer = None
     with contextlib.suppress(NgError):
-        if found.subscribed:
-            await plane.ng.send("unsubscribe", call_id=call.media.media_id, to_tag=found.subscription)
         await plane.ng.send("delete", call_id=found.media_id)
-    found.up = False
     fields = {"reason": reason} if reason else {}
     plane.emit("monitor_ended", ref=call.ref, listener=listener, code=code, **fields)
 
@@ -348,3 +439,7 @@ async def listener_left(plane: Plane, call: Call, listener: str) -> None:
         if found is not None:
             found.leg = None  # its dialog is over: no BYE of ours
             await stop(plane, call, listener, 0)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
