@@ -148,3 +148,14 @@ def test_a_plane_that_dies_hangs_up_both_phones_and_the_next_call_works(plane: P
 def _dominant_hz(samples: np.ndarray) -> float:
     spectrum = np.abs(np.fft.rfft(samples - samples.mean()))
     return float(np.fft.rfftfreq(len(samples), 1 / 8000)[int(np.argmax(spectrum))])
+
+
+def test_when_rtpengine_dies_every_call_ends_as_failed_and_both_phones_are_hung_up(plane: Plane) -> None:
+    ref, customer, agent = _bridged_call(plane)
+    rtpengine = plane.stack._rtpengine  # the lab's own process: killed as a crash would
+    assert rtpengine is not None
+    os.kill(rtpengine.pid, signal.SIGKILL)
+    ended = plane.wait_for(lambda e: isinstance(e, Ended) and e.call_ref == ref, timeout=30)
+    assert ended.cause is EndCause.FAILED  # type: ignore[attr-defined]
+    customer.wait_for("CALL_CLOSED", timeout=20)  # type: ignore[attr-defined]
+    agent.wait_for("CALL_CLOSED", timeout=20)  # type: ignore[attr-defined]

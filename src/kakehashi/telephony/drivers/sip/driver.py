@@ -617,6 +617,8 @@ class SipDriver:
             case "ended":
                 if call.transferring_to is not None:
                     cause = EndCause.TRANSFERRED
+                elif ev.get("outcome") == "lost":  # the media relay is gone (rtpengine's media plane)
+                    cause = EndCause.FAILED
                 elif call.direction is Direction.OUTBOUND and not ev["answered"]:
                     cause = OUTCOMES.get(ev["outcome"], EndCause.FAILED)
                 else:

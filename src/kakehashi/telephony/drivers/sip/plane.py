@@ -47,6 +47,8 @@ _URI_USER = re.compile(r"sips?:([^@;>]+)@")
 #: Customer calls one process takes (a 503 beyond it: Kamailio tries another worker, if any).
 MAX_CALLS = 2000
 LOAD_EVERY_S = 0.2
+RTPENGINE_PING_S = 1.0
+RTPENGINE_LOST_AFTER = 3  # missed pings (each retried by the ng client): ~6 s without rtpengine
 
 
 def uri_user(uri: str) -> str:
@@ -128,6 +130,7 @@ class Plane:
         self.uac = PlaneUac(self.transport)
         self.uas = SipUAS(self.transport, uac=self.uac, user_agent="Kakehashi plane")
         self.stopping = asyncio.Event()
+        self.media_up = True  # rtpengine answers (``_watch_rtpengine``): without it no media command is sent
         self._load: tuple[int, int] = (-1, -1)
 
     # -- the loop -------------------------------------------------------------------------------------------
@@ -147,8 +150,10 @@ class Plane:
         threading.Thread(target=self._read_commands, args=(loop,), name="commands", daemon=True).start()
         emit("ready", port=self.port, max_calls=self.max_calls, dialogs=self.max_calls * 3, engine="rtpengine")
         reporter = loop.create_task(self._report_load())
+        watchdog = loop.create_task(self._watch_rtpengine())
         await self.stopping.wait()
         reporter.cancel()
+        watchdog.cancel()
         for call in list(self.calls.values()):
             await self._hangup_all(call)
         await asyncio.sleep(0.2)  # the BYEs leave
@@ -173,6 +178,28 @@ class Plane:
                 self._load = load
                 emit("load", calls=load[0], dialogs=load[1])
             await asyncio.sleep(LOAD_EVERY_S)
+
+    async def _watch_rtpengine(self) -> None:
+        """rtpengine carries every call's audio: if it stops answering (it died), every call is silent. After
+        ``RTPENGINE_LOST_AFTER`` missed pings every call ends as failed and both phones are hung up, rather than
+        leave callers and agents on dead lines; calls that come later are answered again once rtpengine is back."""
+        missed = 0
+        while True:
+            await asyncio.sleep(RTPENGINE_PING_S)
+            try:
+                reply = await self.ng.send("ping")
+                missed = 0 if reply.get("result") == "pong" else missed + 1
+            except NgError:
+                missed += 1
+            if missed == RTPENGINE_LOST_AFTER:
+                lost = [call for call in self.calls.values() if not call.done]
+                emit("error", message=f"rtpengine does not answer: {len(lost)} call(s) ended")
+                self.media_up = False
+                for call in lost:
+                    async with call.lock:
+                        await self._hangup_all(call, code=503)
+            elif missed == 0:
+                self.media_up = True
 
     def customers(self) -> int:
         return sum(1 for call in self.calls.values() if not call.done)
@@ -371,7 +398,7 @@ class Plane:
             leg, call.agent_leg, call.agent = call.agent_leg, None, None
             self.by_sip.pop(leg.call_id, None)
             self.bye(leg)
-            if not call.done:
+            if not call.done and self.media_up:
                 await call.media.detach(inbound=call.inbound)
 
     # -- outbound -------------------------------------------------------------------------------------------
@@ -527,7 +554,7 @@ class Plane:
         emit("recording", ref=call.ref, state=state, file=path)
 
     # -- ending ---------------------------------------------------------------------------------------------
-    async def _hangup_all(self, call: Call) -> None:
+    async def _hangup_all(self, call: Call, *, code: int = 200) -> None:
         if call.done:
             return
         await self._drop_agent(call, caller_gone=True)  # the caller does not come back
@@ -541,7 +568,7 @@ class Plane:
                 self.bye(call.outgoing)
             else:
                 self.cancel(call.outgoing)
-        await self._end(call, 200)
+        await self._end(call, code)
 
     async def _end(self, call: Call, code: int) -> None:
         call.done = True
@@ -552,13 +579,16 @@ class Plane:
         for agent, leg in list(call.ringing.items()):
             self.cancel(leg)
             del call.ringing[agent]
-        await plane_monitor.stop_all(self, call)
+        with contextlib.suppress(NgError):  # the listeners are hung up even if rtpengine is gone
+            await plane_monitor.stop_all(self, call)
         outcome = "normal" if call.answered else FAILURE_NAMES.get(code, "failed")
+        outcome = outcome if self.media_up else "lost"
         emit("ended", ref=call.ref, code=code, answered=call.answered, outcome=outcome)
-        with contextlib.suppress(NgError):
-            if call.record_file is not None and call.media.recording:
-                await call.media.record(False)
-        await call.media.delete()
+        if self.media_up:
+            with contextlib.suppress(NgError):
+                if call.record_file is not None and call.media.recording:
+                    await call.media.record(False)
+            await call.media.delete()
         if call.record_file is not None:
             self.recordings.convert(call.media.media_id, call.record_file, call.media.customer_address())
         self.calls.pop(call.ref, None)

@@ -10,6 +10,7 @@ never the customer.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -125,7 +126,9 @@ async def end(plane: Plane, call: Call, cause: str, code: int, *, reason: str = 
     if consultation.leg is not None:
         plane.consulting.pop(consultation.leg.call_id, None)
         plane.cancel(consultation.leg)
-    await plane.ng.send("delete", call_id=consultation.media_id)
+    if plane.media_up:
+        with contextlib.suppress(NgError):
+            await plane.ng.send("delete", call_id=consultation.media_id)
     if consultation.moved and not caller_gone and call.agent_leg is not None:
         answer = await plane.uac.reinvite(call.agent_leg, next_version(call.media.toward_cti))
         if answer:
