@@ -206,7 +206,9 @@ class Plane:
 
     def dialogs(self) -> int:
         return sum(
-            1 + len(call.ringing) + (call.agent_leg is not None) for call in self.calls.values() if not call.done
+            1 + len(call.ringing) + (call.agent_leg is not None) + (call.consultation is not None) + len(call.listeners)
+            for call in self.calls.values()
+            if not call.done
         )
 
     # -- commands -------------------------------------------------------------------------------------------
@@ -488,13 +490,17 @@ class Plane:
     def _on_reinvite(self, leg: IncomingCall) -> None:
         # The customer's or an agent's phone renegotiates (hold from the handset, a session refresh): the
         # media stays as it is; answer with what rtpengine already gave that side.
-        found = self.by_sip.get(leg.call_id)
-        if found is None:
-            leg.reject(481)
-            return
-        call, agent = found
-        sdp = call.media.toward_customer if agent is None else call.media.toward_cti
         offer = leg.invite.text if leg.invite.body else ""
+        found = self.by_sip.get(leg.call_id)
+        if found is not None:
+            call, agent = found
+            sdp = call.media.toward_customer if agent is None else call.media.toward_cti
+        else:  # a consulted colleague's or a supervisor's phone: what it was offered
+            ours = self.uac.get_call(leg.call_id)
+            if ours is None or ours.sdp_offer is None:
+                leg.reject(481)
+                return
+            sdp = serialize_sdp(ours.sdp_offer)
         leg.accept(parse_sdp(answer_direction(sdp, offer)) if sdp else None)
 
     def _on_bye(self, leg: IncomingCall, request: SipRequest) -> None:

@@ -79,6 +79,10 @@ async def _answered(plane: Plane, call: Call, consultation: Consultation, leg: O
             await end(plane, call, "failed", 0, reason="the agent's phone refused the re-INVITE")
             return
         consultation.up = consultation.moved = True
+        # The agent's phone has left the customer's call: nobody on its CTI side until the consultation ends, and
+        # the caller (hearing music) is heard again by listeners and the recording.
+        await call.media.attach_sink(inbound=call.inbound)
+        await call.media.hear_customer()
         plane.emit("consult_answered", ref=call.ref, agent=consultation.agent)
 
 

@@ -151,11 +151,26 @@ class MediaCall:
         await self.attach_sink(inbound=inbound)
 
     async def attach_sink(self, *, inbound: bool) -> None:
+        """Nobody on the CTI side: the customer's audio goes nowhere (and stops reaching a phone that was there)."""
         if inbound:
             await self.ng.request(
                 "answer", call_id=self.media_id, from_tag=self.customer_tag, to_tag=self.cti_tag, sdp=sink_sdp(),
                 **PLAIN,
             )  # fmt: skip
+        else:
+            await self.ng.request(
+                "offer", call_id=self.media_id, from_tag=self.cti_tag, to_tag=self.customer_tag, sdp=sink_sdp(),
+                **PLAIN,
+            )  # fmt: skip
+            await self.ng.request(
+                "answer", call_id=self.media_id, from_tag=self.cti_tag, to_tag=self.customer_tag,
+                sdp=self.customer_sdp, **PLAIN,
+            )  # fmt: skip
+
+    async def hear_customer(self) -> None:
+        """While nobody is on the CTI side (a consultation): let the customer's audio through again, so listeners
+        (silent monitor) and the recording keep it; it goes to the sink, no phone hears it."""
+        await self.ng.request("unblock media", call_id=self.media_id, from_tag=self.customer_tag)
 
     async def park(self) -> None:
         """Stop relaying between the two sides (each side's own packets are blocked): the customer hears only
