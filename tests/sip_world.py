@@ -92,7 +92,7 @@ WORKER_PORTS = 16
 #: (the test's, the next one, those stopping), so the default 1600 would fragment the 10000 ports of the lab.
 RTP_PORTS = 200
 #: The CTI's SIP engine under test: "pjsip" (media workers, ADR 0013) or "rtpengine" (the media plane, ADR 0024).
-ENGINE = os.environ.get("KAKEHASHI_TEST_SIP_ENGINE", "pjsip")
+ENGINE = os.environ.get("KAKEHASHI_TEST_SIP_ENGINE", "rtpengine")
 
 
 def tone_levels(audio: Audio, hz: float, *, last_s: float = 1.0) -> np.ndarray:
@@ -470,7 +470,10 @@ class SipWorld:
         self._share_prompts(data_dir)
         return Settings(data_dir=data_dir, database_url="sqlite://", default_tenant="center", telephony_driver="sip",
                         sip_proxy=f"127.0.0.1:{self.stack.sip_port}", sip_media_port=self._port(),
-                        sip_no_answer_s=max(5.0, self.no_answer_s))  # fmt: skip
+                        sip_no_answer_s=max(5.0, self.no_answer_s), sip_engine=self.stack.cti_engine,
+                        sip_rtpengine_ng=f"127.0.0.1:{self.stack.ng_port}",
+                        sip_recording_spool=self.stack.recording_dir,
+                        sip_dtmf_port=self.stack.dtmf_log_port or 22230)  # fmt: skip
 
     def _port(self) -> int:
         """The first of a free block of ports for another driver's media workers."""

@@ -471,10 +471,15 @@ def test_the_calls_a_media_worker_takes_is_a_setting(monkeypatch: pytest.MonkeyP
     from kakehashi.kit.config import Settings
     from kakehashi.pipeline import sip_options
 
-    assert sip_options(Settings(data_dir=tmp_path, telephony_driver="sip")).calls_per_worker == 2
+    pjsip = {"telephony_driver": "sip", "sip_engine": "pjsip"}
+    assert sip_options(Settings(data_dir=tmp_path, **pjsip)).calls_per_worker == 2
     monkeypatch.setenv("KAKEHASHI_SIP_CALLS_PER_WORKER", "1")
     monkeypatch.setenv("KAKEHASHI_SIP_WORKERS", "8")
-    options = sip_options(Settings(data_dir=tmp_path, telephony_driver="sip"))
+    options = sip_options(Settings(data_dir=tmp_path, **pjsip))
     assert (options.calls_per_worker, options.workers) == (1, 8)
+    # The default engine, rtpengine's media plane: one signalling process, rtpengine's addresses from the settings.
+    plane = sip_options(Settings(data_dir=tmp_path, telephony_driver="sip"))
+    assert (plane.engine, plane.workers, plane.ng, plane.dtmf_port) == ("rtpengine", 1, "127.0.0.1:2223", 22230)
+    assert plane.pcap_dir == tmp_path / "rtp-recordings"
     with pytest.raises(ValidationError, match="sip_calls_per_worker"):
         Settings(data_dir=tmp_path, sip_calls_per_worker=3)

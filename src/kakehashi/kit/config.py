@@ -63,7 +63,7 @@ class Settings(BaseSettings):
         default="sim",
         pattern="^(sim|sip|none)$",
         description="The phone system driver: sim (embedded simulator) or sip (Kamailio + rtpengine + the "
-        "PJSIP media worker; docs/telephony.md).",
+        "CTI's SIP endpoint, sip_engine; docs/telephony.md).",
     )
     sip_proxy: str = Field(
         default="127.0.0.1:5060",
@@ -93,7 +93,7 @@ class Settings(BaseSettings):
         "(docs/telephony.md, Capacity).",
     )
     sip_engine: str = Field(
-        default="pjsip",
+        default="rtpengine",
         pattern="^(pjsip|rtpengine)$",
         description="Who carries the calls' audio: pjsip (the CTI's media workers, ADR 0013) or rtpengine (the "
         "CTI only signals; rtpengine plays prompts, records and relays, ADR 0024: hundreds of calls per core). "
