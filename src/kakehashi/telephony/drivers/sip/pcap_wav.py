@@ -188,17 +188,18 @@ def to_wav(pcaps: list[Path], destination: Path, customer: tuple[str, int] | Non
         total += len(c.data)
     col = {name: np.concatenate(values) for name, values in columns.items()}
     data = np.concatenate(datas)
-    keep = np.isin(col["payload_type"], list(DECODERS))
-    order = np.argsort(col["time"][keep], kind="stable")
-    col = {name: value[keep][order] for name, value in col.items()}
+    keep = (col["payload_type"] == 0) | (col["payload_type"] == 8)  # the decoders' payload types
+    col = {name: value[keep] for name, value in col.items()}
+    if len(audio) > 1 or np.any(np.diff(col["time"]) < 0):  # one file is in capture order already
+        order = np.argsort(col["time"], kind="stable")
+        col = {name: value[order] for name, value in col.items()}
     if not len(col["time"]):
         _write(destination, np.zeros((0, 2), dtype=np.int16))
         return 0.0
     left = _address(customer) if customer is not None else col["source"][0]
     channel = (col["source"] != left).astype(np.int64)
-    keys = np.stack([channel, col["ssrc"], col["source"]], axis=1)
-    _, first, stream = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    stream = stream.reshape(-1)
+    # A stream is an SSRC from a source port (48 bits; two sources with the same SSRC and port do not happen).
+    _, first, stream = np.unique(col["ssrc"] << 16 | (col["source"] & 0xFFFF), return_index=True, return_inverse=True)
     anchor_time, anchor_ts = col["time"][first][stream], col["timestamp"][first][stream]
     at = np.round((anchor_time - col["time"][0]) * RATE).astype(np.int64) + (
         (col["timestamp"] - anchor_ts) & 0xFFFFFFFF
