@@ -591,10 +591,7 @@ class Plane:
         outcome = outcome if self.media_up else "lost"
         emit("ended", ref=call.ref, code=code, answered=call.answered, outcome=outcome)
         if self.media_up:
-            with contextlib.suppress(NgError):
-                if call.record_file is not None and call.media.recording:
-                    await call.media.record(False)
-            await call.media.delete()
+            await call.media.delete()  # closes the recording too
         if call.record_file is not None:
             self.recordings.convert(call.media.media_id, call.record_file, call.media.customer_address())
         self.calls.pop(call.ref, None)
@@ -676,7 +673,13 @@ def main(argv: list[str] | None = None) -> None:
     plane = Plane(args.port, args.proxy, (host, int(ng_port)), dtmf_port=args.dtmf_port,
                   recordings=RecordingJobs(Path(args.pcap_dir)), ref_prefix=args.ref_prefix,
                   max_calls=args.max_calls)  # fmt: skip
-    asyncio.run(plane.run())
+    profile = os.environ.get("KAKEHASHI_PLANE_PROFILE")  # a cProfile dump of the plane's loop (diagnostics)
+    if profile:
+        import cProfile
+
+        cProfile.runctx("asyncio.run(plane.run())", globals(), {"asyncio": asyncio, "plane": plane}, profile)
+    else:
+        asyncio.run(plane.run())
     with contextlib.suppress(OSError, ValueError):
         _Out.stream.flush()
     os._exit(0)

@@ -30,8 +30,9 @@ PLAIN = {
     # changes while the CTI side goes from nobody to an agent and back (without it rtpengine opens new ports).
     "flags": ["port latching"],
 }
-#: The CTI side while nobody is on it: an address that takes nothing back. rtpengine sends the customer's audio
-#: there until ``block media`` stops it (see ``MediaCall.park``); the port is the discard service's.
+#: The CTI side while nobody is on it: an address that takes nothing back (the discard port of loopback).
+#: rtpengine sends the customer's audio there and nothing comes back: no ``block media`` is needed (each is an ng
+#: command, and a call's set-up is kept to offer, answer, record, answer again, delete); hold blocks (``park``).
 SINK_PORT = 9
 _session = itertools.count(1)
 
@@ -107,7 +108,6 @@ class MediaCall:
             "answer", call_id=self.media_id, from_tag=self.customer_tag, to_tag=self.cti_tag, sdp=sink_sdp(), **PLAIN
         )
         self.toward_customer = _text(reply["sdp"])
-        await self.park()
         return self.toward_customer
 
     # -- outbound: the CTI offered -------------------------------------------------------------------------
@@ -123,7 +123,6 @@ class MediaCall:
             "answer", call_id=self.media_id, from_tag=self.cti_tag, to_tag=self.customer_tag, sdp=sdp, **PLAIN
         )
         self.toward_cti = _text(reply["sdp"])
-        await self.park()
 
     # -- the CTI side --------------------------------------------------------------------------------------
     async def attach(self, party_sdp: str, *, inbound: bool) -> None:
@@ -147,7 +146,6 @@ class MediaCall:
 
     async def detach(self, *, inbound: bool) -> None:
         """Nobody on the CTI side any more (the agent left: park, transfer, hang-up)."""
-        await self.park()
         await self.attach_sink(inbound=inbound)
 
     async def attach_sink(self, *, inbound: bool) -> None:
