@@ -25,6 +25,7 @@ def test_bench_sip_small_run_completes_every_call_and_records_it_then_measures_t
     assert report["calls"] == 10  # 4 calls up at once, each 2 s long, for 5 s: 2 a second
     assert report["completed"] == report["calls"] and report["failed"] == 0, report
     assert report["recordings_ok"] == report["calls"], report  # each call's WAV holds its audio
+    assert report["recordings_two_sided"] is None and report["recordings_lag_s"] is None, report  # mono, in-call
     assert report["workers"] == 3 and report["peak_concurrent"] >= 3, report  # two calls a worker, and spares
     assert 0 < report["setup_p50_ms"] <= report["setup_p99_ms"] < 5000
     assert report["cpu_percent"] > 0
@@ -49,3 +50,16 @@ def test_an_agent_who_answers_before_the_callers_ack_is_joined_to_the_caller() -
     assert report["ack_delay_ms"] == 300
     assert "bare" not in report and "cpu_ratio_vs_bare" not in report  # --no-bare: the CTI's path only
     assert report["calls"] >= 2 and report["completed"] == report["calls"] and report["failed"] == 0, report
+
+
+def test_on_rtpengines_media_plane_each_recording_holds_both_sides_on_its_own_channel() -> None:
+    """The media plane (``--engine rtpengine``): one signalling process, every call recorded as a two-channel WAV,
+    the customer's tone on the left and the agent's echo of it on the right."""
+    result = CliRunner().invoke(app, ["bench", "sip", "--engine", "rtpengine", "--concurrent", "4", "--seconds", "3",
+                                      "--call-seconds", "2", "--no-bare", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["engine"] == "rtpengine" and report["workers"] == 1, report
+    assert report["calls"] >= 4 and report["completed"] == report["calls"] and report["failed"] == 0, report
+    assert report["recordings_ok"] == report["recordings_two_sided"] == report["calls"], report
+    assert 0 <= report["recordings_lag_s"] < 10, report  # the WAVs are made after each call

@@ -10,7 +10,10 @@ the recording and rings the agent, like the IVR's queue exit does. ``concurrent`
 Reported: ``setup_p50_ms``/``setup_p99_ms`` (the call offered to the CTI → caller and agent joined),
 ``answer_p50_ms``/``answer_p99_ms`` (sipp: INVITE sent → 200 OK, Kamailio's routing included), ``completed``
 (joined, recorded and ended normally, and a success for sipp), ``failed`` (every other call sipp made:
-``calls = completed + failed``), ``recordings_ok`` (WAVs holding most of their call, not silent),
+``calls = completed + failed``), ``recordings_ok`` (WAVs holding most of their call, not silent; on a
+two-channel WAV its left, the customer's channel), ``recordings_two_sided`` (rtpengine's media plane: two-channel
+WAVs with neither side silent, the agent echoing the customer's tone; ``None`` for PJSIP's mono WAVs),
+``recordings_lag_s`` (rtpengine's media plane: the wait, after the CTI's last call ended, for its last WAV),
 ``peak_concurrent``/``mean_concurrent`` (live calls in the driver during the steady part),
 ``cpu_percent`` (Kamailio + rtpengine + media workers + the driver's process, % of one core, measured over
 the steady part; ``cpu_by`` splits it, sipp shown apart), memory (the same processes' summed PSS, proportional
@@ -36,12 +39,15 @@ import subprocess
 import tempfile
 import threading
 import time
+import wave
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kakehashi.telephony.drivers.sip.driver import CALLS_PER_WORKER, SipDriver, SipOptions
+import numpy as np
+
+from kakehashi.telephony.drivers.sip.driver import CALLS_PER_WORKER, SipDriver
 from kakehashi.telephony.drivers.sip.lab import LabError, SipStack, read_wav, release_ports, reserve_ports
 from kakehashi.telephony.port import Bridged, DriverEvent, EndCause, Ended, Offered, RecordingChanged, RecordingState
 
@@ -113,7 +119,9 @@ Content-Length: 0
 # The agent: sipp's built-in UAS leaves Record-Route out of its answers, so the worker's ACK and BYE would go
 # straight to sipp, whose replies go to Kamailio (the INVITE's source), which drops them: the worker would
 # resend its BYE for 32 s, holding one of its four call slots. This one keeps Kamailio in the dialog, and
-# answers a retransmitted INVITE (a busy machine answers late) with its 200 again instead of dropping the call.
+# answers a retransmitted INVITE (a busy machine answers late) with its 200 again instead of dropping the call,
+# and takes the ACK of each 200 it resent (a slow caller ACKs every 2xx it gets, RFC 3261 13.2.2.4) instead of
+# aborting the call on it as an unexpected message (159 of 3,000 agent calls at 500 concurrent, one run).
 UAS_SCENARIO = """<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="kakehashi agent">
@@ -154,6 +162,8 @@ a=sendrecv
 ]]></send>
   <recv request="INVITE" optional="true" next="1"/>
   <recv request="ACK" crlf="true"/>
+  <label id="2"/>
+  <recv request="ACK" optional="true" next="2"/>
   <recv request="BYE"/>
   <send><![CDATA[
 SIP/2.0 200 OK
@@ -197,11 +207,13 @@ def run(
     workers: int | None = None,
     ack_delay_ms: int = 0,
     bare: bool = True,
+    engine: str = "pjsip",
 ) -> dict[str, Any]:
     """Keep ``concurrent`` recorded calls up for ``seconds`` (each call lasts ``call_s``); JSON-ready figures.
     ``ack_delay_ms``: each customer acknowledges our answer this late (a slow far end, a busy machine), so the
     agent's phone may answer first; under PJSIP's first 200 OK retransmission (500 ms). ``bare``: then the
-    same calls over the bare path, without the CTI (``sip_bare``), for ``cpu_ratio_vs_bare``."""
+    same calls over the bare path, without the CTI (``sip_bare``), for ``cpu_ratio_vs_bare``. ``engine``: the
+    CTI's PJSIP media workers (``pjsip``) or the signalling plane on rtpengine's media plane (``rtpengine``)."""
     for tool in ("sipp", "kamailio", "rtpengine", "kamcmd", "sox"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"{tool} is not installed (scripts/services installs the SIP tools)")
@@ -210,8 +222,11 @@ def run(
     work = Path(tempfile.mkdtemp(prefix="kk-bench-sip-"))
     try:
         scenario = _scenarios(work, call_s, ack_delay_ms)
-        report = _run(work, scenario, concurrent, seconds, call_s, workers or workers_for(concurrent))
+        if engine == "rtpengine":
+            workers = 1  # one signalling process takes every call
+        report = _run(work, scenario, concurrent, seconds, call_s, workers or workers_for(concurrent), engine)
         report["ack_delay_ms"] = ack_delay_ms
+        report["engine"] = engine
         if bare:
             from kakehashi.bench import sip_bare  # here: it builds on this module
 
@@ -240,22 +255,45 @@ def _scenarios(work: Path, call_s: float, ack_delay_ms: int) -> Path:
     return scenario
 
 
-def rtp_ports(concurrent: int) -> int:
-    """rtpengine's port range: two rtpengine calls per call (the CTI's path), 4 ports each, and headroom."""
-    return max(1600, concurrent * 8 * 2)
+#: rtpengine ports a call holds: RTP and RTCP for each of an rtpengine call's two sides; PJSIP's media workers
+#: put two rtpengine calls in each call (caller ↔ worker, worker ↔ agent), rtpengine's media plane and the bare
+#: path one.
+PORTS_PER_CALL = {"pjsip": 8, "rtpengine": 4, "bare": 4}
 
 
-def _run(work: Path, scenario: Path, concurrent: int, seconds: float, call_s: float, workers: int) -> dict[str, Any]:
+#: At most this many: the lab's media span (``MEDIA_PORTS``) has 10,000 ports, and other stacks on the machine use
+#: it too. 16 ports a call (as before for every path) did not fit from 625 concurrent calls on (700: 11,200).
+MAX_RTP_PORTS = 8000
+
+
+def rtp_ports(concurrent: int, path: str = "pjsip") -> int:
+    """rtpengine's port range for ``concurrent`` calls on ``path`` (``PORTS_PER_CALL``): room for twice as many
+    calls (PJSIP's workers) or three times (rtpengine's media plane, the bare path: a loaded CTI holds calls
+    past sipp's BYE, 650 at once for 500 concurrent, and rtpengine refuses an offer with "Ran out of ports"),
+    at least 1,600 ports, at most ``MAX_RTP_PORTS``."""
+    headroom = 2 if path == "pjsip" else 3
+    return max(1600, min(MAX_RTP_PORTS, concurrent * PORTS_PER_CALL[path] * headroom))
+
+
+def kamailio_children(concurrent: int) -> int:
+    """Kamailio's UDP workers: 4, and one more for each 100 calls over 400. A worker waits for each rtpengine
+    command it sends (offer, answer, delete) and drops nothing meanwhile only if others read the socket: with 4
+    at 500 concurrent calls its SIP socket dropped 4,398 datagrams in one run (ACKs among them)."""
+    return max(4, concurrent // 100)
+
+
+def _run(
+    work: Path, scenario: Path, concurrent: int, seconds: float, call_s: float, workers: int, engine: str
+) -> dict[str, Any]:
     rate = concurrent / call_s
     total = max(1, round(rate * seconds))
     ports = Ports()
     try:
-        with SipStack(work / "lab", rtp_port_count=rtp_ports(concurrent), cti_workers=workers,
-                      kamailio_children=4) as stack:  # fmt: skip
+        with SipStack(work / "lab", rtp_port_count=rtp_ports(concurrent, engine), cti_workers=workers,
+                      kamailio_children=kamailio_children(concurrent), cti_engine=engine) as stack:  # fmt: skip
             running = [start_agent(work, stack, ports, scenario.parent / "agent.xml")]
             try:
-                options = SipOptions(stack.cti_port, f"127.0.0.1:{stack.sip_port}", work / "cti", workers=workers,
-                                     start_timeout_s=20.0 + 0.2 * workers)  # fmt: skip
+                options = stack.cti_options(work / "cti", start_timeout_s=20.0 + 0.2 * workers)
                 driver = SipDriver(options, tenant_of=lambda dnis: 1)
                 try:
                     tally = _Tally()
@@ -276,13 +314,36 @@ def _run(work: Path, scenario: Path, concurrent: int, seconds: float, call_s: fl
                     while time.monotonic() < deadline and driver.live_calls():
                         time.sleep(0.1)
                     live_at_end = len(driver.live_calls())
+                    recordings_lag_s = await_recordings(stack, engine)
                 finally:
                     driver.close()
             finally:
                 stop_sipp(running)
     finally:
         ports.release()
-    return _report(work, tally, concurrent, seconds, call_s, workers, total, window, live_at_end)
+    report = _report(work, tally, concurrent, seconds, call_s, workers, total, window, live_at_end, engine)
+    report["recordings_lag_s"] = recordings_lag_s
+    return report
+
+
+def await_recordings(stack: SipStack, engine: str, *, limit_s: float = 180.0, stalled_s: float = 10.0) -> float | None:
+    """On rtpengine's media plane the CTI turns each call's pcap into its WAV after the call, one at a time, and
+    ``SipDriver.close`` gives it 10 s to stop before killing it (the WAVs still queued are lost): wait until no
+    pcap is left (at most ``limit_s``; or until their number has not dropped for ``stalled_s``: pcaps nobody
+    converts). Returns the seconds waited after the CTI's last call ended (how far the recordings lag behind
+    the calls); ``None`` with PJSIP's workers, which write their WAVs during the call."""
+    if engine != "rtpengine":
+        return None
+    pcaps = stack.recording_dir / "pcaps"
+    started = last_drop = time.monotonic()
+    left = len(list(pcaps.glob("*.pcap")))
+    while left and time.monotonic() - started < limit_s and time.monotonic() - last_drop < stalled_s:
+        time.sleep(0.2)
+        now_left = len(list(pcaps.glob("*.pcap")))
+        if now_left < left:
+            last_drop = time.monotonic()
+        left = now_left
+    return round(time.monotonic() - started, 1)
 
 
 class Ports:
@@ -486,7 +547,7 @@ def _route(driver: SipDriver, tally: _Tally, event: DriverEvent) -> None:
 
 def _report(
     work: Path, tally: _Tally, concurrent: int, seconds: float, call_s: float, workers: int, total: int,
-    window: Window, live_at_end: int,
+    window: Window, live_at_end: int, engine: str,
 ) -> dict[str, Any]:  # fmt: skip
     stats = sipp_stats(work / "customers.csv")
     calls = stats.get("TotalCallCreated", total)
@@ -511,6 +572,8 @@ def _report(
         "cti_live_at_end": live_at_end,
         "recordings": len(recordings),
         "recordings_ok": sum(1 for path in recordings if _recording_ok(path, call_s)),
+        # rtpengine's media plane records each side on its own channel; PJSIP's workers mix them (mono).
+        "recordings_two_sided": sum(1 for path in recordings if _two_sided(path)) if engine == "rtpengine" else None,
         "setup_p50_ms": percentile(setup, 0.5),
         "setup_p99_ms": percentile(setup, 0.99),
         "answer_p50_ms": percentile(answer, 0.5),
@@ -533,6 +596,23 @@ def _recording_ok(path: Path, call_s: float) -> bool:
     except (LabError, OSError):
         return False
     return audio.seconds >= 0.6 * call_s and audio.rms() > 0.02
+
+
+def _two_sided(path: Path) -> bool:
+    """A two-channel WAV with neither channel silent: the customer's tone on the left, the agent's echo of it on
+    the right (the CTI side's channel)."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            if wav.getnchannels() != 2 or wav.getsampwidth() != 2:
+                return False
+            frames = wav.readframes(wav.getnframes())
+    except (wave.Error, OSError, EOFError):
+        return False
+    samples = np.frombuffer(frames[: len(frames) - len(frames) % 4], dtype="<i2").reshape(-1, 2)
+    if not len(samples):
+        return False
+    rms = np.sqrt(np.mean((samples.astype(np.float64) / 32768) ** 2, axis=0))
+    return bool((rms > 0.02).all())
 
 
 def _cpu_seconds(pids: Iterable[int]) -> float:

@@ -25,6 +25,7 @@ from kakehashi.bench.sip import (
     Ports,
     Window,
     group_members,
+    kamailio_children,
     percentile,
     pss_mb,
     rtp_ports,
@@ -47,8 +48,8 @@ def run(work: Path, scenario: Path, concurrent: int, seconds: float, call_s: flo
     ports = Ports()
     try:
         # cti_workers=1: the dispatcher needs a set; no call goes there.
-        with SipStack(work / "lab", rtp_port_count=rtp_ports(concurrent), cti_workers=1,
-                      kamailio_children=4) as stack:  # fmt: skip
+        with SipStack(work / "lab", rtp_port_count=rtp_ports(concurrent, "bare"), cti_workers=1,
+                      kamailio_children=kamailio_children(concurrent)) as stack:  # fmt: skip
             running = [start_agent(work, stack, ports, scenario.parent / "agent.xml")]
             try:
                 groups = {"kamailio+rtpengine": stack.process_groups, "sipp": lambda: [p.pid for p in running]}
