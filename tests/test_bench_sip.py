@@ -16,7 +16,8 @@ pytestmark = pytest.mark.sip
 
 def test_bench_sip_small_run_completes_every_call_and_records_it_then_measures_the_bare_path() -> None:
     result = CliRunner().invoke(
-        app, ["bench", "sip", "--concurrent", "4", "--seconds", "5", "--call-seconds", "2", "--json"]
+        app,
+        ["bench", "sip", "--engine", "pjsip", "--concurrent", "4", "--seconds", "5", "--call-seconds", "2", "--json"],
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.strip().splitlines()[-1])
@@ -43,8 +44,9 @@ def test_bench_sip_small_run_completes_every_call_and_records_it_then_measures_t
 def test_an_agent_who_answers_before_the_callers_ack_is_joined_to_the_caller() -> None:
     """A busy machine or a slow far end: the caller's ACK of our answer comes after the agent's phone answered.
     The media worker answered the caller a second time (PJSIP refused: PJ_EINVALIDOP) and never joined them."""
-    result = CliRunner().invoke(app, ["bench", "sip", "--concurrent", "2", "--seconds", "3", "--call-seconds", "2",
-                                      "--ack-delay-ms", "300", "--no-bare", "--json"])  # fmt: skip
+    argv = ["bench", "sip", "--engine", "pjsip", "--concurrent", "2", "--seconds", "3", "--call-seconds", "2",
+            "--ack-delay-ms", "300", "--no-bare", "--json"]  # fmt: skip
+    result = CliRunner().invoke(app, argv)
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.strip().splitlines()[-1])
     assert report["ack_delay_ms"] == 300

@@ -337,8 +337,9 @@ def bench_sip(
         bool, typer.Option("--bare/--no-bare", help="then the same calls without the CTI (cpu_ratio_vs_bare)")
     ] = True,
     engine: Annotated[
-        str, typer.Option(help="the CTI's SIP engine: pjsip (media workers) or rtpengine (the media plane)")
-    ] = "pjsip",
+        str,
+        typer.Option(help="the CTI's SIP engine: rtpengine (the media plane, the default) or pjsip (media workers)"),
+    ] = "rtpengine",
     json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
 ) -> None:
     """Real SIP calls (sipp → Kamailio → rtpengine → media workers, recorded → a sipp agent): setup, CPU,

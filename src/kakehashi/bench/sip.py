@@ -207,7 +207,7 @@ def run(
     workers: int | None = None,
     ack_delay_ms: int = 0,
     bare: bool = True,
-    engine: str = "pjsip",
+    engine: str = "rtpengine",
 ) -> dict[str, Any]:
     """Keep ``concurrent`` recorded calls up for ``seconds`` (each call lasts ``call_s``); JSON-ready figures.
     ``ack_delay_ms``: each customer acknowledges our answer this late (a slow far end, a busy machine), so the
