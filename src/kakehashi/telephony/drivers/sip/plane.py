@@ -40,7 +40,13 @@ from kakehashi.telephony.drivers.sip.plane_consult import Consultation
 from kakehashi.telephony.drivers.sip.plane_media import MediaCall, answer_direction
 from kakehashi.telephony.drivers.sip.plane_monitor import Listener
 from kakehashi.telephony.drivers.sip.plane_recording import RecordingJobs
-from kakehashi.telephony.drivers.sip.plane_sip import PlaneTransport, PlaneUac, adopt_incoming, forget_incoming
+from kakehashi.telephony.drivers.sip.plane_sip import (
+    PeriodicPruning,
+    PlaneTransport,
+    PlaneUac,
+    adopt_incoming,
+    forget_incoming,
+)
 
 log = logging.getLogger("kakehashi.plane")
 _URI_USER = re.compile(r"sips?:([^@;>]+)@")
@@ -129,6 +135,7 @@ class Plane:
         self.transport = PlaneTransport(local_addr=("127.0.0.1", port))
         self.uac = PlaneUac(self.transport)
         self.uas = SipUAS(self.transport, uac=self.uac, user_agent="Kakehashi plane")
+        self.uas.transactions = PeriodicPruning()
         self.stopping = asyncio.Event()
         self.media_up = True  # rtpengine answers (``_watch_rtpengine``): without it no media command is sent
         self._load: tuple[int, int] = (-1, -1)
