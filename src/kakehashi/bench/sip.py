@@ -118,10 +118,13 @@ Content-Length: 0
 
 # The agent: sipp's built-in UAS leaves Record-Route out of its answers, so the worker's ACK and BYE would go
 # straight to sipp, whose replies go to Kamailio (the INVITE's source), which drops them: the worker would
-# resend its BYE for 32 s, holding one of its four call slots. This one keeps Kamailio in the dialog, and
-# answers a retransmitted INVITE (a busy machine answers late) with its 200 again instead of dropping the call,
-# and takes the ACK of each 200 it resent (a slow caller ACKs every 2xx it gets, RFC 3261 13.2.2.4) instead of
-# aborting the call on it as an unexpected message (159 of 3,000 agent calls at 500 concurrent, one run).
+# resend its BYE for 32 s, holding one of its four call slots. This one keeps Kamailio in the dialog. A busy
+# machine answers late: Kamailio then resends the INVITE, which sipp answers itself (a repeated request gets again
+# what sipp sent after it, the 180; the 200 is resent every 500 ms until the ACK comes), and the CTI ACKs each 200
+# it gets (RFC 3261 13.2.2.4), so further ACKs are taken. sipp ends a call on any unexpected message: jumping back
+# to send the 200 again on a repeated INVITE (as before) ended the agent's call when the ACK came before that
+# send (175 of 4,200 calls on the bare path at 700 concurrent, then the customer's BYE went unanswered), and a
+# second ACK ended it while it waited for the BYE (159 of 3,000 agent calls at 500 concurrent, one run).
 UAS_SCENARIO = """<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="kakehashi agent">
@@ -138,7 +141,6 @@ Contact: <sip:bench-agent@[local_ip]:[local_port]>
 Content-Length: 0
 
 ]]></send>
-  <label id="1"/>
   <send retrans="500"><![CDATA[
 SIP/2.0 200 OK
 [last_Via:]
@@ -160,10 +162,10 @@ m=audio [media_port] RTP/AVP 0
 a=rtpmap:0 PCMU/8000
 a=sendrecv
 ]]></send>
-  <recv request="INVITE" optional="true" next="1"/>
+  <recv request="INVITE" optional="true"/>
   <recv request="ACK" crlf="true"/>
-  <label id="2"/>
-  <recv request="ACK" optional="true" next="2"/>
+  <label id="1"/>
+  <recv request="ACK" optional="true" next="1"/>
   <recv request="BYE"/>
   <send><![CDATA[
 SIP/2.0 200 OK
