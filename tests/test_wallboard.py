@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -39,6 +40,9 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path, database_url="sqlite://", default_tenant="center", telephony_driver="none")
 
 
+JAPAN = ZoneInfo("Asia/Tokyo")
+
+
 def build_floor(session: Session, tenant_id: int, now: Any) -> dict[str, Any]:
     """Queues sales (T 20 s, listed members), support (T 30 s, skill "en") and quiet (no calls), five agents."""
     t = tenant_id
@@ -47,11 +51,18 @@ def build_floor(session: Session, tenant_id: int, now: Any) -> dict[str, Any]:
     quiet = add_queue(session, t, "quiet")
     session.add(AuxCode(tenant_id=t, code="lunch", label="昼休憩"))
     # sales today: answered in 10 s and 20 s (= T) and 45 s, one abandoned: SL 2/3 — below the 80 % target.
-    add_cdr(session, t, "sales", now - timedelta(hours=2), waited=(6, 4), talk=100, agent="wb-a1")
-    add_cdr(session, t, "sales", now - timedelta(hours=2), waited=(15.5, 4.5), talk=50, agent="wb-a1")
-    add_cdr(session, t, "sales", now - timedelta(hours=1), waited=(40, 5), talk=200, wrap=10, agent="wb-a2")
-    add_cdr(session, t, "sales", now - timedelta(minutes=30), final="abandoned", answered=False, waited=(50, 0))
-    add_cdr(session, t, "support", now - timedelta(minutes=20), waited=(3, 2), talk=60, agent="wb-a4")
+    # "Today" is the Japan day of ``now``: just after midnight in Japan, hours ago is yesterday, so the calls of
+    # the day start at its first second at the earliest (the test failed from 00:00 to 02:00 JST).
+    day = now.astimezone(JAPAN).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(seconds=1)
+
+    def ago(**delta: float) -> Any:
+        return max(now - timedelta(**delta), day)
+
+    add_cdr(session, t, "sales", ago(hours=2), waited=(6, 4), talk=100, agent="wb-a1")
+    add_cdr(session, t, "sales", ago(hours=2), waited=(15.5, 4.5), talk=50, agent="wb-a1")
+    add_cdr(session, t, "sales", ago(hours=1), waited=(40, 5), talk=200, wrap=10, agent="wb-a2")
+    add_cdr(session, t, "sales", ago(minutes=30), final="abandoned", answered=False, waited=(50, 0))
+    add_cdr(session, t, "support", ago(minutes=20), waited=(3, 2), talk=60, agent="wb-a4")
     # waiting now: sales 30 s and 50 s (over its 20 s); support 25 s (within its 30 s)
     add_call(session, t, "queued", "sales", now - timedelta(seconds=40), queued_at=now - timedelta(seconds=30))
     add_call(session, t, "ringing", "sales", now - timedelta(seconds=55), queued_at=now - timedelta(seconds=50))
