@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiosipua import IncomingCall, OutgoingCall, SipUAS, parse_sdp, serialize_sdp
+from aiosipua import IncomingCall, OutgoingCall, parse_sdp, serialize_sdp
 from aiosipua.dialog import DialogState
 from aiosipua.message import SipRequest
 
@@ -44,6 +44,7 @@ from kakehashi.telephony.drivers.sip.plane_sip import (
     PeriodicPruning,
     PlaneTransport,
     PlaneUac,
+    PlaneUas,
     adopt_incoming,
     forget_incoming,
 )
@@ -150,7 +151,7 @@ class Plane:
         self.serial = itertools.count(1)
         self.transport = PlaneTransport(local_addr=("127.0.0.1", port))
         self.uac = PlaneUac(self.transport)
-        self.uas = SipUAS(self.transport, uac=self.uac, user_agent="Kakehashi plane")
+        self.uas = PlaneUas(self.transport, uac=self.uac, user_agent="Kakehashi plane")
         self.uas.transactions = PeriodicPruning()
         self.stopping = asyncio.Event()
         self.media_up = True  # rtpengine answers (``_watch_rtpengine``): without it no media command is sent
@@ -178,7 +179,10 @@ class Plane:
         reporter.cancel()
         watchdog.cancel()
         for call in list(self.calls.values()):
-            await self._hangup_all(call)
+            try:
+                await self._hangup_all(call)
+            except NgError as exc:  # stopping: every call is hung up, whatever rtpengine says
+                emit("error", ref=call.ref, message=f"hangup: {exc}")
         await asyncio.sleep(0.2)  # the BYEs leave
         await self.recordings.drain()
         self.ng.close()
@@ -424,7 +428,10 @@ class Plane:
             self.by_sip.pop(leg.call_id, None)
             self.bye(leg)
             if not call.done and self.media_up:
-                await call.media.detach(inbound=call.inbound)
+                try:
+                    await call.media.detach(inbound=call.inbound)
+                except NgError as exc:  # the call goes on (or ends) without the sink; never leave it half-done
+                    emit("error", ref=call.ref, message=f"detach: {exc}")
 
     # -- outbound -------------------------------------------------------------------------------------------
     async def originate(self, ref: str, to: str, caller_id: str, timeout_s: float) -> None:

@@ -137,7 +137,8 @@ async def end(plane: Plane, call: Call, cause: str, code: int, *, reason: str = 
         answer = await plane.uac.reinvite(call.agent_leg, next_version(call.media.toward_cti))
         if answer:
             call.agent_sdp = answer
-            await call.media.attach(answer, inbound=call.inbound)
+            with contextlib.suppress(NgError):  # the consultation ends whatever rtpengine says
+                await call.media.attach(answer, inbound=call.inbound)
     fields = {"reason": reason} if reason else {}
     plane.emit("consult_ended", ref=call.ref, agent=consultation.agent, cause=cause, code=code,
                caller_gone=caller_gone, **fields)  # fmt: skip

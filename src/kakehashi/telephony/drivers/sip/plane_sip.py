@@ -28,9 +28,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiosipua import IncomingCall, OutgoingCall, SipUAC, UdpSipTransport, parse_sdp
+from aiosipua import IncomingCall, OutgoingCall, SipUAC, SipUAS, UdpSipTransport, parse_sdp
 from aiosipua.dialog import DialogState
-from aiosipua.message import SipResponse
+from aiosipua.message import SipRequest, SipResponse
 from aiosipua.transaction import TransactionLayer
 from aiosipua.transport import _UdpProtocol
 
@@ -82,6 +82,20 @@ class PeriodicPruning(TransactionLayer):
         if now - self._pruned_at >= self.PRUNE_EVERY_S:
             self._pruned_at = now
             super()._prune_expired()
+
+
+class PlaneUas(SipUAS):
+    """aiosipua's UAS without its mistake on a retransmitted INVITE (one with no To tag whose Call-ID it holds):
+    it took one that came before its answer for a new call, and one that came after for a re-INVITE of an
+    unknown dialog (481, and the caller gave up: no ACK, the call released, its BYE refused). Under load the
+    proxy resends an INVITE whose 100 Trying is late; the transaction already has it, so it is dropped (our
+    answer is retransmitted until the ACK)."""
+
+    def _handle_invite(self, request: SipRequest, addr: tuple[str, int]) -> None:
+        to = request.to_addr
+        if (to is None or not to.tag) and (request.call_id or "") in self._calls:
+            return
+        super()._handle_invite(request, addr)
 
 
 class PlaneUac(SipUAC):
