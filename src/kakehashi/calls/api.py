@@ -33,7 +33,13 @@ def get_call(session: SessionDep, actor: StaffActor, call_id: IdPath) -> Respons
 @router.get(
     "/calls/{call_id}/recording",
     response_class=FileResponse,
-    responses={200: {"content": {"audio/wav": {}}, "description": "the recording (8 kHz mono WAV)"}},
+    responses={
+        200: {
+            "content": {"audio/wav": {}},
+            "description": "the recording: an 8 kHz WAV, stereo on rtpengine's media plane (the customer left, "
+            "the agent right), mono with the PJSIP engine",
+        }
+    },
 )
 def get_recording(request: Request, session: SessionDep, actor: ManagerActor, call_id: IdPath) -> FileResponse:
     """A call's recording (both voices), for supervisors and admins; every download is in the audit log."""
