@@ -30,18 +30,28 @@ def _invite() -> SipRequest:
     return message
 
 
+class _Uas:
+    """A ``PlaneUas`` on a transport that keeps what it sends; the calls it reports."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.transport = PlaneTransport(local_addr=("127.0.0.1", 0))
+        self.transport.send = lambda message, addr: self.sent.append(bytes(message))  # type: ignore[method-assign]
+        self.uas = PlaneUas(self.transport)
+        self.calls: list[IncomingCall] = []
+        self.uas.on_invite = self.calls.append
+
+    def invite(self) -> None:
+        self.uas._handle_invite(_invite(), ("127.0.0.1", 5060))
+
+
 def test_a_retransmitted_invite_is_neither_a_new_call_nor_a_refused_reinvite() -> None:
     async def scenario() -> tuple[list[IncomingCall], list[bytes]]:
-        sent: list[bytes] = []
-        transport = PlaneTransport(local_addr=("127.0.0.1", 0))
-        transport.send = lambda message, addr: sent.append(bytes(message))  # type: ignore[method-assign]
-        uas = PlaneUas(transport)
-        calls: list[IncomingCall] = []
-        uas.on_invite = calls.append
-        uas._handle_invite(_invite(), ("127.0.0.1", 5060))
-        calls[0].accept()
-        uas._handle_invite(_invite(), ("127.0.0.1", 5060))  # the proxy's retransmission
-        return calls, sent
+        uas = _Uas()
+        uas.invite()
+        uas.calls[0].accept()
+        uas.invite()  # the proxy's retransmission
+        return uas.calls, uas.sent
 
     calls, sent = asyncio.run(scenario())
     assert len(calls) == 1, "one call"
@@ -50,19 +60,15 @@ def test_a_retransmitted_invite_is_neither_a_new_call_nor_a_refused_reinvite() -
 
 def test_an_incoming_dialog_keeps_the_record_route_and_its_answers_carry_it() -> None:
     async def scenario() -> list[bytes]:
-        sent: list[bytes] = []
-        transport = PlaneTransport(local_addr=("127.0.0.1", 0))
-        transport.send = lambda message, addr: sent.append(bytes(message))  # type: ignore[method-assign]
-        uas = PlaneUas(transport)
-        calls: list[IncomingCall] = []
-        uas.on_invite = calls.append
-        uas._handle_invite(_invite(), ("127.0.0.1", 5060))
-        adopt_incoming(calls[0], transport)
-        assert calls[0].dialog.route_set == ["<sip:127.0.0.1:5060;lr>"]
-        calls[0].ringing()
-        calls[0].accept()
-        calls[0]._stop_retransmissions()
-        return sent
+        uas = _Uas()
+        uas.invite()
+        call = uas.calls[0]
+        adopt_incoming(call, uas.transport)
+        assert call.dialog.route_set == ["<sip:127.0.0.1:5060;lr>"]
+        call.ringing()
+        call.accept()
+        call._stop_retransmissions()
+        return uas.sent
 
     answers = [m for m in asyncio.run(scenario()) if m.startswith((b"SIP/2.0 180", b"SIP/2.0 200"))]
     assert len(answers) == 2 and all(b"Record-Route: <sip:127.0.0.1:5060;lr>" in m for m in answers), answers

@@ -53,8 +53,8 @@ class RtpPacket:
     payload: bytes
 
 
-def read_pcap(path: Path) -> Iterator[RtpPacket]:
-    """The RTP packets of a pcap file (IPv4/UDP; anything else is skipped)."""
+def _open(path: Path) -> tuple[bytes, str, float, int]:
+    """A pcap file's bytes, byte order, time unit and the offset of the IP header in its frames."""
     data = path.read_bytes()
     if len(data) < 24 or data[:4] not in _PCAP_MAGIC:
         raise ValueError(f"{path}: not a pcap file")
@@ -63,6 +63,12 @@ def read_pcap(path: Path) -> Iterator[RtpPacket]:
     offset = _LINK_OFFSETS.get(link)
     if offset is None:
         raise ValueError(f"{path}: link type {link} is not read here")
+    return data, order, unit, offset
+
+
+def read_pcap(path: Path) -> Iterator[RtpPacket]:
+    """The RTP packets of a pcap file (IPv4/UDP; anything else is skipped)."""
+    data, order, unit, offset = _open(path)
     pos = 24
     while pos + 16 <= len(data):
         seconds, fraction, captured, _ = struct.unpack_from(order + "IIII", data, pos)
@@ -107,14 +113,7 @@ class _Columns:
 
 
 def _columns(path: Path) -> _Columns:
-    data = path.read_bytes()
-    if len(data) < 24 or data[:4] not in _PCAP_MAGIC:
-        raise ValueError(f"{path}: not a pcap file")
-    order, unit = _PCAP_MAGIC[data[:4]]
-    link = struct.unpack_from(order + "I", data, 20)[0]
-    link_offset = _LINK_OFFSETS.get(link)
-    if link_offset is None:
-        raise ValueError(f"{path}: link type {link} is not read here")
+    data, order, unit, link_offset = _open(path)
     heads, pos, captured_at = [], 24, struct.Struct(order + "I").unpack_from
     while pos + 16 <= len(data):  # only where each record starts: every field is read below, for all at once
         heads.append(pos)
