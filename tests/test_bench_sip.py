@@ -58,10 +58,10 @@ def test_on_rtpengines_media_plane_each_recording_holds_both_sides_on_its_own_ch
     """The media plane (``--engine rtpengine``): one signalling process, every call recorded as a two-channel WAV,
     the customer's tone on the left and the agent's echo of it on the right."""
     result = CliRunner().invoke(app, ["bench", "sip", "--engine", "rtpengine", "--concurrent", "4", "--seconds", "3",
-                                      "--call-seconds", "2", "--no-bare", "--json"])  # fmt: skip
+                                      "--call-seconds", "2", "--prompt-s", "0.5", "--no-bare", "--json"])  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.strip().splitlines()[-1])
-    assert report["engine"] == "rtpengine" and report["workers"] == 1, report
+    assert report["engine"] == "rtpengine" and report["workers"] == 1 and report["prompt_s"] == 0.5, report
     assert report["calls"] >= 4 and report["completed"] == report["calls"] and report["failed"] == 0, report
     assert report["recordings_ok"] == report["recordings_two_sided"] == report["calls"], report
     assert 0 <= report["recordings_lag_s"] < 10, report  # the WAVs are made after each call

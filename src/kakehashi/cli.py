@@ -340,6 +340,9 @@ def bench_sip(
         str,
         typer.Option(help="the CTI's SIP engine: rtpengine (the media plane, the default) or pjsip (media workers)"),
     ] = "rtpengine",
+    prompt_s: Annotated[
+        float, typer.Option("--prompt-s", help="each caller first hears a greeting this long (prompts at scale)", min=0)
+    ] = 0.0,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
 ) -> None:
     """Real SIP calls (sipp → Kamailio → rtpengine → media workers, recorded → a sipp agent): setup, CPU,
@@ -348,7 +351,7 @@ def bench_sip(
 
     with console.status(f"{concurrent} SIP calls…", spinner="dots") if not json_out else nullcontext():
         result = sip.run(concurrent=concurrent, seconds=seconds, call_s=call_seconds, workers=workers,
-                         ack_delay_ms=ack_delay_ms, bare=bare, engine=engine)  # fmt: skip
+                         ack_delay_ms=ack_delay_ms, bare=bare, engine=engine, prompt_s=prompt_s)  # fmt: skip
     typer.echo(json.dumps(result, ensure_ascii=False))
 
 

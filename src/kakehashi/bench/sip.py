@@ -210,12 +210,14 @@ def run(
     ack_delay_ms: int = 0,
     bare: bool = True,
     engine: str = "rtpengine",
+    prompt_s: float = 0.0,
 ) -> dict[str, Any]:
     """Keep ``concurrent`` recorded calls up for ``seconds`` (each call lasts ``call_s``); JSON-ready figures.
     ``ack_delay_ms``: each customer acknowledges our answer this late (a slow far end, a busy machine), so the
     agent's phone may answer first; under PJSIP's first 200 OK retransmission (500 ms). ``bare``: then the
     same calls over the bare path, without the CTI (``sip_bare``), for ``cpu_ratio_vs_bare``. ``engine``: the
-    CTI's PJSIP media workers (``pjsip``) or the signalling plane on rtpengine's media plane (``rtpengine``)."""
+    CTI's PJSIP media workers (``pjsip``) or the signalling plane on rtpengine's media plane (``rtpengine``).
+    ``prompt_s``: each caller first hears a greeting that long (the CTI's prompts at scale), then the agent rings."""
     for tool in ("sipp", "kamailio", "rtpengine", "kamcmd", "sox"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"{tool} is not installed (scripts/services installs the SIP tools)")
@@ -226,7 +228,9 @@ def run(
         scenario = _scenarios(work, call_s, ack_delay_ms)
         if engine == "rtpengine":
             workers = 1  # one signalling process takes every call
-        report = _run(work, scenario, concurrent, seconds, call_s, workers or workers_for(concurrent), engine)
+        report = _run(work, scenario, concurrent, seconds, call_s, workers or workers_for(concurrent), engine,
+                      prompt_s)  # fmt: skip
+        report["prompt_s"] = prompt_s
         report["ack_delay_ms"] = ack_delay_ms
         report["engine"] = engine
         if bare:
@@ -285,7 +289,14 @@ def kamailio_children(concurrent: int) -> int:
 
 
 def _run(
-    work: Path, scenario: Path, concurrent: int, seconds: float, call_s: float, workers: int, engine: str
+    work: Path,
+    scenario: Path,
+    concurrent: int,
+    seconds: float,
+    call_s: float,
+    workers: int,
+    engine: str,
+    prompt_s: float = 0.0,
 ) -> dict[str, Any]:
     rate = concurrent / call_s
     total = max(1, round(rate * seconds))
@@ -299,7 +310,11 @@ def _run(
                 driver = SipDriver(options, tenant_of=lambda dnis: 1)
                 try:
                     tally = _Tally()
-                    driver.subscribe(lambda event: _route(driver, tally, event))
+                    if prompt_s > 0:
+                        greeting = driver.prompts.directory / GREETING
+                        subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(greeting), "synth",  # noqa: S603,S607
+                                        str(prompt_s), "sine", "300", "vol", "0.3"], check=True)  # fmt: skip
+                    driver.subscribe(lambda event: _route(driver, tally, event, prompt_s))
                     groups = {"kamailio+rtpengine": stack.process_groups, "workers": driver.worker_pids,
                               "driver": lambda: [os.getpid()], "sipp": lambda: [p.pid for p in running]}  # fmt: skip
 
@@ -522,15 +537,30 @@ def _sipp(work: Path, log_name: str, ports: Ports, args: list[str]) -> subproces
         return subprocess.Popen(argv, cwd=work, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # noqa: S603
 
 
-def _route(driver: SipDriver, tally: _Tally, event: DriverEvent) -> None:
-    """What the IVR's queue exit does for each call: answer, record, ring the agent."""
+#: The greeting ``--prompt-s`` plays (a file in the driver's prompt folder: no speech synthesis in the bench).
+GREETING = "bench-greeting.wav"
+
+
+def _route(driver: SipDriver, tally: _Tally, event: DriverEvent, prompt_s: float = 0.0) -> None:
+    """What the IVR does for each call: answer, record, (a greeting of ``prompt_s``,) ring the agent. The set-up
+    time runs from the ring (the greeting is the IVR's, not the CTI's)."""
+
+    def ring(ref: str) -> None:
+        with tally.lock:
+            tally.offered[ref] = time.monotonic()
+        driver.route_to_agent(ref, AGENT)
+
     match event:
         case Offered(call_ref=ref):
-            with tally.lock:
-                tally.offered[ref] = time.monotonic()
             driver.answer(ref)
             driver.record(ref, RecordingState.STARTED)
-            driver.route_to_agent(ref, AGENT)
+            if prompt_s > 0:
+                driver.play(ref, GREETING)
+                timer = threading.Timer(prompt_s, ring, args=(ref,))
+                timer.daemon = True
+                timer.start()
+            else:
+                ring(ref)
         case RecordingChanged(call_ref=ref, state=RecordingState.STARTED):
             with tally.lock:
                 tally.recording.add(ref)
