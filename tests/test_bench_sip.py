@@ -56,12 +56,14 @@ def test_an_agent_who_answers_before_the_callers_ack_is_joined_to_the_caller() -
 
 def test_on_rtpengines_media_plane_each_recording_holds_both_sides_on_its_own_channel() -> None:
     """The media plane (``--engine rtpengine``): one signalling process, every call recorded as a two-channel WAV,
-    the customer's tone on the left and the agent's echo of it on the right."""
+    the customer's tone on the left and the agent's echo of it on the right; each caller hears a greeting and keys
+    "1" (RFC 4733), which rings the agent."""
     result = CliRunner().invoke(app, ["bench", "sip", "--engine", "rtpengine", "--concurrent", "4", "--seconds", "3",
-                                      "--call-seconds", "2", "--prompt-s", "0.5", "--no-bare", "--json"])  # fmt: skip
+                                      "--call-seconds", "3", "--prompt-s", "0.5", "--dtmf", "--no-bare", "--json"])  # fmt: skip
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.strip().splitlines()[-1])
     assert report["engine"] == "rtpengine" and report["workers"] == 1 and report["prompt_s"] == 0.5, report
+    assert report["dtmf"] and report["keys_heard"] == report["calls"], report  # each call's key put it through
     assert report["calls"] >= 4 and report["completed"] == report["calls"] and report["failed"] == 0, report
     assert report["recordings_ok"] == report["recordings_two_sided"] == report["calls"], report
     assert 0 <= report["recordings_lag_s"] < 10, report  # the WAVs are made after each call

@@ -343,6 +343,9 @@ def bench_sip(
     prompt_s: Annotated[
         float, typer.Option("--prompt-s", help="each caller first hears a greeting this long (prompts at scale)", min=0)
     ] = 0.0,
+    dtmf: Annotated[
+        bool, typer.Option("--dtmf", help='each caller keys "1" (RFC 4733) after the greeting; the key rings the agent')
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
 ) -> None:
     """Real SIP calls (sipp → Kamailio → rtpengine → media workers, recorded → a sipp agent): setup, CPU,
@@ -351,7 +354,8 @@ def bench_sip(
 
     with console.status(f"{concurrent} SIP calls…", spinner="dots") if not json_out else nullcontext():
         result = sip.run(concurrent=concurrent, seconds=seconds, call_s=call_seconds, workers=workers,
-                         ack_delay_ms=ack_delay_ms, bare=bare, engine=engine, prompt_s=prompt_s)  # fmt: skip
+                         ack_delay_ms=ack_delay_ms, bare=bare, engine=engine, prompt_s=prompt_s,
+                         dtmf=dtmf)  # fmt: skip
     typer.echo(json.dumps(result, ensure_ascii=False))
 
 

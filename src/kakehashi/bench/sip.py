@@ -49,7 +49,16 @@ import numpy as np
 
 from kakehashi.telephony.drivers.sip.driver import CALLS_PER_WORKER, SipDriver
 from kakehashi.telephony.drivers.sip.lab import LabError, SipStack, read_wav, release_ports, reserve_ports
-from kakehashi.telephony.port import Bridged, DriverEvent, EndCause, Ended, Offered, RecordingChanged, RecordingState
+from kakehashi.telephony.port import (
+    Bridged,
+    DriverEvent,
+    DtmfReceived,
+    EndCause,
+    Ended,
+    Offered,
+    RecordingChanged,
+    RecordingState,
+)
 
 AGENT = "bench-agent"
 CENTER_NUMBER = "0120999999"
@@ -75,8 +84,8 @@ o=customer 53655765 2353687637 IN IP[local_ip_type] [local_ip]
 s=-
 c=IN IP[media_ip_type] [media_ip]
 t=0 0
-m=audio [rtpstream_audio_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
+m=audio [rtpstream_audio_port] RTP/AVP 0{dtmf_pt}
+a=rtpmap:0 PCMU/8000{dtmf_map}
 a=sendrecv
 ]]></send>
   <recv response="100" optional="true"/>
@@ -96,7 +105,7 @@ Max-Forwards: 70
 Content-Length: 0
 
 ]]></send>
-  <nop><action><exec rtp_stream="{tone},-1,0"/></action></nop>
+  <nop><action><exec rtp_stream="{tone},-1,0"/></action></nop>{key}
   <pause milliseconds="{hold_ms}"/>
   <nop><action><exec rtp_stream="pause"/></action></nop>
   <send retrans="500"><![CDATA[
@@ -190,6 +199,7 @@ class _Tally:
     setup_ms: list[float] = field(default_factory=list)
     bridged: set[str] = field(default_factory=set)
     recording: set[str] = field(default_factory=set)
+    keyed: set[str] = field(default_factory=set)  # calls whose caller's key the CTI heard (``dtmf``)
     completed: int = 0
     failed: int = 0
     causes: dict[str, int] = field(default_factory=dict)
@@ -211,13 +221,15 @@ def run(
     bare: bool = True,
     engine: str = "rtpengine",
     prompt_s: float = 0.0,
+    dtmf: bool = False,
 ) -> dict[str, Any]:
     """Keep ``concurrent`` recorded calls up for ``seconds`` (each call lasts ``call_s``); JSON-ready figures.
     ``ack_delay_ms``: each customer acknowledges our answer this late (a slow far end, a busy machine), so the
     agent's phone may answer first; under PJSIP's first 200 OK retransmission (500 ms). ``bare``: then the
     same calls over the bare path, without the CTI (``sip_bare``), for ``cpu_ratio_vs_bare``. ``engine``: the
     CTI's PJSIP media workers (``pjsip``) or the signalling plane on rtpengine's media plane (``rtpengine``).
-    ``prompt_s``: each caller first hears a greeting that long (the CTI's prompts at scale), then the agent rings."""
+    ``prompt_s``: each caller first hears a greeting that long (the CTI's prompts at scale), then the agent rings.
+    ``dtmf``: each caller keys "1" after the greeting (RFC 4733), and only that key rings the agent."""
     for tool in ("sipp", "kamailio", "rtpengine", "kamcmd", "sox"):
         if shutil.which(tool) is None:
             raise RuntimeError(f"{tool} is not installed (scripts/services installs the SIP tools)")
@@ -225,12 +237,12 @@ def run(
         raise ValueError("concurrent, seconds and call_s must be positive")
     work = Path(tempfile.mkdtemp(prefix="kk-bench-sip-"))
     try:
-        scenario = _scenarios(work, call_s, ack_delay_ms)
+        scenario = _scenarios(work, call_s, ack_delay_ms, prompt_s + 0.5 if dtmf else None)
         if engine == "rtpengine":
             workers = 1  # one signalling process takes every call
         report = _run(work, scenario, concurrent, seconds, call_s, workers or workers_for(concurrent), engine,
-                      prompt_s)  # fmt: skip
-        report["prompt_s"] = prompt_s
+                      prompt_s, dtmf)  # fmt: skip
+        report["prompt_s"], report["dtmf"] = prompt_s, dtmf
         report["ack_delay_ms"] = ack_delay_ms
         report["engine"] = engine
         if bare:
@@ -247,16 +259,29 @@ def run(
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _scenarios(work: Path, call_s: float, ack_delay_ms: int) -> Path:
+#: sipp's own recording of an RFC 4733 key "1" (Debian's sip-tester package).
+DTMF_PCAP = Path("/usr/share/sip-tester/dtmf_2833_1.pcap")
+
+
+def _scenarios(work: Path, call_s: float, ack_delay_ms: int, key_after_s: float | None = None) -> Path:
     """The customers' scenario (returned), its tone and the agent's scenario (``agent.xml`` next to it): both
-    phases use the same ones, so their media load matches."""
+    phases use the same ones, so their media load matches. ``key_after_s``: each customer keys "1" (RFC 4733,
+    telephone-event offered) that long after the answer, as a caller choosing in an IVR menu."""
     tone = work / "tone-ulaw.wav"
     subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-e", "u-law", str(tone), "synth", str(call_s + 5),  # noqa: S603,S607
                     "sine", "440", "vol", "0.5"], check=True)  # fmt: skip
     scenario = work / "customer.xml"
     ack_pause = f'\n  <pause milliseconds="{ack_delay_ms}"/>' if ack_delay_ms else ""
-    scenario.write_text(UAC_SCENARIO.replace("{tone}", str(tone)).replace("{hold_ms}", str(int(call_s * 1000)))
-                        .replace("{ack_pause}", ack_pause))  # fmt: skip
+    hold_ms, key, dtmf_pt, dtmf_map = int(call_s * 1000), "", "", ""
+    if key_after_s is not None:
+        key_ms = int(key_after_s * 1000)
+        hold_ms = max(0, hold_ms - key_ms)
+        key = (f'\n  <pause milliseconds="{key_ms}"/>\n'
+               f'  <nop><action><exec play_pcap_audio="{DTMF_PCAP}"/></action></nop>')  # fmt: skip
+        dtmf_pt, dtmf_map = " 101", "\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-16"
+    scenario.write_text(UAC_SCENARIO.replace("{tone}", str(tone)).replace("{hold_ms}", str(hold_ms))
+                        .replace("{ack_pause}", ack_pause).replace("{key}", key).replace("{dtmf_pt}", dtmf_pt)
+                        .replace("{dtmf_map}", dtmf_map))  # fmt: skip
     (work / "agent.xml").write_text(UAS_SCENARIO)
     return scenario
 
@@ -297,6 +322,7 @@ def _run(
     workers: int,
     engine: str,
     prompt_s: float = 0.0,
+    dtmf: bool = False,
 ) -> dict[str, Any]:
     rate = concurrent / call_s
     total = max(1, round(rate * seconds))
@@ -314,7 +340,7 @@ def _run(
                         greeting = driver.prompts.directory / GREETING
                         subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(greeting), "synth",  # noqa: S603,S607
                                         str(prompt_s), "sine", "300", "vol", "0.3"], check=True)  # fmt: skip
-                    driver.subscribe(lambda event: _route(driver, tally, event, prompt_s))
+                    driver.subscribe(lambda event: _route(driver, tally, event, prompt_s, dtmf))
                     groups = {"kamailio+rtpengine": stack.process_groups, "workers": driver.worker_pids,
                               "driver": lambda: [os.getpid()], "sipp": lambda: [p.pid for p in running]}  # fmt: skip
 
@@ -541,9 +567,10 @@ def _sipp(work: Path, log_name: str, ports: Ports, args: list[str]) -> subproces
 GREETING = "bench-greeting.wav"
 
 
-def _route(driver: SipDriver, tally: _Tally, event: DriverEvent, prompt_s: float = 0.0) -> None:
-    """What the IVR does for each call: answer, record, (a greeting of ``prompt_s``,) ring the agent. The set-up
-    time runs from the ring (the greeting is the IVR's, not the CTI's)."""
+def _route(driver: SipDriver, tally: _Tally, event: DriverEvent, prompt_s: float = 0.0, dtmf: bool = False) -> None:
+    """What the IVR does for each call: answer, record, (a greeting of ``prompt_s``,) ring the agent — with
+    ``dtmf``, once the caller has keyed "1" (a call whose key is lost never reaches the agent: it fails). The
+    set-up time runs from the ring (the greeting and the menu are the IVR's, not the CTI's)."""
 
     def ring(ref: str) -> None:
         with tally.lock:
@@ -556,10 +583,19 @@ def _route(driver: SipDriver, tally: _Tally, event: DriverEvent, prompt_s: float
             driver.record(ref, RecordingState.STARTED)
             if prompt_s > 0:
                 driver.play(ref, GREETING)
+            if dtmf:
+                return  # the key rings the agent
+            if prompt_s > 0:
                 timer = threading.Timer(prompt_s, ring, args=(ref,))
                 timer.daemon = True
                 timer.start()
             else:
+                ring(ref)
+        case DtmfReceived(call_ref=ref, digits=digits) if dtmf and digits == "1":
+            with tally.lock:
+                first = ref not in tally.keyed
+                tally.keyed.add(ref)
+            if first:
                 ring(ref)
         case RecordingChanged(call_ref=ref, state=RecordingState.STARTED):
             with tally.lock:
@@ -603,6 +639,7 @@ def _report(
         "cti_end_causes": tally.causes,
         "cti_live_at_end": live_at_end,
         "recordings": len(recordings),
+        "keys_heard": len(tally.keyed),  # --dtmf: calls whose caller's key reached the CTI
         "recordings_ok": sum(1 for path in recordings if _recording_ok(path, call_s)),
         # rtpengine's media plane records each side on its own channel; PJSIP's workers mix them (mono).
         "recordings_two_sided": sum(1 for path in recordings if _two_sided(path)) if engine == "rtpengine" else None,
