@@ -58,8 +58,9 @@ def test_on_rtpengines_media_plane_each_recording_holds_both_sides_on_its_own_ch
     """The media plane (``--engine rtpengine``): one signalling process, every call recorded as a two-channel WAV,
     the customer's tone on the left and the agent's echo of it on the right; each caller hears a greeting and keys
     "1" (RFC 4733), which rings the agent."""
-    result = CliRunner().invoke(app, ["bench", "sip", "--engine", "rtpengine", "--concurrent", "4", "--seconds", "3",
-                                      "--call-seconds", "3", "--prompt-s", "0.5", "--dtmf", "--no-bare", "--json"])  # fmt: skip
+    argv = ["bench", "sip", "--engine", "rtpengine", "--concurrent", "4", "--seconds", "3", "--call-seconds", "3",
+            "--prompt-s", "0.5", "--dtmf", "--no-bare", "--json"]  # fmt: skip
+    result = CliRunner().invoke(app, argv)
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.strip().splitlines()[-1])
     assert report["engine"] == "rtpengine" and report["workers"] == 1 and report["prompt_s"] == 0.5, report
