@@ -384,6 +384,10 @@ async def _follow(plane: Plane, call: Call, listener: Listener, wanted: str | No
         async with call.lock:
             if call.done or call.listeners.get(listener.name) is not listener or not listener.up:
                 return
+            consultation = call.consultation  # again, under the lock: a transfer may have ended it meanwhile
+            wanted = consultation.media_id if consultation is not None and consultation.moved else None
+            if wanted == listener.consultation:
+                return
             if listener.consultation is not None:
                 await _unsubscribe(plane, listener, listener.consultation)
             listener.consultation = wanted  # not asked again if rtpengine refuses
