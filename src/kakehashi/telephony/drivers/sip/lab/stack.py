@@ -242,9 +242,13 @@ class SipStack:
         ]
         if self.dtmf_log_port is not None:
             argv.append(f"--dtmf-log-dest={LOOPBACK}:{self.dtmf_log_port}")
-        if self.cti_engine == "rtpengine":  # recordings on the media plane (ADR 0024): pcaps the CTI converts
+        # The media plane (ADR 0024): recordings as pcaps the CTI converts; endpoints from the SDP first
+        # ("heuristic"): with the default ("delayed") rtpengine sometimes kept sending the caller's audio to the
+        # first agent's phone, learned from its last packets, after a transfer had put a colleague there.
+        if self.cti_engine == "rtpengine":
             self.recording_dir.mkdir(parents=True, exist_ok=True)
-            argv += ["--recording-method=pcap", "--recording-format=raw", f"--recording-dir={self.recording_dir}"]
+            argv += ["--recording-method=pcap", "--recording-format=raw", f"--recording-dir={self.recording_dir}",
+                     "--endpoint-learning=heuristic"]  # fmt: skip
         self._rtpengine = proc = _Process("rtpengine", argv, self.rtpengine_log, self.work_dir)
 
         def pong() -> bool:
