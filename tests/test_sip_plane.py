@@ -137,7 +137,7 @@ def test_a_plane_that_dies_hangs_up_both_phones_and_the_next_call_works(plane: P
     while (not plane.driver.worker_pids() or plane.driver.worker_pids() == [pid]) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert plane.driver.worker_pids() and plane.driver.worker_pids() != [pid], "the plane was started again"
-    time.sleep(1.0)  # its SIP port is bound once it says ready; the driver reports ready before the pid changes
+    assert plane.driver._workers[0].ready.wait(30), "the new plane said ready"  # its SIP port is bound then
     customer.dial(CENTER)
     customer.wait_for("CALL_ESTABLISHED", timeout=20)  # type: ignore[attr-defined]
     second = plane.wait_for(lambda e: isinstance(e, Offered) and e.call_ref != ref).call_ref
