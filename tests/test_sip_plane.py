@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from kakehashi.telephony.drivers.sip.driver import SipDriver
-from kakehashi.telephony.drivers.sip.lab import SipStack
+from kakehashi.telephony.drivers.sip.lab import Phone, SipStack
 from kakehashi.telephony.port import (
     AgentRinging,
     Bridged,
@@ -83,7 +83,7 @@ def plane(tmp_path: Path) -> Iterator[Plane]:
         world.close()
 
 
-def _bridged_call(plane: Plane) -> tuple[str, object, object]:
+def _bridged_call(plane: Plane) -> tuple[str, Phone, Phone]:
     customer = plane.stack.phone("0312345678", tone_hz=CUSTOMER_HZ)
     agent = plane.stack.phone("agent1", auto_answer=True, tone_hz=AGENT_HZ)
     customer.wait_registered()
@@ -102,13 +102,13 @@ def _bridged_call(plane: Plane) -> tuple[str, object, object]:
 def test_ivr_then_agent_both_ways_and_a_two_channel_recording(plane: Plane) -> None:
     ref, customer, agent = _bridged_call(plane)
     media = plane.stack.rtpengine_query(f"kk-{ref}")
-    assert agent.wait_for_audio(min_rms=0.1, min_seconds=1.0, timeout=20) > 0.1  # type: ignore[attr-defined]
-    assert customer.wait_for_audio(min_rms=0.1, min_seconds=1.0, timeout=20) > 0.1  # type: ignore[attr-defined]
+    assert agent.wait_for_audio(min_rms=0.1, min_seconds=1.0, timeout=20) > 0.1
+    assert customer.wait_for_audio(min_rms=0.1, min_seconds=1.0, timeout=20) > 0.1
     # One rtpengine call, two sides; the customer's side kept its port from the IVR to the agent.
     assert len(media["tags"]) == 2
-    customer.hangup()  # type: ignore[attr-defined]
+    customer.hangup()
     plane.wait_for(lambda e: isinstance(e, Ended) and e.call_ref == ref)
-    agent.wait_for("CALL_CLOSED", timeout=20)  # type: ignore[attr-defined]
+    agent.wait_for("CALL_CLOSED", timeout=20)
     path = plane.driver.recording_path(ref)
     deadline = time.monotonic() + 20
     while not path.exists() and time.monotonic() < deadline:
@@ -130,18 +130,18 @@ def test_a_plane_that_dies_hangs_up_both_phones_and_the_next_call_works(plane: P
     (pid,) = plane.driver.worker_pids()
     os.kill(pid, signal.SIGKILL)
     ended = plane.wait_for(lambda e: isinstance(e, Ended) and e.call_ref == ref)
-    assert ended.cause is EndCause.FAILED  # type: ignore[attr-defined]
-    customer.wait_for("CALL_CLOSED", timeout=20)  # type: ignore[attr-defined]  # the driver's BYE
-    agent.wait_for("CALL_CLOSED", timeout=20)  # type: ignore[attr-defined]
+    assert isinstance(ended, Ended) and ended.cause is EndCause.FAILED
+    customer.wait_for("CALL_CLOSED", timeout=20)  # the driver's BYE
+    agent.wait_for("CALL_CLOSED", timeout=20)
     deadline = time.monotonic() + 30
     while (not plane.driver.worker_pids() or plane.driver.worker_pids() == [pid]) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert plane.driver.worker_pids() and plane.driver.worker_pids() != [pid], "the plane was started again"
     assert plane.driver._workers[0].ready.wait(30), "the new plane said ready"  # its SIP port is bound then
     customer.dial(CENTER)
-    customer.wait_for("CALL_ESTABLISHED", timeout=20)  # type: ignore[attr-defined]
+    customer.wait_for("CALL_ESTABLISHED", timeout=20)
     second = plane.wait_for(lambda e: isinstance(e, Offered) and e.call_ref != ref).call_ref
-    customer.hangup()  # type: ignore[attr-defined]
+    customer.hangup()
     plane.wait_for(lambda e: isinstance(e, Ended) and e.call_ref == second)
 
 
@@ -156,6 +156,6 @@ def test_when_rtpengine_dies_every_call_ends_as_failed_and_both_phones_are_hung_
     assert rtpengine is not None
     os.kill(rtpengine.pid, signal.SIGKILL)
     ended = plane.wait_for(lambda e: isinstance(e, Ended) and e.call_ref == ref, timeout=30)
-    assert ended.cause is EndCause.FAILED  # type: ignore[attr-defined]
-    customer.wait_for("CALL_CLOSED", timeout=20)  # type: ignore[attr-defined]
-    agent.wait_for("CALL_CLOSED", timeout=20)  # type: ignore[attr-defined]
+    assert isinstance(ended, Ended) and ended.cause is EndCause.FAILED
+    customer.wait_for("CALL_CLOSED", timeout=20)
+    agent.wait_for("CALL_CLOSED", timeout=20)
