@@ -103,16 +103,14 @@ def test_a_supervisor_hears_the_caller_and_the_agent_and_nobody_hears_the_superv
     # An attended transfer: the supervisor goes on hearing the call, now with suzuki (sato's phone is down).
     world.driver.consult(ref, "suzuki")
     assert world.until(lambda: any(isinstance(e, Consult) and e.state is ConsultState.CONNECTED for e in events), 5)
+    # sato and suzuki talk before the transfer, as agents do. Completed within milliseconds of suzuki's answer, the
+    # test phone (baresip 1.0.0) loses the caller: an SSRC change before its jitter buffer has started is not
+    # flushed, and every later packet is "too late" (docs/telephony.md, "Test phones").
+    assert world.consulting("sato", "suzuki"), "sato and suzuki hear each other, not the caller"
     world.driver.complete_transfer(ref)
     assert world.until(lambda: any(isinstance(e, Bridged) and e.agent == "suzuki" for e in events), 5)
     assert world.until(lambda: not world.on_phone("sato"), 5)
-    if not world.talking(ref, "suzuki"):
-        from sip_world import ENGINE
-
-        if ENGINE == "rtpengine":  # a known bug, open in issue 18: not hidden, reported as xfail when it happens
-            pytest.xfail("media plane: after an attended transfer with a listener on the call, the caller and the "
-                         "colleague sometimes do not hear each other (about 1 run in 3)")  # fmt: skip
-        raise AssertionError("the caller and suzuki hear each other after the transfer")
+    assert world.talking(ref, "suzuki"), "the caller and suzuki hear each other after the transfer"
     assert world.until(lambda: world.heard("kanrisha", CUSTOMER_TONE_HZ) and world.heard("kanrisha", AGENT_TONE_HZ),
                        5), "the supervisor hears the caller and suzuki"  # fmt: skip
     assert world.unheard(ref, SUPERVISOR_TONE_HZ) and world.unheard("suzuki", SUPERVISOR_TONE_HZ)
