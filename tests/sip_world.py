@@ -37,9 +37,10 @@ import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -202,8 +203,8 @@ class WorldDriver:
         self._driver.park(call_ref, music=music)
         self._world.played(call_ref, music or "hold-music")
 
-    def originate(self, to: str, *, caller_id: str, tenant_id: int) -> str:
-        return self._driver.originate(to, caller_id=caller_id, tenant_id=tenant_id)
+    def originate(self, to: str, *, caller_id: str, tenant_id: int, amd: Mapping[str, Any] | None = None) -> str:
+        return self._driver.originate(to, caller_id=caller_id, tenant_id=tenant_id, amd=amd)
 
     def transfer(self, call_ref: str, target: str) -> None:
         self._driver.transfer(call_ref, target)

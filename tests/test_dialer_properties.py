@@ -57,9 +57,12 @@ def _block(session: Session, actor: Actor, campaign_id: int, phone: str, how: st
     elif how == "refused":
         session.add(Refusal(tenant_id=actor.tenant_id, e164=phone, campaign_id=campaign_id, by="x"))
     else:
-        customer = customers.create_customer(
-            session, actor, CustomerCreate(name="対象 者", phones=[PhoneIn(number=phone)])
-        )
+        try:
+            customer = customers.create_customer(
+                session, actor, CustomerCreate(name="対象 者", phones=[PhoneIn(number=phone)])
+            )
+        except Conflict:  # blocked before as a customer already (the number is on one): it stays blocked
+            return
         setattr(customer, how, True)
     session.flush()
 

@@ -155,6 +155,32 @@ def open_next(session: Session, actor: Actor, campaign_id: int, agent: str, now:
     return Opened(attempt)
 
 
+#: The name predictive dialing reserves leads under until a person answers and an agent takes the call.
+DIALER = "__dialer__"
+#: No number whose person was abandoned is dialled again by the predictive dialer this soon (Ofcom: 72 h).
+ABANDON_REDIAL_BLOCK = timedelta(hours=72)
+
+
+def open_unattended(session: Session, actor: Actor, campaign_id: int, now: datetime, count: int) -> list[LeadAttempt]:
+    """Predictive: reserve up to ``count`` due leads for the dialer (no agent yet) and open an attempt on each.
+    Fewer (or none) when fewer are due; callbacks promised by an agent stay theirs."""
+    campaign = service.get_campaign(session, actor, campaign_id)
+    opened: list[LeadAttempt] = []
+    for _ in range(count):
+        found = service.reserve_next(session, actor, campaign.id, DIALER, now)
+        if found.lead is None:
+            break
+        lead = found.lead
+        attempt = LeadAttempt(
+            tenant_id=actor.tenant_id, campaign_id=campaign.id, lead_id=lead.id, list_id=lead.list_id, agent=None,
+            mode="predictive", started_at=now, talk_seconds=Decimal(0), wrap_seconds=Decimal(0),
+        )  # fmt: skip
+        session.add(attempt)
+        opened.append(attempt)
+    session.flush()
+    return opened
+
+
 def check_dialable(session: Session, actor: Actor, attempt: LeadAttempt, now: datetime) -> str | None:
     """Why the attempt's number may not be dialled now, or None: the campaign runs, its calling window is open,
     and the number is not blocked (DNC, refusal, APPI suspension, excluded customer) — all checked again now."""
@@ -183,20 +209,30 @@ def dialed(session: Session, tenant_id: int, attempt_id: int, call_ref: str, dri
     calls.tag_outbound(session, driver, call_ref, campaign_id=attempt.campaign_id, lead_id=attempt.lead_id)
 
 
-def line_result(session: Session, tenant_id: int, attempt_id: int, result: str, at: datetime) -> LeadAttempt | None:
-    """What the line did. ``answered``: a person, the agent talks (the attempt waits for the agent's result).
-    Anything else ends the attempt: the lead is settled by the retry rules (an abandoned call — a person who
-    got no agent — is retried like no answer)."""
+def line_result(
+    session: Session, tenant_id: int, attempt_id: int, result: str, at: datetime, *, agent: str = ""
+) -> LeadAttempt | None:
+    """What the line did. ``answered``: a person, the agent talks (the attempt waits for the agent's result; a
+    predictive call's attempt becomes ``agent``'s now). Anything else ends the attempt: the lead is settled by the
+    retry rules (an abandoned call — a person who got no agent — is retried like no answer, and a predictive
+    campaign's dialer leaves the number alone for 72 hours)."""
     attempt = session.get(LeadAttempt, attempt_id)
     if attempt is None or attempt.tenant_id != tenant_id or attempt.ended_at is not None:
         return None
     if result == "answered":
         attempt.result, attempt.answered_at, attempt.human = "answered", at, True
+        if attempt.agent is None and agent:
+            attempt.agent = agent
+            lead_of(session, attempt).reserved_by = agent
         session.flush()
         return attempt
     attempt.result, attempt.ended_at = result, at
+    if result == "abandoned":
+        attempt.human, attempt.answered_at = True, attempt.answered_at or at
     retry_as = "no_answer" if result == "abandoned" else result
-    _settle(session, system_actor(tenant_id), attempt, OutcomeIn.model_validate({"result": retry_as}), at)
+    lead = _settle(session, system_actor(tenant_id), attempt, OutcomeIn.model_validate({"result": retry_as}), at)
+    if result == "abandoned" and attempt.mode == "predictive" and lead.next_call_at is not None:
+        lead.next_call_at = max(lead.next_call_at, at + ABANDON_REDIAL_BLOCK)
     return attempt
 
 

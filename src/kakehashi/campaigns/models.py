@@ -29,7 +29,7 @@ from kakehashi.kit.db import Base, BigId, IdMixin, TimestampMixin, UTCDateTime, 
 from kakehashi.kit.types import JsonDoc
 
 KINDS = ("appointment", "research", "marketing", "sales")
-DIAL_MODES = ("preview", "progressive")
+DIAL_MODES = ("preview", "progressive", "predictive")
 STATUSES = ("draft", "running", "paused", "stopped")
 LEAD_STATUSES = ("new", "in_progress", "callback", "done", "unworkable", "excluded")
 #: Whom a refusal blocks: every campaign of the tenant (default), or those of the same product line.
@@ -71,6 +71,12 @@ class Campaign(IdMixin, TimestampMixin, Base):
     #: The product line (refusals with scope "product_line" block only campaigns of the same line).
     product_line: Mapped[str | None] = mapped_column(String(60))
     refusal_scope: Mapped[str] = mapped_column(String(12), nullable=False, default="company")
+    #: Predictive mode (``schemas.PredictiveSettings``): the abandon target, lines per agent, calls in flight,
+    #: the identification message an abandoned person hears.
+    predictive: Mapped[dict[str, Any]] = mapped_column(JsonDoc, nullable=False, default=dict)
+    #: Answering-machine detection (``schemas.AmdSettings``): on or off, the action for a machine, the detector's
+    #: parameters.
+    amd: Mapped[dict[str, Any]] = mapped_column(JsonDoc, nullable=False, default=dict)
 
     __table_args__ = (
         UniqueConstraint("tenant_id", "name"),

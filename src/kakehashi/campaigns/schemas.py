@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from kakehashi.kit.masking import PhoneText
 
 Kind = Literal["appointment", "research", "marketing", "sales"]
-DialMode = Literal["preview", "progressive"]
+DialMode = Literal["preview", "progressive", "predictive"]
 Status = Literal["draft", "running", "paused", "stopped"]
 LeadStatus = Literal["new", "in_progress", "callback", "done", "unworkable", "excluded"]
 #: What the line said (from the dialler or the agent).
@@ -106,6 +106,48 @@ class ResultCode(BaseModel):
     final: bool = Field(default=False, description="no more calls to this lead")
 
 
+class PredictiveSettings(BaseModel):
+    """Predictive dialing: how many people may be left without an agent, and what they hear then."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    abandon_target: float = Field(
+        default=0.03, ge=0.001, le=0.05,
+        description="abandoned ÷ people who answered, per campaign over 24 h and 30 days (Ofcom, FCC: 3 %)",
+    )  # fmt: skip
+    max_lines_per_agent: float = Field(default=3.0, ge=1.0, le=5.0, description="calls in flight per agent at most")
+    max_in_flight: int | None = Field(default=None, ge=1, le=5000, description="calls in flight at most (a trunk)")
+    abandon_message: Text = Field(
+        default="", description="played to a person nobody could take: the company and a number to call back"
+    )
+
+
+class AmdSettings(BaseModel):
+    """Answering-machine detection (Asterisk app_amd's parameters, in ms)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    action: Literal["drop", "message", "agent"] = Field(
+        default="drop", description="for a machine: hang up, leave ``machine_message``, or pass it to an agent"
+    )
+    machine_message: Text = ""
+    initial_silence_ms: int = Field(default=2500, ge=500, le=10_000)
+    greeting_ms: int = Field(default=1500, ge=300, le=10_000)
+    after_greeting_silence_ms: int = Field(default=800, ge=100, le=5000)
+    total_analysis_ms: int = Field(default=5000, ge=1000, le=15_000)
+    min_word_length_ms: int = Field(default=100, ge=10, le=1000)
+    between_words_silence_ms: int = Field(default=50, ge=10, le=1000)
+    maximum_number_of_words: int = Field(default=3, ge=1, le=20)
+    silence_threshold: int = Field(default=256, ge=1, le=32_767)
+
+    def detector(self) -> dict[str, int] | None:
+        """What the driver's detector is given (``TelephonyDriver.originate(amd=…)``), or None when off."""
+        if not self.enabled:
+            return None
+        return self.model_dump(exclude={"enabled", "action", "machine_message"})
+
+
 class CampaignCreate(BaseModel):
     name: Name
     kind: Kind
@@ -127,6 +169,8 @@ class CampaignCreate(BaseModel):
     preview_autodial_s: int | None = Field(default=None, ge=1, le=600, description="preview: dial after this long")
     product_line: Line | None = Field(default=None, description="refusals of this line (scope product_line)")
     refusal_scope: RefusalScope = "company"
+    predictive: PredictiveSettings = Field(default_factory=PredictiveSettings)
+    amd: AmdSettings = Field(default_factory=AmdSettings)
 
 
 class CampaignUpdate(BaseModel):
@@ -148,6 +192,8 @@ class CampaignUpdate(BaseModel):
     preview_autodial_s: int | None = Field(default=None, ge=1, le=600)
     product_line: Line | None = None
     refusal_scope: RefusalScope | None = None
+    predictive: PredictiveSettings | None = None
+    amd: AmdSettings | None = None
 
 
 class CampaignOut(BaseModel):
@@ -173,6 +219,8 @@ class CampaignOut(BaseModel):
     preview_autodial_s: int | None
     product_line: str | None
     refusal_scope: str
+    predictive: PredictiveSettings
+    amd: AmdSettings
     created_at: datetime
     updated_at: datetime
 

@@ -27,11 +27,13 @@ from kakehashi.campaigns.compliance import refusal_for as refusal_for
 from kakehashi.campaigns.models import Campaign, DncNumber, Lead, Refusal
 from kakehashi.campaigns.repository import CampaignRepository
 from kakehashi.campaigns.schemas import (
+    AmdSettings,
     CampaignCreate,
     CampaignUpdate,
     LeadsAdded,
     LeadsIn,
     OutcomeIn,
+    PredictiveSettings,
     ResultCode,
     RetryRules,
     Scrubbed,
@@ -187,6 +189,8 @@ def create_campaign(session: Session, actor: Actor, data: CampaignCreate) -> Cam
         preview_autodial_s=data.preview_autodial_s,
         product_line=data.product_line or None,
         refusal_scope=data.refusal_scope,
+        predictive=data.predictive.model_dump(),
+        amd=data.amd.model_dump(),
     )
     session.add(campaign)
     session.flush()
@@ -230,6 +234,10 @@ def update_campaign(session: Session, actor: Actor, campaign_id: int, data: Camp
         campaign.preview_autodial_s = data.preview_autodial_s
     if "product_line" in changes:
         campaign.product_line = data.product_line or None
+    if data.predictive is not None:
+        campaign.predictive = data.predictive.model_dump()
+    if data.amd is not None:
+        campaign.amd = data.amd.model_dump()
     session.flush()
     audit.record(
         session,
@@ -249,6 +257,11 @@ def set_status(session: Session, actor: Actor, campaign_id: int, status: str) ->
         raise Conflict(f"a {campaign.status} campaign cannot become {status}")
     if status == "running" and not campaign.windows:
         raise ValidationFailed("a campaign needs a calling window to run", errors=[field_error("windows", "empty")])
+    if status == "running" and campaign.dial_mode == "predictive" and not predictive_settings(campaign).abandon_message:
+        raise ValidationFailed(
+            "a predictive campaign needs the message an abandoned call hears (the company and a number to call back)",
+            errors=[field_error("predictive.abandon_message", "empty")],
+        )
     before, campaign.status = campaign.status, status
     session.flush()
     audit.record(
@@ -260,6 +273,15 @@ def set_status(session: Session, actor: Actor, campaign_id: int, status: str) ->
         detail={"from": before, "to": status},
     )
     return campaign
+
+
+def predictive_settings(campaign: Campaign) -> PredictiveSettings:
+    """The campaign's predictive settings (defaults for a campaign made before they existed)."""
+    return PredictiveSettings.model_validate(campaign.predictive or {})
+
+
+def amd_settings(campaign: Campaign) -> AmdSettings:
+    return AmdSettings.model_validate(campaign.amd or {})
 
 
 # -- scrubbing

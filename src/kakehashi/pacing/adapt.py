@@ -50,10 +50,10 @@ the default is ``ADAPT_CALC_ONLY`` (``MySQL_AST_CREATE_tables.sql:827``), which 
 
 Where this differs from VICIdial, and why:
 
-- **Talking agents.** ``PacingState`` has no count of calls connected to agents, nor of agents in wrap-up:
-  ``agents_active − agents_ready`` (talking + wrap-up) stands for VICIdial's INCALL agents and XFER calls. With
-  no one in wrap-up that is VICIdial's count; with ``w`` in wrap-up (VICIdial: PAUSED, in neither count) the goal
-  is ``(level − 1) × w`` calls higher. A ``PacingState.agents_talking`` would make it exact.
+- **Talking agents.** ``PacingState.agents_talking`` (on a call or ringing for one) stands for VICIdial's INCALL
+  agents and XFER calls; agents in wrap-up (VICIdial: PAUSED) are in neither count. A caller that does not count
+  them apart (``None``) gets ``agents_active − agents_ready``: then with ``w`` in wrap-up the goal is
+  ``(level − 1) × w`` calls higher than VICIdial's.
 - ``avg_agents`` counts ``agents_active`` (VICIdial also counts paused agents, which ``PacingState`` does not
   show); dead calls (the customer hung up, the agent not yet) are not seen.
 - Start level 1.0: the column's default is ``'0'`` (``MySQL_AST_CREATE_tables.sql:650``), which places no calls
@@ -275,7 +275,9 @@ class AdaptPacer:
         """goal − existing (AST_VDauto_dial.pl:663-767); nothing without leads (the hopper gives none)."""
         if not state.leads_available:
             return 0
-        connected = max(state.agents_active - state.agents_ready, 0)  # talking (and, here, wrap-up): see the module
+        connected = state.agents_talking
+        if connected is None:  # not counted apart: talking and wrap-up (see the module)
+            connected = max(state.agents_active - state.agents_ready, 0)
         agents = state.agents_ready + connected
         goal = round(self._level * agents)  # sprintf("%.0f"): half to even, as Python's round
         existing = state.calls_in_flight + state.calls_waiting + connected

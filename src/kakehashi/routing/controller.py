@@ -45,6 +45,7 @@ from kakehashi.routing.live_types import (
     TenantSetup,
 )
 from kakehashi.routing.outbound import OutboundCalls
+from kakehashi.routing.predictive import UnattendedCalls
 from kakehashi.telephony.port import (
     Answered,
     Bridged,
@@ -65,7 +66,7 @@ __all__ = [
 ]  # fmt: skip
 
 
-class CallController(DeskCommands, Deflections, OutboundCalls):
+class CallController(DeskCommands, Deflections, OutboundCalls, UnattendedCalls):
     """Subscribe with :meth:`attach`; all work happens under one lock, events are handled one at a time."""
 
     def attach(self) -> CallController:
@@ -127,6 +128,8 @@ class CallController(DeskCommands, Deflections, OutboundCalls):
         match event:
             case Answered(by="system") if call.stage == "answering":
                 self._start(call)
+            case Answered(by="remote", amd=amd) if call.stage == "dialing" and call.unattended is not None:
+                self._unattended_answered(call, amd)
             case Answered(by="remote") if call.stage == "dialing" and call.outbound is not None:
                 self._outbound_answered(call)
             case Answered(by="remote") if call.stage == "dialing":
@@ -365,7 +368,9 @@ class CallController(DeskCommands, Deflections, OutboundCalls):
         self._calls.pop(call.ref, None)
         if call.ivr is not None:
             call.ivr.stop()
-        if stage in ("dialing", "ringing") and call.outbound is not None:  # an agent's outbound call, not connected
+        if call.unattended is not None and stage in ("dialing", "connecting", "message", "dropping"):
+            self._unattended_ended(call, stage, event.cause)
+        elif stage in ("dialing", "ringing") and call.outbound is not None:  # an agent's outbound call, not connected
             self._outbound_leg_failed(call, stage, event.cause)
         elif stage in ("waiting", "ringing") and call.engine_ref == call.ref:
             engine.remove(call.ref)  # the caller hung up while waiting: an abandon (the caller's choice)

@@ -5,7 +5,7 @@ directories and listeners that plug into it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -106,6 +106,22 @@ class RoutingListener:
         """What the line of an outbound call did: answered (the agent is rung), or why it ended before."""
 
 
+@dataclass(frozen=True, eq=False)
+class Unattended:
+    """How a call placed with no agent held (predictive dialing) goes on once answered (``routing.predictive``).
+
+    ``pool``: the agents who may take it, best first, asked when a person answers (and again as agents free up
+    within ``connect_within_s``); ``abandon_prompt``: what a person hears when nobody came in time (the
+    campaign's identification message) before we hang up; ``amd_action`` for a detected machine: ``drop``,
+    ``message`` (``machine_prompt`` is played after its greeting, then we hang up) or ``agent``."""
+
+    pool: Callable[[], Sequence[str]]
+    connect_within_s: float = 2.0
+    abandon_prompt: str | None = None
+    amd_action: str = "drop"
+    machine_prompt: str | None = None
+
+
 @dataclass(eq=False)
 class LiveCall:
     """A call the controller follows, from the offer to the end of its wrap-up (memory only)."""
@@ -129,3 +145,4 @@ class LiveCall:
     outbound: dict[str, Any] | None = None  # an outbound call for an agent: the requester's tag (routing.outbound)
     wrap_up_s: float | None = None  # the wrap-up after talking, when not the queue's (an outbound call's)
     timed_out: bool = False  # we hung up an outbound call ourselves (ring or pick-up time-out)
+    unattended: Unattended | None = None  # a predictive call: no agent held while it rings (routing.predictive)

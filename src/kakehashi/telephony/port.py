@@ -8,11 +8,11 @@ driver can be swapped without changing any caller. Events carry the driver's own
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Direction(StrEnum):
@@ -67,9 +67,11 @@ class Offered(DriverEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Answered(DriverEvent):
-    """The system (IVR) or the remote party (outbound) picked up."""
+    """The system (IVR) or the remote party (outbound) picked up. An outbound call placed with ``amd`` is
+    reported once the answering-machine detector decided: ``amd`` "human", "machine" or "notsure"."""
 
     by: str  # "system" | "remote"
+    amd: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,7 +161,11 @@ class TelephonyDriver(Protocol):
     def collect_digits(self, call_ref: str, *, max_digits: int, timeout_s: float, sensitive: bool = False) -> None: ...
     def route_to_agent(self, call_ref: str, agent: str) -> None: ...
     def park(self, call_ref: str, *, music: str | None = None) -> None: ...
-    def originate(self, to: str, *, caller_id: str, tenant_id: int) -> str: ...
+    def originate(self, to: str, *, caller_id: str, tenant_id: int, amd: Mapping[str, Any] | None = None) -> str:
+        """Dial ``to``. With ``amd`` (answering-machine detection settings, ``telephony.amd.AmdSettings``'s
+        fields; ``{}`` for its defaults) the answer is reported after the detector's verdict."""
+        ...
+
     def transfer(self, call_ref: str, target: str) -> None:
         """Blind transfer: to an agent (their phone rings; the current agent leaves the call), or to an
         outside number (the call leaves the center and ends as transferred)."""

@@ -7,9 +7,11 @@ The "outside world" (callers dialling in, customers' phones, agents' phones) is 
 from __future__ import annotations
 
 import itertools
+import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from kakehashi.kit.timers import VirtualClock
 from kakehashi.telephony.port import (
@@ -48,6 +50,18 @@ class SimAgent:
     answers: bool = True
 
 
+@dataclass(frozen=True)
+class AmdErrors:
+    """The simulated answering-machine detector: how often it takes a person for a machine (``false_machine``:
+    the person is dropped, an abandon by Ofcom's count), a machine for a person (``missed_machine``: an agent gets
+    it), and how long it listens before deciding (a person: their greeting and the silence after it)."""
+
+    false_machine: float = 0.0
+    missed_machine: float = 0.0
+    human_decision_s: float = 1.6
+    machine_decision_s: float = 2.6
+
+
 @dataclass
 class SimNumber:
     outcome: str = "answer"
@@ -82,8 +96,12 @@ class SimDriver:
         *,
         prefix: str = "sim",
         tenant_of: Callable[[str], int | None] | None = None,
+        amd_errors: AmdErrors | None = None,
+        seed: int | None = None,
     ) -> None:
         self.clock = clock or VirtualClock()
+        self.amd_errors = amd_errors or AmdErrors()
+        self._random = random.Random(seed)
         self.tenant_of = tenant_of  # whose number was dialled, as the SIP driver finds it (inbound_numbers)
         self._handlers: list[EventHandler] = []
         self._calls: dict[str, _Call] = {}
@@ -191,7 +209,7 @@ class SimDriver:
         call.ringing.clear()  # agents' phones stop ringing; the caller hears music
         call.prompts.append(music or "hold-music")
 
-    def originate(self, to: str, *, caller_id: str, tenant_id: int) -> str:
+    def originate(self, to: str, *, caller_id: str, tenant_id: int, amd: Mapping[str, Any] | None = None) -> str:
         call = self._new(Direction.OUTBOUND)
         self._emit(
             Offered(
@@ -205,7 +223,9 @@ class SimDriver:
         )
         number = self._numbers.get(to, SimNumber())
         call.talk_s = number.talk_s
-        if number.outcome == "answer":
+        if amd is not None and number.outcome in ("answer", "answering_machine"):
+            self._answer_detected(call, number)
+        elif number.outcome == "answer":
 
             def picked_up() -> None:
                 if not call.ended:
@@ -222,6 +242,23 @@ class SimDriver:
         else:
             self.clock.call_later(0.5, lambda: self._end(call, EndCause.INVALID_NUMBER))
         return call.ref
+
+    def _answer_detected(self, call: _Call, number: SimNumber) -> None:
+        """Picked up (a person or a machine), reported after the simulated detector's verdict, right or wrong."""
+        errors = self.amd_errors
+        machine = number.outcome == "answering_machine"
+        wrong = self._random.random() < (errors.missed_machine if machine else errors.false_machine)
+        verdict = "machine" if machine != wrong else "human"
+        listen = errors.machine_decision_s if verdict == "machine" else errors.human_decision_s
+        if machine and call.talk_s is None:
+            call.talk_s = 20.0  # an agent who gets a machine hangs up after its greeting
+
+        def decided() -> None:
+            if not call.ended:
+                call.connected = True
+                self._emit(Answered(call_ref=call.ref, at=self.clock.now(), by="remote", amd=verdict))
+
+        self.clock.call_later(number.ring_seconds + listen, decided)
 
     def transfer(self, call_ref: str, target: str) -> None:
         self._emit(Transferred(call_ref=call_ref, at=self.clock.now(), target=target, attended=False))

@@ -32,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -407,7 +407,9 @@ class SipDriver:
         self._send("drop_agent", ref=call_ref)
         self._send("play", ref=call_ref, file=str(self._music(music)), loop=True)
 
-    def originate(self, to: str, *, caller_id: str, tenant_id: int) -> str:
+    def originate(self, to: str, *, caller_id: str, tenant_id: int, amd: Mapping[str, Any] | None = None) -> str:
+        # ``amd``: the media plane's detector is not wired yet — the answer is reported without a verdict (a
+        # person, to the controller) until it is (issue 19).
         ref = f"sipo-{self._run}-{next(self._ids)}"
         self._calls[ref] = _Call(ref, Direction.OUTBOUND, caller_id, tenant_id)
         self._emit(Offered(call_ref=ref, at=utcnow(), direction=Direction.OUTBOUND, ani=caller_id, dnis=to,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,7 @@ from kakehashi.audit import service as audit
 from kakehashi.campaigns import attempts, compliance
 from kakehashi.campaigns import service as campaigns
 from kakehashi.campaigns.models import CampaignList, LeadAttempt
+from kakehashi.dialer.predictive import PacerFactory, PredictiveRunner
 from kakehashi.kit.context import Actor
 from kakehashi.kit.db import unit_of_work
 from kakehashi.kit.errors import Conflict
@@ -65,10 +67,14 @@ class Dialer:
 
     def __init__(
         self, controller: CallController, driver: TelephonyDriver, factory: sessionmaker[Session], clock: Clock,
-        *, idle_recheck_s: float = IDLE_RECHECK_S,
+        *, idle_recheck_s: float = IDLE_RECHECK_S, pacer_factory: PacerFactory | None = None,
     ) -> None:  # fmt: skip
         self.controller, self.driver, self.factory, self.clock = controller, driver, factory, clock
         self.idle_recheck_s = idle_recheck_s
+        self.wrap_up_s = OUTBOUND_WRAP_UP_S
+        #: The simulator's called party for a number dialled now (the benchmark's model); None: the list's mix.
+        self.called_party: Callable[[str, datetime], None] | None = None
+        self.predictive = PredictiveRunner(self, pacer_factory)
         self._joined: dict[tuple[int, str], int] = {}  # (tenant, agent) → the campaign they work now
         self._lock = threading.Lock()
         self._filling: set[tuple[int, str]] = set()
@@ -85,8 +91,11 @@ class Dialer:
                 raise Conflict(f"the campaign is {campaign.status}")
             if not attempts.works(session, actor, campaign, agent):
                 raise Conflict(f"{agent} does not work this campaign")
-        with self._lock:
-            self._joined[(actor.tenant_id, agent)] = campaign_id
+            predictive = campaign.dial_mode == "predictive"
+            with self._lock:
+                self._joined[(actor.tenant_id, agent)] = campaign_id
+            if predictive:
+                self.predictive.joined(actor.tenant_id, campaign)
         self._start_ticking()
         self.clock.call_later(0, lambda: self.fill(actor.tenant_id, agent))
 
@@ -97,6 +106,19 @@ class Dialer:
     def joined(self, tenant_id: int, agent: str) -> int | None:
         with self._lock:
             return self._joined.get((tenant_id, agent))
+
+    def agents_of(self, tenant_id: int, campaign_id: int) -> list[str]:
+        """The agents who joined the campaign (and have not left it)."""
+        with self._lock:
+            return [a for (t, a), c in self._joined.items() if t == tenant_id and c == campaign_id]
+
+    def pool(self, tenant_id: int, campaign_id: int) -> list[str]:
+        """Who takes a predictive call answered now: the campaign's free agents, longest idle first (asked under
+        the controller's lock: memory only)."""
+        engine = self.controller.engine(tenant_id)
+        free = [engine.agent(a) for a in self.agents_of(tenant_id, campaign_id) if engine.has_agent(a)]
+        free = [rec for rec in free if rec.state is AgentState.AVAILABLE]
+        return [rec.name for rec in sorted(free, key=lambda rec: rec.idle_since)]
 
     def dial(self, actor: Actor, agent: str, attempt_id: int) -> str:
         """Preview: dial the agent's open attempt now (409 with the reason when a rule forbids it now)."""
@@ -201,9 +223,18 @@ class Dialer:
 
     # -- placing the call
 
-    def _place(self, tenant_id: int, agent: str, plan: Dial) -> None:
-        if isinstance(self.driver, SimDriver) and plan.sim_outcomes:
+    def plan(self, session: Session, attempt: LeadAttempt) -> Dial:
+        return _plan(session, attempt)
+
+    def simulate(self, plan: Dial) -> None:
+        """On the simulator: how the called party will behave (the benchmark's model, else the list's mix)."""
+        if self.called_party is not None:
+            self.called_party(plan.number, self.clock.now())
+        elif isinstance(self.driver, SimDriver) and plan.sim_outcomes:
             self._simulate(plan)
+
+    def _place(self, tenant_id: int, agent: str, plan: Dial) -> None:
+        self.simulate(plan)
         self.controller.dial_for_agent(
             tenant_id, agent, plan.number, caller_id=plan.caller_id, ring_timeout_s=plan.ring_timeout_s,
             wrap_up_s=OUTBOUND_WRAP_UP_S,
@@ -227,14 +258,16 @@ class Dialer:
         with unit_of_work(self.factory) as session:
             attempts.dialed(session, tenant_id, int(tag["attempt_id"]), ref, self.driver.name)
             attempt = session.get(LeadAttempt, int(tag["attempt_id"]))
-            if attempt is not None:
+            if attempt is not None and agent:
                 _tell(session, tenant_id, agent, attempt)
 
     def line_result(self, tenant_id: int, agent: str, tag: dict[str, Any], result: str, at: datetime) -> None:
         with unit_of_work(self.factory) as session:
-            attempt = attempts.line_result(session, tenant_id, int(tag["attempt_id"]), result, at)
-            if attempt is not None:
+            attempt = attempts.line_result(session, tenant_id, int(tag["attempt_id"]), result, at, agent=agent)
+            if attempt is not None and agent:
                 _tell(session, tenant_id, agent, attempt)
+        if tag.get("predictive"):
+            self.predictive.line_result(tenant_id, agent, tag, result, at)
 
     def wrap_up_closed(self, tenant_id: int, ref: str, at: datetime) -> None:
         with unit_of_work(self.factory) as session:
@@ -255,6 +288,7 @@ class Dialer:
             compliance.release_agent(session, actor, agent)
 
     def agent_free(self, tenant_id: int, agent: str) -> None:
+        self.predictive.agent_free(tenant_id, agent)
         if self.joined(tenant_id, agent) is not None:
             self.clock.call_later(0, lambda: self.fill(tenant_id, agent))
 
@@ -311,9 +345,9 @@ class DialerListener(DbListener):
 
 def attach(
     controller: CallController, driver: TelephonyDriver, factory: sessionmaker[Session], clock: Clock,
-    listener: DialerListener, *, idle_recheck_s: float = IDLE_RECHECK_S,
+    listener: DialerListener, *, idle_recheck_s: float = IDLE_RECHECK_S, pacer_factory: PacerFactory | None = None,
 ) -> Dialer:  # fmt: skip
     """A dialer on a running controller whose listener is ``listener``."""
-    dialer = Dialer(controller, driver, factory, clock, idle_recheck_s=idle_recheck_s)
+    dialer = Dialer(controller, driver, factory, clock, idle_recheck_s=idle_recheck_s, pacer_factory=pacer_factory)
     listener.dialer = dialer
     return dialer

@@ -1,0 +1,224 @@
+"""Predictive dialing (issue 19, ADR 0025): every pacing tick each running predictive campaign with agents on it
+asks its pacer how many calls to place, reserves that many due leads and dials them with no agent held
+(``routing.predictive``); a person who answers goes to the campaign's longest-idle free agent, or hears the
+campaign's identification message when nobody is free within 2 s (an abandon, and no redial for 72 h).
+
+The pacer (``kakehashi.pacing``) is told every dial's result and every agent's handle time. A campaign's pacer
+lives as long as the process; after a restart it starts again from its priors and the 24-hour / 30-day abandon
+counts read back from the attempts (:meth:`PredictiveRunner._pacer`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from kakehashi.campaigns import attempts
+from kakehashi.campaigns import service as campaigns
+from kakehashi.campaigns.models import Campaign, LeadAttempt
+from kakehashi.kit.db import unit_of_work
+from kakehashi.pacing.predictive import PredictivePacer, PredictiveSettings
+from kakehashi.pacing.types import DialOutcome, Pacer, PacingState
+from kakehashi.routing.engine import AgentState
+from kakehashi.routing.live_types import CallControlError, Unattended
+
+if TYPE_CHECKING:
+    from kakehashi.dialer import Dialer
+
+log = logging.getLogger(__name__)
+
+#: How often each predictive campaign is paced (the issue asks ≤ 1 s).
+PACING_TICK_S = 1.0
+#: Connected within this long of the person's answer, or abandoned (FCC 47 CFR 64.1200(a)(7): 2 s).
+CONNECT_WITHIN_S = 2.0
+_WORKING = (AgentState.AVAILABLE, AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAP_UP)
+
+PacerFactory = Callable[[Campaign], Pacer]
+
+
+def default_pacer(campaign: Campaign) -> Pacer:
+    """Kakehashi's predictive pacer with the campaign's settings."""
+    settings = campaigns.predictive_settings(campaign)
+    return PredictivePacer(PredictiveSettings(
+        abandon_target=settings.abandon_target, max_lines_per_agent=settings.max_lines_per_agent,
+        max_in_flight=settings.max_in_flight,
+    ))  # fmt: skip
+
+
+@dataclass
+class PacedCampaign:
+    """One predictive campaign's live pacing."""
+
+    tenant_id: int
+    campaign_id: int
+    pacer: Pacer
+    leads_available: bool = True
+    placed_at: dict[int, datetime] = field(default_factory=dict)  # attempt → when dialled (until its result)
+    answered: set[int] = field(default_factory=set)  # attempts answered by a person (counted once)
+    dials: int = 0
+    last_state: PacingState | None = None
+
+
+class PredictiveRunner:
+    """The predictive side of :class:`~kakehashi.dialer.Dialer` (it owns one)."""
+
+    def __init__(self, dialer: Dialer, pacer_factory: PacerFactory | None = None) -> None:
+        self.dialer = dialer
+        self.pacer_factory = pacer_factory or default_pacer
+        self._campaigns: dict[tuple[int, int], PacedCampaign] = {}
+        self._handling: dict[tuple[int, str], tuple[PacedCampaign, datetime]] = {}  # agent → since answered
+        self._lock = threading.Lock()
+        self._ticking = False
+
+    # -- the dialer's hooks
+
+    def joined(self, tenant_id: int, campaign: Campaign) -> None:
+        """An agent joined a predictive campaign: it is paced from now on."""
+        key = (tenant_id, campaign.id)
+        with self._lock:
+            if key not in self._campaigns:
+                self._campaigns[key] = PacedCampaign(tenant_id, campaign.id, self._pacer(campaign))
+            start = not self._ticking
+            self._ticking = True
+        if start:
+            self.dialer.clock.call_later(PACING_TICK_S, self._tick)
+
+    def paced(self, tenant_id: int, campaign_id: int) -> PacedCampaign | None:
+        with self._lock:
+            return self._campaigns.get((tenant_id, campaign_id))
+
+    def live(self) -> list[PacedCampaign]:
+        with self._lock:
+            return list(self._campaigns.values())
+
+    def line_result(self, tenant_id: int, agent: str, tag: dict[str, Any], result: str, at: datetime) -> None:
+        """A predictive call's line result: the pacer learns it; a person taken by ``agent`` is being handled."""
+        paced = self.paced(tenant_id, int(tag["campaign_id"]))
+        if paced is None:
+            return
+        attempt_id = int(tag["attempt_id"])
+        placed = paced.placed_at.get(attempt_id, at)
+        if result == "answered":
+            paced.answered.add(attempt_id)
+            paced.pacer.record(DialOutcome(at=at, placed_at=placed, human=True))
+            if agent:
+                with self._lock:
+                    self._handling[(tenant_id, agent)] = (paced, at)
+            return
+        paced.placed_at.pop(attempt_id, None)
+        if attempt_id in paced.answered:  # taken by an agent who did not pick up: counted as a person already
+            paced.answered.discard(attempt_id)
+            if result == "abandoned":
+                paced.pacer.record(DialOutcome(at=at, placed_at=placed, human=False, abandoned=True))
+            return
+        paced.pacer.record(DialOutcome(at=at, placed_at=placed, human=result == "abandoned",
+                                       machine=result == "machine", abandoned=result == "abandoned"))  # fmt: skip
+
+    def agent_free(self, tenant_id: int, agent: str) -> None:
+        with self._lock:
+            handling = self._handling.pop((tenant_id, agent), None)
+        if handling is not None:
+            paced, since = handling
+            paced.pacer.handled((self.dialer.clock.now() - since).total_seconds(), self.dialer.clock.now())
+
+    # -- pacing
+
+    def _tick(self) -> None:
+        for paced in self.live():
+            try:
+                self._pace(paced)
+            except Exception:  # one campaign's trouble must not stop the others' pacing; the cause is logged
+                log.exception("dialer: pacing campaign %s failed", paced.campaign_id)
+        with self._lock:
+            self._ticking = bool(self._campaigns)
+        if self._ticking:
+            self.dialer.clock.call_later(PACING_TICK_S, self._tick)
+
+    def _pace(self, paced: PacedCampaign) -> None:
+        dialer = self.dialer
+        tenant_id, campaign_id = paced.tenant_id, paced.campaign_id
+        agents = dialer.agents_of(tenant_id, campaign_id)
+        if not agents:
+            with self._lock:
+                self._campaigns.pop((tenant_id, campaign_id), None)  # nobody works it: paced again when one joins
+            return
+        engine = dialer.controller.engine(tenant_id)
+        states = [engine.agent(a).state for a in agents if engine.has_agent(a)]
+        ringing, waiting = dialer.controller.unattended_counts(tenant_id, "campaign_id", campaign_id)
+        now = dialer.clock.now()
+        state = PacingState(
+            now=now, agents_active=sum(s in _WORKING for s in states),
+            agents_ready=sum(s is AgentState.AVAILABLE for s in states), calls_in_flight=ringing,
+            calls_waiting=waiting, leads_available=paced.leads_available,
+            agents_talking=sum(s in (AgentState.RINGING, AgentState.ON_CALL) for s in states),
+        )  # fmt: skip
+        paced.last_state = state
+        wanted = paced.pacer.decide(state)
+        if wanted <= 0:
+            if not paced.leads_available:  # look for due leads again (a retry falls due, the window opens)
+                paced.leads_available = self._place(paced, 1) > 0
+            return
+        paced.leads_available = self._place(paced, wanted) >= wanted
+
+    def _place(self, paced: PacedCampaign, count: int) -> int:
+        """Reserve and dial up to ``count`` leads; how many were dialled."""
+        dialer = self.dialer
+        actor = attempts.system_actor(paced.tenant_id)
+        now = dialer.clock.now()
+        with unit_of_work(dialer.factory) as session:
+            campaign = campaigns.get_campaign(session, actor, paced.campaign_id)
+            if campaign.status != "running" or campaign.dial_mode != "predictive":
+                return 0
+            opened = attempts.open_unattended(session, actor, campaign.id, now, count)
+            plans = [dialer.plan(session, attempt) for attempt in opened]
+            settings = campaigns.predictive_settings(campaign)
+            amd = campaigns.amd_settings(campaign)
+        how = Unattended(
+            pool=lambda: dialer.pool(paced.tenant_id, paced.campaign_id), connect_within_s=CONNECT_WITHIN_S,
+            abandon_prompt=settings.abandon_message or None, amd_action=amd.action,
+            machine_prompt=amd.machine_message or None,
+        )  # fmt: skip
+        placed = 0
+        for plan in plans:
+            dialer.simulate(plan)
+            paced.placed_at[plan.attempt_id] = now
+            try:
+                dialer.controller.dial_unattended(
+                    paced.tenant_id, plan.number, caller_id=plan.caller_id, ring_timeout_s=plan.ring_timeout_s,
+                    wrap_up_s=dialer.wrap_up_s, how=how, amd=amd.detector(),
+                    tag={"attempt_id": plan.attempt_id, "campaign_id": plan.campaign_id, "lead_id": plan.lead_id,
+                         "predictive": True},
+                )  # fmt: skip
+                placed += 1
+                paced.dials += 1
+            except CallControlError as exc:
+                paced.placed_at.pop(plan.attempt_id, None)
+                with unit_of_work(dialer.factory) as session:
+                    attempts.release_undialled(session, paced.tenant_id, plan.attempt_id, str(exc), now)
+        return placed
+
+    def _pacer(self, campaign: Campaign) -> Pacer:
+        """A new pacer for ``campaign``, told the 30 days of abandons and answers it has behind it."""
+        pacer = self.pacer_factory(campaign)
+        now = self.dialer.clock.now()
+        with self.dialer.factory() as session:
+            rows = session.execute(
+                select(LeadAttempt.answered_at, LeadAttempt.started_at, LeadAttempt.result)
+                .where(
+                    LeadAttempt.campaign_id == campaign.id,
+                    LeadAttempt.mode == "predictive",
+                    LeadAttempt.human.is_(True),
+                    LeadAttempt.started_at >= now - timedelta(days=30),
+                )
+                .order_by(LeadAttempt.started_at)
+            ).all()
+        for answered_at, started_at, result in rows:
+            pacer.record(DialOutcome(at=answered_at or started_at, placed_at=started_at, human=True,
+                                     abandoned=result == "abandoned", history=True))  # fmt: skip
+        return pacer

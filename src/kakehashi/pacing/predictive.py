@@ -1,0 +1,148 @@
+"""Kakehashi's predictive pacing: each tick, the most calls whose *expected* abandons stay within the budget.
+
+The model (ADR 0025). Of the ``M`` calls that will be ringing — those in flight plus ``n`` new ones — the number
+answered by a person is ``X ~ Binomial(M, p)`` (``p``: people per dial, a decaying mean). The agents there to take
+them are the ``F`` ready now (less the people already waiting) plus ``Y ~ Binomial(B, q)`` of the ``B`` busy ones,
+free by the time a call is answered (``q = 1 − exp(−t/h)``: the mean time to a person's answer ``t`` over the
+mean handle time ``h``, talk + wrap-up, taken as exponential). A person abandoned is one too many:
+``E[max(X − F − Y, 0)]``, and the pacer places the largest ``n`` with
+
+    E[max(X − F − Y, 0)] / E[X] ≤ α
+
+``α`` steers the running rate towards the target: ``α = τ·s·clamp(2 − r/(τ·s), 0.1, 2)`` where ``τ`` is the
+campaign's target (3 %), ``s`` a safety factor and ``r`` the larger of the 24-hour and 30-day abandon rates (with a
+prior of ``prior_humans`` answers at ``τ·s``, so a handful of early calls does not swing it). Below the target the
+pacer may spend the unused budget (up to 2τs a tick), above it it all but stops over-dialing — before the day's
+limit is reached, never after. Caps: lines per agent, calls in flight per campaign.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from kakehashi.pacing.estimates import DecayingMean, WindowRate
+from kakehashi.pacing.types import DialOutcome, PacingState
+
+
+@dataclass(frozen=True, slots=True)
+class PredictiveSettings:
+    """A campaign's predictive settings (defaults: Ofcom/FCC's 3 %, three lines per agent)."""
+
+    abandon_target: float = 0.03
+    max_lines_per_agent: float = 3.0
+    max_in_flight: int | None = None
+    safety: float = 0.85
+    half_life_s: float = 300.0
+    prior_answer: float = 0.3
+    prior_ring_s: float = 10.0
+    prior_handle_s: float = 180.0
+    prior_humans: int = 200
+
+
+def _binomial_pmf(n: int, p: float) -> np.ndarray:
+    """P(X = k), k = 0…n, in log space (no overflow at hundreds of calls)."""
+    if n == 0:
+        return np.ones(1)
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    k = np.arange(1, n + 1)
+    logs = np.concatenate(([n * math.log1p(-p)], np.log((n - k + 1) / k) + math.log(p / (1 - p))))
+    pmf: np.ndarray = np.exp(np.cumsum(logs))
+    pmf /= pmf.sum()
+    return pmf
+
+
+def expected_overflow(calls: int, p: float, ready: int, busy: int, q: float) -> float:
+    """``E[max(X − ready − Y, 0)]`` for ``X ~ B(calls, p)``, ``Y ~ B(busy, q)`` (``ready`` may be negative: people
+    already waiting for an agent)."""
+    if calls <= 0:
+        return 0.0
+    x = _binomial_pmf(calls, p)
+    y = _binomial_pmf(max(busy, 0), q)
+    diff = np.convolve(x, y[::-1])  # P(X − Y = d), d = −busy … calls
+    d = np.arange(-max(busy, 0), calls + 1)
+    over = np.maximum(d - ready, 0)
+    return float(np.dot(diff, over))
+
+
+class PredictivePacer:
+    """Predictive pacing for one campaign (see the module's docstring)."""
+
+    def __init__(self, settings: PredictiveSettings | None = None) -> None:
+        self.settings = s = settings or PredictiveSettings()
+        self.answer = DecayingMean(s.prior_answer, 20.0, s.half_life_s)  # people per dial
+        self.ring = DecayingMean(s.prior_ring_s, 10.0, s.half_life_s)  # seconds to a person's answer
+        self.handle = DecayingMean(s.prior_handle_s, 10.0, s.half_life_s)  # talk + wrap-up
+        self.day = WindowRate(timedelta(hours=24))
+        self.month = WindowRate(timedelta(days=30))
+        self._level = 1.0
+        self.alpha = s.abandon_target * s.safety
+
+    # -- what happened
+
+    def record(self, outcome: DialOutcome) -> None:
+        if not outcome.history:
+            self.answer.add(1.0 if outcome.human else 0.0, outcome.at)
+        if outcome.human and not outcome.history:
+            self.ring.add(max((outcome.at - outcome.placed_at).total_seconds(), 0.0), outcome.at)
+        if outcome.human or outcome.abandoned:
+            self.day.add(outcome.at, abandoned=outcome.abandoned, human=outcome.human)
+            self.month.add(outcome.at, abandoned=outcome.abandoned, human=outcome.human)
+
+    def handled(self, seconds: float, at: datetime) -> None:
+        self.handle.add(max(seconds, 1.0), at)
+
+    # -- the decision
+
+    def running_rate(self, now: datetime) -> float:
+        """The larger of the 24-hour and 30-day abandon rates, each pulled towards the aim by the prior."""
+        s = self.settings
+        aim = s.abandon_target * s.safety
+        rates = []
+        for window in (self.day, self.month):
+            window.expire(now)
+            rates.append((window.abandoned + aim * s.prior_humans) / (window.humans + s.prior_humans))
+        return max(rates)
+
+    def decide(self, state: PacingState) -> int:
+        s = self.settings
+        active = state.agents_active
+        if active <= 0 or not state.leads_available:
+            self._level = 0.0 if active <= 0 else (state.calls_in_flight + state.calls_waiting) / active
+            return 0
+        aim = s.abandon_target * s.safety
+        self.alpha = aim * min(max(2.0 - self.running_rate(state.now) / aim, 0.1), 2.0)
+        lines = math.floor(s.max_lines_per_agent * active)
+        cap = lines - state.calls_in_flight - state.calls_waiting
+        if s.max_in_flight is not None:
+            cap = min(cap, s.max_in_flight - state.calls_in_flight)
+        cap = max(cap, 0)
+        p = self.answer.value
+        q = 1.0 - math.exp(-self.ring.value / max(self.handle.value, 1.0))
+        ready = state.agents_ready - state.calls_waiting
+        busy = max(active - state.agents_ready, 0)
+
+        def fits(n: int) -> bool:
+            calls = state.calls_in_flight + n
+            if calls == 0:
+                return True
+            return expected_overflow(calls, p, ready, busy, q) <= self.alpha * calls * p
+
+        low, high = 0, cap  # the largest n that fits (the overflow grows with n)
+        if not fits(0):
+            high = 0
+        while low < high:
+            mid = (low + high + 1) // 2
+            if fits(mid):
+                low = mid
+            else:
+                high = mid - 1
+        self._level = (state.calls_in_flight + state.calls_waiting + low) / active
+        return low
+
+    @property
+    def level(self) -> float:
+        return self._level
