@@ -324,6 +324,23 @@ def bench_acd(
     typer.echo(json.dumps(result, ensure_ascii=False))
 
 
+@bench_app.command("amd")
+def bench_amd(
+    samples: Annotated[
+        int, typer.Option(help="synthetic calls (40 % people, 40 % machines, the rest silence and noise)", min=4)
+    ] = 400,
+    seed: Annotated[int, typer.Option(help="random seed (runs are reproducible)")] = 1,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
+) -> None:
+    """Answering-machine detection on synthetic Japanese answers and 留守番電話 greetings (Open JTalk, 8 kHz,
+    μ-law): accuracy per class, the false-machine rate (people hung up on) and the decision time, for app_amd's
+    stock settings and the Japanese set (issue 19)."""
+    from kakehashi.bench import amd
+
+    result = amd.run(samples=samples, seed=seed, console=None if json_out else console)
+    typer.echo(json.dumps(result, ensure_ascii=False))
+
+
 @bench_app.command("sip")
 def bench_sip(
     concurrent: Annotated[int, typer.Option(help="calls up at once")] = 10,
