@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from kakehashi.audit.cli import audit_app
@@ -24,6 +25,8 @@ app = typer.Typer(help="Kakehashi (架け橋) CTI contact-center platform.", no_
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 import_app = typer.Typer(help="Import data from CSV / XLSX.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (print JSON).", no_args_is_help=True)
+#: ``kakehashi bench dialer``'s modes (``kakehashi.bench.dialer.MODES``, not imported before the command runs).
+DIALER_MODES = "progressive,adapt_average,adapt_hard_limit,adapt_tapered,predictive"
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(bench_app, name="bench")
@@ -287,6 +290,39 @@ def bench_campaign(
     except campaign.PostgresOnly as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
+    typer.echo(json.dumps(result, ensure_ascii=False))
+
+
+@bench_app.command("dialer")
+def bench_dialer(
+    agents: Annotated[int, typer.Option(help="simulated agents working the campaign", min=1, max=1000)] = 50,
+    hours: Annotated[float, typer.Option(help="hours of work a day, from 09:00 Japan time", min=0.1, max=11)] = 8.0,
+    days: Annotated[int, typer.Option(help="simulated days", min=1, max=30)] = 1,
+    seed: Annotated[int, typer.Option(help="random seed (runs are reproducible)")] = 7,
+    modes: Annotated[str, typer.Option(help="comma-separated modes (default: all five)")] = DIALER_MODES,
+    sweep: Annotated[str, typer.Option(help="abandon targets for the predictive curve, e.g. 0.01,0.02,0.03,0.05")] = "",
+    chart: Annotated[Path | None, typer.Option(help="write the sweep's curve as PNG here")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
+) -> None:
+    """Progressive, VICIdial's ADAPT (average, hard limit, tapered) and Kakehashi's predictive pacing on one seeded
+    simulation through the real campaign code: talk minutes per agent-hour, occupancy, abandon rates (issue 19)."""
+    from kakehashi.bench import dialer
+
+    chosen = tuple(m.strip() for m in modes.split(",") if m.strip())
+    unknown = [m for m in chosen if m not in dialer.MODES]
+    if unknown:
+        raise typer.BadParameter(f"unknown: {', '.join(unknown)}", param_hint="--modes")
+    try:
+        targets = tuple(float(t) for t in sweep.split(",") if t.strip())
+    except ValueError:
+        raise typer.BadParameter("numbers between 0.001 and 0.05", param_hint="--sweep") from None
+    total = (len(chosen) + len(targets)) * days * hours * 3600
+    with Progress(console=console, disable=json_out, transient=True) as progress:
+        task = progress.add_task("simulated hours", total=total)
+        result = dialer.run(agents=agents, hours=hours, days=days, seed=seed, modes=chosen, sweep=targets,
+                            progress=lambda s: progress.advance(task, s))  # fmt: skip
+    if chart is not None and result.get("sweep"):
+        dialer.write_chart(result, chart)
     typer.echo(json.dumps(result, ensure_ascii=False))
 
 

@@ -91,11 +91,10 @@ class Dialer:
                 raise Conflict(f"the campaign is {campaign.status}")
             if not attempts.works(session, actor, campaign, agent):
                 raise Conflict(f"{agent} does not work this campaign")
-            predictive = campaign.dial_mode == "predictive"
             with self._lock:
                 self._joined[(actor.tenant_id, agent)] = campaign_id
-            if predictive:
-                self.predictive.joined(actor.tenant_id, campaign)
+        if campaign.dial_mode == "predictive":
+            self.predictive.joined(actor.tenant_id, campaign)
         self._start_ticking()
         self.clock.call_later(0, lambda: self.fill(actor.tenant_id, agent))
 
