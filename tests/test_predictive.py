@@ -186,6 +186,10 @@ def test_two_calls_for_one_free_agent_the_second_person_is_abandoned_with_the_me
     lead = f.lead(PHONES[1])
     assert lead.next_call_at is not None and lead.next_call_at - f.clock.now() >= timedelta(hours=71, minutes=59)
     assert [(o.human, o.abandoned) for o in f.pacer.outcomes] == [(True, False), (True, True)]
+    [live] = f.dialer.pacing(f.actor.tenant_id)  # the wallboard's figures
+    assert (live["campaign_id"], live["answered_24h"], live["abandoned_24h"], live["abandon_rate_24h"]) == (
+        f.campaign_id, 2, 1, 0.5)  # fmt: skip
+    assert (live["abandon_rate_30d"], live["dials"], live["agents_active"]) == (0.5, 2, 1)
     with f.factory() as s:
         card = attempts.current(s, f.agent("sato"), "sato")
         assert card is not None and card.id == first.id  # sato's desk shows the first person's card

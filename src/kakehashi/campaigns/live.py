@@ -3,7 +3,7 @@ through ``app.state.telephony`` like the call controller (``routing.live``), nev
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from fastapi import Request
 
@@ -18,6 +18,7 @@ class LiveDialer(Protocol):
     def joined(self, tenant_id: int, agent: str) -> int | None: ...
     def dial(self, actor: Actor, agent: str, attempt_id: int) -> str: ...
     def dial_manual(self, actor: Actor, agent: str, number: str, campaign_id: int | None) -> str: ...
+    def pacing(self, tenant_id: int) -> list[dict[str, Any]]: ...
 
 
 def dialer(request: Request) -> LiveDialer:

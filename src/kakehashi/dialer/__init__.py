@@ -106,6 +106,11 @@ class Dialer:
         with self._lock:
             return self._joined.get((tenant_id, agent))
 
+    def pacing(self, tenant_id: int) -> list[dict[str, Any]]:
+        """The tenant's predictive campaigns being paced now: dial level, calls in flight and waiting, abandon
+        rates over 24 hours and 30 days (``dialer.predictive.PacedCampaign.snapshot``)."""
+        return self.predictive.snapshots(tenant_id)
+
     def agents_of(self, tenant_id: int, campaign_id: int) -> list[str]:
         """The agents who joined the campaign (and have not left it)."""
         with self._lock:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,6 +24,8 @@ from kakehashi.campaigns import attempts
 from kakehashi.campaigns import service as campaigns
 from kakehashi.campaigns.models import Campaign, LeadAttempt
 from kakehashi.kit.db import unit_of_work
+from kakehashi.kit.events import Event, bus
+from kakehashi.pacing.estimates import WindowRate
 from kakehashi.pacing.predictive import PredictivePacer, PredictiveSettings
 from kakehashi.pacing.types import DialOutcome, Pacer, PacingState
 from kakehashi.routing.engine import AgentState
@@ -37,6 +40,8 @@ log = logging.getLogger(__name__)
 PACING_TICK_S = 1.0
 #: Connected within this long of the person's answer, or abandoned (FCC 47 CFR 64.1200(a)(7): 2 s).
 CONNECT_WITHIN_S = 2.0
+#: ``campaign.pacing`` events: at most one per campaign this often.
+PUBLISH_EVERY_S = 2.0
 _WORKING = (AgentState.AVAILABLE, AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAP_UP)
 
 PacerFactory = Callable[[Campaign], Pacer]
@@ -63,6 +68,30 @@ class PacedCampaign:
     answered: set[int] = field(default_factory=set)  # attempts answered by a person (counted once)
     dials: int = 0
     last_state: PacingState | None = None
+    #: Abandons among people who answered over 24 hours and 30 days (the wallboard's, whatever the pacer keeps).
+    day: WindowRate = field(default_factory=lambda: WindowRate(timedelta(hours=24)))
+    month: WindowRate = field(default_factory=lambda: WindowRate(timedelta(days=30)))
+    published: float = 0.0  # when the last ``campaign.pacing`` event went out (monotonic)
+
+    def count(self, at: datetime, *, human: bool, abandoned: bool) -> None:
+        if human or abandoned:
+            self.day.add(at, abandoned=abandoned, human=human)
+            self.month.add(at, abandoned=abandoned, human=human)
+
+    def snapshot(self, now: datetime) -> dict[str, Any]:
+        """What the wallboard shows of this campaign now."""
+        self.day.expire(now)
+        self.month.expire(now)
+        state = self.last_state
+        return {
+            "campaign_id": self.campaign_id, "dial_level": round(self.pacer.level, 2),
+            "calls_in_flight": state.calls_in_flight if state else 0,
+            "calls_waiting": state.calls_waiting if state else 0,
+            "agents_active": state.agents_active if state else 0, "agents_ready": state.agents_ready if state else 0,
+            "abandon_rate_24h": round(self.day.rate, 4), "answered_24h": self.day.humans,
+            "abandoned_24h": self.day.abandoned, "abandon_rate_30d": round(self.month.rate, 4),
+            "answered_30d": self.month.humans, "abandoned_30d": self.month.abandoned, "dials": self.dials,
+        }  # fmt: skip
 
 
 class PredictiveRunner:
@@ -83,7 +112,7 @@ class PredictiveRunner:
         key = (tenant_id, campaign.id)
         with self._lock:
             if key not in self._campaigns:
-                self._campaigns[key] = PacedCampaign(tenant_id, campaign.id, self._pacer(campaign))
+                self._campaigns[key] = self._paced(tenant_id, campaign)
             start = not self._ticking
             self._ticking = True
         if start:
@@ -107,6 +136,7 @@ class PredictiveRunner:
         if result == "answered":
             paced.answered.add(attempt_id)
             paced.pacer.record(DialOutcome(at=at, placed_at=placed, human=True))
+            paced.count(at, human=True, abandoned=False)
             if agent:
                 with self._lock:
                     self._handling[(tenant_id, agent)] = (paced, at)
@@ -116,9 +146,11 @@ class PredictiveRunner:
             paced.answered.discard(attempt_id)
             if result == "abandoned":
                 paced.pacer.record(DialOutcome(at=at, placed_at=placed, human=False, abandoned=True))
+                paced.count(at, human=False, abandoned=True)
             return
         paced.pacer.record(DialOutcome(at=at, placed_at=placed, human=result == "abandoned",
                                        machine=result == "machine", abandoned=result == "abandoned"))  # fmt: skip
+        paced.count(at, human=result == "abandoned", abandoned=result == "abandoned")
 
     def agent_free(self, tenant_id: int, agent: str) -> None:
         with self._lock:
@@ -160,11 +192,26 @@ class PredictiveRunner:
         )  # fmt: skip
         paced.last_state = state
         wanted = paced.pacer.decide(state)
+        self._publish(paced, now)
         if wanted <= 0:
             if not paced.leads_available:  # look for due leads again (a retry falls due, the window opens)
                 paced.leads_available = self._place(paced, 1) > 0
             return
         paced.leads_available = self._place(paced, wanted) >= wanted
+
+    def _publish(self, paced: PacedCampaign, now: datetime) -> None:
+        """``campaign.pacing`` for the wallboard, at most every ``PUBLISH_EVERY_S`` per campaign. Like
+        ``queue.stats`` a throttled snapshot of memory, sent at once (ADR 0019's named exception)."""
+        tick = time.monotonic()
+        if tick - paced.published < PUBLISH_EVERY_S:
+            return
+        paced.published = tick
+        bus.send(Event("campaign.pacing", paced.tenant_id, paced.snapshot(now)))
+
+    def snapshots(self, tenant_id: int) -> list[dict[str, Any]]:
+        """The tenant's paced campaigns now (the wallboard's first paint; then ``campaign.pacing`` events)."""
+        now = self.dialer.clock.now()
+        return [paced.snapshot(now) for paced in self.live() if paced.tenant_id == tenant_id]
 
     def _place(self, paced: PacedCampaign, count: int) -> int:
         """Reserve and dial up to ``count`` leads; how many were dialled."""
@@ -203,9 +250,10 @@ class PredictiveRunner:
                     attempts.release_undialled(session, paced.tenant_id, plan.attempt_id, str(exc), now)
         return placed
 
-    def _pacer(self, campaign: Campaign) -> Pacer:
-        """A new pacer for ``campaign``, told the 30 days of abandons and answers it has behind it."""
-        pacer = self.pacer_factory(campaign)
+    def _paced(self, tenant_id: int, campaign: Campaign) -> PacedCampaign:
+        """A new pacer for ``campaign``, told (as are the wallboard's counts) the 30 days of abandons and answers
+        it has behind it."""
+        paced = PacedCampaign(tenant_id, campaign.id, self.pacer_factory(campaign))
         now = self.dialer.clock.now()
         with self.dialer.factory() as session:
             rows = session.execute(
@@ -219,6 +267,8 @@ class PredictiveRunner:
                 .order_by(LeadAttempt.started_at)
             ).all()
         for answered_at, started_at, result in rows:
-            pacer.record(DialOutcome(at=answered_at or started_at, placed_at=started_at, human=True,
-                                     abandoned=result == "abandoned", history=True))  # fmt: skip
-        return pacer
+            at = answered_at or started_at
+            paced.pacer.record(DialOutcome(at=at, placed_at=started_at, human=True, abandoned=result == "abandoned",
+                                           history=True))  # fmt: skip
+            paced.count(at, human=True, abandoned=result == "abandoned")
+        return paced

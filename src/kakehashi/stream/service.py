@@ -13,7 +13,7 @@ from kakehashi.kit.events import Event
 from kakehashi.kit.masking import full_context
 from kakehashi.screenpop import service as screenpop
 
-STREAMED = ("call.*", "agent.*", "queue.*")
+STREAMED = ("call.*", "agent.*", "queue.*", "campaign.*")
 
 
 def visible(actor: Actor, event: Event) -> bool:
