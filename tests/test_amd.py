@@ -195,3 +195,10 @@ def test_the_false_machine_bound_is_wilsons_upper_end() -> None:
     assert wilson_upper(0, 160) == pytest.approx(0.0234, abs=1e-4)  # none of 160: still up to 2.3 %
     assert wilson_upper(5, 100) == pytest.approx(0.1118, abs=1e-4)
     assert wilson_upper(0, 0) == 1.0
+
+
+def test_the_cli_refuses_an_unknown_background() -> None:
+    from kakehashi.cli import app
+
+    out = CliRunner().invoke(app, ["bench", "amd", "--samples", "4", "--background", "loud", "--json"])
+    assert out.exit_code == 2 and "low, noisy" in out.output

@@ -366,6 +366,9 @@ def bench_amd(
         int, typer.Option(help="synthetic calls (40 % people, 40 % machines, the rest silence and noise)", min=4)
     ] = 400,
     seed: Annotated[int, typer.Option(help="random seed (runs are reproducible)")] = 1,
+    background: Annotated[
+        str, typer.Option(help="the line's background noise: low (-70…-50 dBFS) or noisy (-50…-36 dBFS)")
+    ] = "low",
     json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
 ) -> None:
     """Answering-machine detection on synthetic Japanese answers and 留守番電話 greetings (Open JTalk, 8 kHz,
@@ -373,7 +376,9 @@ def bench_amd(
     stock settings and the Japanese set (issue 19)."""
     from kakehashi.bench import amd
 
-    result = amd.run(samples=samples, seed=seed, console=None if json_out else console)
+    if background not in amd.BACKGROUNDS:
+        raise typer.BadParameter(f"one of {', '.join(amd.BACKGROUNDS)}", param_hint="--background")
+    result = amd.run(samples=samples, seed=seed, console=None if json_out else console, background=background)
     typer.echo(json.dumps(result, ensure_ascii=False))
 
 

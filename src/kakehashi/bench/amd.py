@@ -45,6 +45,9 @@ from kakehashi.telephony.amd import FRAME_SAMPLES, RATE, AmdDetector, AmdSetting
 CLASSES = ("human", "machine", "silence", "noise")
 MIX = {"human": 0.4, "machine": 0.4, "silence": 0.1, "noise": 0.1}
 SAMPLE_S = 6.0
+#: Background noise on the line, RMS in dBFS: ``low`` (a quiet room, the brief's figures), ``noisy`` (a TV or a
+#: street behind the person, a noisy line: around app_amd's silence threshold).
+BACKGROUNDS = {"low": (-70.0, -50.0), "noisy": (-50.0, -36.0)}
 HUMAN_TEXTS = ("はい、もしもし", "はい", "もしもし", "はい、田中です", "はい、佐藤です", "もしもし、鈴木です")
 SECOND_HELLO = "もしもし？"
 MACHINE_TEXTS = (
@@ -155,7 +158,7 @@ class Sample:
     payloads: tuple[bytes, ...]
 
 
-def _make(kind: str, rng: np.random.Generator) -> Sample:
+def _make(kind: str, rng: np.random.Generator, background: str) -> Sample:
     n = int(SAMPLE_S * RATE)
     track = np.zeros(n)
     if kind == "human":
@@ -186,15 +189,18 @@ def _make(kind: str, rng: np.random.Generator) -> Sample:
         track += noise
     else:
         description = "silence"
-    background = 32768 * 10 ** (rng.uniform(-70, -50) / 20)
-    track += rng.normal(0, background, n)
+    low, high = BACKGROUNDS[background]
+    track += rng.normal(0, 32768 * 10 ** (rng.uniform(low, high) / 20), n)
     ulaw = ulaw_encode(np.clip(np.round(track), -32768, 32767).astype(np.int16))
     payloads = tuple(ulaw[i : i + FRAME_SAMPLES] for i in range(0, len(ulaw), FRAME_SAMPLES))
     return Sample(kind, description, payloads)
 
 
-def generate(samples: int, seed: int, progress: Callable[[], None] | None = None) -> list[Sample]:
-    """``samples`` calls in the proportions of :data:`MIX` (at least one of each kind), shuffled by ``seed``."""
+def generate(
+    samples: int, seed: int, progress: Callable[[], None] | None = None, *, background: str = "low"
+) -> list[Sample]:
+    """``samples`` calls in the proportions of :data:`MIX` (at least one of each kind), shuffled by ``seed``,
+    with the background noise of :data:`BACKGROUNDS`."""
     rng = np.random.default_rng(seed)
     counts = {kind: max(1, round(samples * share)) for kind, share in MIX.items()}
     counts["human"] += samples - sum(counts.values())  # rounding: people absorb the difference
@@ -202,7 +208,7 @@ def generate(samples: int, seed: int, progress: Callable[[], None] | None = None
     rng.shuffle(kinds)
     made = []
     for kind in kinds:
-        made.append(_make(kind, rng))
+        made.append(_make(kind, rng, background))
         if progress is not None:
             progress()
     return made
@@ -263,21 +269,24 @@ def measure(samples: list[Sample], settings: AmdSettings) -> dict[str, Any]:
     }
 
 
-def run(samples: int = 400, seed: int = 1, console: Console | None = None) -> dict[str, Any]:
+def run(samples: int = 400, seed: int = 1, console: Console | None = None, background: str = "low") -> dict[str, Any]:
     """Generate ``samples`` calls with ``seed`` and measure app_amd's stock settings and the Japanese set."""
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background must be one of {', '.join(BACKGROUNDS)}, not {background!r}")
     started = time.perf_counter()
     if console is None:
-        made = generate(samples, seed)
+        made = generate(samples, seed, background=background)
     else:
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("synthesizing answers and greetings…", total=samples)
-            made = generate(samples, seed, progress=lambda: bar.advance(task))
+            made = generate(samples, seed, progress=lambda: bar.advance(task), background=background)
     generated = time.perf_counter()
     results = {name: measure(made, settings) for name, settings in
                (("stock", AmdSettings.stock()), ("japanese", AmdSettings.japanese()))}  # fmt: skip
     return {
         "samples": len(made),
         "seed": seed,
+        "background": background,
         "classes": dict(Counter(s.kind for s in made)),
         "generate_s": round(generated - started, 2),
         "classify_s": round(time.perf_counter() - generated, 2),
