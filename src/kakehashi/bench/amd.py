@@ -14,8 +14,9 @@ and reproducibly (a seeded generator; Open JTalk, ``pyopenjtalk-plus``, as the I
 
 Each text is read at a random speed (0.85–1.2) and pitch (−3…+4 half tones), resampled to 8 kHz, band-limited to
 the telephone band (300–3400 Hz), set to an active speech level of −32…−18 dBFS, given background noise at
-−70…−50 dBFS, passed through G.711 μ-law and back, and fed to the detector in 20 ms RTP payloads
-(:meth:`AmdDetector.feed_ulaw`). Every sample lasts 6 s, longer than the detector's analysis.
+−70…−50 dBFS (``background="noisy"``: −50…−36 dBFS, around app_amd's silence threshold), passed through G.711
+μ-law and back, and fed to the detector in 20 ms RTP payloads (:meth:`AmdDetector.feed_ulaw`). Every sample lasts
+6 s, longer than the detector's analysis.
 
 Per settings (app_amd's stock set, and :meth:`AmdSettings.japanese`): accuracy per class — a person must be
 ``human``, a machine ``machine``; silence and noise are right when not ``human`` (no agent is given an empty
