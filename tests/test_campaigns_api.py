@@ -1,11 +1,16 @@
-"""``/api/v1/campaigns`` over HTTP: roles, masking, the 422 of the night rule, tenancy (issue 17)."""
+"""``/api/v1/campaigns`` over HTTP: roles, masking, the 422 of the night rule, tenancy (issue 17); the predictive
+campaigns' live pacing for the wallboard (issue 19)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from conftest import ClientAs
+from kakehashi.dialer.predictive import PacedCampaign
 from kakehashi.kit.context import Role
+from kakehashi.kit.db import utcnow
+from kakehashi.pacing.predictive import PredictivePacer
 
 WINDOWS = [{"weekday": d, "start": "09:00", "end": "20:00"} for d in range(7)]
 BODY: dict[str, Any] = {"name": "秋の見直し", "kind": "sales", "caller_id": "03-1234-5678", "windows": WINDOWS}
@@ -108,3 +113,47 @@ def test_given_another_tenants_campaign_dnc_and_refusal_when_called_then_404(cli
     assert len(b.get("/api/v1/campaigns/dnc").json()) == 1
     held = [lead for lead in b.get(f"/api/v1/campaigns/{cid}/leads").json() if lead["id"] == lead_id]
     assert held[0]["reserved_by"] is not None and held[0]["attempts"] == 0
+
+
+def _paced(tenant_id: int, campaign_id: int, *, humans: int, abandoned: int) -> dict[str, Any]:
+    """The dialer's own snapshot of a paced campaign (``PacedCampaign.snapshot``) with these counts of today."""
+    now = utcnow()
+    paced = PacedCampaign(tenant_id, campaign_id, PredictivePacer(), dials=40)
+    for i in range(humans):
+        paced.count(now - timedelta(minutes=i), human=True, abandoned=i < abandoned)
+    return paced.snapshot(now)
+
+
+def test_the_pacing_of_predictive_campaigns_for_the_wallboard(client_as: ClientAs, monkeypatch: Any) -> None:
+    """``GET /api/v1/campaigns/pacing``: the dialer's live snapshots of the caller's tenant with each campaign's name
+    and abandon target; empty (never a 409) when nothing is paced or no phone system runs; managers only."""
+    supervisor = client_as(Role.SUPERVISOR)
+    assert supervisor.get("/api/v1/campaigns/pacing").json() == []  # the dialer runs, nothing is paced
+    body = {**BODY, "name": "予測テスト", "dial_mode": "predictive", "predictive": {"abandon_target": 0.02}}
+    created = supervisor.post("/api/v1/campaigns", json=body).json()
+    other = client_as(Role.ADMIN, "tenant-b").post("/api/v1/campaigns", json={**BODY, "name": "B社"}).json()
+    tenant_id = supervisor.user.tenant_id  # type: ignore[attr-defined]
+    snapshots = [
+        _paced(tenant_id, created["id"], humans=50, abandoned=1),
+        _paced(tenant_id, other["id"], humans=10, abandoned=5),  # not this tenant's campaign: left out
+    ]
+    app = supervisor.app
+    asked: list[int] = []
+    dialer = app.state.telephony.dialer  # type: ignore[attr-defined]
+    monkeypatch.setattr(dialer, "pacing", lambda tenant: asked.append(tenant) or snapshots)
+    r = supervisor.get("/api/v1/campaigns/pacing")
+    assert r.status_code == 200 and asked == [tenant_id]
+    [row] = r.json()
+    assert row["campaign_id"] == created["id"] and row["name"] == "予測テスト" and row["abandon_target"] == 0.02
+    assert (row["answered_24h"], row["abandoned_24h"], row["abandon_rate_24h"]) == (50, 1, 0.02)
+    assert (row["answered_30d"], row["abandoned_30d"], row["dials"]) == (50, 1, 40)
+    assert {"dial_level", "calls_in_flight", "calls_waiting", "agents_active", "agents_ready"} <= set(row)
+    assert client_as(Role.ADMIN).get("/api/v1/campaigns/pacing").json() == [row]
+    for role in (Role.OPERATOR, Role.CLIENT_VIEWER):
+        assert client_as(role).get("/api/v1/campaigns/pacing").status_code == 403
+    running = app.state.telephony  # type: ignore[attr-defined]
+    app.state.telephony = None  # type: ignore[attr-defined]  # no phone system: still an answer, an empty one
+    try:
+        assert supervisor.get("/api/v1/campaigns/pacing").json() == []
+    finally:
+        app.state.telephony = running  # type: ignore[attr-defined]

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from kakehashi.auth.guard import AdminActor, AnyRoleActor, ManagerActor, StaffActor
-from kakehashi.campaigns import service
+from kakehashi.campaigns import live, service
 from kakehashi.campaigns.schemas import (
     CampaignCreate,
     CampaignOut,
@@ -22,6 +22,7 @@ from kakehashi.campaigns.schemas import (
     LeadStatus,
     LiftIn,
     OutcomeIn,
+    PacingOut,
     RefusalOut,
     Reservation,
 )
@@ -49,6 +50,15 @@ def add_dnc(session: SessionDep, actor: ManagerActor, body: DncIn) -> Response:
 def remove_dnc(session: SessionDep, actor: ManagerActor, dnc_id: IdPath) -> Response:
     service.remove_dnc(session, actor, dnc_id)
     return Response(status_code=204)
+
+
+@router.get("/pacing", response_model=list[PacingOut])
+def pacing(request: Request, session: SessionDep, actor: ManagerActor) -> Response:
+    """The predictive campaigns being paced now, for the wallboard's first paint (then ``campaign.pacing`` events):
+    dial level, calls in flight and waiting, agents, abandon rates over 24 hours and 30 days against the campaign's
+    target. Empty when nothing is paced or no phone system runs."""
+    rows = service.pacing_view(session, actor, live.pacing(request, actor.tenant_id))
+    return respond(rows, actor)
 
 
 @router.get("/refusals", response_model=list[RefusalOut])

@@ -30,6 +30,16 @@ def dialer(request: Request) -> LiveDialer:
     return found
 
 
+def pacing(request: Request, tenant_id: int) -> list[dict[str, Any]]:
+    """The tenant's predictive campaigns being paced now (``LiveDialer.pacing``); none when no phone system or no
+    dialer runs (the wallboard asks whatever runs: never a 409)."""
+    pipeline = running(request)
+    if pipeline is None or pipeline.dialer is None:
+        return []
+    found: LiveDialer = pipeline.dialer
+    return found.pacing(tenant_id)
+
+
 def driver_name(request: Request) -> str:
     """The running driver's name (call references are unique per driver); empty when none runs."""
     pipeline = running(request)

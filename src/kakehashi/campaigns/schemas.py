@@ -225,6 +225,27 @@ class CampaignOut(BaseModel):
     updated_at: datetime
 
 
+class PacingOut(BaseModel):
+    """A predictive campaign being paced now, as the wallboard shows it (``GET /api/v1/campaigns/pacing``; then the
+    ``campaign.pacing`` events with the same figures but the campaign's name and target)."""
+
+    campaign_id: int
+    name: str
+    abandon_target: float = Field(description="the campaign's target: abandoned ÷ people who answered")
+    dial_level: float = Field(description="calls the pacer places per working agent now")
+    calls_in_flight: int = Field(description="calls ringing now")
+    calls_waiting: int = Field(description="people who answered and wait for an agent (2 s at most)")
+    agents_active: int = Field(description="agents on the campaign who are working (ready, ringing, talking, wrap-up)")
+    agents_ready: int = Field(description="agents free to take a call now")
+    abandon_rate_24h: float
+    answered_24h: int = Field(description="people who answered in the last 24 hours")
+    abandoned_24h: int
+    abandon_rate_30d: float
+    answered_30d: int = Field(description="people who answered in the last 30 days")
+    abandoned_30d: int
+    dials: int = Field(description="calls placed since the campaign's pacing started")
+
+
 class LeadsIn(BaseModel):
     phones: list[PhoneIn] = Field(min_length=1, max_length=10_000, description="numbers in any written form")
     customer_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)] | None] | None = Field(

@@ -33,6 +33,7 @@ from kakehashi.campaigns.schemas import (
     LeadsAdded,
     LeadsIn,
     OutcomeIn,
+    PacingOut,
     PredictiveSettings,
     ResultCode,
     RetryRules,
@@ -282,6 +283,22 @@ def predictive_settings(campaign: Campaign) -> PredictiveSettings:
 
 def amd_settings(campaign: Campaign) -> AmdSettings:
     return AmdSettings.model_validate(campaign.amd or {})
+
+
+def pacing_view(session: Session, actor: Actor, snapshots: list[dict[str, Any]]) -> list[PacingOut]:
+    """The dialer's live pacing snapshots of the actor's tenant (``LiveDialer.pacing``) with each campaign's name
+    and abandon target, in the campaigns' order; a snapshot of a campaign the tenant does not have is left out."""
+    live = {int(s["campaign_id"]): s for s in snapshots}
+    if not live:
+        return []
+    found = []
+    for campaign in CampaignRepository(session, actor.tenant_id).all():
+        snapshot = live.get(campaign.id)
+        if snapshot is None:
+            continue
+        target = predictive_settings(campaign).abandon_target
+        found.append(PacingOut.model_validate({**snapshot, "name": campaign.name, "abandon_target": target}))
+    return found
 
 
 # -- scrubbing
