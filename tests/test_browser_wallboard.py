@@ -37,6 +37,7 @@ from kakehashi.kit import migrate
 from kakehashi.kit.config import Settings
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work, utcnow
+from kakehashi.kit.events import Event, bus
 from kakehashi.telephony.drivers.sim.driver import SimDriver
 from kakehashi.tenants import repository as tenants
 from test_browser import IMG_DIR, SCREENSHOTS, Watched
@@ -426,6 +427,89 @@ def test_the_chart_shows_the_calls_of_the_last_hours(floor: Floor, board: Watche
     expect(page.locator("#chart-rows tr")).to_have_count(8)
     page.locator(".chart-data summary").click()
     expect(page.locator("#chart-rows tr").first.locator("th")).to_have_text(re.compile(r"\d\d:\d\d"))
+
+
+def pacing_snapshot(campaign_id: int, **figures: float) -> dict[str, Any]:
+    """A ``campaign.pacing`` payload (``dialer.predictive.PacedCampaign.snapshot``'s keys)."""
+    base: dict[str, Any] = {
+        "campaign_id": campaign_id, "dial_level": 2.4, "calls_in_flight": 7, "calls_waiting": 0, "agents_active": 5,
+        "agents_ready": 2, "abandon_rate_24h": 0.02, "answered_24h": 250, "abandoned_24h": 5,
+        "abandon_rate_30d": 0.012, "answered_30d": 4100, "abandoned_30d": 49, "dials": 812,
+    }  # fmt: skip
+    return {**base, **figures}
+
+
+def test_the_predictive_panel_paints_from_the_api_and_follows_campaign_pacing_events(
+    floor: Floor, board: Watched
+) -> None:
+    """A paced campaign's figures from ``GET /api/v1/campaigns/pacing``; a ``campaign.pacing`` event on the bus
+    updates its row in place (no refetch), its abandon rates turn to a warning at 80 % of the target and an alert at
+    the target, in words as well as colour; a campaign paced later appears with its name from the list."""
+    from playwright.sync_api import expect
+
+    app, tenant_id = floor.app, floor.app.state.default_tenant_id
+    settings = {"abandon_target": 0.03, "abandon_message": "かけはし保険です。03-1234-5678 までお電話ください。"}
+    body = {"kind": "sales", "caller_id": "03-1234-5678", "dial_mode": "predictive", "predictive": settings}
+    first = floor.api.post("/api/v1/campaigns", json={**body, "name": "冬の保険見直し（予測）"}).json()
+    later = floor.api.post("/api/v1/campaigns", json={**body, "name": MARKUP}).json()
+    page = board.page
+    expect(page.locator("#pacing")).to_be_hidden()  # nothing paced: no panel
+    live = [pacing_snapshot(first["id"])]
+    dialer = app.state.telephony.dialer
+    dialer.pacing = lambda tenant: list(live) if tenant == tenant_id else []  # what the running dialer would say
+    reads: list[str] = []
+    page.on("request", lambda r: reads.append(r.url) if "/api/v1/campaigns/pacing" in r.url else None)
+    try:
+        page.reload()
+        expect(page.locator("#live-state")).to_have_text("● ライブ更新中")
+        panel = page.locator("#pacing")
+        row = panel.locator(f'tr[data-pacing="{first["id"]}"]')
+        expect(panel.locator("h2")).to_contain_text("予測発信")
+        expect(row.locator("th")).to_have_text("冬の保険見直し（予測）")
+        expect(row.locator(".p-level")).to_have_text("2.4 回線/人")
+        expect(row.locator(".p-flight")).to_have_text("7")
+        expect(row.locator(".p-waiting")).to_have_text("0")
+        expect(row.locator(".p-agents")).to_have_text("2 / 5")
+        expect(row.locator(".p-day .p-rate")).to_have_text("2.0%")
+        expect(row.locator(".p-day .fig-note")).to_have_text("放棄 5 / 応答 250 · 目標 3.0%")
+        expect(row.locator(".p-month")).to_contain_text("1.2%")
+        for cell in (".p-day", ".p-month"):
+            expect(row.locator(cell)).not_to_have_class(re.compile(r"abandon-(warn|alarm)"))
+        assert reads and all("/api/v1/campaigns/pacing" in url for url in reads)
+        row.evaluate("el => { el.dataset.marker = 'kept'; }")  # updated in place: the same element afterwards
+        before = len(reads)
+
+        event = pacing_snapshot(first["id"], dial_level=3.0, calls_in_flight=11, calls_waiting=1, agents_ready=0,
+                                abandon_rate_24h=0.025, abandoned_24h=7, answered_24h=280, abandon_rate_30d=0.031,
+                                abandoned_30d=130, answered_30d=4200)  # fmt: skip
+        bus.send(Event("campaign.pacing", tenant_id, event))
+        expect(row.locator(".p-level")).to_have_text("3.0 回線/人")
+        expect(row.locator(".p-flight")).to_have_text("11")
+        expect(row.locator(".p-waiting")).to_have_text("1")
+        expect(row.locator(".p-agents")).to_have_text("0 / 5")
+        expect(row.locator(".p-day")).to_have_class(re.compile(r"\babandon-warn\b"))  # 2.5 % ≥ 80 % of 3 %
+        expect(row.locator(".p-day .p-flag")).to_have_text("⚠ 目標の80%に到達")
+        expect(row.locator(".p-day .fig-note")).to_have_text("放棄 7 / 応答 280 · 目標 3.0%")
+        expect(row.locator(".p-month")).to_have_class(re.compile(r"\babandon-alarm\b"))  # 3.1 % ≥ 3 %
+        expect(row.locator(".p-month .p-flag")).to_have_text("⚠ 目標超過")
+        expect(row.locator(".p-month .p-rate")).to_have_text("3.1%")
+        assert row.get_attribute("data-marker") == "kept" and len(reads) == before  # in place, no refetch
+        assert page.evaluate(CONTRAST) == []  # the warning and the alert colours are readable
+        if SCREENSHOTS:
+            IMG_DIR.mkdir(parents=True, exist_ok=True)
+            panel.screenshot(path=str(IMG_DIR / "wallboard-predictive.png"))
+
+        # A campaign paced since the first paint: its first event brings the list again, with its name.
+        live.append(pacing_snapshot(later["id"], dial_level=1.0, abandon_rate_24h=0.0, abandoned_24h=0,
+                                    answered_24h=0, abandon_rate_30d=0.0, abandoned_30d=0, answered_30d=0))  # fmt: skip
+        bus.send(Event("campaign.pacing", tenant_id, live[-1]))
+        added = panel.locator(f'tr[data-pacing="{later["id"]}"]')
+        expect(added.locator("th")).to_have_text(MARKUP)  # text, not markup
+        expect(added.locator(".p-day .p-rate")).to_have_text("—")  # nobody answered yet: no rate
+        expect(panel.locator("#pacing-count")).to_have_text("2")
+        expect(row.locator(".p-month .p-rate")).to_have_text("1.2%")  # the list's figures (the dialer's own)
+    finally:
+        del dialer.pacing
 
 
 # Every text in the page's main area and dialog against the colour behind it (WCAG relative luminance).

@@ -2,7 +2,8 @@
 // last hours, live, with the supervisor's actions.
 //
 // Data: the floor's snapshot (GET /api/v1/wallboard; the first one is embedded in the page), the calls in progress
-// (GET /api/v1/calls/live) and the calls per 15 minutes (GET /api/v1/reports/queues?interval=15min).
+// (GET /api/v1/calls/live), the calls per 15 minutes (GET /api/v1/reports/queues?interval=15min) and the predictive
+// campaigns being paced (GET /api/v1/campaigns/pacing, then their campaign.pacing events, applied in place).
 // Live: the event stream (/api/v1/events). An agent's state applies at once; any call, agent or queue event fetches
 // a fresh snapshot (at most every 1.5 s, and every 15 s anyway). The socket (events.js) reconnects with backoff and resumes
 // after the last event id it saw; a "resync" (the server no longer holds what was missed) refetches everything.
@@ -491,6 +492,132 @@ async function listen(callId, button) {
   }
 }
 
+// ---- predictive campaigns: their pacing and abandon rates ---------------------------------------------------------------
+// First paint from GET /api/v1/campaigns/pacing (name and target with the figures); then each campaign.pacing event
+// (the same figures, every 2 s per campaign) updates its row in place. A campaign the page does not know yet, and
+// the campaigns that stopped being paced, come with the next read of the list: at once for a new one (at most every
+// PACING_GAP_MS), and every PACING_EVERY_MS anyway.
+const PACING_GAP_MS = 5000;
+const PACING_EVERY_MS = 30000;
+const paced = new Map(); // campaign id → {data, parts}
+let pacingTimer = null;
+let pacingLast = 0;
+
+/** "alarm" at or above the campaign's target, "warn" from 80 % of it, else "". */
+function abandonLevel(rate, target) {
+  if (!(target > 0) || typeof rate !== "number") return "";
+  if (rate >= target - 1e-9) return "alarm";
+  if (rate >= 0.8 * target - 1e-9) return "warn";
+  return "";
+}
+
+function rateCell(kind) {
+  const value = h("span", { class: "p-rate" });
+  const flag = h("span", { class: "p-flag" });
+  const note = h("span", { class: "fig-note" });
+  return { td: h("td", { class: `p-abandon p-${kind}` }, value, flag, note), value, flag, note };
+}
+
+function makePacingRow(id) {
+  const parts = {
+    name: h("th", { scope: "row" }),
+    level: h("td", { class: "num p-level" }),
+    flight: h("td", { class: "num p-flight" }),
+    waiting: h("td", { class: "num p-waiting" }),
+    agents: h("td", { class: "num p-agents" }),
+    day: rateCell("day"),
+    month: rateCell("month"),
+  };
+  parts.tr = h("tr", { dataset: { pacing: id } }, parts.name, parts.level, parts.flight, parts.waiting, parts.agents, parts.day.td, parts.month.td);
+  return parts;
+}
+
+function fillRate(cell, rate, abandoned, answered, target) {
+  const level = abandonLevel(answered ? rate : null, target);
+  setText(cell.value, answered ? percent(rate, 1) : "—");
+  setText(cell.flag, level ? ` ⚠ ${S[level === "alarm" ? "wb.pacing.over" : "wb.pacing.near"]}` : "");
+  setText(cell.note, `${text("wb.pacing.counts", { abandoned, answered })} · ${text("wb.pacing.target", { target: percent(target, 1) })}`);
+  cell.td.classList.toggle("abandon-warn", level === "warn");
+  cell.td.classList.toggle("abandon-alarm", level === "alarm");
+}
+
+function drawPacing(entry) {
+  const { data: d, parts } = entry;
+  setText(parts.name, d.name ?? "");
+  setText(parts.level, text("wb.pacing.level", { level: Number(d.dial_level || 0).toFixed(1) }));
+  setText(parts.flight, d.calls_in_flight ?? 0);
+  setText(parts.waiting, d.calls_waiting ?? 0);
+  parts.waiting.classList.toggle("busy", (d.calls_waiting ?? 0) > 0);
+  setText(parts.agents, `${d.agents_ready ?? 0} / ${d.agents_active ?? 0}`);
+  fillRate(parts.day, d.abandon_rate_24h, d.abandoned_24h ?? 0, d.answered_24h ?? 0, d.abandon_target);
+  fillRate(parts.month, d.abandon_rate_30d, d.abandoned_30d ?? 0, d.answered_30d ?? 0, d.abandon_target);
+}
+
+function showPacingPanel() {
+  setText($("pacing-count"), paced.size);
+  $("pacing").hidden = paced.size === 0;
+}
+
+/** The list as the API gave it: rows kept (and updated) in its order, new ones added, the others removed. */
+function adoptPacing(list) {
+  const body = $("pacing-rows");
+  const seen = new Set();
+  let previous = null;
+  for (const data of list) {
+    const id = String(data.campaign_id);
+    let entry = paced.get(id);
+    if (!entry) {
+      entry = { data, parts: makePacingRow(id) };
+      paced.set(id, entry);
+    }
+    entry.data = data;
+    seen.add(id);
+    drawPacing(entry);
+    const expected = previous ? previous.parts.tr.nextSibling : body.firstChild;
+    if (expected !== entry.parts.tr) body.insertBefore(entry.parts.tr, expected);
+    previous = entry;
+  }
+  for (const [id, entry] of paced) {
+    if (!seen.has(id)) {
+      entry.parts.tr.remove();
+      paced.delete(id);
+    }
+  }
+  showPacingPanel();
+}
+
+async function loadPacing() {
+  pacingLast = Date.now();
+  let res;
+  try {
+    res = await api("/api/v1/campaigns/pacing");
+  } catch {
+    return;
+  }
+  if (res.ok && Array.isArray(res.body)) adoptPacing(res.body);
+}
+
+function pacingSoon() {
+  if (pacingTimer) return;
+  pacingTimer = setTimeout(() => {
+    pacingTimer = null;
+    loadPacing();
+  }, Math.max(0, PACING_GAP_MS - (Date.now() - pacingLast)));
+}
+
+/** A campaign.pacing event: its figures in place (the name and target stay those the list gave). */
+function applyPacing(p) {
+  const entry = paced.get(String(p.campaign_id));
+  if (!entry) {
+    pacingSoon(); // a campaign paced since the list was read: its name and target come with the list
+    return;
+  }
+  const figures = {};
+  for (const [key, value] of Object.entries(p)) if (typeof value === "number") figures[key] = value;
+  Object.assign(entry.data, figures, { campaign_id: entry.data.campaign_id });
+  drawPacing(entry);
+}
+
 // ---- the chart: offered, answered, abandoned per 15 minutes -----------------------------------------------------------
 const QUARTER_MS = 15 * 60 * 1000;
 let chart = null;
@@ -671,6 +798,7 @@ function apply(event) {
       renderAlerts();
     }
   }
+  if (name === "campaign.pacing") applyPacing(p);
   if (name.startsWith("call.") || name.startsWith("agent.") || name.startsWith("queue.")) refreshSoon();
   if (name === "call.ended" || name === "call.hangup") chartSoon();
 }
@@ -710,6 +838,7 @@ adopt(board);
 renderCalls();
 loadCalls();
 loadChart();
+loadPacing();
 connectEvents({
   onEvent: apply,
   onLive: setLive,
@@ -718,6 +847,7 @@ connectEvents({
   onResync: () => {
     refreshSoon(0);
     loadChart();
+    loadPacing();
   },
 });
 setInterval(() => {
@@ -727,3 +857,4 @@ setInterval(() => {
 }, 1000);
 setInterval(() => refreshSoon(0), 15000);
 setInterval(loadChart, 60000);
+setInterval(loadPacing, PACING_EVERY_MS);

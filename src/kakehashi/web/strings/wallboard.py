@@ -36,6 +36,17 @@ EN: dict[str, str] = {
     "チェックしたキューの着信を受けます。レベル1のメンバーから先に着信します。": (
         "The agent takes the calls of the queues checked. Level 1 members are offered calls first."
     ),
+    # predictive campaigns
+    "予測発信": "Predictive campaigns",
+    "放棄率 = オペレーターにつながらなかった人 ÷ 応答した人（キャンペーンごとの目標と比べます）": (
+        "abandon rate = people no agent could take ÷ people who answered (against each campaign's target)"
+    ),
+    "発信倍率": "Dial level",
+    "発信中の呼": "Calls in flight",
+    "オペレーター待ち": "Waiting for an agent",
+    "受付可 / 稼働": "Ready / active agents",
+    "放棄率（24時間）": "Abandon rate, 24 h",
+    "放棄率（30日）": "Abandon rate, 30 days",
 }
 
 #: The script's texts: id → Japanese.
@@ -120,6 +131,12 @@ JS: dict[str, str] = {
     "wb.chart.abandoned": "放棄",
     "wb.chart.failed": "グラフのデータを取得できません（{detail}）",
     "wb.chart.noChart": "グラフを表示できません。表で数値をご覧ください",
+    # predictive campaigns
+    "wb.pacing.level": "{level} 回線/人",
+    "wb.pacing.counts": "放棄 {abandoned} / 応答 {answered}",
+    "wb.pacing.target": "目標 {target}",
+    "wb.pacing.near": "目標の80%に到達",
+    "wb.pacing.over": "目標超過",
 }
 
 #: The script's texts in English.
@@ -198,4 +215,9 @@ JS_EN: dict[str, str] = {
     "wb.chart.abandoned": "Abandoned",
     "wb.chart.failed": "Could not load the chart's figures ({detail})",
     "wb.chart.noChart": "The chart cannot be shown; the table has the figures",
+    "wb.pacing.level": "{level} lines/agent",
+    "wb.pacing.counts": "{abandoned} abandoned of {answered} answered",
+    "wb.pacing.target": "target {target}",
+    "wb.pacing.near": "80 % of the target reached",
+    "wb.pacing.over": "at or over the target",
 }
