@@ -26,7 +26,7 @@ from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import make_engine, make_session_factory, unit_of_work, utcnow
 from kakehashi.routing import service as routing
 from kakehashi.tenants import repository as tenants
-from test_browser import WAIT_MS, Watched, shot
+from test_browser import IMG_DIR, SCREENSHOTS, WAIT_MS, Watched, shot
 from web_server import serving
 
 if TYPE_CHECKING:
@@ -340,3 +340,81 @@ def test_an_admin_lifts_a_refusal_with_a_reason(center: Center, admin: Watched) 
     expect(page.locator(f'#refusal-table tr[data-phone="{REFUSED}"]')).to_contain_text("解除済み")
     lifted = next(r for r in center.api.get("/api/v1/campaigns/refusals").json() if r["e164"] == REFUSED)
     assert lifted["lifted_by"] == ADMIN and lifted["lifted_reason"] == "ご本人から再度の案内希望の電話あり"
+
+
+def test_a_predictive_campaign_is_saved_with_its_settings_and_will_not_start_without_its_message(
+    center: Center, supervisor: Watched
+) -> None:
+    """予測発信 in the dial mode brings the predictive settings and answering-machine detection; the API's refusals
+    come back beside their fields in Japanese (the target in %, a detector parameter under 詳細設定, which opens);
+    saved, the campaign holds its settings, and starting it without the identification message is refused beside
+    that message's box; with it, it starts."""
+    from playwright.sync_api import expect
+
+    page = supervisor.page
+    page.get_by_role("link", name="新規キャンペーン").click()
+    section = page.locator("#predictive-settings")
+    expect(section).to_be_hidden()
+    page.locator("#f-name").fill("予測発信テスト")
+    page.locator("#f-caller").fill("03-1234-5678")
+    page.locator("#f-mode").select_option("predictive")
+    expect(section).to_be_visible()
+    expect(page.locator("#f-abandon-target")).to_have_value("3")  # the API's 0.03, in %
+    expect(page.locator("#f-abandon-message-hint")).to_contain_text("会社名と折り返し先の電話番号")
+    window(page, 0, "10:00", "18:00")
+    page.locator("#f-abandon-target").fill("7")  # above the 5 % the API allows
+    page.locator("#f-lines").fill("2")
+    page.locator("#f-in-flight").fill("30")
+    page.get_by_label("留守番電話を検出する").check()
+    page.locator("#f-amd-action").select_option("message")
+    page.locator("#f-amd-message").fill("かけはし通販です。改めてお電話いたします。")
+    details = page.locator("#amd-advanced")
+    expect(details.locator("#f-amd-initial_silence_ms")).to_be_hidden()  # collapsed
+    details.locator("summary").click()
+    expect(details.locator("#f-amd-initial_silence_ms")).to_have_value("2500")  # Asterisk's defaults
+    details.locator("#f-amd-between_words_silence_ms").fill("5")  # below the API's 10 ms
+    details.locator("summary").click()  # closed again: the error opens it
+    page.locator("#save").click()
+    expect(page.locator("#f-abandon-target-err")).to_have_text("0.1〜5 (%) の範囲で入力してください")
+    expect(page.locator("#f-amd-between_words_silence_ms-err")).to_have_text("10 以上にしてください")
+    expect(details).to_have_attribute("open", "")
+    expect(page.locator("#form-errors")).to_contain_text("入力内容を確認してください")
+    assert page.url.endswith("/campaigns/new")
+
+    page.locator("#f-abandon-target").fill("2.5")
+    details.locator("#f-amd-between_words_silence_ms").fill("150")
+    page.locator("#save").click()
+    expect(page).to_have_url(re.compile(r"/campaigns/\d+\?created=1$"))
+    saved = next(c for c in center.api.get("/api/v1/campaigns").json() if c["name"] == "予測発信テスト")
+    assert saved["dial_mode"] == "predictive"
+    assert saved["predictive"] == {"abandon_target": 0.025, "max_lines_per_agent": 2.0, "max_in_flight": 30,
+                                   "abandon_message": ""}  # fmt: skip
+    amd = saved["amd"]
+    assert (amd["enabled"], amd["action"], amd["machine_message"]) == (
+        True,
+        "message",
+        "かけはし通販です。改めてお電話いたします。",
+    )
+    assert amd["between_words_silence_ms"] == 150 and amd["initial_silence_ms"] == 2500
+
+    # Starting needs the identification message: refused beside its box, in Japanese; the campaign stays a draft.
+    expect(page.locator("#predictive-settings")).to_be_visible()
+    page.locator("#save-start").click()
+    error = page.locator("#f-abandon-message-err")
+    expect(error).to_have_text(
+        "予測発信には、つながらなかった相手に流すメッセージ(会社名と折り返し先の電話番号)が必要です"
+    )
+    expect(page.locator("#f-abandon-message")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#f-abandon-message")).to_be_focused()
+    expect(page.locator("#campaign-status")).to_have_text("下書き")
+    if SCREENSHOTS:  # the user guide's: the settings with the refusal beside the message
+        IMG_DIR.mkdir(parents=True, exist_ok=True)
+        page.locator("#predictive-settings").screenshot(path=str(IMG_DIR / "campaigns-editor-predictive.png"))
+    assert center.api.get(f"/api/v1/campaigns/{saved['id']}").json()["status"] == "draft"
+    page.locator("#f-abandon-message").fill("かけはし通販です。担当者からあらためてご連絡します。0120-123-456")
+    page.locator("#save-start").click()
+    expect(page.locator("#status")).to_have_text("保存して開始しました")
+    expect(page.locator("#campaign-status")).to_have_text("実行中")
+    expect(error).to_be_hidden()
+    now = center.api.get(f"/api/v1/campaigns/{saved['id']}").json()
+    assert now["status"] == "running" and now["predictive"]["abandon_message"].endswith("0120-123-456")

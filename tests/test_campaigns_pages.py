@@ -167,3 +167,37 @@ def test_the_pages_script_and_style_are_local(app_client: TestClient) -> None:
         assert body.status_code == 200 and body.text
         assert not re.search(r"https?://", body.text) and "@import" not in body.text
         assert "innerHTML" not in body.text and "insertAdjacentHTML" not in body.text
+
+
+def test_a_predictive_campaigns_settings_and_machine_detection_are_in_the_editor(
+    client_as: ClientAs, staffed: Actor
+) -> None:
+    """The dial mode offers 予測発信; a predictive campaign's editor shows its settings (the target in %) and the
+    detector's parameters under 詳細設定 with Asterisk's defaults; another mode's editor keeps the section hidden."""
+    supervisor = client_as(Role.SUPERVISOR)
+    fresh = supervisor.get("/campaigns/new").text
+    assert '<option value="predictive">予測発信</option>' in fresh
+    assert re.search(r'<section class="panel predictive" id="predictive-settings"[^>]* hidden>', fresh)
+    body = {
+        **CAMPAIGN,
+        "dial_mode": "predictive",
+        "predictive": {"abandon_target": 0.025, "max_lines_per_agent": 2.5, "max_in_flight": 40,
+                       "abandon_message": "かけはし通販です。0120-123-456 までお電話ください。"},
+        "amd": {"enabled": True, "action": "message", "machine_message": "改めてお電話します。",
+                "between_words_silence_ms": 150},
+    }  # fmt: skip
+    created = supervisor.post("/api/v1/campaigns", json=body).json()
+    html = supervisor.get(f"/campaigns/{created['id']}").text
+    assert '<option value="predictive" selected>' in html
+    assert re.search(r'<section class="panel predictive" id="predictive-settings"[^>]*>', html)
+    assert not re.search(r'id="predictive-settings"[^>]* hidden>', html)
+    assert re.search(r'id="f-abandon-target"[^>]*value="2.5"', html, flags=re.S)  # 2.5 %, sent as 0.025
+    assert re.search(r'id="f-lines"[^>]*value="2.5"', html, flags=re.S)
+    assert re.search(r'id="f-in-flight"[^>]*value="40"', html, flags=re.S)
+    assert "0120-123-456 までお電話ください。</textarea>" in html and "会社名と折り返し先の電話番号" in html
+    assert checked(html, 'name="amd.enabled"') and '<option value="message" selected>' in html
+    assert re.search(r'<details class="advanced" id="amd-advanced">\s*<summary>詳細設定</summary>', html)
+    params = dict(re.findall(r'id="f-amd-(\w+)"[^>]*value="(\d+)"', html, flags=re.S))
+    assert params["between_words_silence_ms"] == "150" and params["initial_silence_ms"] == "2500"
+    assert 'data-default="50"' in html  # between words: Asterisk's default, for "back to the defaults"
+    assert 'id="save-start"' in html  # a draft: saved and started from the editor

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from kakehashi.agents import service as agents
 from kakehashi.auth.guard import Access
 from kakehashi.campaigns import service as campaigns
-from kakehashi.campaigns.schemas import CampaignOut, RetryDelays, RetryRules
+from kakehashi.campaigns.schemas import AmdSettings, CampaignOut, PredictiveSettings, RetryDelays, RetryRules
 from kakehashi.dispositions import service as dispositions
 from kakehashi.kit.api import IdPath, SessionDep
 from kakehashi.kit.clock import BUSINESS_TZ
@@ -36,7 +36,25 @@ ManagerPage = Annotated[Actor, Depends(Access(MANAGERS, page=True))]
 ReaderPage = Annotated[Actor, Depends(Access(MANAGERS | {Role.CLIENT_VIEWER}, page=True))]
 
 KINDS = ("appointment", "research", "marketing", "sales")
-DIAL_MODES = ("preview", "progressive")
+DIAL_MODES = ("preview", "progressive", "predictive")
+#: What a detected answering machine gets (``AmdSettings.action``).
+AMD_ACTIONS = ("drop", "message", "agent")
+
+
+def _amd_params() -> tuple[tuple[str, int, int | None, int | None], ...]:
+    """The detector's parameters (Asterisk app_amd's; in ms but the last two) as the editor offers them under
+    詳細設定: name, Asterisk's default, and the API's bounds."""
+    found = []
+    for name, info in AmdSettings.model_fields.items():
+        if name in ("enabled", "action", "machine_message"):
+            continue
+        low = next((int(m.ge) for m in info.metadata if getattr(m, "ge", None) is not None), None)
+        high = next((int(m.le) for m in info.metadata if getattr(m, "le", None) is not None), None)
+        found.append((name, int(info.default), low, high))
+    return tuple(found)
+
+
+AMD_PARAMS = _amd_params()
 FLAGS = ("human", "contact", "success", "refusal", "dnc", "callback", "unworkable", "final")
 RETRY_OUTCOMES = tuple(RetryDelays.model_fields)
 SCOPES = ("company", "product_line")
@@ -98,6 +116,8 @@ def _defaults(actor: Actor) -> dict[str, Any]:
         "preview_autodial_s": None,
         "product_line": None,
         "refusal_scope": "company",
+        "predictive": PredictiveSettings().model_dump(),
+        "amd": AmdSettings().model_dump(),
     }
 
 
@@ -141,6 +161,8 @@ def _editor(request: Request, session: Session, actor: Actor, campaign_id: int |
         is_admin=actor.role is Role.ADMIN,
         kinds=KINDS,
         dial_modes=DIAL_MODES,
+        amd_actions=AMD_ACTIONS,
+        amd_params=AMD_PARAMS,
         flags=FLAGS,
         retry_outcomes=RETRY_OUTCOMES,
         scopes=SCOPES,

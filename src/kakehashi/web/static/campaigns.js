@@ -1,5 +1,6 @@
 // The campaign pages: the list (/campaigns: start / pause / stop, the results' figures), the editor
-// (/campaigns/new, /campaigns/{id}: the form sent as JSON, the API's field errors beside their fields, the call-list
+// (/campaigns/new, /campaigns/{id}: the form sent as JSON — with the predictive settings and answering-machine
+// detection for a predictive campaign —, the API's field errors beside their fields, save and start, the call-list
 // upload with its progress and report) and the do-not-call page (/campaigns/dnc: the list, its import, the Art.17
 // refusals and their lifting). Which part runs is <main data-page>. Data from the API goes into the page as text
 // (lib.js's h()), never as HTML; the API's English messages are shown in the page's language where known.
@@ -26,7 +27,8 @@ const ERRORS = [
   [/already lifted/i, "cmp.err.alreadyLifted"],
   [/only an admin may lift/i, "cmp.err.liftAdmin"],
   [/stopped campaign takes no more/i, "cmp.err.stoppedLeads"],
-  [/valid integer|valid number/i, "cmp.err.integer"],
+  [/valid integer/i, "cmp.err.integer"],
+  [/valid number/i, "cmp.err.number"],
   [/field required|at least 1 character|^required$|give the reason/i, "cmp.err.required"],
   [/^input should be '/i, "cmp.err.choice"],
   [/^empty$/i, "cmp.err.empty"],
@@ -37,13 +39,17 @@ const ERRORS = [
 function say(message, field = "", extra = {}) {
   const msg = String(message || "");
   if (JA && extra.message_ja) return extra.message_ja; // the lists' problems carry their Japanese
+  // Fields whose own words say more than the generic ones: the identification message a predictive campaign needs
+  // to start, and the abandon target, which the API takes as a fraction and the form as a percentage.
+  if (field === "predictive.abandon_message" && /^empty$|required|at least 1/i.test(msg)) return S["cmp.err.abandonMessage"];
+  if (field === "predictive.abandon_target" && /than or equal|valid number/i.test(msg)) return S["cmp.err.abandonTarget"];
   const moved = msg.match(/^a (\w+) campaign cannot become (\w+)/i);
   if (moved) return text("cmp.err.transition", { from: S[`cmp.status.${moved[1]}`] || moved[1], to: S[`cmp.status.${moved[2]}`] || moved[2] });
   if (/should match pattern/i.test(msg) && /^windows\./.test(field)) return S["cmp.err.clock"];
   if (/phone|digits/i.test(msg) && /caller_id|phone/.test(field)) return S["cmp.err.phone"];
-  const min = msg.match(/greater than or equal to (\d+)/i);
+  const min = msg.match(/greater than or equal to (\d+(?:\.\d+)?)/i);
   if (min) return text("cmp.err.min", { n: min[1] });
-  const max = msg.match(/less than or equal to (\d+)/i);
+  const max = msg.match(/less than or equal to (\d+(?:\.\d+)?)/i);
   if (max) return text("cmp.err.max", { n: max[1] });
   for (const [re, key] of ERRORS) if (re.test(msg) && S[key]) return S[key];
   return msg;
@@ -131,6 +137,9 @@ function showProblem(scope, body, code) {
     box.hidden = false;
   } else if (summary.length) {
     status(summary.join(" / "), "error");
+  }
+  for (const details of scope.querySelectorAll("details")) {
+    if (details.querySelector("[aria-invalid=true]")) details.open = true; // an error under 詳細設定 is seen
   }
   const first = scope.querySelector("[aria-invalid=true]");
   if (first) first.focus();
@@ -276,6 +285,25 @@ function campaignBody(form, isNew) {
   };
   const ring = numberOrNull(value("ring_timeout_s"));
   if (ring !== null) body.ring_timeout_s = ring;
+  // The predictive settings and the machine detection go with a predictive campaign only (hidden otherwise; a
+  // campaign switched away from predictive keeps what it had). Blank numbers: the API's defaults.
+  if (body.dial_mode === "predictive") {
+    body.predictive = { abandon_message: value("predictive.abandon_message") };
+    const target = numberOrNull(value("predictive.abandon_target"));
+    if (target !== null) body.predictive.abandon_target = Number((target / 100).toFixed(6)); // the form's % as a fraction
+    const lines = numberOrNull(value("predictive.max_lines_per_agent"));
+    if (lines !== null) body.predictive.max_lines_per_agent = lines;
+    body.predictive.max_in_flight = numberOrNull(value("predictive.max_in_flight"));
+    body.amd = {
+      enabled: form.elements["amd.enabled"].checked,
+      action: value("amd.action"),
+      machine_message: value("amd.machine_message"),
+    };
+    for (const input of form.querySelectorAll("[data-amd-param]")) {
+      const number = numberOrNull(input.value);
+      if (number !== null) body.amd[input.dataset.amdParam] = number;
+    }
+  }
   // Only an admin records why a campaign may call at night; a supervisor's save leaves the reason as it is.
   if (form.dataset.admin === "true") body.night_reason = value("night_reason").trim() || null;
   else if (isNew) delete body.night_reason;
@@ -290,7 +318,8 @@ function addWindow(day) {
   row.querySelector(".w-start").focus();
 }
 
-async function saveCampaign(form) {
+/** Save the form (POST a new campaign, PATCH a saved one); whether the API took it. */
+async function saveCampaign(form, { quiet = false } = {}) {
   const id = form.dataset.id;
   clearErrors(form);
   const body = campaignBody(form, !id);
@@ -304,16 +333,47 @@ async function saveCampaign(form) {
     if (res.ok) {
       if (!id) {
         location.assign(`/campaigns/${res.body.id}?created=1`);
-        return;
+        return true;
       }
-      status(S["cmp.saved"], "ok");
-    } else {
-      status("", "info");
-      showProblem(form, res.body, res.status);
+      if (!quiet) status(S["cmp.saved"], "ok");
+      return true;
     }
+    status("", "info");
+    showProblem(form, res.body, res.status);
+    return false;
   } finally {
     button.disabled = false;
   }
+}
+
+/** Save, then start: a refusal to start (no calling window, a predictive campaign without its identification
+ * message…) shows beside its field like a refusal to save. */
+async function saveAndStart(form, button) {
+  button.disabled = true;
+  try {
+    if (!(await saveCampaign(form, { quiet: true }))) return;
+    const res = await api(`/api/v1/campaigns/${encodeURIComponent(form.dataset.id)}/start`, { method: "POST" });
+    if (!res.ok) {
+      status("", "info");
+      showProblem(form, res.body, res.status);
+      return;
+    }
+    const badge = $("campaign-status");
+    if (badge && res.body) {
+      badge.className = `cstatus cstatus-${res.body.status}`;
+      badge.textContent = S[`cmp.status.${res.body.status}`] || res.body.status;
+    }
+    button.hidden = true;
+    status(S["cmp.started"], "ok");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** The predictive settings show while the dial mode is predictive. */
+function showModeSettings() {
+  const section = $("predictive-settings");
+  if (section) section.hidden = $("f-mode").value !== "predictive";
 }
 
 function editorPage() {
@@ -328,11 +388,17 @@ function editorPage() {
   form.addEventListener("change", (event) => {
     const use = event.target.closest?.(".rc-use");
     if (use) use.closest("tr").classList.toggle("unused", !use.checked);
+    if (event.target.id === "f-mode") showModeSettings();
   });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     saveCampaign(form);
   });
+  $("save-start")?.addEventListener("click", (event) => saveAndStart(form, event.currentTarget));
+  $("amd-defaults")?.addEventListener("click", () => {
+    for (const input of form.querySelectorAll("[data-amd-param]")) input.value = input.dataset.default;
+  });
+  showModeSettings();
   if ($("upload-form")) uploads(form.dataset.id);
 }
 

@@ -177,6 +177,61 @@ EN: dict[str, str] = {
     "解除済み": "Lifted",
     "解除できるのは管理者だけです": "Only an administrator may lift a refusal",
     "電話番号の表示は監査ログに記録されます": "Showing these numbers is recorded in the audit log",
+    # predictive dialing and answering-machine detection (the editor)
+    "予測発信の設定": "Predictive dialing",
+    "発信のペースと放棄": "Pacing and abandoned calls",
+    "放棄率の目標(%)": "Abandon rate target (%)",
+    "応答した人のうち、オペレーターにつながらなかった人の割合の上限(24時間と30日)。英国 Ofcom・米国 FCC の上限は 3%": (
+        "The most people who answered and got no agent, as a share of people who answered (over 24 hours and "
+        "30 days). The UK's Ofcom and the US FCC allow 3 %"
+    ),
+    "1人あたりの回線数の上限": "Lines per agent, at most",
+    "稼働中のオペレーター1人につき、同時に発信する数の上限": "Calls in flight per working agent, at most",
+    "同時発信数の上限": "Calls in flight, at most",
+    "空欄: 上限なし。回線(トランク)の数に合わせます": "Blank: no limit. Match it to your trunk's lines",
+    "つながらなかった相手に流すメッセージ": "Identification message (abandoned calls)",
+    (
+        "例: 株式会社かけはし通販です。ただいまおつなぎできる担当者がおりません。"
+        "ご用の方は 0120-123-456 までお電話ください。"
+    ): "e.g. This is Kakehashi Direct. No one is free to take your call; to reach us, call 0120-123-456.",
+    (
+        "応答した人に2秒以内にオペレーターがつながらないときに流れます。会社名と折り返し先の電話番号を必ず入れてください"
+        "(空欄のままでは開始できません)。この人には72時間かけ直しません。"
+    ): (
+        "Played when no agent takes a person within 2 seconds of their answer. It must give the company's name and "
+        "a number to call back (a predictive campaign cannot start without it). That number is not dialled again "
+        "for 72 hours."
+    ),
+    "留守番電話の検出": "Answering-machine detection",
+    "留守番電話を検出する": "Detect answering machines",
+    "留守番電話のとき": "For an answering machine",
+    "amd.drop": "Hang up",
+    "amd.message": "Leave a message",
+    "amd.agent": "Pass it to an agent",
+    "留守番電話に残すメッセージ": "Message left on a machine",
+    ("「メッセージを残す」のときに流します。留守番電話と判定された人も、英国 Ofcom の基準では放棄に数えます。"): (
+        "Played with “Leave a message”. A person taken for a machine counts as an abandoned call under Ofcom's rules."
+    ),
+    "詳細設定": "Advanced settings",
+    (
+        "検出器(Asterisk app_amd)の設定です。初期値は Asterisk の既定値です。"
+        "日本語のあいさつには、単語間の無音 150 ミリ秒・あいさつ後の無音 1000 ミリ秒が合います。"
+    ): (
+        "The detector's settings (Asterisk app_amd), Asterisk's defaults to begin with. Japanese greetings suit "
+        "150 ms of silence between words and 1000 ms after the greeting."
+    ),
+    "既定": "default",
+    "amd.param.initial_silence_ms": "Initial silence (ms)",
+    "amd.param.greeting_ms": "Greeting (ms)",
+    "amd.param.after_greeting_silence_ms": "Silence after the greeting (ms)",
+    "amd.param.total_analysis_ms": "Total analysis time (ms)",
+    "amd.param.min_word_length_ms": "Minimum word length (ms)",
+    "amd.param.between_words_silence_ms": "Silence between words (ms)",
+    "amd.param.maximum_number_of_words": "Maximum number of words",
+    "amd.param.silence_threshold": "Silence threshold",
+    "Asterisk の既定値に戻す": "Back to Asterisk's defaults",
+    "保存して開始する": "Save and start",
+    "mode.predictive": "Predictive",
 }
 
 #: Code-like keys → Japanese (templates call ``t("weekday.0")``).
@@ -209,6 +264,18 @@ JA_KEYS: dict[str, str] = {
     "kind.sales": "販売",
     "mode.preview": "プレビュー",
     "mode.progressive": "プログレッシブ",
+    "mode.predictive": "予測発信",
+    "amd.drop": "切断する",
+    "amd.message": "メッセージを残す",
+    "amd.agent": "オペレーターにつなぐ",
+    "amd.param.initial_silence_ms": "最初の無音(ミリ秒)",
+    "amd.param.greeting_ms": "あいさつの長さ(ミリ秒)",
+    "amd.param.after_greeting_silence_ms": "あいさつ後の無音(ミリ秒)",
+    "amd.param.total_analysis_ms": "判定にかける最長時間(ミリ秒)",
+    "amd.param.min_word_length_ms": "単語の最短の長さ(ミリ秒)",
+    "amd.param.between_words_silence_ms": "単語間の無音(ミリ秒)",
+    "amd.param.maximum_number_of_words": "単語数の上限",
+    "amd.param.silence_threshold": "無音のしきい値",
     "status.draft": "下書き",
     "status.running": "実行中",
     "status.paused": "一時停止",
@@ -281,6 +348,12 @@ JS: dict[str, str] = {
     "cmp.err.liftAdmin": "解除できるのは管理者だけです",
     "cmp.err.stoppedLeads": "終了したキャンペーンにはリストを追加できません",
     "cmp.err.tooLarge": "ファイルが大きすぎます",
+    "cmp.err.abandonMessage": (
+        "予測発信には、つながらなかった相手に流すメッセージ(会社名と折り返し先の電話番号)が必要です"
+    ),
+    "cmp.err.abandonTarget": "0.1〜5 (%) の範囲で入力してください",
+    "cmp.err.number": "数値を入力してください",
+    "cmp.started": "保存して開始しました",
 }
 
 JS_EN: dict[str, str] = {
@@ -348,4 +421,10 @@ JS_EN: dict[str, str] = {
     "cmp.err.liftAdmin": "Only an administrator may lift a refusal",
     "cmp.err.stoppedLeads": "A stopped campaign takes no more lists",
     "cmp.err.tooLarge": "The file is too large",
+    "cmp.err.abandonMessage": (
+        "A predictive campaign needs the message abandoned calls hear (the company and a number to call back)"
+    ),
+    "cmp.err.abandonTarget": "Between 0.1 and 5 (%)",
+    "cmp.err.number": "Enter a number",
+    "cmp.started": "Saved and started",
 }
