@@ -123,7 +123,8 @@ class PredictiveSettings(BaseModel):
 
 
 class AmdSettings(BaseModel):
-    """Answering-machine detection (Asterisk app_amd's parameters, in ms)."""
+    """Answering-machine detection (Asterisk app_amd's parameters, in ms; ``telephony.amd``). The defaults are
+    the Japanese set: app_amd's with 150 ms between words and 1000 ms after a greeting (docs/benchmarks.md)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -134,12 +135,13 @@ class AmdSettings(BaseModel):
     machine_message: Text = ""
     initial_silence_ms: int = Field(default=2500, ge=500, le=10_000)
     greeting_ms: int = Field(default=1500, ge=300, le=10_000)
-    after_greeting_silence_ms: int = Field(default=800, ge=100, le=5000)
+    after_greeting_silence_ms: int = Field(default=1000, ge=100, le=5000)
     total_analysis_ms: int = Field(default=5000, ge=1000, le=15_000)
     min_word_length_ms: int = Field(default=100, ge=10, le=1000)
-    between_words_silence_ms: int = Field(default=50, ge=10, le=1000)
-    maximum_number_of_words: int = Field(default=3, ge=1, le=20)
+    between_words_silence_ms: int = Field(default=150, ge=10, le=1000)
+    maximum_number_of_words: int = Field(default=2, ge=1, le=20, description="more words than this: a machine")
     silence_threshold: int = Field(default=256, ge=1, le=32_767)
+    maximum_word_length_ms: int = Field(default=5000, ge=100, le=15_000)
 
     def detector(self) -> dict[str, int] | None:
         """What the driver's detector is given (``TelephonyDriver.originate(amd=…)``), or None when off."""

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -40,8 +40,11 @@ log = logging.getLogger(__name__)
 PACING_TICK_S = 1.0
 #: Connected within this long of the person's answer, or abandoned (FCC 47 CFR 64.1200(a)(7): 2 s).
 CONNECT_WITHIN_S = 2.0
+#: With no lead due, the database is asked again this often (not every tick).
+NO_LEADS_RECHECK_S = 15.0
 #: ``campaign.pacing`` events: at most one per campaign this often.
 PUBLISH_EVERY_S = 2.0
+_LONG_AGO = datetime.min.replace(tzinfo=UTC)
 _WORKING = (AgentState.AVAILABLE, AgentState.RINGING, AgentState.ON_CALL, AgentState.WRAP_UP)
 
 PacerFactory = Callable[[Campaign], Pacer]
@@ -72,6 +75,7 @@ class PacedCampaign:
     day: WindowRate = field(default_factory=lambda: WindowRate(timedelta(hours=24)))
     month: WindowRate = field(default_factory=lambda: WindowRate(timedelta(days=30)))
     published: float = 0.0  # when the last ``campaign.pacing`` event went out (monotonic)
+    look_again_at: datetime = _LONG_AGO  # no lead was due: the next look for one
 
     def count(self, at: datetime, *, human: bool, abandoned: bool) -> None:
         if human or abandoned:
@@ -193,11 +197,15 @@ class PredictiveRunner:
         paced.last_state = state
         wanted = paced.pacer.decide(state)
         self._publish(paced, now)
+        if not paced.leads_available:  # look for due leads again now and then (a retry falls due, the window opens)
+            if now < paced.look_again_at:
+                return
+            wanted = max(wanted, 1)
         if wanted <= 0:
-            if not paced.leads_available:  # look for due leads again (a retry falls due, the window opens)
-                paced.leads_available = self._place(paced, 1) > 0
             return
         paced.leads_available = self._place(paced, wanted) >= wanted
+        if not paced.leads_available:
+            paced.look_again_at = now + timedelta(seconds=NO_LEADS_RECHECK_S)
 
     def _publish(self, paced: PacedCampaign, now: datetime) -> None:
         """``campaign.pacing`` for the wallboard, at most every ``PUBLISH_EVERY_S`` per campaign. Like
