@@ -199,5 +199,5 @@ def test_a_predictive_campaigns_settings_and_machine_detection_are_in_the_editor
     assert re.search(r'<details class="advanced" id="amd-advanced">\s*<summary>詳細設定</summary>', html)
     params = dict(re.findall(r'id="f-amd-(\w+)"[^>]*value="(\d+)"', html, flags=re.S))
     assert params["between_words_silence_ms"] == "150" and params["initial_silence_ms"] == "2500"
-    assert 'data-default="50"' in html  # between words: Asterisk's default, for "back to the defaults"
+    assert 'data-default="50" data-japanese="150"' in html  # between words: Asterisk's, and for Japanese
     assert 'id="save-start"' in html  # a draft: saved and started from the editor

@@ -26,6 +26,7 @@ from kakehashi.kit.context import MANAGERS, Actor, Role
 from kakehashi.kit.phone import national_form
 from kakehashi.privacy import service as privacy
 from kakehashi.routing import service as routing
+from kakehashi.telephony import amd as amd_detector
 from kakehashi.web.i18n import pick_language
 from kakehashi.web.render import render_page
 
@@ -41,16 +42,19 @@ DIAL_MODES = ("preview", "progressive", "predictive")
 AMD_ACTIONS = ("drop", "message", "agent")
 
 
-def _amd_params() -> tuple[tuple[str, int, int | None, int | None], ...]:
-    """The detector's parameters (Asterisk app_amd's; in ms but the last two) as the editor offers them under
-    詳細設定: name, Asterisk's default, and the API's bounds."""
+def _amd_params() -> tuple[tuple[str, int, int, int | None, int | None], ...]:
+    """The detector's parameters (Asterisk app_amd's; in ms but the word count and the threshold) as the editor
+    offers them under 詳細設定: name, Asterisk's default, the set tuned for Japanese answers
+    (``telephony.amd.AmdSettings.stock`` / ``japanese``), and the API's bounds."""
+    stock, japanese = amd_detector.AmdSettings.stock(), amd_detector.AmdSettings.japanese()
     found = []
     for name, info in AmdSettings.model_fields.items():
         if name in ("enabled", "action", "machine_message"):
             continue
         low = next((int(m.ge) for m in info.metadata if getattr(m, "ge", None) is not None), None)
         high = next((int(m.le) for m in info.metadata if getattr(m, "le", None) is not None), None)
-        found.append((name, int(info.default), low, high))
+        default = int(info.default)
+        found.append((name, int(getattr(stock, name, default)), int(getattr(japanese, name, default)), low, high))
     return tuple(found)
 
 

@@ -395,9 +395,12 @@ function editorPage() {
     saveCampaign(form);
   });
   $("save-start")?.addEventListener("click", (event) => saveAndStart(form, event.currentTarget));
-  $("amd-defaults")?.addEventListener("click", () => {
-    for (const input of form.querySelectorAll("[data-amd-param]")) input.value = input.dataset.default;
-  });
+  // The detector's parameters: Asterisk's defaults, or the set tuned for Japanese answers.
+  for (const [button, set] of [["amd-defaults", "default"], ["amd-japanese", "japanese"]]) {
+    $(button)?.addEventListener("click", () => {
+      for (const input of form.querySelectorAll("[data-amd-param]")) input.value = input.dataset[set];
+    });
+  }
   showModeSettings();
   if ($("upload-form")) uploads(form.dataset.id);
 }

@@ -214,13 +214,14 @@ EN: dict[str, str] = {
     ),
     "詳細設定": "Advanced settings",
     (
-        "検出器(Asterisk app_amd)の設定です。初期値は Asterisk の既定値です。"
-        "日本語のあいさつには、単語間の無音 150 ミリ秒・あいさつ後の無音 1000 ミリ秒が合います。"
+        "検出器(Asterisk app_amd)の設定です。各欄の下は Asterisk の既定値と、"
+        "日本語のあいさつ向けの値(単語間の無音 150 ミリ秒・あいさつ後の無音 1000 ミリ秒)です。"
     ): (
-        "The detector's settings (Asterisk app_amd), Asterisk's defaults to begin with. Japanese greetings suit "
-        "150 ms of silence between words and 1000 ms after the greeting."
+        "The detector's settings (Asterisk app_amd). Under each: Asterisk's default and the value for Japanese "
+        "greetings (150 ms of silence between words, 1000 ms after the greeting)."
     ),
-    "既定": "default",
+    "日本語": "Japanese",
+    "日本語向けの値にする": "Values for Japanese",
     "amd.param.initial_silence_ms": "Initial silence (ms)",
     "amd.param.greeting_ms": "Greeting (ms)",
     "amd.param.after_greeting_silence_ms": "Silence after the greeting (ms)",
@@ -229,6 +230,7 @@ EN: dict[str, str] = {
     "amd.param.between_words_silence_ms": "Silence between words (ms)",
     "amd.param.maximum_number_of_words": "Maximum number of words",
     "amd.param.silence_threshold": "Silence threshold",
+    "amd.param.maximum_word_length_ms": "Maximum word length (ms)",
     "Asterisk の既定値に戻す": "Back to Asterisk's defaults",
     "保存して開始する": "Save and start",
     "mode.predictive": "Predictive",
@@ -276,6 +278,7 @@ JA_KEYS: dict[str, str] = {
     "amd.param.between_words_silence_ms": "単語間の無音(ミリ秒)",
     "amd.param.maximum_number_of_words": "単語数の上限",
     "amd.param.silence_threshold": "無音のしきい値",
+    "amd.param.maximum_word_length_ms": "単語の最長の長さ(ミリ秒)",
     "status.draft": "下書き",
     "status.running": "実行中",
     "status.paused": "一時停止",
