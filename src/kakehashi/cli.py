@@ -302,6 +302,9 @@ def bench_dialer(
     modes: Annotated[str, typer.Option(help="comma-separated modes (default: all five)")] = DIALER_MODES,
     sweep: Annotated[str, typer.Option(help="abandon targets for the predictive curve, e.g. 0.01,0.02,0.03,0.05")] = "",
     chart: Annotated[Path | None, typer.Option(help="write the sweep's curve as PNG here")] = None,
+    jobs: Annotated[
+        int, typer.Option(help="runs in parallel processes (each mode has its own database)", min=1, max=16)
+    ] = 1,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
 ) -> None:
     """Progressive, VICIdial's ADAPT (average, hard limit, tapered) and Kakehashi's predictive pacing on one seeded
@@ -320,7 +323,7 @@ def bench_dialer(
     with Progress(console=console, disable=json_out, transient=True) as progress:
         task = progress.add_task("simulated hours", total=total)
         result = dialer.run(agents=agents, hours=hours, days=days, seed=seed, modes=chosen, sweep=targets,
-                            progress=lambda s: progress.advance(task, s))  # fmt: skip
+                            progress=lambda s: progress.advance(task, s), jobs=jobs)  # fmt: skip
     if chart is not None and result.get("sweep"):
         dialer.write_chart(result, chart)
     typer.echo(json.dumps(result, ensure_ascii=False))

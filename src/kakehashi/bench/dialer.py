@@ -335,14 +335,37 @@ def run_mode(
         return figures
 
 
+def _runs(
+    plan: list[tuple[str, float]], *, agents: int, hours: float, days: int, seed: int, jobs: int,
+    progress: Callable[[float], None] | None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Run each (mode, target) of ``plan``; with ``jobs`` > 1 in that many processes (each run has its own
+    database and clock; progress then moves by whole runs)."""
+    kwargs: dict[str, Any] = {"agents": agents, "hours": hours, "days": days, "seed": seed}
+    if jobs <= 1:
+        return [run_mode(mode, target=target, progress=progress, **kwargs) for mode, target in plan]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run_mode, mode, target=target, **kwargs) for mode, target in plan]
+        results = []
+        for future in futures:
+            results.append(future.result())
+            if progress is not None:
+                progress(days * hours * 3600)
+        return results
+
+
 def run(
     *, agents: int = 50, hours: float = 8.0, days: int = 2, seed: int = 7, modes: tuple[str, ...] = MODES,
-    sweep: tuple[float, ...] = (), progress: Callable[[float], None] | None = None,
+    sweep: tuple[float, ...] = (), progress: Callable[[float], None] | None = None, jobs: int = 1,
 ) -> dict[str, Any]:  # fmt: skip
     """Every mode on the same population; the predictive gain over the best ADAPT mode that kept every day within
     3 %; optionally the abandon-target sweep of the predictive mode."""
-    results = {mode: run_mode(mode, agents=agents, hours=hours, days=days, seed=seed, progress=progress)
-               for mode in modes}  # fmt: skip
+    plan = [(mode, 0.03) for mode in modes] + [("predictive", target) for target in sweep]
+    done = _runs(plan, agents=agents, hours=hours, days=days, seed=seed, jobs=jobs, progress=progress)
+    results = dict(zip(modes, done[: len(modes)], strict=True))
+    swept = done[len(modes) :]
     within = [results[m]["talk_min_per_agent_hour"] for m in modes
               if m.startswith("adapt_") and results[m]["abandon_rate_max_day"] <= 0.03]  # fmt: skip
     ours = results.get("predictive")
@@ -357,13 +380,10 @@ def run(
         "anchors_talk_min_per_agent_hour": {"one_at_a_time": 40, "predictive": 57},
     }  # fmt: skip
     if sweep:
-        out["sweep"] = [
-            {"abandon_target": t, **{k: v for k, v in run_mode("predictive", agents=agents, hours=hours, days=days,
-                                                                 seed=seed, target=t, progress=progress).items()
-                                     if k in ("talk_min_per_agent_hour", "abandon_rate_max_day", "abandon_rate_30d",
-                                              "occupancy")}}
-            for t in sweep
-        ]  # fmt: skip
+        keep = ("talk_min_per_agent_hour", "abandon_rate_max_day", "abandon_rate_30d", "occupancy", "abandoned",
+                "people_reached")  # fmt: skip
+        out["sweep"] = [{"abandon_target": t, **{k: v for k, v in figures.items() if k in keep}}
+                        for t, figures in zip(sweep, swept, strict=True)]  # fmt: skip
     return out
 
 
