@@ -51,6 +51,7 @@ class ScriptedPacer:
     states: list[PacingState] = field(default_factory=list)
     outcomes: list[DialOutcome] = field(default_factory=list)
     handle_s: list[float] = field(default_factory=list)
+    wrap_s: list[float] = field(default_factory=list)
 
     def decide(self, state: PacingState) -> int:
         self.states.append(state)
@@ -61,6 +62,9 @@ class ScriptedPacer:
 
     def handled(self, seconds: float, at: datetime) -> None:
         self.handle_s.append(seconds)
+
+    def wrapped(self, seconds: float, at: datetime) -> None:
+        self.wrap_s.append(seconds)
 
     @property
     def level(self) -> float:
@@ -231,6 +235,7 @@ def test_the_pacer_learns_each_handle_time(floor: Floor) -> None:
     assert f.state("sato") is AgentState.AVAILABLE
     assert f.lead(PHONES[0]).status == "done"
     assert f.pacer.handle_s == [pytest.approx(23.5, abs=0.2)]  # talk and wrap-up, from the person's answer
+    assert f.pacer.wrap_s == [pytest.approx(3.0, abs=0.2)]  # the wrap-up alone
 
 
 @pytest.mark.parametrize(("action", "agent_rung", "prompts"), [

@@ -50,6 +50,9 @@ class OverDialer:
     def handled(self, seconds: float, at: datetime) -> None:
         pass
 
+    def wrapped(self, seconds: float, at: datetime) -> None:
+        pass
+
     @property
     def level(self) -> float:
         return 1.0

@@ -131,6 +131,8 @@ class _PacingListener(DialerListener):
     ) -> None:  # fmt: skip
         if state is AgentState.AVAILABLE and self.dialer is not None:
             self.dialer.agent_free(tenant_id, agent)
+        elif state is AgentState.WRAP_UP and self.dialer is not None:
+            self.dialer.predictive.agent_wrapping(tenant_id, agent)
         elif state is AgentState.LOGGED_OUT and self.dialer is not None:
             self.dialer.agent_gone(tenant_id, agent)
 

@@ -338,6 +338,8 @@ class DialerListener(DbListener):
         super().agent_state(tenant_id, agent, state, reason, queue, call_ref, at)
         if state is AgentState.AVAILABLE and self.dialer is not None:
             self.dialer.agent_free(tenant_id, agent)
+        elif state is AgentState.WRAP_UP and self.dialer is not None:
+            self.dialer.predictive.agent_wrapping(tenant_id, agent)
         elif state is AgentState.LOGGED_OUT and self.dialer is not None:
             self.dialer.agent_gone(tenant_id, agent)
 

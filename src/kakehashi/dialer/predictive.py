@@ -106,6 +106,7 @@ class PredictiveRunner:
         self.pacer_factory = pacer_factory or default_pacer
         self._campaigns: dict[tuple[int, int], PacedCampaign] = {}
         self._handling: dict[tuple[int, str], tuple[PacedCampaign, datetime]] = {}  # agent → since answered
+        self._wrapping: dict[tuple[int, str], datetime] = {}  # agent → since their wrap-up began
         self._lock = threading.Lock()
         self._ticking = False
 
@@ -156,12 +157,22 @@ class PredictiveRunner:
                                        machine=result == "machine", abandoned=result == "abandoned"))  # fmt: skip
         paced.count(at, human=result == "abandoned", abandoned=result == "abandoned")
 
+    def agent_wrapping(self, tenant_id: int, agent: str) -> None:
+        """The agent's call ended: their wrap-up starts (timed for the pacer)."""
+        with self._lock:
+            if (tenant_id, agent) in self._handling:
+                self._wrapping[(tenant_id, agent)] = self.dialer.clock.now()
+
     def agent_free(self, tenant_id: int, agent: str) -> None:
+        now = self.dialer.clock.now()
         with self._lock:
             handling = self._handling.pop((tenant_id, agent), None)
+            wrapping = self._wrapping.pop((tenant_id, agent), None)
         if handling is not None:
             paced, since = handling
-            paced.pacer.handled((self.dialer.clock.now() - since).total_seconds(), self.dialer.clock.now())
+            paced.pacer.handled((now - since).total_seconds(), now)
+            if wrapping is not None:
+                paced.pacer.wrapped((now - wrapping).total_seconds(), now)
 
     # -- pacing
 

@@ -216,6 +216,9 @@ class AdaptPacer:
         if self._last_disposition is None or at > self._last_disposition:
             self._last_disposition = at
 
+    def wrapped(self, seconds: float, at: datetime) -> None:
+        """Not used by ADAPT (it samples the floor instead)."""
+
     # --- AST_VDadapt.pl ---
 
     def _count_drops(self, now: datetime) -> None:

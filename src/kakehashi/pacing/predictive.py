@@ -2,9 +2,10 @@
 
 The model (ADR 0025). Of the ``M`` calls that will be ringing — those in flight plus ``n`` new ones — the number
 answered by a person is ``X ~ Binomial(M, p)`` (``p``: people per dial, a decaying mean). The agents there to take
-them are the ``F`` ready now (less the people already waiting) plus ``Y ~ Binomial(B, q)`` of the ``B`` busy ones,
-free by the time a call is answered (``q = 1 − exp(−t/h)``: the mean time to a person's answer ``t`` over the
-mean handle time ``h``, talk + wrap-up, taken as exponential). A person abandoned is one too many:
+them are the ``F`` ready now (less the people already waiting) plus ``Y`` of the busy ones, free by the time a
+call is answered and has waited its 2 s: a talking agent with ``q = 1 − exp(−t/h)``, an agent in wrap-up with
+``1 − exp(−t/w)`` (``t``: the mean time to a person's answer plus 2 s; ``h``: the mean handle time, talk +
+wrap-up; ``w``: the mean wrap-up; remaining times taken as exponential). A person abandoned is one too many:
 ``E[max(X − F − Y, 0)]``, and the pacer places the largest ``n`` with
 
     E[max(X − F − Y, 0)] / E[X] ≤ α
@@ -40,6 +41,8 @@ class PredictiveSettings:
     prior_answer: float = 0.3
     prior_ring_s: float = 10.0
     prior_handle_s: float = 180.0
+    prior_wrap_s: float = 30.0
+    connect_within_s: float = 2.0  # a person waits this long for an agent before the call counts as abandoned
     prior_humans: int = 200
 
 
@@ -55,15 +58,23 @@ def _binomial_pmf(n: int, p: float) -> np.ndarray:
     return pmf
 
 
-def expected_overflow(calls: int, p: float, ready: int, busy: int, q: float) -> float:
-    """``E[max(X − ready − Y, 0)]`` for ``X ~ B(calls, p)``, ``Y ~ B(busy, q)`` (``ready`` may be negative: people
-    already waiting for an agent)."""
+def freed_pmf(groups: list[tuple[int, float]]) -> np.ndarray:
+    """P(Y = k) for ``Y`` the agents freed among ``groups`` of (busy agents, probability each is free in time)."""
+    pmf = np.ones(1)
+    for count, q in groups:
+        if count > 0:
+            pmf = np.convolve(pmf, _binomial_pmf(count, q))
+    return pmf
+
+
+def expected_overflow(calls: int, p: float, ready: int, freed: np.ndarray) -> float:
+    """``E[max(X − ready − Y, 0)]`` for ``X ~ B(calls, p)`` and ``Y`` of pmf ``freed`` (``ready`` may be negative:
+    people already waiting for an agent)."""
     if calls <= 0:
         return 0.0
     x = _binomial_pmf(calls, p)
-    y = _binomial_pmf(max(busy, 0), q)
-    diff = np.convolve(x, y[::-1])  # P(X − Y = d), d = −busy … calls
-    d = np.arange(-max(busy, 0), calls + 1)
+    diff = np.convolve(x, freed[::-1])  # P(X − Y = d), d = −(len(freed) − 1) … calls
+    d = np.arange(-(len(freed) - 1), calls + 1)
     over = np.maximum(d - ready, 0)
     return float(np.dot(diff, over))
 
@@ -76,6 +87,7 @@ class PredictivePacer:
         self.answer = DecayingMean(s.prior_answer, 20.0, s.half_life_s)  # people per dial
         self.ring = DecayingMean(s.prior_ring_s, 10.0, s.half_life_s)  # seconds to a person's answer
         self.handle = DecayingMean(s.prior_handle_s, 10.0, s.half_life_s)  # talk + wrap-up
+        self.wrap = DecayingMean(s.prior_wrap_s, 10.0, s.half_life_s)  # wrap-up alone
         self.day = WindowRate(timedelta(hours=24))
         self.month = WindowRate(timedelta(days=30))
         self._level = 1.0
@@ -94,6 +106,9 @@ class PredictivePacer:
 
     def handled(self, seconds: float, at: datetime) -> None:
         self.handle.add(max(seconds, 1.0), at)
+
+    def wrapped(self, seconds: float, at: datetime) -> None:
+        self.wrap.add(max(seconds, 0.5), at)
 
     # -- the decision
 
@@ -121,15 +136,21 @@ class PredictivePacer:
             cap = min(cap, s.max_in_flight - state.calls_in_flight)
         cap = max(cap, 0)
         p = self.answer.value
-        q = 1.0 - math.exp(-self.ring.value / max(self.handle.value, 1.0))
-        ready = state.agents_ready - state.calls_waiting
+        horizon = self.ring.value + s.connect_within_s  # a call placed now is answered, then may wait this long
         busy = max(active - state.agents_ready, 0)
+        talking = busy if state.agents_talking is None else min(state.agents_talking, busy)
+        # Memoryless remaining times: a talking agent's whole handle time, a wrapping agent's wrap-up.
+        freed = freed_pmf([
+            (talking, 1.0 - math.exp(-horizon / max(self.handle.value, 1.0))),
+            (busy - talking, 1.0 - math.exp(-horizon / max(self.wrap.value, 0.5))),
+        ])  # fmt: skip
+        ready = state.agents_ready - state.calls_waiting
 
         def fits(n: int) -> bool:
             calls = state.calls_in_flight + n
             if calls == 0:
                 return True
-            return expected_overflow(calls, p, ready, busy, q) <= self.alpha * calls * p
+            return expected_overflow(calls, p, ready, freed) <= self.alpha * calls * p
 
         low, high = 0, cap  # the largest n that fits (the overflow grows with n)
         if not fits(0):

@@ -34,7 +34,7 @@ class DialOutcome:
 
 class Pacer(Protocol):
     """A pacing policy: ``decide`` every tick; ``record`` each dial's result; ``handled`` each call's talk +
-    wrap-up once the agent is free again."""
+    wrap-up once the agent is free again, ``wrapped`` the wrap-up alone."""
 
     def decide(self, state: PacingState) -> int:
         """How many new calls to place now (≥ 0)."""
@@ -43,6 +43,10 @@ class Pacer(Protocol):
     def record(self, outcome: DialOutcome) -> None: ...
 
     def handled(self, seconds: float, at: datetime) -> None: ...
+
+    def wrapped(self, seconds: float, at: datetime) -> None:
+        """An agent's wrap-up after a call lasted ``seconds`` (the tail of ``handled``'s time)."""
+        ...
 
     @property
     def level(self) -> float:
