@@ -2,7 +2,8 @@
 
 The call-flow contract runs on this engine too (``KAKEHASHI_TEST_SIP_ENGINE=rtpengine``); here are what only this
 engine has: the two-channel recording, the customer's media address that never changes while the CTI side does,
-and a signalling process that dies — its calls end, both phones are hung up by the driver, the next call works.
+and a signalling process that dies — its calls end, both phones are hung up by the driver, the next call works;
+answering-machine detection on outbound calls placed with it (``plane_amd``: the answer comes with the verdict).
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from amd_voices import machine_wav, person_wav
+from kakehashi.campaigns.schemas import AmdSettings
 from kakehashi.telephony.drivers.sip.driver import SipDriver
 from kakehashi.telephony.drivers.sip.lab import Phone, SipStack
 from kakehashi.telephony.port import (
     AgentRinging,
+    Answered,
     Bridged,
+    Direction,
     DriverEvent,
     DtmfReceived,
     EndCause,
@@ -48,7 +53,7 @@ class Plane:
         self.driver.subscribe(self._on)
 
     def _on(self, event: DriverEvent) -> None:
-        if isinstance(event, Offered):
+        if isinstance(event, Offered) and event.direction is Direction.INBOUND:
             self.driver.answer(event.call_ref)
             self.driver.record(event.call_ref, RecordingState.STARTED)
             self.driver.play(event.call_ref, "お電話ありがとうございます。")
@@ -159,3 +164,42 @@ def test_when_rtpengine_dies_every_call_ends_as_failed_and_both_phones_are_hung_
     assert isinstance(ended, Ended) and ended.cause is EndCause.FAILED
     customer.wait_for("CALL_CLOSED", timeout=20)
     agent.wait_for("CALL_CLOSED", timeout=20)
+
+
+def test_outbound_calls_placed_with_amd_are_answered_with_the_verdict_and_the_subscription_is_removed(
+    plane: Plane, tmp_path: Path
+) -> None:
+    voices = tmp_path / "voices"
+    phones = {
+        "0311110001": plane.stack.phone("0311110001", audio_file=machine_wav(voices), auto_answer=True),
+        "0311110002": plane.stack.phone("0311110002", audio_file=person_wav(voices), auto_answer=True),
+        "0311110003": plane.stack.phone("0311110003", tone_hz=CUSTOMER_HZ, auto_answer=True),
+    }
+    for phone in phones.values():
+        phone.wait_registered()
+    amd = AmdSettings(enabled=True).detector()  # what a campaign sends: the Japanese set
+    machine = plane.driver.originate("0311110001", caller_id=CENTER, tenant_id=1, amd=amd)
+    person = plane.driver.originate("0311110002", caller_id=CENTER, tenant_id=1, amd=amd)
+    plain = plane.driver.originate("0311110003", caller_id=CENTER, tenant_id=1)  # no detection: answered at once
+
+    def answered(ref: str) -> Answered:
+        event = plane.wait_for(lambda e: isinstance(e, Answered) and e.call_ref == ref, timeout=30)
+        assert isinstance(event, Answered)
+        return event
+
+    assert (answered(plain).by, answered(plain).amd) == ("remote", None)
+    assert (answered(machine).by, answered(machine).amd) == ("remote", "machine")
+    assert (answered(person).by, answered(person).amd) == ("remote", "human")
+    order = [e.call_ref for e in plane.events if isinstance(e, Answered)]
+    assert order.index(plain) < order.index(person)  # the person's answer waited for the detector
+    for ref in (machine, person):  # the analysis's subscription is gone: nobody but the CTI side hears the customer
+        tags = plane.stack.rtpengine_query(f"kk-{ref}")["tags"]
+        subscribers = {s["tag"] for tag in tags.values() for s in tag.get("subscribers", [])}
+        assert any(name.startswith("amd-") for name in tags), "the detector was subscribed"
+        assert not [name for name in subscribers if name.startswith("amd-")]
+        assert not [name for name, tag in tags.items() if name.startswith("amd-") and tag.get("subscriptions")]
+    for ref in (machine, person, plain):
+        plane.driver.hangup(ref)
+        plane.wait_for(lambda e, ref=ref: isinstance(e, Ended) and e.call_ref == ref)  # type: ignore[misc]
+    for phone in phones.values():
+        phone.wait_for("CALL_CLOSED", timeout=20)

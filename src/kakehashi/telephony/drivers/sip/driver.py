@@ -408,14 +408,18 @@ class SipDriver:
         self._send("play", ref=call_ref, file=str(self._music(music)), loop=True)
 
     def originate(self, to: str, *, caller_id: str, tenant_id: int, amd: Mapping[str, Any] | None = None) -> str:
-        # ``amd``: the media plane's detector is not wired yet — the answer is reported without a verdict (a
-        # person, to the controller) until it is (issue 19).
+        """Dial ``to``. With ``amd`` the media plane (engine ``rtpengine``) reports the answer once its
+        answering-machine detector decided (``sip.plane_amd``): :class:`Answered` with ``amd`` human, machine or
+        notsure. The PJSIP media workers have no detector: they report the answer at once, ``amd`` None."""
         ref = f"sipo-{self._run}-{next(self._ids)}"
         self._calls[ref] = _Call(ref, Direction.OUTBOUND, caller_id, tenant_id)
         self._emit(Offered(call_ref=ref, at=utcnow(), direction=Direction.OUTBOUND, ani=caller_id, dnis=to,
                            tenant_id=tenant_id))  # fmt: skip
-        self._placing[ref] = ({"to": _dialable(to), "caller_id": _dialable(caller_id),
-                               "timeout_s": self.options.no_answer_s}, set())  # fmt: skip
+        dial: dict[str, Any] = {"to": _dialable(to), "caller_id": _dialable(caller_id),
+                                "timeout_s": self.options.no_answer_s}  # fmt: skip
+        if amd is not None and self.options.engine == "rtpengine":
+            dial["amd"] = dict(amd)
+        self._placing[ref] = (dial, set())
         self._place(ref)
         return ref
 
@@ -573,7 +577,10 @@ class SipDriver:
         at = utcnow()
         match kind:
             case "answered":
-                self._emit(Answered(call_ref=ref, at=at, by=ev["by"]))
+                if ev.get("amd") is not None:
+                    log.info("SIP: %s answered by a %s (%s after %s ms of audio)", ref, ev["amd"], ev.get("amd_cause"),
+                             ev.get("amd_ms"))  # fmt: skip
+                self._emit(Answered(call_ref=ref, at=at, by=ev["by"], amd=ev.get("amd")))
             case "dtmf":
                 if call.sensitive_left > 0:
                     call.sensitive_left -= 1

@@ -9,7 +9,8 @@ goes: **nowhere near this process.** rtpengine relays each call between the cust
 aiosipua's (transactions, dialogs, retransmission of our 200 OK until the ACK) on one asyncio loop, so one
 process holds every call of a center; its cost is a few messages per call, not fifty packets a second per leg.
 
-Attended transfer: ``plane_consult``; silent monitor: ``plane_monitor``.
+Attended transfer: ``plane_consult``; silent monitor: ``plane_monitor``; answering-machine detection on outbound
+calls placed with it: ``plane_amd``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from aiosipua import IncomingCall, OutgoingCall, parse_sdp, serialize_sdp
 from aiosipua.dialog import DialogState
 from aiosipua.message import SipRequest
 
-from kakehashi.telephony.drivers.sip import plane_consult, plane_monitor
+from kakehashi.telephony.amd import AmdSettings
+from kakehashi.telephony.drivers.sip import plane_amd, plane_consult, plane_monitor
 from kakehashi.telephony.drivers.sip.ng import NgClient, NgError
 from kakehashi.telephony.drivers.sip.outcomes import FAILURE_NAMES
 from kakehashi.telephony.drivers.sip.plane_consult import Consultation
@@ -115,6 +117,8 @@ class Call:
     agent_sdp: str = ""  # the agent's phone's SDP (where its audio comes from)
     consultation: Consultation | None = None
     listeners: dict[str, Listener] = field(default_factory=dict)  # supervisors listening (silent monitor)
+    amd: AmdSettings | None = None  # placed with answering-machine detection: the answer waits for its verdict
+    detection: plane_amd.Detection | None = None  # the analysis going on (``plane_amd``)
 
     @property
     def sip_call_id(self) -> str:
@@ -245,7 +249,8 @@ class Plane:
             self.stopping.set()
             return
         if name == "originate":
-            await self.originate(c["ref"], c["to"], c.get("caller_id") or "", float(c.get("timeout_s", 30)))
+            await self.originate(c["ref"], c["to"], c.get("caller_id") or "", float(c.get("timeout_s", 30)),
+                                 amd=c.get("amd"))  # fmt: skip
             return
         call = self.calls.get(c.get("ref", ""))
         if call is None or call.done:
@@ -434,15 +439,26 @@ class Plane:
                     emit("error", ref=call.ref, message=f"detach: {exc}")
 
     # -- outbound -------------------------------------------------------------------------------------------
-    async def originate(self, ref: str, to: str, caller_id: str, timeout_s: float) -> None:
+    async def originate(
+        self, ref: str, to: str, caller_id: str, timeout_s: float, *, amd: dict[str, Any] | None = None
+    ) -> None:
+        """Dial ``to``; with ``amd`` (``telephony.amd.AmdSettings``' fields) the answer is reported once the
+        answering-machine detector decided (``plane_amd``)."""
         if ref in self.calls:
             emit("error", ref=ref, message="originate: the call exists")
             return
+        settings = None
+        if amd is not None:
+            try:
+                settings = plane_amd.settings_of(amd)
+            except (TypeError, ValueError) as exc:  # analysed with app_amd's defaults rather than not at all
+                emit("error", ref=ref, message=f"originate: amd: {exc}")
+                settings = AmdSettings()
         if self.customers() >= self.max_calls:
             emit("full", ref=ref, calls=self.customers(), dialogs=self.dialogs())
             return
         media = MediaCall(self.ng, f"kk-{ref}", customer_tag=f"c-{ref}", cti_tag=f"t-{ref}")
-        call = Call(ref=ref, inbound=False, media=media)
+        call = Call(ref=ref, inbound=False, media=media, amd=settings)
         self.calls[ref] = call
         self.by_media[media.media_id] = call
         async with call.lock:
@@ -471,9 +487,17 @@ class Plane:
             await call.media.customer_answered(self.sdp_of(leg))
             call.answered = True
             self.teardown_recipe(call, None, leg)
-            emit("answered", ref=call.ref, by="remote")
-            if call.playlist and not call.playing:
-                await self._next_prompt(call)
+            if call.amd is not None:
+                await plane_amd.start(self, call, call.amd)  # the answer is reported with the verdict
+                return
+            await self.report_answer(call)
+
+    async def report_answer(self, call: Call, **verdict: Any) -> None:
+        """The customer answered (with the detector's ``amd`` verdict when the call was placed with it): the
+        driver is told, the prompts queued meanwhile start."""
+        emit("answered", ref=call.ref, by="remote", **verdict)
+        if call.playlist and not call.playing:
+            await self._next_prompt(call)
 
     async def _customer_failed(self, call: Call, code: int) -> None:
         async with call.lock:
@@ -610,6 +634,9 @@ class Plane:
         call.done = True
         if call.deadline is not None:
             call.deadline.cancel()
+        if call.detection is not None:  # hung up during the analysis: no verdict (rtpengine's delete unsubscribes)
+            detection, call.detection = call.detection, None
+            await plane_amd.stop(self, detection, unsubscribe=False)
         if call.play_timer is not None:
             call.play_timer.cancel()
         for agent, leg in list(call.ringing.items()):
