@@ -6,7 +6,6 @@ moment of dialing, manual dials, and calls and CDRs that carry the campaign (cos
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -27,13 +26,13 @@ from kakehashi.dialer import attach as attach_dialer
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import unit_of_work
 from kakehashi.kit.errors import Conflict, ValidationFailed
-from kakehashi.kit.events import Event, bus
 from kakehashi.kit.timers import VirtualClock
 from kakehashi.routing import service as routing
 from kakehashi.routing.controller import CallController
 from kakehashi.routing.engine import AgentState
 from kakehashi.routing.persist import DbDirectory
 from kakehashi.telephony.drivers.sim.driver import SimDriver
+from wrap_ups import closing_wrap_ups
 
 #: Tuesday 8 December 2026, 10:00 in Japan: a working day inside the campaign's window.
 START = datetime(2026, 12, 8, 1, 0, tzinfo=UTC)
@@ -104,30 +103,15 @@ def _floor(factory: sessionmaker[Session], actor: Actor, *, mode: str, phones: l
     return Floor(sim, clock, controller, dialer, factory, actor, campaign_id)
 
 
-@contextmanager
-def _closing_wrap_ups(f: Floor) -> Iterator[Floor]:
-    """As ``pipeline.start`` does: a call closed with its result ends the agent's wrap-up."""
-
-    def closed(event: Event) -> None:
-        if event.payload.get("state") == "ended" and event.payload.get("disposition") is not None:
-            f.controller.wrap_up_finished(event.tenant_id, str(event.payload.get("call_ref")))
-
-    unsubscribe = bus.subscribe("call.ended", closed)
-    try:
-        yield f
-    finally:
-        unsubscribe()
-
-
 @pytest.fixture
 def progressive(session_factory: sessionmaker[Session], actor: Actor) -> Iterator[Floor]:
-    with _closing_wrap_ups(_floor(session_factory, actor, mode="progressive", phones=[BUSY, TALKER, SILENT])) as f:
+    with closing_wrap_ups(_floor(session_factory, actor, mode="progressive", phones=[BUSY, TALKER, SILENT])) as f:
         yield f
 
 
 @pytest.fixture
 def preview(session_factory: sessionmaker[Session], actor: Actor) -> Iterator[Floor]:
-    with _closing_wrap_ups(_floor(session_factory, actor, mode="preview", phones=[TALKER])) as f:
+    with closing_wrap_ups(_floor(session_factory, actor, mode="preview", phones=[TALKER])) as f:
         yield f
 
 

@@ -6,7 +6,6 @@ waiting person, answering machines dropped, left a message or passed to an agent
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +25,6 @@ from kakehashi.dialer import attach as attach_dialer
 from kakehashi.kit.context import Actor, Role
 from kakehashi.kit.db import unit_of_work
 from kakehashi.kit.errors import ValidationFailed
-from kakehashi.kit.events import Event, bus
 from kakehashi.kit.timers import VirtualClock
 from kakehashi.pacing.types import DialOutcome, PacingState
 from kakehashi.routing import service as routing
@@ -34,6 +32,7 @@ from kakehashi.routing.controller import CallController
 from kakehashi.routing.engine import AgentState
 from kakehashi.routing.persist import DbDirectory
 from kakehashi.telephony.drivers.sim.driver import SimDriver
+from wrap_ups import closing_wrap_ups
 
 #: Tuesday 8 December 2026, 10:00 in Japan.
 START = datetime(2026, 12, 8, 1, 0, tzinfo=UTC)
@@ -147,22 +146,9 @@ def _floor(
     return Floor(sim, clock, controller, dialer, factory, actor, campaign_id, pacer)
 
 
-@contextmanager
-def _closing_wrap_ups(f: Floor) -> Iterator[Floor]:
-    def closed(event: Event) -> None:
-        if event.payload.get("state") == "ended" and event.payload.get("disposition") is not None:
-            f.controller.wrap_up_finished(event.tenant_id, str(event.payload.get("call_ref")))
-
-    unsubscribe = bus.subscribe("call.ended", closed)
-    try:
-        yield f
-    finally:
-        unsubscribe()
-
-
 @pytest.fixture
 def floor(session_factory: sessionmaker[Session], actor: Actor) -> Iterator[Floor]:
-    with _closing_wrap_ups(_floor(session_factory, actor, [2])) as f:
+    with closing_wrap_ups(_floor(session_factory, actor, [2])) as f:
         yield f
 
 
@@ -245,7 +231,7 @@ def test_an_answering_machine_is_dropped_left_a_message_or_passed_to_an_agent(
     session_factory: sessionmaker[Session], actor: Actor, action: str, agent_rung: bool, prompts: list[str]
 ) -> None:
     amd = {"enabled": True, "action": action, "machine_message": MACHINE}
-    with _closing_wrap_ups(_floor(session_factory, actor, [1], amd=amd)) as f:
+    with closing_wrap_ups(_floor(session_factory, actor, [1], amd=amd)) as f:
         f.sim.set_number(PHONES[0], "answering_machine", ring_seconds=4)
         f.controller.choose_state(f.actor.tenant_id, "sato", AgentState.AVAILABLE)
         f.join("sato")
@@ -268,7 +254,7 @@ def test_a_person_the_detector_takes_for_a_machine_is_dropped_and_counted_as_one
 ) -> None:
     from kakehashi.telephony.drivers.sim.driver import AmdErrors
 
-    with _closing_wrap_ups(_floor(session_factory, actor, [1], amd={"enabled": True})) as f:
+    with closing_wrap_ups(_floor(session_factory, actor, [1], amd={"enabled": True})) as f:
         f.sim.amd_errors = AmdErrors(false_machine=1.0)
         f.sim.set_number(PHONES[0], "answer", ring_seconds=4, talk_s=20)
         f.controller.choose_state(f.actor.tenant_id, "sato", AgentState.AVAILABLE)
@@ -287,7 +273,7 @@ def test_the_default_pacer_dials_more_lines_than_free_agents_within_the_cap(
     with unit_of_work(f.factory) as s:
         campaigns.update_campaign(s, f.actor, f.campaign_id, CampaignUpdate.model_validate(
             {"predictive": {"abandon_target": 0.05, "abandon_message": ABANDON}}))  # fmt: skip
-    with _closing_wrap_ups(f):
+    with closing_wrap_ups(f):
         for phone in PHONES:
             f.sim.set_number(phone, "no_answer")
         for name in ("sato", "suzuki"):

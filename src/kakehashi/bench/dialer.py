@@ -129,12 +129,7 @@ class _PacingListener(DialerListener):
         self, tenant_id: int, agent: str, state: AgentState, reason: str | None, queue: str | None,
         call_ref: str | None, at: datetime,
     ) -> None:  # fmt: skip
-        if state is AgentState.AVAILABLE and self.dialer is not None:
-            self.dialer.agent_free(tenant_id, agent)
-        elif state is AgentState.WRAP_UP and self.dialer is not None:
-            self.dialer.predictive.agent_wrapping(tenant_id, agent)
-        elif state is AgentState.LOGGED_OUT and self.dialer is not None:
-            self.dialer.agent_gone(tenant_id, agent)
+        self.tell_dialer(tenant_id, agent, state)
 
 
 class Floor:

@@ -336,11 +336,17 @@ class DialerListener(DbListener):
         call_ref: str | None, at: datetime,
     ) -> None:  # fmt: skip
         super().agent_state(tenant_id, agent, state, reason, queue, call_ref, at)
-        if state is AgentState.AVAILABLE and self.dialer is not None:
+        self.tell_dialer(tenant_id, agent, state)
+
+    def tell_dialer(self, tenant_id: int, agent: str, state: AgentState) -> None:
+        """The dialer's part of an agent's new state: free (refill, handle time), wrapping up, gone."""
+        if self.dialer is None:
+            return
+        if state is AgentState.AVAILABLE:
             self.dialer.agent_free(tenant_id, agent)
-        elif state is AgentState.WRAP_UP and self.dialer is not None:
+        elif state is AgentState.WRAP_UP:
             self.dialer.predictive.agent_wrapping(tenant_id, agent)
-        elif state is AgentState.LOGGED_OUT and self.dialer is not None:
+        elif state is AgentState.LOGGED_OUT:
             self.dialer.agent_gone(tenant_id, agent)
 
     def wrap_up_over(self, tenant_id: int, ref: str, at: datetime) -> None:
