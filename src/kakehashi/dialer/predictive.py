@@ -250,14 +250,17 @@ class PredictiveRunner:
             abandon_prompt=settings.abandon_message or None, amd_action=amd.action,
             machine_prompt=amd.machine_message or None,
         )  # fmt: skip
+        detector = amd.detector()
+        # The line rings, then (with detection) the detector listens: the ring time-out covers both.
+        listening_s = amd.total_analysis_ms / 1000 + 1.0 if detector is not None else 0.0
         placed = 0
         for plan in plans:
             dialer.simulate(plan)
             paced.placed_at[plan.attempt_id] = now
             try:
                 dialer.controller.dial_unattended(
-                    paced.tenant_id, plan.number, caller_id=plan.caller_id, ring_timeout_s=plan.ring_timeout_s,
-                    wrap_up_s=dialer.wrap_up_s, how=how, amd=amd.detector(),
+                    paced.tenant_id, plan.number, caller_id=plan.caller_id,
+                    ring_timeout_s=plan.ring_timeout_s + listening_s, wrap_up_s=dialer.wrap_up_s, how=how, amd=detector,
                     tag={"attempt_id": plan.attempt_id, "campaign_id": plan.campaign_id, "lead_id": plan.lead_id,
                          "predictive": True},
                 )  # fmt: skip
