@@ -204,6 +204,8 @@ class PredictiveRunner:
             agents_ready=sum(s is AgentState.AVAILABLE for s in states), calls_in_flight=ringing,
             calls_waiting=waiting, leads_available=paced.leads_available,
             agents_talking=sum(s in (AgentState.RINGING, AgentState.ON_CALL) for s in states),
+            talking_elapsed=self._elapsed(tenant_id, agents, now, self._talking_since),
+            wrapping_elapsed=self._elapsed(tenant_id, agents, now, self._wrapping),
         )  # fmt: skip
         paced.last_state = state
         wanted = paced.pacer.decide(state)
@@ -217,6 +219,17 @@ class PredictiveRunner:
         paced.leads_available = self._place(paced, wanted) >= wanted
         if not paced.leads_available:
             paced.look_again_at = now + timedelta(seconds=NO_LEADS_RECHECK_S)
+
+    def _talking_since(self) -> dict[tuple[int, str], datetime]:
+        return {key: since for key, (_, since) in self._handling.items() if key not in self._wrapping}
+
+    def _elapsed(
+        self, tenant_id: int, agents: list[str], now: datetime, source: Callable[[], dict[tuple[int, str], datetime]]
+        | dict[tuple[int, str], datetime],
+    ) -> tuple[float, ...]:  # fmt: skip
+        with self._lock:
+            since = source() if callable(source) else dict(source)
+        return tuple((now - since[(tenant_id, a)]).total_seconds() for a in agents if (tenant_id, a) in since)
 
     def _publish(self, paced: PacedCampaign, now: datetime) -> None:
         """``campaign.pacing`` for the wallboard, at most every ``PUBLISH_EVERY_S`` per campaign. Like

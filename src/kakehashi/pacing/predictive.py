@@ -3,9 +3,11 @@
 The model (ADR 0025). Of the ``M`` calls that will be ringing — those in flight plus ``n`` new ones — the number
 answered by a person is ``X ~ Binomial(M, p)`` (``p``: people per dial, a decaying mean). The agents there to take
 them are the ``F`` ready now (less the people already waiting) plus ``Y`` of the busy ones, free by the time a
-call is answered and has waited its 2 s: a talking agent with ``q = 1 − exp(−t/h)``, an agent in wrap-up with
-``1 − exp(−t/w)`` (``t``: the mean time to a person's answer plus 2 s; ``h``: the mean handle time, talk +
-wrap-up; ``w``: the mean wrap-up; remaining times taken as exponential). A person abandoned is one too many:
+call is answered and has waited its 2 s (``t``: the mean time to a person's answer plus 2 s): each talking agent
+with ``P(H ≤ e + t | H > e)`` from the last 400 handle times ``H`` (talk + wrap-up) given the ``e`` seconds
+since their person answered, each agent in wrap-up the same from the wrap-up times; ``Y`` is their
+Poisson-binomial sum. Before 30 samples, and for agents the dialer did not time, remaining times are taken as
+exponential with the decaying means (a talking agent's ``1 − exp(−t/h)``). A person abandoned is one too many:
 ``E[max(X − F − Y, 0)]``, and the pacer places the largest ``n`` with
 
     E[max(X − F − Y, 0)] / E[X] ≤ α
@@ -20,6 +22,7 @@ limit is reached, never after. Caps: lines per agent, calls in flight per campai
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -67,6 +70,23 @@ def freed_pmf(groups: list[tuple[int, float]]) -> np.ndarray:
     return pmf
 
 
+#: Durations kept for the empirical distributions (per kind: handle times, wrap-ups).
+SAMPLES = 400
+#: Below this many samples the mean's exponential stands in for the distribution.
+MIN_SAMPLES = 30
+
+
+def free_within(samples: np.ndarray, elapsed: float, horizon: float, mean: float) -> float:
+    """P(D ≤ elapsed + horizon | D > elapsed) for a duration ``D`` of the sorted ``samples`` (empirical), or
+    ``1 − exp(−horizon/mean)`` when too few samples (or too few as long as ``elapsed``) say."""
+    if len(samples) >= MIN_SAMPLES:
+        longer = len(samples) - int(np.searchsorted(samples, elapsed, side="right"))
+        if longer >= 5:
+            done = int(np.searchsorted(samples, elapsed + horizon, side="right")) - (len(samples) - longer)
+            return done / longer
+    return 1.0 - math.exp(-horizon / max(mean, 0.5))
+
+
 def expected_overflow(calls: int, p: float, ready: int, freed: np.ndarray) -> float:
     """``E[max(X − ready − Y, 0)]`` for ``X ~ B(calls, p)`` and ``Y`` of pmf ``freed`` (``ready`` may be negative:
     people already waiting for an agent)."""
@@ -88,6 +108,8 @@ class PredictivePacer:
         self.ring = DecayingMean(s.prior_ring_s, 10.0, s.half_life_s)  # seconds to a person's answer
         self.handle = DecayingMean(s.prior_handle_s, 10.0, s.half_life_s)  # talk + wrap-up
         self.wrap = DecayingMean(s.prior_wrap_s, 10.0, s.half_life_s)  # wrap-up alone
+        self._handles: deque[float] = deque(maxlen=SAMPLES)
+        self._wraps: deque[float] = deque(maxlen=SAMPLES)
         self.day = WindowRate(timedelta(hours=24))
         self.month = WindowRate(timedelta(days=30))
         self._level = 1.0
@@ -106,9 +128,11 @@ class PredictivePacer:
 
     def handled(self, seconds: float, at: datetime) -> None:
         self.handle.add(max(seconds, 1.0), at)
+        self._handles.append(max(seconds, 1.0))
 
     def wrapped(self, seconds: float, at: datetime) -> None:
         self.wrap.add(max(seconds, 0.5), at)
+        self._wraps.append(max(seconds, 0.5))
 
     # -- the decision
 
@@ -137,13 +161,7 @@ class PredictivePacer:
         cap = max(cap, 0)
         p = self.answer.value
         horizon = self.ring.value + s.connect_within_s  # a call placed now is answered, then may wait this long
-        busy = max(active - state.agents_ready, 0)
-        talking = busy if state.agents_talking is None else min(state.agents_talking, busy)
-        # Memoryless remaining times: a talking agent's whole handle time, a wrapping agent's wrap-up.
-        freed = freed_pmf([
-            (talking, 1.0 - math.exp(-horizon / max(self.handle.value, 1.0))),
-            (busy - talking, 1.0 - math.exp(-horizon / max(self.wrap.value, 0.5))),
-        ])  # fmt: skip
+        freed = self._freed(state, horizon)
         ready = state.agents_ready - state.calls_waiting
 
         def fits(n: int) -> bool:
@@ -163,6 +181,26 @@ class PredictivePacer:
                 high = mid - 1
         self._level = (state.calls_in_flight + state.calls_waiting + low) / active
         return low
+
+    def _freed(self, state: PacingState, horizon: float) -> np.ndarray:
+        """P(Y = k), ``Y`` the busy agents free within ``horizon``: each timed agent from the empirical
+        distribution of handle (talking) or wrap-up (wrapping) times given how long they have been at it; the
+        others as memoryless with the means."""
+        busy = max(state.agents_active - state.agents_ready, 0)
+        talking = busy if state.agents_talking is None else min(state.agents_talking, busy)
+        handles, wraps = np.sort(np.fromiter(self._handles, float)), np.sort(np.fromiter(self._wraps, float))
+        chances = [free_within(handles, e, horizon, self.handle.value) for e in state.talking_elapsed[:talking]]
+        wrapping = busy - talking
+        chances += [free_within(wraps, e, horizon, self.wrap.value) for e in state.wrapping_elapsed[:wrapping]]
+        untimed_talking = talking - min(len(state.talking_elapsed), talking)
+        untimed_wrapping = wrapping - min(len(state.wrapping_elapsed), wrapping)
+        pmf = freed_pmf([
+            (untimed_talking, 1.0 - math.exp(-horizon / max(self.handle.value, 1.0))),
+            (untimed_wrapping, 1.0 - math.exp(-horizon / max(self.wrap.value, 0.5))),
+        ])  # fmt: skip
+        for q in chances:  # Poisson-binomial: one agent at a time
+            pmf = np.convolve(pmf, (1.0 - q, q))
+        return pmf
 
     @property
     def level(self) -> float:

@@ -18,6 +18,10 @@ class PacingState:
     calls_waiting: int  # answered by a person, no agent yet (they hear silence or the greeting)
     leads_available: bool = True  # false: nothing due to dial (VICIdial: the hopper is empty)
     agents_talking: int | None = None  # on a call or their phone ringing for one (None: not counted apart)
+    #: Seconds since each talking agent's person answered, and since each wrapping agent's call ended (the
+    #: campaign's calls the dialer timed; agents not in them are modelled from the means).
+    talking_elapsed: tuple[float, ...] = ()
+    wrapping_elapsed: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,84 @@
+"""Kakehashi's predictive pacer as a pure function: the abandon model, the empirical remaining times, the caps,
+and the steering by the running abandon rate (no database, no telephony)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kakehashi.pacing.predictive import (
+    PredictivePacer,
+    PredictiveSettings,
+    expected_overflow,
+    free_within,
+    freed_pmf,
+)
+from kakehashi.pacing.types import DialOutcome, PacingState
+
+NOW = datetime(2026, 12, 8, 1, 0, tzinfo=UTC)
+
+
+def state(**kw: object) -> PacingState:
+    fields: dict[str, object] = {"now": NOW, "agents_active": 10, "agents_ready": 10, "calls_in_flight": 0,
+                                 "calls_waiting": 0}  # fmt: skip
+    return PacingState(**(fields | kw))  # type: ignore[arg-type]
+
+
+def test_no_overflow_when_every_answer_has_an_agent() -> None:
+    assert expected_overflow(5, 1.0, 5, freed_pmf([])) == pytest.approx(0.0)
+    assert expected_overflow(6, 1.0, 5, freed_pmf([])) == pytest.approx(1.0)
+    # Two calls that each answer half the time, one agent: one person too many a quarter of the time.
+    assert expected_overflow(2, 0.5, 1, freed_pmf([])) == pytest.approx(0.25)
+    # A busy agent free in time half the time takes the second person half the time.
+    assert expected_overflow(2, 1.0, 1, freed_pmf([(1, 0.5)])) == pytest.approx(0.5)
+
+
+def test_remaining_time_from_the_samples_given_the_time_spent() -> None:
+    samples = np.sort(np.linspace(100, 200, 101))
+    assert free_within(samples, 150, 10, mean=150) == pytest.approx(10 / 50, abs=0.02)
+    assert free_within(samples, 0, 10, mean=150) == 0.0  # nobody is done in 10 s
+    few = samples[:10]
+    assert free_within(few, 150, 10, mean=150) == pytest.approx(1 - np.exp(-10 / 150))  # too few: the mean
+
+
+def test_more_lines_than_agents_within_the_caps() -> None:
+    pacer = PredictivePacer()
+    n = pacer.decide(state())
+    assert 10 < n <= 30 and pacer.level == pytest.approx(n / 10)
+    assert PredictivePacer(PredictiveSettings(max_lines_per_agent=1.0)).decide(state()) == 10
+    assert PredictivePacer(PredictiveSettings(max_in_flight=12)).decide(state(calls_in_flight=5)) <= 7
+    assert pacer.decide(state(leads_available=False)) == 0
+    assert pacer.decide(state(agents_active=0, agents_ready=0)) == 0
+
+
+def test_a_rate_above_the_target_stops_the_over_dialing() -> None:
+    pacer = PredictivePacer()
+    before = pacer.decide(state())
+    for i in range(400):  # a day that left one person in ten without an agent
+        pacer.record(DialOutcome(at=NOW - timedelta(seconds=400 - i), placed_at=NOW - timedelta(seconds=420 - i),
+                                 human=True, abandoned=i % 10 == 0))  # fmt: skip
+    after = pacer.decide(state())
+    assert pacer.running_rate(NOW) > 0.05 and after < before
+
+
+def test_agents_about_to_finish_their_wrap_up_allow_more_calls() -> None:
+    pacer = PredictivePacer()
+    for _ in range(100):
+        pacer.wrapped(20.0, NOW)
+        pacer.handled(180.0, NOW)
+    busy = {"agents_ready": 2, "agents_talking": 0}
+    fresh = pacer.decide(state(**busy, wrapping_elapsed=(1.0,) * 8))  # wrap-ups just begun: 19 s left each
+    nearly = pacer.decide(state(**busy, wrapping_elapsed=(18.0,) * 8))  # 2 s left each: free by the answers
+    assert nearly > fresh
+
+
+@given(ready=st.integers(0, 50), busy=st.integers(0, 50), ringing=st.integers(0, 100), waiting=st.integers(0, 10))
+def test_never_negative_never_past_the_lines(ready: int, busy: int, ringing: int, waiting: int) -> None:
+    pacer = PredictivePacer()
+    active = ready + busy
+    n = pacer.decide(state(agents_active=active, agents_ready=ready, calls_in_flight=ringing, calls_waiting=waiting))
+    assert n >= 0 and ringing + waiting + n <= max(3 * active, ringing + waiting)
