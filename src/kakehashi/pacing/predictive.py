@@ -12,11 +12,13 @@ exponential with the decaying means (a talking agent's ``1 − exp(−t/h)``). A
 
     E[max(X − F − Y, 0)] / E[X] ≤ α
 
-``α`` steers the running rate towards the target: ``α = τ·s·clamp(2 − r/(τ·s), 0.1, 2)`` where ``τ`` is the
-campaign's target (3 %), ``s`` a safety factor and ``r`` the larger of the 24-hour and 30-day abandon rates (with a
-prior of ``prior_humans`` answers at ``τ·s``, so a handful of early calls does not swing it). Below the target the
-pacer may spend the unused budget (up to 2τs a tick), above it it all but stops over-dialing — before the day's
-limit is reached, never after. Caps: lines per agent, calls in flight per campaign.
+``α = τ·s·g``: ``τ`` the campaign's target (3 %), ``s`` a safety factor, ``g`` a correction for what the model
+does not foresee (answers bunch in time; an agent freed late in the window cannot take an early answer): every
+tick, while the abandon rate of the last 20 minutes or the larger of the 24-hour and 30-day rates (each pulled
+towards ``τ·s`` by a prior) is above ``τ·s``, ``g`` shrinks by 2 % (halved in ~35 s), otherwise it grows by 0.2 %
+(doubled in ~6 minutes), within 0.01…2; it starts at 0.25. Measured at 50 agents, the uncorrected model
+(``g = 1``) let 3.6–4 % of people go without an agent at ``α`` ≤ 1.6 %: the correction is what keeps the day under
+the target, before the day's limit is reached, never after. Caps: lines per agent, calls in flight per campaign.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ def freed_pmf(groups: list[tuple[int, float]]) -> np.ndarray:
     return pmf
 
 
+#: The abandon rate the pacer corrects itself on, besides the 24-hour and 30-day ones (minutes).
+RECENT_MIN = 20
 #: Durations kept for the empirical distributions (per kind: handle times, wrap-ups).
 SAMPLES = 400
 #: Below this many samples the mean's exponential stands in for the distribution.
@@ -112,6 +116,8 @@ class PredictivePacer:
         self._wraps: deque[float] = deque(maxlen=SAMPLES)
         self.day = WindowRate(timedelta(hours=24))
         self.month = WindowRate(timedelta(days=30))
+        self.recent = WindowRate(timedelta(minutes=RECENT_MIN))
+        self._gain = 0.25  # the model's correction, steered by the abandons it did not foresee (a cautious start)
         self._level = 1.0
         self.alpha = s.abandon_target * s.safety
 
@@ -123,6 +129,8 @@ class PredictivePacer:
         if outcome.human and not outcome.history:
             self.ring.add(max((outcome.at - outcome.placed_at).total_seconds(), 0.0), outcome.at)
         if outcome.human or outcome.abandoned:
+            if not outcome.history:
+                self.recent.add(outcome.at, abandoned=outcome.abandoned, human=outcome.human)
             self.day.add(outcome.at, abandoned=outcome.abandoned, human=outcome.human)
             self.month.add(outcome.at, abandoned=outcome.abandoned, human=outcome.human)
 
@@ -153,7 +161,13 @@ class PredictivePacer:
             self._level = 0.0 if active <= 0 else (state.calls_in_flight + state.calls_waiting) / active
             return 0
         aim = s.abandon_target * s.safety
-        self.alpha = aim * min(max(2.0 - self.running_rate(state.now) / aim, 0.1), 2.0)
+        self.recent.expire(state.now)
+        recent = (self.recent.abandoned + aim * 50) / (self.recent.humans + 50)
+        # Integral correction: while the last minutes or the day run above the aim the allowance shrinks fast
+        # (halved in ~35 ticks), below it grows back slowly (doubled in ~6 minutes).
+        over = recent > aim or self.running_rate(state.now) > aim
+        self._gain = min(max(self._gain * (0.98 if over else 1.002), 0.01), 2.0)
+        self.alpha = aim * self._gain
         lines = math.floor(s.max_lines_per_agent * active)
         cap = lines - state.calls_in_flight - state.calls_waiting
         if s.max_in_flight is not None:
