@@ -74,6 +74,8 @@ def freed_pmf(groups: list[tuple[int, float]]) -> np.ndarray:
 
 #: The abandon rate the pacer corrects itself on, besides the 24-hour and 30-day ones (minutes).
 RECENT_MIN = 20
+#: The correction's steps per tick: down while above the aim, up otherwise.
+GAIN_DOWN, GAIN_UP = 0.98, 1.002
 #: Durations kept for the empirical distributions (per kind: handle times, wrap-ups).
 SAMPLES = 400
 #: Below this many samples the mean's exponential stands in for the distribution.
@@ -166,7 +168,7 @@ class PredictivePacer:
         # Integral correction: while the last minutes or the day run above the aim the allowance shrinks fast
         # (halved in ~35 ticks), below it grows back slowly (doubled in ~6 minutes).
         over = recent > aim or self.running_rate(state.now) > aim
-        self._gain = min(max(self._gain * (0.98 if over else 1.002), 0.01), 2.0)
+        self._gain = min(max(self._gain * (GAIN_DOWN if over else GAIN_UP), 0.01), 2.0)
         self.alpha = aim * self._gain
         lines = math.floor(s.max_lines_per_agent * active)
         cap = lines - state.calls_in_flight - state.calls_waiting
