@@ -35,12 +35,9 @@ from typing import TYPE_CHECKING, Any
 from kakehashi.telephony.amd import AmdDetector, AmdSettings, Verdict
 from kakehashi.telephony.drivers.sip.ng import NgError
 from kakehashi.telephony.drivers.sip.plane_monitor import (
-    ALAW_TO_ULAW,
-    PCMA,
-    PCMU,
     SUBSCRIBE_FLAGS,
+    UlawReceiver,
     local_host,
-    rtp_payload,
     subscription_answer,
 )
 
@@ -63,37 +60,19 @@ def settings_of(raw: Mapping[str, Any]) -> AmdSettings:
     return AmdSettings(**{name: int(value) for name, value in raw.items()})
 
 
-class Ear(asyncio.DatagramProtocol):
+class Ear(UlawReceiver):
     """The customer's RTP (one subscription's stream) into an :class:`AmdDetector`; ``decided`` is called once,
     with the verdict, and later packets are ignored."""
 
     def __init__(self, detector: AmdDetector, decided: Callable[[Verdict], None]) -> None:
+        super().__init__()
         self.detector = detector
         self.decided = decided
-        self.transport: asyncio.DatagramTransport | None = None
         self.packets = 0
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        self.heard(data)
-
-    @property
-    def port(self) -> int:
-        return int(self.transport.get_extra_info("sockname")[1]) if self.transport is not None else 0
-
-    def heard(self, packet: bytes) -> None:
+    def ulaw(self, payload: bytes) -> None:
         if self.detector.verdict is not None:
             return
-        found = rtp_payload(packet)
-        if found is None:
-            return
-        payload_type, payload = found
-        if payload_type == PCMA:
-            payload = payload.translate(ALAW_TO_ULAW)
-        elif payload_type != PCMU:
-            return  # telephone events, comfort noise, RTCP on a shared port
         self.packets += 1
         verdict = self.detector.feed_ulaw(payload)
         if verdict is not None:

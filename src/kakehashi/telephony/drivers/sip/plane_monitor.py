@@ -112,14 +112,12 @@ def mix_all(frames: list[bytes]) -> bytes:
     return bytes(_ENCODE[np.clip(total, -32768, 32767) + 32768].tobytes())
 
 
-# -- the mixer ----------------------------------------------------------------------------------------------------
-class Stream(asyncio.DatagramProtocol):
-    """One voice the listener hears (one m= line of a subscription): its socket and its audio waiting."""
+class UlawReceiver(asyncio.DatagramProtocol):
+    """A plane socket rtpengine sends one subscription's stream to: each G.711 payload as μ-law to
+    :meth:`ulaw` (A-law translated; telephone events, comfort noise and RTCP on a shared port ignored)."""
 
     def __init__(self) -> None:
         self.transport: asyncio.DatagramTransport | None = None
-        self.waiting = bytearray()
-        self.primed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -139,7 +137,23 @@ class Stream(asyncio.DatagramProtocol):
         if payload_type == PCMA:
             payload = payload.translate(ALAW_TO_ULAW)
         elif payload_type != PCMU:
-            return  # telephone events, comfort noise, RTCP on a shared port
+            return
+        self.ulaw(payload)
+
+    def ulaw(self, payload: bytes) -> None:
+        raise NotImplementedError
+
+
+# -- the mixer ----------------------------------------------------------------------------------------------------
+class Stream(UlawReceiver):
+    """One voice the listener hears (one m= line of a subscription): its socket and its audio waiting."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = bytearray()
+        self.primed = False
+
+    def ulaw(self, payload: bytes) -> None:
         waiting = self.waiting
         waiting += payload
         if len(waiting) > KEEP:
