@@ -207,7 +207,7 @@ class AdaptPacer:
         if local.time() >= DAY_STARTS:
             day = self._days.setdefault(local.date(), [0, 0, 0])
             day[0] += 1
-            day[1] += outcome.human or outcome.abandoned
+            day[1] += outcome.human  # an abandon reported after its answer (human False) was counted then
             day[2] += outcome.abandoned
 
     def handled(self, seconds: float, at: datetime) -> None:
