@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from conftest import ClientAs
 from kakehashi.dialer.predictive import PacedCampaign
 from kakehashi.kit.context import Role
@@ -115,13 +117,22 @@ def test_given_another_tenants_campaign_dnc_and_refusal_when_called_then_404(cli
     assert held[0]["reserved_by"] is not None and held[0]["attempts"] == 0
 
 
-def _paced(tenant_id: int, campaign_id: int, *, humans: int, abandoned: int) -> dict[str, Any]:
+def _paced(tenant_id: int, campaign_id: int, *, humans: int, abandoned: int, unseen: float = 0.0) -> dict[str, Any]:
     """The dialer's own snapshot of a paced campaign (``PacedCampaign.snapshot``) with these counts of today."""
     now = utcnow()
-    paced = PacedCampaign(tenant_id, campaign_id, PredictivePacer(), dials=40)
+    paced = PacedCampaign(tenant_id, campaign_id, PredictivePacer(), dials=40, unseen=unseen)
     for i in range(humans):
         paced.count(now - timedelta(minutes=i), human=True, abandoned=i < abandoned)
     return paced.snapshot(now)
+
+
+def test_the_wallboard_rate_counts_the_detectors_estimated_false_machines() -> None:
+    """With machines hung up on, the people taken for machines are estimated (f/(1 − f) per person let through)
+    and counted in the rate as abandoned; the line's own counts stay apart."""
+    row = _paced(1, 1, humans=98, abandoned=1, unseen=0.02 / 0.98)
+    assert (row["answered_24h"], row["abandoned_24h"], row["estimated_24h"]) == (98, 1, 2.0)
+    assert row["abandon_rate_24h"] == pytest.approx(3 / 100, abs=1e-4)
+    assert row["abandon_rate_30d"] == row["abandon_rate_24h"]
 
 
 def test_the_pacing_of_predictive_campaigns_for_the_wallboard(client_as: ClientAs, monkeypatch: Any) -> None:
@@ -148,6 +159,7 @@ def test_the_pacing_of_predictive_campaigns_for_the_wallboard(client_as: ClientA
     assert (row["answered_24h"], row["abandoned_24h"], row["abandon_rate_24h"]) == (50, 1, 0.02)
     assert (row["answered_30d"], row["abandoned_30d"], row["dials"]) == (50, 1, 40)
     assert {"dial_level", "calls_in_flight", "calls_waiting", "agents_active", "agents_ready"} <= set(row)
+    assert row["estimated_24h"] == 0.0  # no machine detection: nobody hung up on by mistake
     assert client_as(Role.ADMIN).get("/api/v1/campaigns/pacing").json() == [row]
     for role in (Role.OPERATOR, Role.CLIENT_VIEWER):
         assert client_as(role).get("/api/v1/campaigns/pacing").status_code == 403

@@ -82,3 +82,45 @@ def test_never_negative_never_past_the_lines(ready: int, busy: int, ringing: int
     active = ready + busy
     n = pacer.decide(state(agents_active=active, agents_ready=ready, calls_in_flight=ringing, calls_waiting=waiting))
     assert n >= 0 and ringing + waiting + n <= max(3 * active, ringing + waiting)
+
+
+def _person(pacer: PredictivePacer, i: int, *, abandoned: bool = False) -> None:
+    at = NOW + timedelta(seconds=i)
+    pacer.record(DialOutcome(at=at, placed_at=at - timedelta(seconds=10), human=True, abandoned=abandoned))
+
+
+def test_the_correction_counts_abandons_against_the_aim_whatever_the_floor_size() -> None:
+    """``ln g`` moves by K·(aim × people − abandons): the abandons since the start are the aim's share of the
+    people, give or take what ``ln g`` moved — so a run that ends with ``g`` above its start has abandoned at most
+    the aim, on a small floor as on a large one."""
+    import math
+
+    from kakehashi.pacing.predictive import GAIN_START
+
+    pacer = PredictivePacer()
+    people, abandons = 0, 0
+    for i in range(300):
+        dropped = i % 50 == 7  # 2 % abandoned: under the aim (2.7 %)
+        _person(pacer, i, abandoned=dropped)
+        people, abandons = people + 1, abandons + dropped
+    moved = math.log(pacer.gain / GAIN_START) / pacer.step
+    assert moved == pytest.approx(pacer.aim * people - abandons)
+    assert pacer.gain > GAIN_START  # under the aim: the allowance grew
+    high = PredictivePacer()
+    for i in range(300):
+        _person(high, i, abandoned=i % 10 == 0)  # 10 %: it shrinks
+    assert high.gain < GAIN_START
+
+
+def test_people_the_detector_hangs_up_on_are_counted_as_an_estimate() -> None:
+    """With a false-machine rate f, each person let through stands for f/(1 − f) more, abandoned: in the 24-hour
+    rate and in the correction."""
+    plain, detecting = PredictivePacer(), PredictivePacer(PredictiveSettings(false_machine_rate=0.02))
+    for i in range(200):
+        _person(plain, i)
+        _person(detecting, i)
+    assert plain.day.abandoned == 0 and plain.day.humans == 200
+    assert detecting.day.abandoned == pytest.approx(200 * 0.02 / 0.98)
+    assert detecting.day.humans == pytest.approx(200 / 0.98)
+    assert detecting.day.rate == pytest.approx(0.02)
+    assert detecting.gain < plain.gain

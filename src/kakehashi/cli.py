@@ -302,6 +302,9 @@ def bench_dialer(
     modes: Annotated[str, typer.Option(help="comma-separated modes (default: all five)")] = DIALER_MODES,
     sweep: Annotated[str, typer.Option(help="abandon targets for the predictive curve, e.g. 0.01,0.02,0.03,0.05")] = "",
     chart: Annotated[Path | None, typer.Option(help="write the sweep's curve as PNG here")] = None,
+    adapt_limits: Annotated[
+        str, typer.Option(help="also run ADAPT with these drop limits, e.g. 0.02,0.01 (its default is 0.03)")
+    ] = "",
     jobs: Annotated[
         int, typer.Option(help="runs in parallel processes (each mode has its own database)", min=1, max=16)
     ] = 1,
@@ -319,11 +322,16 @@ def bench_dialer(
         targets = tuple(float(t) for t in sweep.split(",") if t.strip())
     except ValueError:
         raise typer.BadParameter("numbers between 0.001 and 0.05", param_hint="--sweep") from None
-    total = (len(chosen) + len(targets)) * days * hours * 3600
+    try:
+        limits = tuple(float(t) for t in adapt_limits.split(",") if t.strip())
+    except ValueError:
+        raise typer.BadParameter("numbers between 0.001 and 0.05", param_hint="--adapt-limits") from None
+    tuned = sum(1 for limit in limits if limit != 0.03) * sum(1 for m in chosen if m.startswith("adapt_"))
+    total = (len(chosen) + len(targets) + tuned) * days * hours * 3600
     with Progress(console=console, disable=json_out, transient=True) as progress:
         task = progress.add_task("simulated hours", total=total)
         result = dialer.run(agents=agents, hours=hours, days=days, seed=seed, modes=chosen, sweep=targets,
-                            progress=lambda s: progress.advance(task, s), jobs=jobs)  # fmt: skip
+                            adapt_limits=limits, progress=lambda s: progress.advance(task, s), jobs=jobs)  # fmt: skip
     if chart is not None and result.get("sweep"):
         dialer.write_chart(result, chart)
     typer.echo(json.dumps(result, ensure_ascii=False))

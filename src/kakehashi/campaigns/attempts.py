@@ -166,8 +166,11 @@ def open_unattended(session: Session, actor: Actor, campaign_id: int, now: datet
     Fewer (or none) when fewer are due; callbacks promised by an agent stay theirs."""
     campaign = service.get_campaign(session, actor, campaign_id)
     opened: list[LeadAttempt] = []
+    if campaign.status != "running" or not service.calling_window_open(campaign, now):
+        return opened
+    rules = RetryRules.model_validate(campaign.retry_rules)
     for _ in range(count):
-        found = service.reserve_next(session, actor, campaign.id, DIALER, now)
+        found = service.reserve_in(session, campaign, DIALER, now, rules)
         if found.lead is None:
             break
         lead = found.lead

@@ -133,6 +133,14 @@ class AmdSettings(BaseModel):
         default="drop", description="for a machine: hang up, leave ``machine_message``, or pass it to an agent"
     )
     machine_message: Text = ""
+    false_machine_rate: float = Field(
+        default=0.012,
+        ge=0.0,
+        le=0.5,
+        description="how often the detector takes a person for a machine (measure yours): with ``drop`` or "
+        "``message`` those people count towards the abandon rate as an estimate (default: the upper 95 % end of "
+        "the Japanese set's 0 of 320, docs/benchmarks.md)",
+    )
     initial_silence_ms: int = Field(default=2500, ge=500, le=10_000)
     greeting_ms: int = Field(default=1500, ge=300, le=10_000)
     after_greeting_silence_ms: int = Field(default=1000, ge=100, le=5000)
@@ -147,7 +155,12 @@ class AmdSettings(BaseModel):
         """What the driver's detector is given (``TelephonyDriver.originate(amd=…)``), or None when off."""
         if not self.enabled:
             return None
-        return self.model_dump(exclude={"enabled", "action", "machine_message"})
+        return self.model_dump(exclude={"enabled", "action", "machine_message", "false_machine_rate"})
+
+    def unseen_people_rate(self) -> float:
+        """The false-machine rate the abandon counts assume: 0 unless machines are hung up on (off, or passed to
+        an agent: nobody is lost)."""
+        return self.false_machine_rate if self.enabled and self.action != "agent" else 0.0
 
 
 class CampaignCreate(BaseModel):
@@ -239,12 +252,16 @@ class PacingOut(BaseModel):
     calls_waiting: int = Field(description="people who answered and wait for an agent (2 s at most)")
     agents_active: int = Field(description="agents on the campaign who are working (ready, ringing, talking, wrap-up)")
     agents_ready: int = Field(description="agents free to take a call now")
-    abandon_rate_24h: float
+    abandon_rate_24h: float = Field(description="(abandoned + estimated false machines) ÷ (answered + the same)")
     answered_24h: int = Field(description="people who answered in the last 24 hours")
-    abandoned_24h: int
+    abandoned_24h: int = Field(description="people who answered and had no agent within 2 s")
+    estimated_24h: float = Field(
+        default=0.0, description="people the machine detector hung up on, estimated from its false-machine rate"
+    )
     abandon_rate_30d: float
     answered_30d: int = Field(description="people who answered in the last 30 days")
     abandoned_30d: int
+    estimated_30d: float = 0.0
     dials: int = Field(description="calls placed since the campaign's pacing started")
 
 

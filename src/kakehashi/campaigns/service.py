@@ -444,8 +444,13 @@ def reserve_next(session: Session, actor: Actor, campaign_id: int, agent: str, n
         return Reserved(None, f"the campaign is {campaign.status}")
     if not calling_window_open(campaign, now):
         return Reserved(None, "outside the calling window")
-    rules = RetryRules.model_validate(campaign.retry_rules)
-    repo = CampaignRepository(session, actor.tenant_id)
+    return reserve_in(session, campaign, agent, now, RetryRules.model_validate(campaign.retry_rules))
+
+
+def reserve_in(session: Session, campaign: Campaign, agent: str, now: datetime, rules: RetryRules) -> Reserved:
+    """:func:`reserve_next` for a campaign already read and checked (running, window open) with its retry
+    ``rules``: the dialer reserves many leads a tick and reads the campaign once for all of them."""
+    repo = CampaignRepository(session, campaign.tenant_id)
     lock = session.get_bind().dialect.name == "postgresql"
     while True:
         # One statement a lead: the next due lead, locked, with the reason it may not be called (scrub's checks).

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from kakehashi.campaigns import attempts
 from kakehashi.campaigns import service as campaigns
 from kakehashi.campaigns.models import Campaign, LeadAttempt
+from kakehashi.campaigns.schemas import AmdSettings
 from kakehashi.kit.db import unit_of_work
 from kakehashi.kit.events import Event, bus
 from kakehashi.pacing.estimates import WindowRate
@@ -42,6 +43,8 @@ PACING_TICK_S = 1.0
 CONNECT_WITHIN_S = 2.0
 #: With no lead due, the database is asked again this often (not every tick).
 NO_LEADS_RECHECK_S = 15.0
+#: A dial's result is in by its ring time-out, the detector's listening and this (the pacer's ``settle_s``).
+SETTLE_MARGIN_S = 5.0
 #: ``campaign.pacing`` events: at most one per campaign this often.
 PUBLISH_EVERY_S = 2.0
 _LONG_AGO = datetime.min.replace(tzinfo=UTC)
@@ -52,11 +55,18 @@ PacerFactory = Callable[[Campaign], Pacer]
 
 def default_pacer(campaign: Campaign) -> Pacer:
     """Kakehashi's predictive pacer with the campaign's settings."""
-    settings = campaigns.predictive_settings(campaign)
+    settings, amd = campaigns.predictive_settings(campaign), campaigns.amd_settings(campaign)
     return PredictivePacer(PredictiveSettings(
         abandon_target=settings.abandon_target, max_lines_per_agent=settings.max_lines_per_agent,
-        max_in_flight=settings.max_in_flight,
+        max_in_flight=settings.max_in_flight, false_machine_rate=amd.unseen_people_rate(),
+        settle_s=campaign.ring_timeout_s + listening_s(amd) + SETTLE_MARGIN_S,
     ))  # fmt: skip
+
+
+def listening_s(amd: AmdSettings) -> float:
+    """How long the detector may listen after an answer (0 without detection): a dial's ring time-out is
+    extended by it."""
+    return amd.total_analysis_ms / 1000 + 1.0 if amd.enabled else 0.0
 
 
 @dataclass
@@ -74,6 +84,8 @@ class PacedCampaign:
     #: Abandons among people who answered over 24 hours and 30 days (the wallboard's, whatever the pacer keeps).
     day: WindowRate = field(default_factory=lambda: WindowRate(timedelta(hours=24)))
     month: WindowRate = field(default_factory=lambda: WindowRate(timedelta(days=30)))
+    #: People the detector hung up on, estimated per person it let through (``f/(1 − f)``; 0 without detection).
+    unseen: float = 0.0
     published: float = 0.0  # when the last ``campaign.pacing`` event went out (monotonic)
     look_again_at: datetime = _LONG_AGO  # no lead was due: the next look for one
 
@@ -87,14 +99,21 @@ class PacedCampaign:
         self.day.expire(now)
         self.month.expire(now)
         state = self.last_state
+        day_est, month_est = self.unseen * self.day.humans, self.unseen * self.month.humans
+
+        def rate(window: WindowRate, estimated: float) -> float:
+            people = window.humans + estimated
+            return round((window.abandoned + estimated) / people, 4) if people else 0.0
+
         return {
             "campaign_id": self.campaign_id, "dial_level": round(self.pacer.level, 2),
             "calls_in_flight": state.calls_in_flight if state else 0,
             "calls_waiting": state.calls_waiting if state else 0,
             "agents_active": state.agents_active if state else 0, "agents_ready": state.agents_ready if state else 0,
-            "abandon_rate_24h": round(self.day.rate, 4), "answered_24h": self.day.humans,
-            "abandoned_24h": self.day.abandoned, "abandon_rate_30d": round(self.month.rate, 4),
-            "answered_30d": self.month.humans, "abandoned_30d": self.month.abandoned, "dials": self.dials,
+            "abandon_rate_24h": rate(self.day, day_est), "answered_24h": round(self.day.humans),
+            "abandoned_24h": round(self.day.abandoned), "estimated_24h": round(day_est, 1),
+            "abandon_rate_30d": rate(self.month, month_est), "answered_30d": round(self.month.humans),
+            "abandoned_30d": round(self.month.abandoned), "estimated_30d": round(month_est, 1), "dials": self.dials,
         }  # fmt: skip
 
 
@@ -264,8 +283,7 @@ class PredictiveRunner:
             machine_prompt=amd.machine_message or None,
         )  # fmt: skip
         detector = amd.detector()
-        # The line rings, then (with detection) the detector listens: the ring time-out covers both.
-        listening_s = amd.total_analysis_ms / 1000 + 1.0 if detector is not None else 0.0
+        listening = listening_s(amd)  # the line rings, then the detector listens: the ring time-out covers both
         placed = 0
         for plan in plans:
             dialer.simulate(plan)
@@ -273,7 +291,7 @@ class PredictiveRunner:
             try:
                 dialer.controller.dial_unattended(
                     paced.tenant_id, plan.number, caller_id=plan.caller_id,
-                    ring_timeout_s=plan.ring_timeout_s + listening_s, wrap_up_s=dialer.wrap_up_s, how=how, amd=detector,
+                    ring_timeout_s=plan.ring_timeout_s + listening, wrap_up_s=dialer.wrap_up_s, how=how, amd=detector,
                     tag={"attempt_id": plan.attempt_id, "campaign_id": plan.campaign_id, "lead_id": plan.lead_id,
                          "predictive": True},
                 )  # fmt: skip
@@ -288,7 +306,8 @@ class PredictiveRunner:
     def _paced(self, tenant_id: int, campaign: Campaign) -> PacedCampaign:
         """A new pacer for ``campaign``, told (as are the wallboard's counts) the 30 days of abandons and answers
         it has behind it."""
-        paced = PacedCampaign(tenant_id, campaign.id, self.pacer_factory(campaign))
+        f = campaigns.amd_settings(campaign).unseen_people_rate()
+        paced = PacedCampaign(tenant_id, campaign.id, self.pacer_factory(campaign), unseen=f / (1.0 - f))
         now = self.dialer.clock.now()
         with self.dialer.factory() as session:
             rows = session.execute(

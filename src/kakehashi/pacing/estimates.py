@@ -47,23 +47,23 @@ class DecayingMean:
 @dataclass(slots=True)
 class WindowRate:
     """Abandons among people who answered, over the last ``window``: per-minute buckets, so 30 days are 43,200
-    small entries at most."""
+    small entries at most. Counts may be fractional: estimated people (the detector's false machines)."""
 
     window: timedelta
-    _buckets: deque[tuple[int, int, int]] = field(default_factory=deque)  # (minute, humans, abandoned)
-    humans: int = 0
-    abandoned: int = 0
+    _buckets: deque[tuple[int, float, float]] = field(default_factory=deque)  # (minute, humans, abandoned)
+    humans: float = 0
+    abandoned: float = 0
 
-    def add(self, at: datetime, *, abandoned: bool, human: bool = True) -> None:
-        """One more person (``human``; false: a person counted already, abandoned later)."""
+    def add(self, at: datetime, *, abandoned: float, human: float = 1) -> None:
+        """One more person (``human`` 1; 0: a person counted already, abandoned later), or an estimate."""
         minute = int(at.timestamp() // 60)
         if self._buckets and self._buckets[-1][0] == minute:
             m, h, a = self._buckets[-1]
-            self._buckets[-1] = (m, h + int(human), a + int(abandoned))
+            self._buckets[-1] = (m, h + human, a + abandoned)
         else:
-            self._buckets.append((minute, int(human), int(abandoned)))
-        self.humans += int(human)
-        self.abandoned += int(abandoned)
+            self._buckets.append((minute, float(human), float(abandoned)))
+        self.humans += human
+        self.abandoned += abandoned
         self.expire(at)
 
     def expire(self, now: datetime) -> None:

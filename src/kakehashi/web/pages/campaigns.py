@@ -49,7 +49,7 @@ def _amd_params() -> tuple[tuple[str, int, int, int | None, int | None], ...]:
     stock, japanese = amd_detector.AmdSettings.stock(), amd_detector.AmdSettings.japanese()
     found = []
     for name, info in AmdSettings.model_fields.items():
-        if name in ("enabled", "action", "machine_message"):
+        if name in ("enabled", "action", "machine_message", "false_machine_rate"):
             continue
         low = next((int(m.ge) for m in info.metadata if getattr(m, "ge", None) is not None), None)
         high = next((int(m.le) for m in info.metadata if getattr(m, "le", None) is not None), None)

@@ -299,6 +299,8 @@ function campaignBody(form, isNew) {
       action: value("amd.action"),
       machine_message: value("amd.machine_message"),
     };
+    const falseMachines = numberOrNull(value("amd.false_machine_rate"));
+    if (falseMachines !== null) body.amd.false_machine_rate = Number((falseMachines / 100).toFixed(6)); // % → fraction
     for (const input of form.querySelectorAll("[data-amd-param]")) {
       const number = numberOrNull(input.value);
       if (number !== null) body.amd[input.dataset.amdParam] = number;

@@ -532,11 +532,13 @@ function makePacingRow(id) {
   return parts;
 }
 
-function fillRate(cell, rate, abandoned, answered, target) {
+function fillRate(cell, rate, abandoned, answered, estimated, target) {
   const level = abandonLevel(answered ? rate : null, target);
   setText(cell.value, answered ? percent(rate, 1) : "—");
   setText(cell.flag, level ? ` ⚠ ${S[level === "alarm" ? "wb.pacing.over" : "wb.pacing.near"]}` : "");
-  setText(cell.note, `${text("wb.pacing.counts", { abandoned, answered })} · ${text("wb.pacing.target", { target: percent(target, 1) })}`);
+  // People the machine detector hung up on count as abandoned, estimated from its false-machine rate.
+  const counts = text("wb.pacing.counts", { abandoned, answered }) + (estimated > 0 ? ` ${text("wb.pacing.estimated", { n: estimated.toFixed(1) })}` : "");
+  setText(cell.note, `${counts} · ${text("wb.pacing.target", { target: percent(target, 1) })}`);
   cell.td.classList.toggle("abandon-warn", level === "warn");
   cell.td.classList.toggle("abandon-alarm", level === "alarm");
 }
@@ -549,8 +551,8 @@ function drawPacing(entry) {
   setText(parts.waiting, d.calls_waiting ?? 0);
   parts.waiting.classList.toggle("busy", (d.calls_waiting ?? 0) > 0);
   setText(parts.agents, `${d.agents_ready ?? 0} / ${d.agents_active ?? 0}`);
-  fillRate(parts.day, d.abandon_rate_24h, d.abandoned_24h ?? 0, d.answered_24h ?? 0, d.abandon_target);
-  fillRate(parts.month, d.abandon_rate_30d, d.abandoned_30d ?? 0, d.answered_30d ?? 0, d.abandon_target);
+  fillRate(parts.day, d.abandon_rate_24h, d.abandoned_24h ?? 0, d.answered_24h ?? 0, d.estimated_24h ?? 0, d.abandon_target);
+  fillRate(parts.month, d.abandon_rate_30d, d.abandoned_30d ?? 0, d.answered_30d ?? 0, d.estimated_30d ?? 0, d.abandon_target);
 }
 
 function showPacingPanel() {

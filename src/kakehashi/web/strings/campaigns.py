@@ -212,6 +212,15 @@ EN: dict[str, str] = {
     ("「メッセージを残す」のときに流します。留守番電話と判定された人も、英国 Ofcom の基準では放棄に数えます。"): (
         "Played with “Leave a message”. A person taken for a machine counts as an abandoned call under Ofcom's rules."
     ),
+    "人を留守番電話と誤る率(%)": "People taken for a machine (%)",
+    (
+        "切断・メッセージのとき、誤って切られた人をこの率から推定して放棄率に含めます(英国 Ofcom・米国 FCC とも放棄に"
+        "数えます)。既定 1.2% は日本語の試験音声での測定(320 人中 0 人)の上限です。自社の測定値にしてください。"
+    ): (
+        "With “Hang up” or “Leave a message”, the people hung up on by mistake are estimated from this rate and "
+        "counted in the abandon rate (Ofcom and the FCC both count them). The default 1.2 % is the upper end of the "
+        "measurement on the Japanese test greetings (0 of 320 people); put your own measurement here."
+    ),
     "詳細設定": "Advanced settings",
     (
         "検出器(Asterisk app_amd)の設定です。各欄の下は Asterisk の既定値と、"

@@ -134,6 +134,7 @@ JS: dict[str, str] = {
     # predictive campaigns
     "wb.pacing.level": "{level} 回線/人",
     "wb.pacing.counts": "放棄 {abandoned} / 応答 {answered}",
+    "wb.pacing.estimated": "(+留守電誤判定の推定 {n})",
     "wb.pacing.target": "目標 {target}",
     "wb.pacing.near": "目標の80%に到達",
     "wb.pacing.over": "目標超過",
@@ -217,6 +218,7 @@ JS_EN: dict[str, str] = {
     "wb.chart.noChart": "The chart cannot be shown; the table has the figures",
     "wb.pacing.level": "{level} lines/agent",
     "wb.pacing.counts": "{abandoned} abandoned of {answered} answered",
+    "wb.pacing.estimated": "(+{n} estimated false machines)",
     "wb.pacing.target": "target {target}",
     "wb.pacing.near": "80 % of the target reached",
     "wb.pacing.over": "at or over the target",
