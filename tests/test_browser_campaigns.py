@@ -368,6 +368,8 @@ def test_a_predictive_campaign_is_saved_with_its_settings_and_will_not_start_wit
     page.get_by_label("留守番電話を検出する").check()
     page.locator("#f-amd-action").select_option("message")
     page.locator("#f-amd-message").fill("かけはし通販です。改めてお電話いたします。")
+    expect(page.locator("#f-amd-false-machine")).to_have_value("1.2")  # the Japanese set's upper bound, in %
+    page.locator("#f-amd-false-machine").fill("2")
     details = page.locator("#amd-advanced")
     expect(details.locator("#f-amd-initial_silence_ms")).to_be_hidden()  # collapsed
     details.locator("summary").click()
@@ -396,6 +398,7 @@ def test_a_predictive_campaign_is_saved_with_its_settings_and_will_not_start_wit
         "かけはし通販です。改めてお電話いたします。",
     )
     assert amd["between_words_silence_ms"] == 150 and amd["initial_silence_ms"] == 2500
+    assert amd["false_machine_rate"] == 0.02
 
     # Starting needs the identification message: refused beside its box, in Japanese; the campaign stays a draft.
     expect(page.locator("#predictive-settings")).to_be_visible()

@@ -480,8 +480,8 @@ def test_the_predictive_panel_paints_from_the_api_and_follows_campaign_pacing_ev
         before = len(reads)
 
         event = pacing_snapshot(first["id"], dial_level=3.0, calls_in_flight=11, calls_waiting=1, agents_ready=0,
-                                abandon_rate_24h=0.025, abandoned_24h=7, answered_24h=280, abandon_rate_30d=0.031,
-                                abandoned_30d=130, answered_30d=4200)  # fmt: skip
+                                abandon_rate_24h=0.025, abandoned_24h=7, answered_24h=280, estimated_24h=3.4,
+                                abandon_rate_30d=0.031, abandoned_30d=130, answered_30d=4200)  # fmt: skip
         bus.send(Event("campaign.pacing", tenant_id, event))
         expect(row.locator(".p-level")).to_have_text("3.0 回線/人")
         expect(row.locator(".p-flight")).to_have_text("11")
@@ -489,7 +489,8 @@ def test_the_predictive_panel_paints_from_the_api_and_follows_campaign_pacing_ev
         expect(row.locator(".p-agents")).to_have_text("0 / 5")
         expect(row.locator(".p-day")).to_have_class(re.compile(r"\babandon-warn\b"))  # 2.5 % ≥ 80 % of 3 %
         expect(row.locator(".p-day .p-flag")).to_have_text("⚠ 目標の80%に到達")
-        expect(row.locator(".p-day .fig-note")).to_have_text("放棄 7 / 応答 280 · 目標 3.0%")
+        # The people the machine detector hung up on, estimated from its false-machine rate, beside the counts.
+        expect(row.locator(".p-day .fig-note")).to_have_text("放棄 7 / 応答 280 (+留守電誤判定の推定 3.4) · 目標 3.0%")
         expect(row.locator(".p-month")).to_have_class(re.compile(r"\babandon-alarm\b"))  # 3.1 % ≥ 3 %
         expect(row.locator(".p-month .p-flag")).to_have_text("⚠ 目標超過")
         expect(row.locator(".p-month .p-rate")).to_have_text("3.1%")
