@@ -494,6 +494,10 @@ def test_the_predictive_panel_paints_from_the_api_and_follows_campaign_pacing_ev
         expect(row.locator(".p-month")).to_have_class(re.compile(r"\babandon-alarm\b"))  # 3.1 % ≥ 3 %
         expect(row.locator(".p-month .p-flag")).to_have_text("⚠ 目標超過")
         expect(row.locator(".p-month .p-rate")).to_have_text("3.1%")
+        # At the target: an alert in the list too, in words (the 24 hours at 80 % only colour their cell).
+        alert = page.locator(f'#alerts li[data-alert="campaign:{first["id"]}:30d"]')
+        expect(alert).to_have_text("⚠ 冬の保険見直し（予測）: 予測発信の放棄率 3.1%（30日・目標 3.0%）")
+        expect(page.locator(f'#alerts li[data-alert="campaign:{first["id"]}:24h"]')).to_have_count(0)
         assert row.get_attribute("data-marker") == "kept" and len(reads) == before  # in place, no refetch
         assert page.evaluate(CONTRAST) == []  # the warning and the alert colours are readable
         if SCREENSHOTS:

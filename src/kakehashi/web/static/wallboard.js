@@ -166,6 +166,14 @@ function currentAlerts() {
       found.push({ key: `${q.queue}:wait`, kind: "wait", message: text("wb.alert.wait", { queue: q.label, value: duration(wait), limit: duration(q.wait_limit_s) }) });
     }
   }
+  // A predictive campaign whose abandon rate reached its target (24 hours: Ofcom's window; 30 days: the FCC's).
+  for (const [id, { data: d }] of paced) {
+    for (const [window, rate, answered] of [["24h", d.abandon_rate_24h, d.answered_24h], ["30d", d.abandon_rate_30d, d.answered_30d]]) {
+      if (answered && abandonLevel(rate, d.abandon_target) === "alarm") {
+        found.push({ key: `campaign:${id}:${window}`, kind: "abandon", message: text(`wb.alert.abandon_${window}`, { campaign: d.name ?? "", value: percent(rate, 1), limit: percent(d.abandon_target, 1) }) });
+      }
+    }
+  }
   return found;
 }
 

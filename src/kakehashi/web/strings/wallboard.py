@@ -74,6 +74,8 @@ JS: dict[str, str] = {
     # alerts
     "wb.alert.service_level": "{queue}: サービスレベル {value}（目標 {limit}）",
     "wb.alert.wait": "{queue}: {value} 待っているお客様がいます（上限 {limit}）",
+    "wb.alert.abandon_24h": "{campaign}: 予測発信の放棄率 {value}（24時間・目標 {limit}）",
+    "wb.alert.abandon_30d": "{campaign}: 予測発信の放棄率 {value}（30日・目標 {limit}）",
     "wb.alertRaised": "アラート: {text}",
     "wb.alertCleared": "解消: {text}",
     # agents
@@ -163,6 +165,8 @@ JS_EN: dict[str, str] = {
     "wb.asa": "Avg. speed of answer",
     "wb.alert.service_level": "{queue}: service level {value} (target {limit})",
     "wb.alert.wait": "{queue}: a caller has waited {value} (limit {limit})",
+    "wb.alert.abandon_24h": "{campaign}: predictive abandon rate {value} (24 hours, target {limit})",
+    "wb.alert.abandon_30d": "{campaign}: predictive abandon rate {value} (30 days, target {limit})",
     "wb.alertRaised": "Alert: {text}",
     "wb.alertCleared": "Cleared: {text}",
     "wb.state.logged_out": "Logged out",
