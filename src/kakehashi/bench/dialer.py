@@ -428,11 +428,17 @@ def write_chart(result: dict[str, Any], path: Path) -> None:
     for point, x, y in zip(sweep, xs, ys, strict=True):
         ax.annotate(f"{100 * point['abandon_target']:g} %", (x, y), textcoords="offset points", xytext=(6, -12))
     markers = {"progressive": "s", "adapt_average": "^", "adapt_hard_limit": "v", "adapt_tapered": "D"}
+    # The region around the 3 % line; a mode far past it (TAPERED: a quarter to half of its people) is drawn at
+    # the right edge with its rate written beside it.
+    edge = max([6.0, *(1.3 * x for x in xs)])
     for mode, marker in markers.items():
         figures = result["modes"].get(mode)
         if figures is not None:
-            ax.scatter([100 * figures["abandon_rate_max_day"]], [figures["talk_min_per_agent_hour"]],
-                       marker=marker, label=mode)  # fmt: skip
+            rate, talk = 100 * figures["abandon_rate_max_day"], figures["talk_min_per_agent_hour"]
+            ax.scatter([min(rate, edge)], [talk], marker=marker, label=mode)
+            if rate > edge:
+                ax.annotate(f"{rate:.0f} % →", (edge, talk), textcoords="offset points", xytext=(-40, 6), fontsize=8)
+    ax.set_xlim(-0.2, edge + 0.3)
     for anchor, label in ((40, "one at a time (Samuelson)"), (57, "predictive (Samuelson)")):
         ax.axhline(anchor, color="#999", linestyle=":", linewidth=1)
         ax.text(ax.get_xlim()[0], anchor + 0.3, label, color="#666", fontsize=8)
