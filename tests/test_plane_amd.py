@@ -190,3 +190,26 @@ def test_a_subscription_rtpengine_refuses_is_notsure_at_once_and_the_answer_stil
     plane = FakePlane(FakeNg(refuse=True))
     asyncio.run(_analyse(plane, AmdSettings(), None))
     assert [(a["amd"], a["amd_cause"]) for a in plane.answers] == [("notsure", "NOAUDIODATA")]
+
+
+def test_a_callee_who_hangs_up_while_the_detector_listens_is_still_reported_as_answered() -> None:
+    """Not a failed line: a person (or a machine) picked up; ``notsure``, cause ``HANGUP``, so the dialer counts
+    them, abandoned if nobody was free in time (the plane's ``_end`` calls ``hung_up``)."""
+    from kakehashi.telephony.drivers.sip.plane_amd import hung_up
+
+    plane = FakePlane(FakeNg())
+
+    async def answer_then_hang_up() -> Call:
+        call = _call(plane.ng)
+        async with call.lock:
+            await start(plane, call, AmdSettings())  # type: ignore[arg-type]
+        async with call.lock:
+            call.done = True
+            await hung_up(plane, call)  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)
+        return call
+
+    call = asyncio.run(answer_then_hang_up())
+    assert [(a["amd"], a["amd_cause"]) for a in plane.answers] == [("notsure", "HANGUP")]
+    assert call.detection is None
+    assert [command for command, _ in plane.ng.sent] == ["subscribe request", "subscribe answer"]  # no unsubscribe

@@ -496,7 +496,7 @@ class Plane:
         """The customer answered (with the detector's ``amd`` verdict when the call was placed with it): the
         driver is told, the prompts queued meanwhile start."""
         emit("answered", ref=call.ref, by="remote", **verdict)
-        if call.playlist and not call.playing:
+        if call.playlist and not call.playing and not call.done:
             await self._next_prompt(call)
 
     async def _customer_failed(self, call: Call, code: int) -> None:
@@ -634,9 +634,8 @@ class Plane:
         call.done = True
         if call.deadline is not None:
             call.deadline.cancel()
-        if call.detection is not None:  # hung up during the analysis: no verdict (rtpengine's delete unsubscribes)
-            detection, call.detection = call.detection, None
-            await plane_amd.stop(self, detection, unsubscribe=False)
+        if call.detection is not None:  # hung up during the analysis: answered all the same, verdict notsure
+            await plane_amd.hung_up(self, call)
         if call.play_timer is not None:
             call.play_timer.cancel()
         for agent, leg in list(call.ringing.items()):

@@ -137,6 +137,18 @@ async def _decided(plane: Plane, call: Call, detection: Detection, verdict: Verd
         await plane.report_answer(call, amd=verdict.result, amd_cause=verdict.cause, amd_ms=verdict.decided_ms)
 
 
+async def hung_up(plane: Plane, call: Call) -> None:
+    """The customer hung up while the detector listened (under the call's lock, the call ending): the answer is
+    still reported — ``notsure``, cause ``HANGUP`` — so that the dialer counts a person who picked up (and, with
+    nobody free in time, an abandoned one) rather than a line that failed."""
+    detection, call.detection = call.detection, None
+    if detection is None:
+        return
+    await stop(plane, detection, unsubscribe=False)  # the call's delete drops the subscription
+    heard = detection.detector.elapsed_ms
+    await plane.report_answer(call, amd="notsure", amd_cause="HANGUP", amd_ms=heard)
+
+
 async def stop(plane: Plane, detection: Detection, *, unsubscribe: bool) -> None:
     """Stop listening: the guard, the socket, and (unless the call is being deleted anyway) the subscription."""
     if detection.guard is not None:
