@@ -287,3 +287,24 @@ def test_the_default_pacer_dials_more_lines_than_free_agents_within_the_cap(
         with f.factory() as s:
             campaign = s.get(Campaign, f.campaign_id)
             assert campaign is not None and campaign.dial_mode == "predictive"
+
+
+def test_the_trunk_caps_the_calls_placed_whatever_the_pacer_wants(
+    session_factory: sessionmaker[Session], actor: Actor
+) -> None:
+    """``KAKEHASHI_TRUNK_LINES``: every line up counts (``CallController.lines_in_use``: inbound calls and every
+    campaign's); the pacer asks for two calls, then four, on a trunk of three lines — three are placed."""
+    f = _floor(session_factory, actor, [2, 4, 4])
+    f.dialer.trunk_lines = 3
+    with closing_wrap_ups(f):
+        for phone in PHONES:
+            f.sim.set_number(phone, "no_answer")
+        for name in ("sato", "suzuki"):
+            f.controller.choose_state(f.actor.tenant_id, name, AgentState.AVAILABLE)
+        f.join("sato", "suzuki")
+        f.wait(1)
+        assert f.controller.lines_in_use() == 2
+        f.wait(2)
+        ringing, _ = f.controller.unattended_counts(f.actor.tenant_id, "campaign_id", f.campaign_id)
+        assert ringing == 3 and f.controller.lines_in_use() == 3
+        assert len(f.pacer.states) >= 3  # asked every tick; the trunk, not the pacer, held the fourth call back

@@ -86,7 +86,7 @@ def start(settings: Settings, factory: sessionmaker[Session]) -> LivePipeline | 
     directory = DbDirectory(factory, matched=sink.matched_caller)  # the offer's match, carried forward in memory
     listener = DialerListener(factory, driver.name)
     controller = CallController(driver, clock, directory, listener).attach()
-    dialer = attach_dialer(controller, driver, factory, clock, listener)
+    dialer = attach_dialer(controller, driver, factory, clock, listener, trunk_lines=settings.trunk_lines)
     with unit_of_work(factory) as session:
         calls.recover(session, driver.name, driver.live_calls(), utcnow())
     reload_callbacks(controller, factory)

@@ -68,8 +68,11 @@ class Dialer:
     def __init__(
         self, controller: CallController, driver: TelephonyDriver, factory: sessionmaker[Session], clock: Clock,
         *, idle_recheck_s: float = IDLE_RECHECK_S, pacer_factory: PacerFactory | None = None,
+        trunk_lines: int | None = None,
     ) -> None:  # fmt: skip
         self.controller, self.driver, self.factory, self.clock = controller, driver, factory, clock
+        #: Calls the trunk carries at once (inbound too): predictive dialing stays under it (None: no limit).
+        self.trunk_lines = trunk_lines
         self.idle_recheck_s = idle_recheck_s
         self.wrap_up_s = OUTBOUND_WRAP_UP_S
         #: The simulator's called party for a number dialled now (the benchmark's model); None: the list's mix.
@@ -358,8 +361,10 @@ class DialerListener(DbListener):
 def attach(
     controller: CallController, driver: TelephonyDriver, factory: sessionmaker[Session], clock: Clock,
     listener: DialerListener, *, idle_recheck_s: float = IDLE_RECHECK_S, pacer_factory: PacerFactory | None = None,
+    trunk_lines: int | None = None,
 ) -> Dialer:  # fmt: skip
-    """A dialer on a running controller whose listener is ``listener``."""
-    dialer = Dialer(controller, driver, factory, clock, idle_recheck_s=idle_recheck_s, pacer_factory=pacer_factory)
+    """A dialer on a running controller whose listener is ``listener`` (``trunk_lines``: see :class:`Dialer`)."""
+    dialer = Dialer(controller, driver, factory, clock, idle_recheck_s=idle_recheck_s, pacer_factory=pacer_factory,
+                    trunk_lines=trunk_lines)  # fmt: skip
     listener.dialer = dialer
     return dialer

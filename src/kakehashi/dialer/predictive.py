@@ -233,6 +233,8 @@ class PredictiveRunner:
             if now < paced.look_again_at:
                 return
             wanted = max(wanted, 1)
+        if dialer.trunk_lines is not None:  # the trunk is shared: other campaigns' calls and inbound ones
+            wanted = min(wanted, dialer.trunk_lines - dialer.controller.lines_in_use())
         if wanted <= 0:
             return
         paced.leads_available = self._place(paced, wanted) >= wanted

@@ -71,6 +71,13 @@ class Settings(BaseSettings):
         description="Kamailio's host:port: the CTI's calls go out through it, and it sends calls for the "
         "center's numbers to the media worker.",
     )
+    trunk_lines: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Calls the phone line (trunk) carries at once, inbound and outbound together: predictive "
+        "dialing places no call past it (each campaign's own cap is its max_in_flight). Unset: no limit.",
+    )
     sip_no_answer_s: float = Field(
         default=30.0, ge=5, le=300, description="An outbound call nobody answers within this is a no-answer."
     )

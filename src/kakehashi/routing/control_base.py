@@ -157,6 +157,12 @@ class ControllerBase:
         generation = call.generation
         self.clock.call_later(wrap, lambda: self._run(lambda: self._resumed_wrap_up_over(call, generation)))
 
+    def lines_in_use(self) -> int:
+        """Calls whose line is up (ringing, answered, in the IVR, queued, talking): what they take of the trunk.
+        A call in wrap-up or done holds no line."""
+        with self._lock:
+            return sum(call.stage not in ("wrap_up", "done") for call in self._calls.values())
+
     def _resumed_wrap_up_over(self, call: LiveCall, generation: int) -> None:
         if call.agent is not None:
             self._wrap_up_done(call, generation)
