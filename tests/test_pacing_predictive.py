@@ -124,3 +124,60 @@ def test_people_the_detector_hangs_up_on_are_counted_as_an_estimate() -> None:
     assert detecting.day.humans == pytest.approx(200 / 0.98)
     assert detecting.day.rate == pytest.approx(0.02)
     assert detecting.gain < plain.gain
+
+
+def _dial(pacer: PredictivePacer, placed: datetime, after_s: float, *, human: bool) -> None:
+    pacer.record(DialOutcome(at=placed + timedelta(seconds=after_s), placed_at=placed, human=human))
+
+
+def test_the_answer_rate_is_learnt_from_whole_cohorts_not_from_the_first_results_back() -> None:
+    """Failures come back in a second, answers in ten, unanswered calls at the ring time-out: the estimate waits
+    until a cohort's results are all in (``settle_s``), so a campaign's first seconds do not read one answer in
+    twelve dials."""
+    pacer = PredictivePacer(PredictiveSettings(settle_s=40))
+    for i in range(100):  # 100 dials at NOW: 30 people, 40 quick failures, 30 nobody answers
+        after, human = (10.0, True) if i < 30 else (1.0, False) if i < 70 else (31.0, False)
+        if after <= 5:
+            _dial(pacer, NOW, after, human=human)
+    prior = pacer.answer.value
+    pacer.decide(state(now=NOW + timedelta(seconds=5)))
+    assert pacer.answer.value == prior  # the failures alone say nothing yet
+    for i in range(100):
+        after, human = (10.0, True) if i < 30 else (1.0, False) if i < 70 else (31.0, False)
+        if after > 5:
+            _dial(pacer, NOW, after, human=human)
+    pacer.decide(state(now=NOW + timedelta(seconds=41)))
+    assert pacer.answer.value == pytest.approx((0.3 * 20 + 30) / 120)  # the whole cohort, with the prior
+
+
+def test_the_answer_rate_follows_a_list_that_answers_more_within_minutes() -> None:
+    pacer = PredictivePacer(PredictiveSettings(settle_s=40))
+    at = NOW
+    for _ in range(60):  # an hour of a morning list: one person in five
+        for i in range(20):
+            _dial(pacer, at, 5.0, human=i % 5 == 0)
+        at += timedelta(minutes=1)
+        pacer.decide(state(now=at))
+    assert pacer.answer.value == pytest.approx(0.2, abs=0.02)
+    for _ in range(10):  # the evening list: one in two
+        for i in range(20):
+            _dial(pacer, at, 5.0, human=i % 2 == 0)
+        at += timedelta(minutes=1)
+        pacer.decide(state(now=at))
+    assert pacer.answer.value > 0.4
+
+
+def test_the_calls_still_running_count_so_the_first_short_calls_do_not_make_agents_look_nearly_free() -> None:
+    """Kaplan–Meier with the running calls censored: 40 calls of 20 s have ended, 160 agents are 60 s into
+    theirs — they are not 20-s calls about to end."""
+    from kakehashi.pacing.predictive import Remaining
+
+    ended, running = np.full(40, 20.0), np.full(160, 60.0)
+    censored = Remaining(ended, running, prior_mean=180.0)
+    assert censored.chance(60.0, 12.0) < 0.1
+    assert free_within(ended, 60.0, 12.0, mean=20.0) > 0.4  # the ended ones alone: nearly half free in 12 s
+    # With long calls ended too the product-limit estimate answers from the samples.
+    longer = np.linspace(61.0, 300.0, 40)
+    mixed = Remaining(np.concatenate([ended, longer]), running, prior_mean=180.0)
+    assert mixed.survival(30.0) == pytest.approx(1 - 40 / 240)  # 40 events among 240 at risk
+    assert mixed.chance(60.0, 12.0) == pytest.approx(2 / 40, abs=0.002)  # two of the 40 longer end by 72 s
