@@ -13,8 +13,12 @@ write up the call (10–40 s) and save a result.
 A person who answers when no agent is free for 2 s is abandoned (FCC: 2 s) in every mode, and hears the
 identification message. ``abandon_rate`` = abandoned ÷ people who answered (agent pick-up time-outs included),
 per Japanese day and over the run (``_30d``: the run is shorter than 30 days); ``abandon_rate_ofcom`` adds the
-people the detector took for machines (Ofcom counts them; the simulator knows them, a real dialer estimates them
-from the detector's measured false-machine rate).
+people the detector took for machines (Ofcom counts them; the simulator knows them, our pacer estimates them from
+the campaign's false-machine rate, here the simulator's 1.2 %).
+
+``predictive_gain_vs_adapt`` compares ours with the best ADAPT run that kept every day within 3 %: each ADAPT mode
+at VICIdial's default drop limit (3 %) and, with ``adapt_limits``, at lower ones — what an administrator whose
+ADAPT broke the law would set (``adaptive_dropped_percentage``).
 """
 
 from __future__ import annotations
