@@ -181,3 +181,19 @@ def test_the_calls_still_running_count_so_the_first_short_calls_do_not_make_agen
     mixed = Remaining(np.concatenate([ended, longer]), running, prior_mean=180.0)
     assert mixed.survival(30.0) == pytest.approx(1 - 40 / 240)  # 40 events among 240 at risk
     assert mixed.chance(60.0, 12.0) == pytest.approx(2 / 40, abs=0.002)  # two of the 40 longer end by 72 s
+
+
+def test_after_a_restart_the_last_day_read_back_steers_the_correction_the_older_days_do_not() -> None:
+    from kakehashi.pacing.predictive import GAIN_START
+
+    def restarted(days_ago: float) -> PredictivePacer:
+        pacer = PredictivePacer()
+        for i in range(400):  # a day that left one person in ten without an agent
+            at = NOW - timedelta(days=days_ago, seconds=400 - i)
+            pacer.record(DialOutcome(at=at, placed_at=at, human=True, abandoned=i % 10 == 0, history=True))
+        pacer.decide(state())
+        return pacer
+
+    assert restarted(0).gain < GAIN_START / 2  # yesterday's bad day: a careful start
+    assert restarted(3).gain == pytest.approx(GAIN_START)  # days ago: held to the aim then, not steered again
+    assert restarted(3).running_rate(NOW) > 0.05  # still in the 30-day window the wallboard shows
