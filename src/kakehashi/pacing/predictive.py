@@ -250,7 +250,8 @@ class PredictivePacer:
     # -- the decision
 
     def running_rate(self, now: datetime) -> float:
-        """The larger of the 24-hour and 30-day abandon rates, each pulled towards the aim by the prior."""
+        """The larger of the 24-hour and 30-day abandon rates (estimated false machines included), each pulled
+        towards the aim by ``prior_humans`` — a reading; the decision steers on the counts (``gain``)."""
         prior = self.settings.prior_humans
         rates = []
         for window in (self.day, self.month):
