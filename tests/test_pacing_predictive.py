@@ -195,5 +195,11 @@ def test_after_a_restart_the_last_day_read_back_steers_the_correction_the_older_
         return pacer
 
     assert restarted(0).gain < GAIN_START / 2  # yesterday's bad day: a careful start
+    good = PredictivePacer()
+    for i in range(400):  # a day without an abandon: no licence for more today
+        at = NOW - timedelta(seconds=400 - i)
+        good.record(DialOutcome(at=at, placed_at=at, human=True, history=True))
+    good.decide(state())
+    assert good.gain == pytest.approx(GAIN_START)
     assert restarted(3).gain == pytest.approx(GAIN_START)  # days ago: held to the aim then, not steered again
     assert restarted(3).running_rate(NOW) > 0.05  # still in the 30-day window the wallboard shows

@@ -23,7 +23,8 @@ person and each abandon, so that the abandons since the start are ``τs·people 
 exactly — the rate can overshoot the aim only by what ``ln g`` has fallen, whatever the size of the floor (a small
 floor's 20-minute window, with two abandons in it, swung the earlier time-stepped correction). ``K`` is 0.1 on
 ten agents and ``0.1·√(10/agents)`` on more (abandons come in bursts when the model errs). After a restart the last
-24 hours read back steer ``g`` the same way: a bad day behind a campaign starts it low. ``g`` starts at 0.5, within
+24 hours read back steer ``g`` down the same way: a bad day behind a campaign starts it low (a good one does not
+start it high: each day is held to the target on its own). ``g`` starts at 0.5, within
 0.01…2. Measured at 50 agents, the uncorrected model (``g = 1``) let 3.6–4 % of people go without an agent.
 
 People the answering-machine detector took for machines were hung up on too (Ofcom and the FCC count them as
@@ -208,11 +209,14 @@ class PredictivePacer:
                 self._steer(self.step * (self.aim * people - abandons))
 
     def _steer_by_history(self, now: datetime) -> None:
-        """After a restart: the last 24 hours read back steer ``g`` as if they had been counted live (a bad day
-        behind the campaign starts it low). Only the day: older days were held to the aim when they were live,
-        and a month of a large floor's counts would pin ``g`` to a bound on noise alone."""
+        """After a restart: the last 24 hours read back steer ``g`` down as if they had been counted live (a bad
+        day behind the campaign starts it low; a good one does not start it high). Only the day: older days were
+        held to the aim when they were live, and a month of a large floor's counts would pin ``g`` to a bound on
+        noise alone."""
         since = now - timedelta(hours=24)
-        self._steer(self.step * sum(excess for at, excess in self._history if at >= since))
+        # Down only: a day that stayed under the aim licenses no more abandons today (measured: three days at
+        # 10 agents carried the first day's margin into the second, 1.9 % on the line + 1.2 % estimated).
+        self._steer(min(self.step * sum(excess for at, excess in self._history if at >= since), 0.0))
         self._history.clear()
 
     def _settle(self, now: datetime) -> None:
