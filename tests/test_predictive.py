@@ -274,19 +274,24 @@ def test_the_default_pacer_dials_more_lines_than_free_agents_within_the_cap(
         campaigns.update_campaign(s, f.actor, f.campaign_id, CampaignUpdate.model_validate(
             {"predictive": {"abandon_target": 0.05, "abandon_message": ABANDON}}))  # fmt: skip
     with closing_wrap_ups(f):
-        for phone in PHONES:
-            f.sim.set_number(phone, "no_answer")
-        for name in ("sato", "suzuki"):
-            f.controller.choose_state(f.actor.tenant_id, name, AgentState.AVAILABLE)
-        f.join("sato", "suzuki")
+        _both_agents_on_unanswered_numbers(f)
         f.wait(1)
         ringing, _ = f.controller.unattended_counts(f.actor.tenant_id, "campaign_id", f.campaign_id)
-        # Two free agents, three in ten answer (the prior), and the pacer starts with a quarter of its allowance:
+        # Two free agents, three in ten answer (the prior, planned with its doubt), the correction at its start:
         # both agents get a call at once and no more than the leads (the over-dialing itself: test_pacing_predictive).
         assert 2 <= ringing <= 4
         with f.factory() as s:
             campaign = s.get(Campaign, f.campaign_id)
             assert campaign is not None and campaign.dial_mode == "predictive"
+
+
+def _both_agents_on_unanswered_numbers(f: Floor) -> None:
+    """Nobody answers the campaign's numbers; sato and suzuki are free and join it."""
+    for phone in PHONES:
+        f.sim.set_number(phone, "no_answer")
+    for name in ("sato", "suzuki"):
+        f.controller.choose_state(f.actor.tenant_id, name, AgentState.AVAILABLE)
+    f.join("sato", "suzuki")
 
 
 def test_the_trunk_caps_the_calls_placed_whatever_the_pacer_wants(
@@ -297,11 +302,7 @@ def test_the_trunk_caps_the_calls_placed_whatever_the_pacer_wants(
     f = _floor(session_factory, actor, [2, 4, 4])
     f.dialer.trunk_lines = 3
     with closing_wrap_ups(f):
-        for phone in PHONES:
-            f.sim.set_number(phone, "no_answer")
-        for name in ("sato", "suzuki"):
-            f.controller.choose_state(f.actor.tenant_id, name, AgentState.AVAILABLE)
-        f.join("sato", "suzuki")
+        _both_agents_on_unanswered_numbers(f)
         f.wait(1)
         assert f.controller.lines_in_use() == 2
         f.wait(2)
