@@ -261,7 +261,7 @@ class PacingOut(BaseModel):
     abandon_rate_30d: float
     answered_30d: int = Field(description="people who answered in the last 30 days")
     abandoned_30d: int
-    estimated_30d: float = 0.0
+    estimated_30d: float = Field(default=0.0, description="the same over the last 30 days")
     dials: int = Field(description="calls placed since the campaign's pacing started")
 
 

@@ -27,7 +27,7 @@ from kakehashi.campaigns.schemas import AmdSettings
 from kakehashi.kit.db import unit_of_work
 from kakehashi.kit.events import Event, bus
 from kakehashi.pacing.estimates import WindowRate
-from kakehashi.pacing.predictive import PredictivePacer, PredictiveSettings
+from kakehashi.pacing.predictive import PredictivePacer, PredictiveSettings, unseen_per_person
 from kakehashi.pacing.types import DialOutcome, Pacer, PacingState
 from kakehashi.routing.engine import AgentState
 from kakehashi.routing.live_types import CallControlError, Unattended
@@ -308,8 +308,8 @@ class PredictiveRunner:
     def _paced(self, tenant_id: int, campaign: Campaign) -> PacedCampaign:
         """A new pacer for ``campaign``, told (as are the wallboard's counts) the 30 days of abandons and answers
         it has behind it."""
-        f = campaigns.amd_settings(campaign).unseen_people_rate()
-        paced = PacedCampaign(tenant_id, campaign.id, self.pacer_factory(campaign), unseen=f / (1.0 - f))
+        unseen = unseen_per_person(campaigns.amd_settings(campaign).unseen_people_rate())
+        paced = PacedCampaign(tenant_id, campaign.id, self.pacer_factory(campaign), unseen=unseen)
         now = self.dialer.clock.now()
         with self.dialer.factory() as session:
             rows = session.execute(

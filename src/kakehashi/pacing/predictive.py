@@ -166,6 +166,12 @@ def expected_overflow(calls: int, p: float, ready: int, freed: np.ndarray) -> fl
     return float(np.dot(diff, over))
 
 
+def unseen_per_person(false_machine_rate: float) -> float:
+    """People the detector hung up on, estimated per person it let through: ``f/(1 − f)`` (``f`` within 0…0.5)."""
+    f = min(max(false_machine_rate, 0.0), 0.5)
+    return f / (1.0 - f)
+
+
 class PredictivePacer:
     """Predictive pacing for one campaign (see the module's docstring)."""
 
@@ -188,8 +194,7 @@ class PredictivePacer:
         self._agents = 0
         self.aim = s.abandon_target * s.safety
         self.alpha = self.aim * GAIN_START
-        f = min(max(s.false_machine_rate, 0.0), 0.5)
-        self._unseen = f / (1.0 - f)  # people hung up on by the detector, per person it let through
+        self._unseen = unseen_per_person(s.false_machine_rate)
 
     # -- what happened
 
